@@ -1,0 +1,110 @@
+// POST /v1/holds, GET /v1/holds/{hold_id}, POST .../capture, POST .../void
+#include <boost/asio/awaitable.hpp>
+
+#include "api/limits.hpp"
+#include "api/routes.hpp"
+#include "api/service.hpp"
+#include "ledger/accounts.hpp"
+#include "ledger/executor.hpp"
+#include "ledger/holds.hpp"
+
+namespace loyalty::api {
+namespace asio = boost::asio;
+namespace {
+
+v1::Hold hold_message(const ledger::Hold& hold) {
+  v1::Hold message;
+  message.set_hold_id(hold.hold_id);
+  message.set_member_id(hold.member_id);
+  message.set_status(hold.status);
+  message.set_amount(hold.amount);
+  message.set_captured_amount(hold.captured_amount);
+  if (hold.reference) message.set_reference(*hold.reference);
+  message.set_expires_at(format_rfc3339(hold.expires_at));
+  message.set_created_at(format_rfc3339(hold.created_at));
+  if (hold.closed_at) message.set_closed_at(format_rfc3339(*hold.closed_at));
+  return message;
+}
+
+asio::awaitable<Reply> create_hold(Service& service, RequestContext& context) {
+  v1::CreateHoldRequest request;
+  if (auto bad = parse_body(context, request)) co_return *bad;
+  Validation validation;
+  if (request.member_id().empty()) validation.fail("member_id", "is required");
+  if (request.amount() <= 0) validation.fail("amount", "must be a whole number of points greater than zero");
+  if (request.has_asset() && request.asset() != ledger::points_asset) {
+    validation.fail("asset", "holds are on POINTS only");
+  }
+  const auto ttl = std::chrono::seconds(request.has_ttl_seconds() ? request.ttl_seconds()
+                                                                   : ledger::hold_ttl_default.count());
+  if (ttl < ledger::hold_ttl_min || ttl > ledger::hold_ttl_max) {
+    validation.fail("ttl_seconds", "must be from 1 to 604800");
+  }
+  if (request.has_reference() && request.reference().size() > limits::reference_chars_max) {
+    validation.fail("reference", "at most 200 characters");
+  }
+  if (!validation.ok()) co_return validation.reply();
+  ledger::OpenHold hold{request.member_id(), request.amount(), ttl,
+                        request.has_reference() ? std::optional(request.reference()) : std::nullopt};
+  co_return co_await service.write(
+      context, db::routing_key_of(request.member_id()), request, true, [&](pqxx::transaction_base& txn) {
+        auto opened = ledger::open_hold(txn, hold, context.received_at, context.origin());
+        if (!opened) return refusal_reply(opened.refusal());
+        return Reply::of(201, hold_message(opened.value()));
+      });
+}
+
+asio::awaitable<Reply> get_hold(Service& service, RequestContext& context) {
+  const std::string hold_id = context.param("hold_id");
+  co_return co_await service.read(db::routing_key_of(hold_id), [&](pqxx::transaction_base& txn) {
+    auto hold = ledger::find_hold(txn, hold_id, context.received_at);
+    if (!hold) return refusal_reply(hold.refusal());
+    return Reply::of(200, hold_message(hold.value()));
+  });
+}
+
+asio::awaitable<Reply> capture_hold(Service& service, RequestContext& context) {
+  v1::CaptureHoldRequest request;
+  if (auto bad = parse_body(context, request)) co_return *bad;
+  if (request.has_amount() && request.amount() <= 0) {
+    Validation validation;
+    validation.fail("amount", "must be greater than zero (omit it to capture the whole hold)");
+    co_return validation.reply();
+  }
+  const std::string hold_id = context.param("hold_id");
+  const auto amount = request.has_amount() ? std::optional(request.amount()) : std::nullopt;
+  co_return co_await service.write(
+      context, db::routing_key_of(hold_id), request, false, [&](pqxx::transaction_base& txn) {
+        auto captured = ledger::capture_hold(txn, hold_id, amount, context.received_at, context.origin());
+        if (!captured) return refusal_reply(captured.refusal());
+        return Reply::of(200, hold_message(captured.value()));
+      });
+}
+
+asio::awaitable<Reply> void_hold(Service& service, RequestContext& context) {
+  v1::VoidHoldRequest request;
+  if (auto bad = parse_body(context, request)) co_return *bad;
+  const std::string hold_id = context.param("hold_id");
+  co_return co_await service.write(
+      context, db::routing_key_of(hold_id), request, false, [&](pqxx::transaction_base& txn) {
+        auto voided = ledger::void_hold(txn, hold_id, context.received_at, context.origin());
+        if (!voided) return refusal_reply(voided.refusal());
+        return Reply::of(200, hold_message(voided.value()));
+      });
+}
+
+}  // namespace
+
+void add_hold_routes(Router& router, Service& service) {
+  using http::verb;
+  router.add(verb::post, "/v1/holds", {Role::admin, Role::mall},
+             [&service](RequestContext& c) { return create_hold(service, c); });
+  router.add(verb::get, "/v1/holds/{hold_id}", {Role::admin, Role::mall},
+             [&service](RequestContext& c) { return get_hold(service, c); });
+  router.add(verb::post, "/v1/holds/{hold_id}/capture", {Role::admin, Role::mall},
+             [&service](RequestContext& c) { return capture_hold(service, c); });
+  router.add(verb::post, "/v1/holds/{hold_id}/void", {Role::admin, Role::mall},
+             [&service](RequestContext& c) { return void_hold(service, c); });
+}
+
+}  // namespace loyalty::api

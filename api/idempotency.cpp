@@ -1,0 +1,88 @@
+#include "api/idempotency.hpp"
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
+
+#include "api/json_codec.hpp"
+#include "api/limits.hpp"
+#include "ledger/assert.hpp"
+#include "ledger/database.hpp"
+#include "ledger/digest.hpp"
+
+namespace loyalty::api {
+namespace {
+
+const db::Statement insert_claim{
+    "idempotency.claim",
+    "INSERT INTO idempotency_keys (caller, idempotency_key, request_sha256, status_code,"
+    " response_type, response) VALUES ($1, $2, $3, 0, '', ''::bytea)"
+    " ON CONFLICT (caller, idempotency_key) DO NOTHING"};
+
+const db::Statement select_claim{
+    "idempotency.select",
+    "SELECT request_sha256, status_code, response_type, response FROM idempotency_keys"
+    " WHERE caller = $1 AND idempotency_key = $2"};
+
+const db::Statement update_reply{
+    "idempotency.record",
+    "UPDATE idempotency_keys SET status_code = $3, response_type = $4, response = $5"
+    " WHERE caller = $1 AND idempotency_key = $2"};
+
+const db::Statement delete_old{
+    "idempotency.purge", "DELETE FROM idempotency_keys WHERE created_at < $1"};
+
+Reply decode_stored(int status, const std::string& type, const std::string& bytes) {
+  const auto* descriptor = google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(type);
+  LOYALTY_ASSERT(descriptor != nullptr, "a stored reply of an unknown message type");
+  std::shared_ptr<google::protobuf::Message> message{
+      google::protobuf::MessageFactory::generated_factory()->GetPrototype(descriptor)->New()};
+  LOYALTY_ASSERT(message->ParseFromString(bytes), "a stored reply that does not parse");
+  Reply reply;
+  reply.status = status;
+  reply.message = std::move(message);
+  reply.headers.emplace_back("Idempotent-Replayed", "true");
+  return reply;
+}
+
+}  // namespace
+
+bool is_valid_idempotency_key(std::string_view key) {
+  if (key.empty() || key.size() > limits::idempotency_key_chars_max) return false;
+  for (char c : key) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '.' || c == ':' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+IdempotencyClaim claim_idempotency_key(pqxx::transaction_base& txn, const std::string& caller,
+                                       const std::string& key, const std::string& request_sha256) {
+  const auto inserted = db::exec(txn, insert_claim, caller, key, pqxx::binarystring(request_sha256));
+  if (inserted.affected_rows() == 1) return {};
+  const auto rows = db::exec(txn, select_claim, caller, key);
+  LOYALTY_ASSERT(rows.size() == 1, "an idempotency key that conflicts but cannot be read");
+  const pqxx::binarystring stored_hash{rows[0][0]};
+  if (!constant_time_equal(stored_hash.str(), request_sha256)) {
+    return {IdempotencyClaim::Kind::reused_with_other_request, {}};
+  }
+  const int status = rows[0][1].as<int>();
+  // Status 0 is a claim made earlier in this same transaction (a batch with the same key
+  // twice) whose reply is not recorded yet; rows of committed requests always have one.
+  LOYALTY_ASSERT(status != 0, "an idempotency claim without its reply");
+  const pqxx::binarystring response{rows[0][3]};
+  return {IdempotencyClaim::Kind::replay, decode_stored(status, rows[0][2].c_str(), response.str())};
+}
+
+void record_idempotent_reply(pqxx::transaction_base& txn, const std::string& caller,
+                             const std::string& key, const Reply& reply) {
+  LOYALTY_ASSERT(reply.message != nullptr && reply.succeeded(), "only successful replies are recorded");
+  db::exec(txn, update_reply, caller, key, reply.status, reply.message->GetDescriptor()->full_name(),
+           pqxx::binarystring(to_binary(*reply.message)));
+}
+
+long long purge_idempotency_keys(pqxx::transaction_base& txn, Timestamp older_than) {
+  return static_cast<long long>(db::exec(txn, delete_old, db::sql_time(older_than)).affected_rows());
+}
+
+}  // namespace loyalty::api

@@ -1,0 +1,35 @@
+// Idempotency keys: a retry with the same key and body gets the first answer and moves
+// nothing again; the same key with another body is 409 idempotency_key_reused.
+//
+// claim() runs first in the request's transaction. It inserts the key's row; a concurrent
+// request with the same key blocks on the row until the first commits (then it finds the
+// answer) or rolls back (then it proceeds itself). Only successful answers are recorded:
+// a refused request rolls back, key included, so a retry is judged afresh.
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <string>
+
+#include "api/reply.hpp"
+#include "ledger/time.hpp"
+
+namespace loyalty::api {
+
+struct IdempotencyClaim {
+  enum class Kind { fresh, replay, reused_with_other_request } kind = Kind::fresh;
+  Reply replay;  // for Kind::replay: the first answer
+};
+
+IdempotencyClaim claim_idempotency_key(pqxx::transaction_base& txn, const std::string& caller,
+                                       const std::string& key, const std::string& request_sha256);
+
+void record_idempotent_reply(pqxx::transaction_base& txn, const std::string& caller,
+                             const std::string& key, const Reply& reply);
+
+// Deletes keys created before `older_than`; returns how many.
+long long purge_idempotency_keys(pqxx::transaction_base& txn, Timestamp older_than);
+
+bool is_valid_idempotency_key(std::string_view key);
+
+}  // namespace loyalty::api

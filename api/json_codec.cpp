@@ -1,0 +1,197 @@
+#include "api/json_codec.hpp"
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <vector>
+
+#include "ledger/log.hpp"
+
+namespace loyalty::api {
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using google::protobuf::Reflection;
+
+// Finds the first number token outside strings that is not an integer.
+std::optional<std::string> find_non_integer_number(std::string_view body) {
+  bool in_string = false;
+  for (std::size_t i = 0; i < body.size(); ++i) {
+    const char c = body[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '-' || (c >= '0' && c <= '9')) {
+      std::size_t end = i;
+      bool integral = true;
+      while (end < body.size() && std::string_view("+-0123456789.eE").find(body[end]) != std::string_view::npos) {
+        if (body[end] == '.' || body[end] == 'e' || body[end] == 'E') integral = false;
+        ++end;
+      }
+      if (!integral) return std::string(body.substr(i, end - i));
+      i = end - 1;
+    }
+  }
+  return std::nullopt;
+}
+
+void write_string(std::string& out, std::string_view text) {
+  out += '"';
+  log::append_json_escaped(out, text);
+  out += '"';
+}
+
+void write_message(std::string& out, const Message& message);
+
+void write_scalar(std::string& out, const Message& message, const FieldDescriptor* field, int index) {
+  const Reflection* r = message.GetReflection();
+  const bool repeated = index >= 0;
+  switch (field->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_INT32:
+      out += std::to_string(repeated ? r->GetRepeatedInt32(message, field, index) : r->GetInt32(message, field));
+      break;
+    case FieldDescriptor::CPPTYPE_INT64:
+      out += std::to_string(repeated ? r->GetRepeatedInt64(message, field, index) : r->GetInt64(message, field));
+      break;
+    case FieldDescriptor::CPPTYPE_UINT32:
+      out += std::to_string(repeated ? r->GetRepeatedUInt32(message, field, index) : r->GetUInt32(message, field));
+      break;
+    case FieldDescriptor::CPPTYPE_UINT64:
+      out += std::to_string(repeated ? r->GetRepeatedUInt64(message, field, index) : r->GetUInt64(message, field));
+      break;
+    case FieldDescriptor::CPPTYPE_BOOL:
+      out += (repeated ? r->GetRepeatedBool(message, field, index) : r->GetBool(message, field)) ? "true" : "false";
+      break;
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+    case FieldDescriptor::CPPTYPE_FLOAT: {
+      const double value = field->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE
+                                ? (repeated ? r->GetRepeatedDouble(message, field, index) : r->GetDouble(message, field))
+                                : (repeated ? r->GetRepeatedFloat(message, field, index) : r->GetFloat(message, field));
+      char text[32];
+      std::snprintf(text, sizeof text, "%.17g", value);
+      out += text;
+      break;
+    }
+    case FieldDescriptor::CPPTYPE_ENUM:
+      write_string(out, (repeated ? r->GetRepeatedEnum(message, field, index) : r->GetEnum(message, field))->name());
+      break;
+    case FieldDescriptor::CPPTYPE_STRING: {
+      std::string scratch;
+      write_string(out, repeated ? r->GetRepeatedStringReference(message, field, index, &scratch)
+                                 : r->GetStringReference(message, field, &scratch));
+      break;
+    }
+    case FieldDescriptor::CPPTYPE_MESSAGE:
+      write_message(out, repeated ? r->GetRepeatedMessage(message, field, index) : r->GetMessage(message, field));
+      break;
+  }
+}
+
+void write_map(std::string& out, const Message& message, const FieldDescriptor* field) {
+  const Reflection* r = message.GetReflection();
+  const int size = r->FieldSize(message, field);
+  std::vector<std::pair<std::string, const Message*>> entries;
+  for (int i = 0; i < size; ++i) {
+    const Message& entry = r->GetRepeatedMessage(message, field, i);
+    const FieldDescriptor* key = entry.GetDescriptor()->map_key();
+    std::string key_text;
+    if (key->cpp_type() == FieldDescriptor::CPPTYPE_STRING) {
+      key_text = entry.GetReflection()->GetString(entry, key);
+    } else {
+      std::string scalar;
+      write_scalar(scalar, entry, key, -1);
+      key_text = scalar;
+    }
+    entries.emplace_back(std::move(key_text), &entry);
+  }
+  std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  out += '{';
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    if (i) out += ',';
+    write_string(out, entries[i].first);
+    out += ':';
+    write_scalar(out, *entries[i].second, entries[i].second->GetDescriptor()->map_value(), -1);
+  }
+  out += '}';
+}
+
+void write_message(std::string& out, const Message& message) {
+  const Descriptor* descriptor = message.GetDescriptor();
+  const Reflection* r = message.GetReflection();
+  out += '{';
+  bool first = true;
+  for (int i = 0; i < descriptor->field_count(); ++i) {
+    const FieldDescriptor* field = descriptor->field(i);
+    if (!field->is_repeated() && field->has_presence() && !r->HasField(message, field)) continue;
+    if (!first) out += ',';
+    first = false;
+    write_string(out, field->name());
+    out += ':';
+    if (field->is_map()) {
+      write_map(out, message, field);
+    } else if (field->is_repeated()) {
+      out += '[';
+      const int size = r->FieldSize(message, field);
+      for (int j = 0; j < size; ++j) {
+        if (j) out += ',';
+        write_scalar(out, message, field, j);
+      }
+      out += ']';
+    } else {
+      write_scalar(out, message, field, -1);
+    }
+  }
+  out += '}';
+}
+
+}  // namespace
+
+std::optional<std::string> parse_json(std::string_view body, Message& message) {
+  if (const auto number = find_non_integer_number(body)) {
+    return "amounts and counts are integers; " + *number + " is not";
+  }
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  const auto status =
+      google::protobuf::util::JsonStringToMessage(google::protobuf::StringPiece(body.data(), body.size()),
+                                                  &message, options);
+  if (!status.ok()) return "the body is not a valid " + message.GetDescriptor()->name() + ": " +
+                           std::string(status.message());
+  return std::nullopt;
+}
+
+std::optional<std::string> parse_binary(std::string_view body, Message& message) {
+  if (!message.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
+    return "the body is not a valid binary " + message.GetDescriptor()->name();
+  }
+  return std::nullopt;
+}
+
+std::string to_json(const Message& message) {
+  std::string out;
+  write_message(out, message);
+  return out;
+}
+
+std::string to_binary(const Message& message) {
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream{&bytes};
+    google::protobuf::io::CodedOutputStream coded{&stream};
+    coded.SetSerializationDeterministic(true);
+    message.SerializeToCodedStream(&coded);
+  }
+  return bytes;
+}
+
+}  // namespace loyalty::api

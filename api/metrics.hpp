@@ -1,0 +1,39 @@
+// Prometheus metrics of the HTTP service: requests by route and status, latency histograms
+// by route, the database executor's queue and batches, and ledger entries committed.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
+
+namespace loyalty::db {
+class Executor;
+}
+
+namespace loyalty::api {
+
+class Metrics {
+ public:
+  void observe_request(const std::string& route, int status, double seconds);
+  void count_rate_limited() { ++rate_limited_; }
+  std::string render(const db::Executor& executor) const;
+
+ private:
+  static constexpr std::array<double, 12> buckets_seconds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                             0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
+  struct Histogram {
+    std::array<std::uint64_t, buckets_seconds.size()> counts{};
+    std::uint64_t count = 0;
+    double sum = 0;
+  };
+  mutable std::mutex mutex_;
+  std::map<std::tuple<std::string, int>, std::uint64_t> requests_;
+  std::map<std::string, Histogram> latency_;
+  std::atomic<std::uint64_t> rate_limited_{0};
+};
+
+}  // namespace loyalty::api

@@ -1,0 +1,84 @@
+// GET /healthz, GET /readyz, GET /metrics, POST /v1/jobs/{name}
+#include <boost/asio/awaitable.hpp>
+
+#include "api/jobs_catalog.hpp"
+#include "api/routes.hpp"
+#include "api/service.hpp"
+#include "ledger/executor.hpp"
+#include "ledger/migrator.hpp"
+
+namespace loyalty::api {
+namespace asio = boost::asio;
+namespace {
+
+asio::awaitable<Reply> readiness(Service& service, RequestContext&) {
+  Reply reply = co_await service.read(0, [](pqxx::transaction_base& txn) {
+    const auto status = ledger::schema_status(txn);
+    v1::Health health;
+    if (!status.current()) {
+      health.set_status("not_ready");
+      health.set_detail(status.problems.empty() ? "migrations pending: " + status.pending.front()
+                                                : status.problems.front());
+      return Reply::of(503, std::move(health));
+    }
+    health.set_status("ready");
+    return Reply::of(200, std::move(health));
+  });
+  co_return reply;
+}
+
+asio::awaitable<Reply> run_job(Service& service, RequestContext& context) {
+  v1::RunJobRequest request;
+  if (auto bad = parse_body(context, request)) co_return *bad;
+  const auto job = find_job(context.param("name"));
+  if (!job) co_return problem(404, "not_found", "no job has this name");
+  Timestamp as_of = context.received_at;
+  if (request.has_as_of()) {
+    const auto parsed = parse_rfc3339(request.as_of());
+    if (!parsed) co_return problem(422, "validation_failed", "as_of: not an RFC 3339 time");
+    as_of = *parsed;
+  }
+  v1::JobRun message;
+  message.set_job(job->name);
+  message.set_as_of(format_rfc3339(as_of));
+  message.set_started_at(format_rfc3339(now_utc()));
+  std::int64_t items = 0;
+  // One chunk per executor job, so that a long job never holds a worker for long.
+  while (true) {
+    ledger::ChunkResult chunk;
+    Reply failure = co_await service.transact(db::routing_key_of(job->name), [&](pqxx::transaction_base& txn) {
+      chunk = ledger::run_job_chunk(txn, *job, as_of);
+      return Reply::of(200, v1::JobRun{});
+    });
+    if (!failure.succeeded()) co_return failure;
+    items += chunk.items;
+    if (chunk.outcome == ledger::ChunkOutcome::more) continue;
+    message.set_status(chunk.outcome == ledger::ChunkOutcome::finished    ? "done"
+                       : chunk.outcome == ledger::ChunkOutcome::busy      ? "busy"
+                                                                          : "already_done");
+    if (chunk.outcome == ledger::ChunkOutcome::finished) message.set_finished_at(format_rfc3339(now_utc()));
+    break;
+  }
+  message.set_items(items);
+  co_return Reply::of(200, std::move(message));
+}
+
+}  // namespace
+
+void add_operations_routes(Router& router, Service& service) {
+  using http::verb;
+  router.add(verb::get, "/healthz", {}, [](RequestContext&) -> asio::awaitable<Reply> {
+    v1::Health health;
+    health.set_status("ok");
+    co_return Reply::of(200, std::move(health));
+  });
+  router.add(verb::get, "/readyz", {}, [&service](RequestContext& c) { return readiness(service, c); });
+  router.add(verb::get, "/metrics", {}, [&service](RequestContext&) -> asio::awaitable<Reply> {
+    co_return Reply::text(200, service.metrics().render(service.executor()),
+                          "text/plain; version=0.0.4; charset=utf-8");
+  });
+  router.add(verb::post, "/v1/jobs/{name}", {Role::admin},
+             [&service](RequestContext& c) { return run_job(service, c); });
+}
+
+}  // namespace loyalty::api

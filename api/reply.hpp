@@ -1,0 +1,56 @@
+// What a handler answers: a status and a protobuf message (a resource, or a Problem), or a
+// raw text body (metrics). Encoding to JSON or binary happens once, at the edge.
+#pragma once
+
+#include <google/protobuf/message.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "api/proto/loyalty/v1/loyalty.pb.h"
+#include "ledger/result.hpp"
+
+namespace loyalty::api {
+
+struct Reply {
+  int status = 200;
+  std::shared_ptr<const google::protobuf::Message> message;  // null for raw replies
+  bool is_problem = false;
+  std::string raw_body;        // used when message is null
+  std::string raw_content_type;
+  std::vector<std::pair<std::string, std::string>> headers;
+  bool keep_writes = true;  // false: a success that must not commit (an idempotent replay)
+
+  bool succeeded() const { return status >= 200 && status < 300; }
+
+  template <typename M>
+  static Reply of(int status, M message) {
+    Reply reply;
+    reply.status = status;
+    reply.message = std::make_shared<M>(std::move(message));
+    return reply;
+  }
+  static Reply text(int status, std::string body, std::string content_type);
+};
+
+// RFC 9457 problems with stable codes (docs/API.md lists them all).
+Reply problem(int status, std::string_view code, std::string detail);
+Reply validation_failed(std::vector<v1::FieldProblem> errors);
+// The HTTP answer to a ledger refusal; the one place refusals become status codes.
+Reply refusal_reply(ledger::Refusal refusal);
+
+// Collects field problems for one request so that all of them are reported at once.
+class Validation {
+ public:
+  void fail(std::string field, std::string detail);
+  bool ok() const { return errors_.empty(); }
+  Reply reply() const { return validation_failed(errors_); }
+
+ private:
+  std::vector<v1::FieldProblem> errors_;
+};
+
+}  // namespace loyalty::api

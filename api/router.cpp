@@ -1,0 +1,68 @@
+#include "api/router.hpp"
+
+#include <algorithm>
+
+namespace loyalty::api {
+namespace {
+
+std::vector<std::string> split_path(std::string_view path) {
+  std::vector<std::string> segments;
+  std::size_t at = 0;
+  while (at < path.size()) {
+    if (path[at] == '/') {
+      ++at;
+      continue;
+    }
+    const auto end = path.find('/', at);
+    segments.emplace_back(path.substr(at, end == std::string_view::npos ? std::string_view::npos : end - at));
+    if (end == std::string_view::npos) break;
+    at = end;
+  }
+  return segments;
+}
+
+bool matches(const Route& route, const std::vector<std::string>& segments,
+             std::map<std::string, std::string>& params) {
+  if (route.segments.size() != segments.size()) return false;
+  std::map<std::string, std::string> found;
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    const std::string& pattern = route.segments[i];
+    if (pattern.size() > 2 && pattern.front() == '{' && pattern.back() == '}') {
+      if (segments[i].empty()) return false;
+      found[pattern.substr(1, pattern.size() - 2)] = segments[i];
+    } else if (pattern != segments[i]) {
+      return false;
+    }
+  }
+  params = std::move(found);
+  return true;
+}
+
+}  // namespace
+
+bool Route::allows(Role role) const {
+  return std::find(roles.begin(), roles.end(), role) != roles.end();
+}
+
+void Router::add(http::verb method, std::string pattern, std::initializer_list<Role> roles, Handler handler) {
+  Route route{method, pattern, split_path(pattern), roles, std::move(handler)};
+  routes_.push_back(std::move(route));
+}
+
+Router::Match Router::match(http::verb method, std::string_view path) const {
+  const auto segments = split_path(path);
+  Match match;
+  for (const Route& route : routes_) {
+    std::map<std::string, std::string> params;
+    if (!matches(route, segments, params)) continue;
+    if (route.method == method) {
+      match.route = &route;
+      match.params = std::move(params);
+      return match;
+    }
+    match.path_exists = true;
+  }
+  return match;
+}
+
+}  // namespace loyalty::api

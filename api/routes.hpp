@@ -1,0 +1,23 @@
+// The API's routes, one function per capability; each adds its routes to the router.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "api/router.hpp"
+
+namespace loyalty::api {
+
+class Service;
+
+void add_operations_routes(Router& router, Service& service);  // health, readiness, metrics, jobs
+void add_member_routes(Router& router, Service& service);      // members, balances, entries
+void add_adjustment_routes(Router& router, Service& service);  // manual adjustments
+void add_hold_routes(Router& router, Service& service);        // two-phase redemption
+
+// Opaque list cursors: the position of the last item a page returned.
+std::string encode_cursor(std::int64_t position);
+std::optional<std::int64_t> decode_cursor(const std::string& cursor);
+
+}  // namespace loyalty::api

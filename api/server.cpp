@@ -1,0 +1,119 @@
+#include "api/server.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "api/limits.hpp"
+#include "api/reply.hpp"
+#include "api/service.hpp"
+#include "api/json_codec.hpp"
+#include "ledger/log.hpp"
+
+namespace loyalty::api {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+
+HttpResponse too_large(unsigned version) {
+  HttpResponse response{http::status::payload_too_large, version};
+  response.set(http::field::content_type, "application/problem+json");
+  v1::Problem body;
+  body.set_type("https://loyalty-ledger.dev/problems/payload_too_large");
+  body.set_title("Payload Too Large");
+  body.set_status(413);
+  body.set_detail("the request's headers or body exceed the limit (body 1 MiB, headers 16 KiB)");
+  body.set_code("payload_too_large");
+  response.body() = to_json(body);
+  response.keep_alive(false);
+  response.prepare_payload();
+  return response;
+}
+
+asio::awaitable<void> serve_connection(Service& service, tcp::socket socket, std::atomic<std::size_t>& connections) {
+  struct Count {
+    std::atomic<std::size_t>& n;
+    ~Count() { --n; }
+  } count{connections};
+  beast::error_code ignored;
+  const auto remote = socket.remote_endpoint(ignored);
+  const std::string source = remote.address().to_string();
+  beast::tcp_stream stream{std::move(socket)};
+  beast::flat_buffer buffer;
+  while (true) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(limits::header_bytes_max);
+    parser.body_limit(limits::body_bytes_max);
+    stream.expires_after(limits::read_timeout);
+    auto [read_error, read_bytes] = co_await http::async_read(stream, buffer, parser, use_nothrow);
+    (void)read_bytes;
+    if (read_error == http::error::body_limit || read_error == http::error::header_limit) {
+      auto response = too_large(parser.get().version());
+      co_await http::async_write(stream, response, use_nothrow);
+      break;
+    }
+    if (read_error) break;  // the peer closed, timed out, or sent something that is not HTTP
+    HttpRequest request = parser.release();
+    stream.expires_never();
+    HttpResponse response = co_await service.handle(request, source);
+    response.keep_alive(request.keep_alive());
+    auto [write_error, written] = co_await http::async_write(stream, response, use_nothrow);
+    (void)written;
+    if (write_error || !response.keep_alive()) break;
+  }
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+asio::awaitable<void> accept_loop(Service& service, tcp::acceptor& acceptor, std::atomic<std::size_t>& connections) {
+  while (acceptor.is_open()) {
+    auto [error, socket] = co_await acceptor.async_accept(use_nothrow);
+    if (error) {
+      if (error == asio::error::operation_aborted) co_return;
+      continue;
+    }
+    if (connections.load() >= limits::connections_max) continue;  // the socket closes here
+    ++connections;
+    socket.set_option(tcp::no_delay(true), error);
+    auto executor = socket.get_executor();
+    asio::co_spawn(executor, serve_connection(service, std::move(socket), connections), asio::detached);
+  }
+}
+
+}  // namespace
+
+Server::Server(Service& service, const std::string& address, unsigned short port, int io_threads)
+    : service_(service), acceptor_(io_), io_threads_(io_threads) {
+  const tcp::endpoint endpoint{asio::ip::make_address(address), port};
+  acceptor_.open(endpoint.protocol());
+  acceptor_.set_option(asio::socket_base::reuse_address(true));
+  acceptor_.bind(endpoint);
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+  port_ = acceptor_.local_endpoint().port();
+}
+
+Server::~Server() { stop(); }
+
+void Server::start() {
+  asio::co_spawn(io_, accept_loop(service_, acceptor_, connections_), asio::detached);
+  for (int i = 0; i < io_threads_; ++i) threads_.emplace_back([this] { io_.run(); });
+}
+
+void Server::stop() {
+  if (threads_.empty()) return;
+  asio::post(io_, [this] {
+    beast::error_code ignored;
+    acceptor_.close(ignored);
+  });
+  io_.stop();
+  for (auto& thread : threads_) thread.join();
+  threads_.clear();
+}
+
+}  // namespace loyalty::api

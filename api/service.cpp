@@ -1,0 +1,366 @@
+#include "api/service.hpp"
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <cctype>
+#include <charconv>
+#include <chrono>
+
+#include "api/idempotency.hpp"
+#include "api/json_codec.hpp"
+#include "api/limits.hpp"
+#include "api/routes.hpp"
+#include "ledger/digest.hpp"
+#include "ledger/ids.hpp"
+#include "ledger/log.hpp"
+
+namespace loyalty::api {
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr std::string_view json_type = "application/json";
+constexpr std::string_view protobuf_type = "application/x-protobuf";
+
+bool is_request_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') return false;
+  }
+  return true;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string percent_decode(std::string_view text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 && hex_value(text[i + 2]) >= 0) {
+      out += static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2]));
+      i += 2;
+    } else if (text[i] == '+') {
+      out += ' ';
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
+std::map<std::string, std::string> parse_query(std::string_view query) {
+  std::map<std::string, std::string> values;
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const auto pair = query.substr(0, amp);
+    const auto eq = pair.find('=');
+    if (!pair.empty()) {
+      values[percent_decode(pair.substr(0, eq))] =
+          eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1));
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return values;
+}
+
+bool media_type_is(std::string_view header, std::string_view type) {
+  const auto semicolon = header.find(';');
+  auto base = header.substr(0, semicolon);
+  while (!base.empty() && base.back() == ' ') base.remove_suffix(1);
+  return base.size() == type.size() &&
+         std::equal(base.begin(), base.end(), type.begin(),
+                    [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
+}
+
+}  // namespace
+
+std::optional<std::string> RequestContext::query_value(const std::string& name) const {
+  const auto found = query.find(name);
+  if (found == query.end()) return std::nullopt;
+  return found->second;
+}
+
+std::optional<std::string> RequestContext::header(std::string_view name) const {
+  const auto found = http.find(boost::beast::string_view(name.data(), name.size()));
+  if (found == http.end()) return std::nullopt;
+  return std::string(found->value());
+}
+
+ledger::Origin RequestContext::origin() const {
+  ledger::Origin origin;
+  origin.request_id = request_id;
+  if (caller) origin.actor = "key:" + caller->key_id + " (" + caller->name + ")";
+  return origin;
+}
+
+Service::Service(ServiceOptions options)
+    : options_(std::move(options)),
+      executor_(options_.database),
+      rate_limiter_(options_.rate_limit_per_second, options_.rate_limit_burst) {
+  add_routes();
+}
+
+Service::~Service() = default;
+
+void Service::add_routes() {
+  add_operations_routes(router_, *this);
+  add_member_routes(router_, *this);
+  add_adjustment_routes(router_, *this);
+  add_hold_routes(router_, *this);
+}
+
+asio::awaitable<Service::Outcome> Service::run(std::uint64_t routing_key, db::Executor::Work work) {
+  auto io = co_await asio::this_coro::executor;
+  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(Outcome)>(
+      [this, routing_key, io, work = std::move(work)](auto handler) mutable {
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        executor_.submit(routing_key, std::move(work), [shared, io](db::JobStatus status, std::exception_ptr error) {
+          asio::post(io, [shared, status, error]() mutable { (*shared)(Outcome{status, error}); });
+        });
+      },
+      asio::use_awaitable);
+}
+
+Reply Service::reply_for_failure(const Outcome& outcome, const std::string& request_id) {
+  switch (outcome.status) {
+    case db::JobStatus::finished: break;
+    case db::JobStatus::database_unavailable: {
+      Reply reply = problem(503, "database_unavailable", "the database cannot be reached; retry shortly");
+      reply.headers.emplace_back("Retry-After", "1");
+      return reply;
+    }
+    case db::JobStatus::overloaded: {
+      Reply reply = problem(503, "overloaded", "too many requests are waiting for the database; retry shortly");
+      reply.headers.emplace_back("Retry-After", "1");
+      return reply;
+    }
+    case db::JobStatus::in_doubt:
+      return problem(503, "commit_in_doubt",
+                     "the outcome of the write is unknown; retry with the same Idempotency-Key to learn it");
+    case db::JobStatus::failed:
+      try {
+        if (outcome.error) std::rethrow_exception(outcome.error);
+      } catch (const pqxx::sql_error& error) {
+        const std::string state = error.sqlstate();
+        if (state == "22003") return problem(422, "amount_overflow", "an amount is out of range");
+        if (state == "55P03" || state == "57014" || state == "40001" || state == "40P01") {
+          Reply reply = problem(503, "busy", "the database is busy; retry shortly");
+          reply.headers.emplace_back("Retry-After", "1");
+          return reply;
+        }
+        log::error("database error", {{"request_id", request_id}, {"sqlstate", state}, {"error", error.what()}});
+      } catch (const pqxx::broken_connection&) {
+        return problem(503, "database_unavailable", "the database cannot be reached; retry shortly");
+      } catch (const std::exception& error) {
+        log::error("request failed", {{"request_id", request_id}, {"error", error.what()}});
+      }
+      return problem(500, "internal_error", "the request failed; nothing was written");
+  }
+  return problem(500, "internal_error", "unexpected executor status");
+}
+
+asio::awaitable<Reply> Service::read(std::uint64_t routing_key, std::function<Reply(pqxx::transaction_base&)> work) {
+  Reply reply;
+  const Outcome outcome = co_await run(routing_key, [&](pqxx::transaction_base& txn) {
+    reply = work(txn);
+    return false;
+  });
+  if (outcome.status != db::JobStatus::finished) co_return reply_for_failure(outcome, "");
+  co_return reply;
+}
+
+asio::awaitable<Reply> Service::write(RequestContext& context, std::uint64_t routing_key,
+                                      const google::protobuf::Message& request, bool key_required,
+                                      std::function<Reply(pqxx::transaction_base&)> work) {
+  const auto key = context.header("Idempotency-Key");
+  if (!key && key_required) {
+    co_return problem(400, "validation_failed", "the Idempotency-Key header is required on this endpoint");
+  }
+  if (key && !is_valid_idempotency_key(*key)) {
+    co_return problem(400, "validation_failed", "Idempotency-Key must be 1 to 128 characters of [A-Za-z0-9_.:-]");
+  }
+  // The request's identity: its route, its path and its message (so JSON and binary bodies
+  // of the same message, or numbers written as strings, are the same request).
+  const std::string path(context.http.target().substr(0, context.http.target().find('?')));
+  const std::string request_hash = key ? sha256(context.route + "\n" + path + "\n" + to_binary(request)) : "";
+  const std::string caller = context.caller ? context.caller->key_id : "anonymous";
+  co_return co_await transact(routing_key, [&](pqxx::transaction_base& txn) {
+    if (key) {
+      IdempotencyClaim claim = claim_idempotency_key(txn, caller, *key, request_hash);
+      if (claim.kind == IdempotencyClaim::Kind::replay) {
+        // A replay is a success reply that must not write: mark it so transact rolls back.
+        claim.replay.keep_writes = false;
+        return std::move(claim.replay);
+      }
+      if (claim.kind == IdempotencyClaim::Kind::reused_with_other_request) {
+        return problem(409, "idempotency_key_reused", "this Idempotency-Key was used with a different request");
+      }
+    }
+    Reply reply = work(txn);
+    if (key && reply.succeeded()) record_idempotent_reply(txn, caller, *key, reply);
+    return reply;
+  });
+}
+
+asio::awaitable<Reply> Service::transact(std::uint64_t routing_key,
+                                         std::function<Reply(pqxx::transaction_base&)> work) {
+  Reply reply;
+  const Outcome outcome = co_await run(routing_key, [&](pqxx::transaction_base& txn) {
+    reply = work(txn);
+    return reply.succeeded() && reply.keep_writes;
+  });
+  if (outcome.status != db::JobStatus::finished) co_return reply_for_failure(outcome, "");
+  co_return reply;
+}
+
+asio::awaitable<std::optional<Reply>> Service::authenticate(RequestContext& context, const Route& route) {
+  if (route.roles.empty()) co_return std::nullopt;
+  const auto authorization = context.header("Authorization");
+  constexpr std::string_view bearer = "Bearer ";
+  if (!authorization || authorization->size() <= bearer.size() || authorization->compare(0, bearer.size(), bearer) != 0) {
+    Reply reply = problem(401, "unauthenticated", "an API key is required: Authorization: Bearer <secret>");
+    reply.headers.emplace_back("WWW-Authenticate", "Bearer");
+    co_return reply;
+  }
+  const std::string secret = authorization->substr(bearer.size());
+  std::optional<Caller> caller = key_cache_.find(secret);
+  if (!caller) {
+    std::optional<Caller> verified;
+    const Outcome outcome = co_await run(db::routing_key_of(secret), [&](pqxx::transaction_base& txn) {
+      verified = verify_api_key(txn, secret);
+      return false;
+    });
+    if (outcome.status != db::JobStatus::finished) co_return reply_for_failure(outcome, context.request_id);
+    if (!verified) co_return problem(401, "unauthenticated", "the API key is not valid");
+    key_cache_.remember(secret, *verified);
+    caller = verified;
+  }
+  context.caller = caller;
+  if (!route.allows(caller->role)) {
+    co_return problem(403, "forbidden", std::string("the role ") + role_name(caller->role) + " may not do this");
+  }
+  if (const int wait_seconds = rate_limiter_.take(caller->key_id)) {
+    metrics_.count_rate_limited();
+    Reply reply = problem(429, "rate_limited", "too many requests for this key; slow down");
+    reply.headers.emplace_back("Retry-After", std::to_string(wait_seconds));
+    co_return reply;
+  }
+  co_return std::nullopt;
+}
+
+HttpResponse Service::encode(const RequestContext& context, const Reply& reply) const {
+  HttpResponse response{static_cast<http::status>(reply.status), context.http.version()};
+  response.set(http::field::server, "loyalty-ledger");
+  response.set("X-Request-Id", context.request_id);
+  for (const auto& [name, value] : reply.headers) response.set(name, value);
+  if (!reply.message) {
+    response.set(http::field::content_type, reply.raw_content_type);
+    response.body() = reply.raw_body;
+  } else if (reply.is_problem) {
+    v1::Problem body;
+    body.CopyFrom(*reply.message);
+    body.set_request_id(context.request_id);
+    response.set(http::field::content_type, "application/problem+json");
+    response.body() = to_json(body);
+  } else if (context.reply_encoding == Encoding::protobuf) {
+    response.set(http::field::content_type, protobuf_type);
+    response.body() = to_binary(*reply.message);
+  } else {
+    response.set(http::field::content_type, json_type);
+    response.body() = to_json(*reply.message);
+  }
+  response.prepare_payload();
+  return response;
+}
+
+asio::awaitable<HttpResponse> Service::handle(HttpRequest& request, std::string source_address) {
+  const auto started = std::chrono::steady_clock::now();
+  RequestContext context{request};
+  const auto given_id = context.header("X-Request-Id");
+  context.request_id = given_id && is_request_id(*given_id) ? *given_id : new_id("req_");
+  context.source_address = std::move(source_address);
+  context.received_at = now_utc();
+  const std::string_view target(request.target().data(), request.target().size());
+  const auto question = target.find('?');
+  const std::string_view path = target.substr(0, question);
+  if (question != std::string_view::npos) context.query = parse_query(target.substr(question + 1));
+  if (const auto accept = context.header("Accept"); accept && media_type_is(*accept, protobuf_type)) {
+    context.reply_encoding = Encoding::protobuf;
+  }
+
+  Reply reply;
+  const auto match = router_.match(request.method(), path);
+  if (!match.route) {
+    context.route = "unmatched";
+    reply = match.path_exists ? problem(405, "method_not_allowed", "this path does not take this method")
+                              : problem(404, "not_found", "no such resource");
+  } else {
+    context.route = std::string(request.method_string()) + " " + match.route->pattern;
+    context.params = match.params;
+    const auto content_type = context.header("Content-Type");
+    if (content_type && media_type_is(*content_type, protobuf_type)) {
+      context.body_encoding = Encoding::protobuf;
+    }
+    try {
+      if (!request.body().empty() && content_type && !media_type_is(*content_type, json_type) &&
+          !media_type_is(*content_type, protobuf_type)) {
+        reply = problem(415, "unsupported_media_type", "send application/json or application/x-protobuf");
+      } else if (auto denied = co_await authenticate(context, *match.route)) {
+        reply = std::move(*denied);
+      } else {
+        reply = co_await match.route->handler(context);
+      }
+    } catch (const std::exception& error) {
+      log::error("handler failed", {{"request_id", context.request_id}, {"route", context.route}, {"error", error.what()}});
+      reply = problem(500, "internal_error", "the request failed; nothing was written");
+    }
+  }
+  HttpResponse response = encode(context, reply);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  metrics_.observe_request(context.route, reply.status, seconds);
+  if (reply.status >= 500 || context.route.find("/healthz") == std::string::npos) {
+    const std::string status = std::to_string(reply.status);
+    const std::string millis = std::to_string(seconds * 1000.0);
+    log::info("request", {{"request_id", context.request_id},
+                          {"method", std::string_view(request.method_string().data(), request.method_string().size())},
+                          {"route", context.route},
+                          {"status", status},
+                          {"duration_ms", millis},
+                          {"key_id", context.caller ? context.caller->key_id : ""},
+                          {"source", context.source_address}});
+  }
+  co_return response;
+}
+
+std::optional<Reply> parse_body(const RequestContext& context, google::protobuf::Message& message) {
+  const std::string& body = context.http.body();
+  if (body.empty()) return std::nullopt;
+  const auto error = context.body_encoding == Encoding::protobuf ? parse_binary(body, message)
+                                                                 : parse_json(body, message);
+  if (error) return problem(400, "malformed_request", *error);
+  return std::nullopt;
+}
+
+std::optional<Reply> parse_limit(const RequestContext& context, int& limit) {
+  limit = limits::page_size_default;
+  const auto text = context.query_value("limit");
+  if (!text) return std::nullopt;
+  int value = 0;
+  const auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (error != std::errc{} || end != text->data() + text->size() || value < 1 || value > limits::page_size_max) {
+    return problem(422, "validation_failed",
+                   "limit: must be an integer from 1 to " + std::to_string(limits::page_size_max));
+  }
+  limit = value;
+  return std::nullopt;
+}
+
+}  // namespace loyalty::api

@@ -1,0 +1,84 @@
+// The HTTP application: authentication, rate limits, routing, idempotency, and the bridge
+// from handlers (coroutines on the I/O threads) to the database executor (worker threads).
+//
+// The path of one request (docs/ARCHITECTURE.md tells it in full):
+//   Server reads it → Service::handle: request id, route match, key check, rate limit →
+//   handler parses and validates the body on the I/O thread → Service::write submits the
+//   ledger work to the executor and suspends → a worker runs it in a (batched) transaction
+//   → after the commit the coroutine resumes on an I/O thread → the reply is encoded as JSON
+//   or protobuf, logged, measured and written.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "api/api_keys.hpp"
+#include "api/context.hpp"
+#include "api/metrics.hpp"
+#include "api/rate_limiter.hpp"
+#include "api/reply.hpp"
+#include "api/router.hpp"
+#include "ledger/executor.hpp"
+
+namespace loyalty::api {
+
+struct ServiceOptions {
+  db::ExecutorOptions database;
+  double rate_limit_per_second = 5000;
+  double rate_limit_burst = 10000;
+};
+
+class Service {
+ public:
+  explicit Service(ServiceOptions options);
+  ~Service();
+
+  boost::asio::awaitable<HttpResponse> handle(HttpRequest& request, std::string source_address);
+
+  // Runs read-only work on a database worker; the transaction is never committed.
+  boost::asio::awaitable<Reply> read(std::uint64_t routing_key,
+                                     std::function<Reply(pqxx::transaction_base&)> work);
+
+  // Runs work that writes; its writes are kept only when its reply is a success.
+  boost::asio::awaitable<Reply> transact(std::uint64_t routing_key,
+                                         std::function<Reply(pqxx::transaction_base&)> work);
+
+  // Runs a client's write; its writes are kept only when its reply is a success. With an
+  // Idempotency-Key header (required when `key_required`), a retry gets the first reply.
+  boost::asio::awaitable<Reply> write(RequestContext& context, std::uint64_t routing_key,
+                                      const google::protobuf::Message& request, bool key_required,
+                                      std::function<Reply(pqxx::transaction_base&)> work);
+
+  db::Executor& executor() { return executor_; }
+  Metrics& metrics() { return metrics_; }
+
+ private:
+  struct Outcome {
+    db::JobStatus status;
+    std::exception_ptr error;
+  };
+  boost::asio::awaitable<Outcome> run(std::uint64_t routing_key, db::Executor::Work work);
+  static Reply reply_for_failure(const Outcome& outcome, const std::string& request_id);
+  boost::asio::awaitable<std::optional<Reply>> authenticate(RequestContext& context, const Route& route);
+  HttpResponse encode(const RequestContext& context, const Reply& reply) const;
+  void add_routes();
+
+  ServiceOptions options_;
+  db::Executor executor_;
+  Metrics metrics_;
+  RateLimiter rate_limiter_;
+  KeyCache key_cache_;
+  Router router_;
+};
+
+// Parses the request body (JSON or binary, by Content-Type) into `message`; an empty body is
+// an empty message. Returns the problem to answer when it cannot.
+std::optional<Reply> parse_body(const RequestContext& context, google::protobuf::Message& message);
+
+// The page size a list asks for (`limit`), or a problem.
+std::optional<Reply> parse_limit(const RequestContext& context, int& limit);
+
+}  // namespace loyalty::api

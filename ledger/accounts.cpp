@@ -1,0 +1,99 @@
+#include "ledger/accounts.hpp"
+
+#include <map>
+#include <mutex>
+
+#include "ledger/amounts.hpp"
+#include "ledger/assert.hpp"
+#include "ledger/database.hpp"
+
+namespace loyalty::ledger {
+namespace {
+
+const db::Statement insert_member_accounts{
+    "accounts.insert_member_accounts",
+    "INSERT INTO accounts (name, asset, member_id, part, balance_maintained)"
+    " SELECT 'member:' || $1 || ':' || p.part, p.asset, $1, p.part, true"
+    " FROM (VALUES ('POINTS', 'available'), ('POINTS', 'pending'), ('POINTS', 'held'),"
+    "              ('GROWTH', 'available'), ('GROWTH', 'pending')) AS p(asset, part)"};
+
+const db::Statement lock_member{
+    "accounts.lock_member",
+    "SELECT part, account_id, balance FROM accounts"
+    " WHERE member_id = $1 AND asset = $2 ORDER BY part FOR UPDATE"};
+
+const db::Statement find_system{
+    "accounts.find_system",
+    "SELECT account_id FROM accounts WHERE name = $1 AND asset = $2"};
+
+const db::Statement create_system{
+    "accounts.create_system",
+    "INSERT INTO accounts (name, asset, balance_maintained) VALUES ($1, $2, false)"
+    " ON CONFLICT (name, asset) DO NOTHING RETURNING account_id"};
+
+std::mutex system_cache_mutex;
+std::map<std::pair<std::string, std::string>, std::int64_t, std::less<>> system_cache;
+
+}  // namespace
+
+const char* part_name(Part part) {
+  switch (part) {
+    case Part::available: return "available";
+    case Part::pending: return "pending";
+    case Part::held: return "held";
+  }
+  return "available";
+}
+
+std::optional<std::int64_t> LockedMemberAccounts::total() const {
+  const auto partial = checked_add(available.balance, pending.balance);
+  if (!partial) return std::nullopt;
+  return checked_add(*partial, held.balance);
+}
+
+void open_member_accounts(pqxx::transaction_base& txn, const std::string& member_id) {
+  db::exec(txn, insert_member_accounts, member_id);
+}
+
+std::optional<LockedMemberAccounts> lock_member_accounts(pqxx::transaction_base& txn,
+                                                         const std::string& member_id,
+                                                         std::string_view asset) {
+  const auto rows = db::exec(txn, lock_member, member_id, std::string(asset));
+  if (rows.empty()) return std::nullopt;
+  LockedMemberAccounts locked;
+  for (const auto& row : rows) {
+    const std::string part = row[0].c_str();
+    AccountBalance account{row[1].as<std::int64_t>(), row[2].as<std::int64_t>()};
+    if (part == "available") locked.available = account;
+    else if (part == "pending") locked.pending = account;
+    else if (part == "held") locked.held = account;
+  }
+  LOYALTY_ASSERT(locked.available.account_id != 0, "a member asset without an available account");
+  return locked;
+}
+
+std::int64_t system_account_id(pqxx::transaction_base& txn, std::string_view name,
+                               std::string_view asset) {
+  auto key = std::make_pair(std::string(name), std::string(asset));
+  {
+    std::lock_guard lock{system_cache_mutex};
+    if (auto found = system_cache.find(key); found != system_cache.end()) return found->second;
+  }
+  const auto rows = db::exec(txn, find_system, key.first, key.second);
+  LOYALTY_ASSERT(rows.size() == 1, "a system account the program did not create");
+  const auto id = rows[0][0].as<std::int64_t>();
+  std::lock_guard lock{system_cache_mutex};
+  system_cache.emplace(std::move(key), id);
+  return id;
+}
+
+std::int64_t ensure_system_account(pqxx::transaction_base& txn, std::string_view name,
+                                   std::string_view asset) {
+  const std::string name_text(name), asset_text(asset);
+  auto rows = db::exec(txn, create_system, name_text, asset_text);
+  if (rows.empty()) rows = db::exec(txn, find_system, name_text, asset_text);
+  LOYALTY_ASSERT(rows.size() == 1, "a system account could not be created");
+  return rows[0][0].as<std::int64_t>();
+}
+
+}  // namespace loyalty::ledger

@@ -1,0 +1,58 @@
+// Connections, the statement registry and failure classification.
+#include "ledger/database.hpp"
+
+#include <mutex>
+#include <vector>
+
+#include "ledger/assert.hpp"
+
+namespace loyalty::db {
+namespace {
+
+std::vector<const Statement*>& registry() {
+  static std::vector<const Statement*> statements;
+  return statements;
+}
+
+}  // namespace
+
+Statement::Statement(const char* name, const char* sql) : name_(name), sql_(sql) {
+  // Runs during static initialisation, before any thread starts.
+  registry().push_back(this);
+}
+
+std::unique_ptr<pqxx::connection> connect(const std::string& url, SessionLimits limits) {
+  auto connection = std::make_unique<pqxx::connection>(url);
+  pqxx::nontransaction setup{*connection, "session_setup"};
+  setup.exec("SET TIME ZONE 'UTC'");
+  setup.exec("SET statement_timeout = " + std::to_string(limits.statement_timeout.count()));
+  setup.exec("SET lock_timeout = " + std::to_string(limits.lock_timeout.count()));
+  setup.exec("SET idle_in_transaction_session_timeout = " +
+             std::to_string(limits.idle_in_transaction_timeout.count()));
+  setup.commit();
+  for (const Statement* statement : registry()) connection->prepare(statement->name(), statement->sql());
+  return connection;
+}
+
+std::optional<std::string> nullable_number(std::optional<std::int64_t> value) {
+  if (!value) return std::nullopt;
+  return std::to_string(*value);
+}
+
+Timestamp time_of(const pqxx::field& field) {
+  const auto parsed = parse_rfc3339(field.c_str());
+  LOYALTY_ASSERT(parsed.has_value(), "the database returned a timestamp that does not parse");
+  return *parsed;
+}
+
+std::optional<std::string> optional_text(const pqxx::field& field) {
+  if (field.is_null()) return std::nullopt;
+  return std::string(field.c_str(), field.size());
+}
+
+bool is_retryable(const std::exception& error) {
+  return dynamic_cast<const pqxx::serialization_failure*>(&error) != nullptr ||
+         dynamic_cast<const pqxx::deadlock_detected*>(&error) != nullptr;
+}
+
+}  // namespace loyalty::db

@@ -1,0 +1,82 @@
+// PostgreSQL access shared by every layer: named prepared statements, connections set up the
+// same way everywhere, and one place that decides which failures are retried.
+//
+// SQL lives beside the code that owns its table, as a `Statement` constant registered at
+// start-up; `connect()` prepares every registered statement on each new connection.
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "ledger/time.hpp"
+
+namespace loyalty::db {
+
+// A named SQL statement. Construct them as namespace-scope constants: construction
+// registers the statement so that every connection prepares it.
+class Statement {
+ public:
+  Statement(const char* name, const char* sql);
+  const char* name() const { return name_; }
+  const char* sql() const { return sql_; }
+
+ private:
+  const char* name_;
+  const char* sql_;
+};
+
+// Runs a registered statement with positional parameters.
+template <typename... Args>
+pqxx::result exec(pqxx::transaction_base& txn, const Statement& statement, Args&&... args) {
+  return txn.exec_prepared(statement.name(), std::forward<Args>(args)...);
+}
+
+// Timeouts every connection gets: no statement or lock wait holds a worker for long.
+struct SessionLimits {
+  std::chrono::milliseconds statement_timeout{15000};
+  std::chrono::milliseconds lock_timeout{5000};
+  std::chrono::milliseconds idle_in_transaction_timeout{60000};
+};
+
+// Opens a connection (UTC session, limits set, all statements prepared).
+std::unique_ptr<pqxx::connection> connect(const std::string& url, SessionLimits limits = {});
+
+// Parameter helpers: libpqxx 6.4 sends nullptr as SQL NULL.
+inline const char* nullable(const std::optional<std::string>& value) {
+  return value ? value->c_str() : nullptr;
+}
+std::optional<std::string> nullable_number(std::optional<std::int64_t> value);
+inline std::string sql_time(Timestamp instant) { return format_rfc3339(instant); }
+Timestamp time_of(const pqxx::field& field);  // a timestamptz column, read as UTC
+std::optional<std::string> optional_text(const pqxx::field& field);
+
+// True for failures that a fresh attempt of the same transaction may not hit again:
+// serialization failures and deadlocks. Never true for an in-doubt commit.
+bool is_retryable(const std::exception& error);
+
+constexpr int transaction_attempts_max = 3;
+
+// Runs `work(txn)` in a read-committed transaction named `name`, committing when it returns,
+// retrying serialization failures and deadlocks up to transaction_attempts_max times.
+template <typename Work>
+auto run_transaction(pqxx::connection& connection, const std::string& name, Work&& work) {
+  for (int attempt = 1;; ++attempt) {
+    try {
+      pqxx::work txn{connection, name};
+      auto result = work(txn);
+      txn.commit();
+      return result;
+    } catch (const pqxx::transaction_rollback& error) {
+      if (attempt >= transaction_attempts_max) throw;
+    }
+  }
+}
+
+}  // namespace loyalty::db

@@ -1,0 +1,193 @@
+// Worker threads, batching, savepoints, retries and the commit.
+#include "ledger/executor.hpp"
+
+#include <chrono>
+
+#include "ledger/assert.hpp"
+#include "ledger/journal.hpp"
+#include "ledger/log.hpp"
+
+namespace loyalty::db {
+
+std::uint64_t routing_key_of(std::string_view text) {
+  std::uint64_t hash = 14695981039346656037ull;
+  for (unsigned char c : text) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  return hash;
+}
+
+Executor::Executor(ExecutorOptions options) : options_(std::move(options)) {
+  LOYALTY_ASSERT(options_.workers > 0 && options_.batch_jobs_max > 0, "executor needs workers");
+  for (int i = 0; i < options_.workers; ++i) workers_.push_back(std::make_unique<Worker>());
+  for (auto& worker : workers_) {
+    Worker* w = worker.get();
+    w->thread = std::thread([this, w] { run_worker(*w); });
+  }
+}
+
+Executor::~Executor() {
+  stopping_ = true;
+  for (auto& worker : workers_) {
+    std::lock_guard lock{worker->mutex};
+    worker->wake.notify_all();
+  }
+  for (auto& worker : workers_) worker->thread.join();
+}
+
+void Executor::submit(std::uint64_t routing_key, Work work, Done done) {
+  Worker& worker = *workers_[routing_key % workers_.size()];
+  {
+    std::lock_guard lock{worker.mutex};
+    if (static_cast<int>(worker.queue.size()) < options_.queue_jobs_max && !stopping_) {
+      worker.queue.push_back(Job{std::move(work), std::move(done)});
+      ++queued_;
+      worker.wake.notify_one();
+      return;
+    }
+  }
+  done(JobStatus::overloaded, nullptr);
+}
+
+bool Executor::ensure_connection(Worker& worker) {
+  if (worker.connection && worker.connection->is_open()) return true;
+  try {
+    worker.connection = connect(options_.database_url, options_.session_limits);
+    reachable_ = true;
+    return true;
+  } catch (const std::exception& error) {
+    worker.connection.reset();
+    if (reachable_.exchange(false)) log::warn("database unreachable", {{"error", error.what()}});
+    return false;
+  }
+}
+
+void Executor::run_worker(Worker& worker) {
+  std::vector<Job> batch;
+  while (true) {
+    {
+      std::unique_lock lock{worker.mutex};
+      worker.wake.wait(lock, [&] { return stopping_ || !worker.queue.empty(); });
+      if (stopping_ && worker.queue.empty()) return;
+      while (!worker.queue.empty() && static_cast<int>(batch.size()) < options_.batch_jobs_max) {
+        batch.push_back(std::move(worker.queue.front()));
+        worker.queue.pop_front();
+      }
+    }
+    queued_ -= static_cast<std::int64_t>(batch.size());
+    if (!ensure_connection(worker)) {
+      for (Job& job : batch) job.done(JobStatus::database_unavailable, nullptr);
+      batch.clear();
+      // Do not spin while the database is away; the next batch tries again.
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      continue;
+    }
+    run_batch(worker, batch);
+    batch.clear();
+  }
+}
+
+void Executor::run_in_savepoint(pqxx::dbtransaction& txn, Job& job) {
+  for (int attempt = 1;; ++attempt) {
+    try {
+      pqxx::subtransaction savepoint{txn, "job"};
+      ledger::take_entries_posted_on_this_thread();
+      if (job.work(savepoint)) {
+        savepoint.commit();
+        job.entries_kept = ledger::take_entries_posted_on_this_thread();
+      } else {
+        savepoint.abort();
+      }
+      job.status = JobStatus::finished;
+      return;
+    } catch (const pqxx::broken_connection&) {
+      throw;
+    } catch (const pqxx::transaction_rollback&) {
+      // The savepoint was rolled back (releasing this job's locks); try the job again.
+      if (attempt >= transaction_attempts_max) {
+        job.status = JobStatus::failed;
+        job.error = std::current_exception();
+        return;
+      }
+    } catch (...) {
+      job.status = JobStatus::failed;
+      job.error = std::current_exception();
+      return;
+    }
+  }
+}
+
+void Executor::run_alone(Worker& worker, Job& job) {
+  for (int attempt = 1;; ++attempt) {
+    try {
+      pqxx::work txn{*worker.connection, "job"};
+      ledger::take_entries_posted_on_this_thread();
+      const bool keep = job.work(txn);
+      const std::int64_t entries = ledger::take_entries_posted_on_this_thread();
+      if (keep) {
+        txn.commit();
+        entries_committed_ += entries;
+      }
+      job.status = JobStatus::finished;
+      return;
+    } catch (const pqxx::in_doubt_error&) {
+      job.status = JobStatus::in_doubt;
+      return;
+    } catch (const pqxx::broken_connection&) {
+      worker.connection.reset();
+      job.status = JobStatus::database_unavailable;
+      return;
+    } catch (const pqxx::transaction_rollback&) {
+      if (attempt >= transaction_attempts_max) {
+        job.status = JobStatus::failed;
+        job.error = std::current_exception();
+        return;
+      }
+    } catch (...) {
+      job.status = JobStatus::failed;
+      job.error = std::current_exception();
+      return;
+    }
+  }
+}
+
+void Executor::run_batch(Worker& worker, std::vector<Job>& batch) {
+  jobs_ += static_cast<std::int64_t>(batch.size());
+  if (batch.size() == 1) {
+    run_alone(worker, batch.front());
+  } else {
+    try {
+      pqxx::work txn{*worker.connection, "batch"};
+      std::int64_t entries = 0;
+      for (Job& job : batch) {
+        run_in_savepoint(txn, job);
+        entries += job.entries_kept;
+      }
+      txn.commit();
+      entries_committed_ += entries;
+    } catch (const pqxx::in_doubt_error&) {
+      for (Job& job : batch) job.status = JobStatus::in_doubt;
+    } catch (const pqxx::broken_connection&) {
+      worker.connection.reset();
+      for (Job& job : batch) job.status = JobStatus::database_unavailable;
+    } catch (const std::exception& error) {
+      // The batch's commit failed for a reason that is not the connection's (a deferred
+      // constraint, say). Nothing was committed; run each job alone so that only the job at
+      // fault fails.
+      log::warn("batch commit failed; running its jobs one by one", {{"error", error.what()}});
+      for (Job& job : batch) {
+        if (!worker.connection || !worker.connection->is_open()) {
+          job.status = JobStatus::database_unavailable;
+          continue;
+        }
+        run_alone(worker, job);
+      }
+    }
+  }
+  ++batches_;
+  if (!worker.connection || !worker.connection->is_open()) reachable_ = false;
+  for (Job& job : batch) job.done(job.status, job.error);
+}
+
+}  // namespace loyalty::db

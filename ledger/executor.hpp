@@ -1,0 +1,105 @@
+// The database executor: a fixed set of worker threads, each owning one connection, that run
+// the service's database work so that no HTTP I/O thread ever waits on PostgreSQL.
+//
+// Group commit. A worker takes every job waiting in its queue (up to batch_jobs_max) and runs
+// them in ONE transaction, each inside its own savepoint, then commits once. A job that
+// refuses (returns false) or fails rolls back to its savepoint and leaves the others alone.
+// Completions are delivered only after the commit, so no caller ever sees an answer for
+// writes that did not become durable. Jobs are routed to workers by a key (the member, or the
+// resource) so that jobs touching the same rows meet in the same worker instead of waiting on
+// each other's locks across open transactions.
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ledger/database.hpp"
+
+namespace loyalty::db {
+
+enum class JobStatus {
+  finished,              // the job ran; its writes are committed if it kept them
+  database_unavailable,  // nothing was committed; the database could not be reached
+  in_doubt,              // the commit's outcome is unknown; the idempotency key resolves it
+  overloaded,            // the queue was full; nothing ran
+  failed,                // the job threw (a bug or an unexpected database error); rolled back
+};
+
+struct ExecutorOptions {
+  std::string database_url;
+  int workers = 8;
+  int batch_jobs_max = 32;
+  int queue_jobs_max = 4096;  // per worker; more is refused as overloaded
+  SessionLimits session_limits;
+};
+
+class Executor {
+ public:
+  // Runs inside the batch's transaction (a savepoint when the batch has several jobs).
+  // Returns true to keep its writes, false to roll them back (a refusal).
+  using Work = std::function<bool(pqxx::transaction_base&)>;
+  // Called on the worker thread once the outcome is known.
+  using Done = std::function<void(JobStatus, std::exception_ptr)>;
+
+  explicit Executor(ExecutorOptions options);
+  ~Executor();
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  void submit(std::uint64_t routing_key, Work work, Done done);
+
+  // Observability for /metrics and /readyz.
+  std::int64_t queued_jobs() const { return queued_.load(); }
+  std::int64_t committed_batches() const { return batches_.load(); }
+  std::int64_t jobs_run() const { return jobs_.load(); }
+  std::int64_t entries_committed() const { return entries_committed_.load(); }
+  bool database_reachable() const { return reachable_.load(); }
+  int workers() const { return static_cast<int>(workers_.size()); }
+
+ private:
+  struct Job {
+    Work work;
+    Done done;
+    JobStatus status = JobStatus::finished;
+    std::exception_ptr error;
+    std::int64_t entries_kept = 0;
+  };
+  struct Worker {
+    std::mutex mutex;
+    std::condition_variable wake;
+    std::deque<Job> queue;
+    std::thread thread;
+    std::unique_ptr<pqxx::connection> connection;
+  };
+
+  void run_worker(Worker& worker);
+  bool ensure_connection(Worker& worker);
+  void run_batch(Worker& worker, std::vector<Job>& batch);
+  void run_alone(Worker& worker, Job& job);
+  static void run_in_savepoint(pqxx::dbtransaction& txn, Job& job);
+
+  ExecutorOptions options_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<std::int64_t> queued_{0};
+  std::atomic<std::int64_t> batches_{0};
+  std::atomic<std::int64_t> jobs_{0};
+  std::atomic<std::int64_t> entries_committed_{0};
+  std::atomic<bool> reachable_{false};
+};
+
+// A stable routing key for a string (FNV-1a).
+std::uint64_t routing_key_of(std::string_view text);
+
+}  // namespace loyalty::db

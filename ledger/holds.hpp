@@ -1,0 +1,64 @@
+// Holds: two-phase redemption of POINTS.
+//
+//   open ──capture(amount ≤ held)──▶ captured   (the rest goes back to available)
+//     ├───void─────────────────────▶ voided
+//     └───expires_at passes────────▶ expired    (never capturable from that instant)
+//
+// Opening moves points available → held; capture moves them held → system:redemptions;
+// void and expiry move them back. A hold past its expiry stops counting as held at once
+// (balances read it as available); the row and its release entry follow lazily, the next
+// time the member's points are written or when the expire-holds job runs.
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "ledger/journal.hpp"
+#include "ledger/result.hpp"
+#include "ledger/time.hpp"
+
+namespace loyalty::ledger {
+
+inline constexpr std::chrono::seconds hold_ttl_min{1};
+inline constexpr std::chrono::seconds hold_ttl_max{7 * 24 * 3600};
+inline constexpr std::chrono::seconds hold_ttl_default{15 * 60};
+
+struct Hold {
+  std::string hold_id;
+  std::string member_id;
+  std::string status;  // open, captured, voided, expired
+  std::int64_t amount = 0;
+  std::int64_t captured_amount = 0;
+  std::optional<std::string> reference;
+  Timestamp expires_at;
+  Timestamp created_at;
+  std::optional<Timestamp> closed_at;
+};
+
+struct OpenHold {
+  std::string member_id;
+  std::int64_t amount = 0;
+  std::chrono::seconds ttl = hold_ttl_default;
+  std::optional<std::string> reference;
+};
+
+Result<Hold> open_hold(pqxx::transaction_base& txn, const OpenHold& request, Timestamp now,
+                       const Origin& origin);
+// `amount` absent captures all; the rest of the hold is released.
+Result<Hold> capture_hold(pqxx::transaction_base& txn, const std::string& hold_id,
+                          std::optional<std::int64_t> amount, Timestamp now, const Origin& origin);
+Result<Hold> void_hold(pqxx::transaction_base& txn, const std::string& hold_id, Timestamp now,
+                       const Origin& origin);
+// Reads a hold; an open hold past its expiry reads as expired.
+Result<Hold> find_hold(pqxx::transaction_base& txn, const std::string& hold_id, Timestamp now);
+
+// Releases open holds whose expiry is at or before `as_of`: all of them, or one member's.
+// Returns how many were released. At most `limit` per call.
+int release_lapsed_holds(pqxx::transaction_base& txn, const std::optional<std::string>& member_id,
+                         Timestamp as_of, int limit, const Origin& origin);
+
+}  // namespace loyalty::ledger

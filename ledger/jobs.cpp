@@ -1,0 +1,61 @@
+#include "ledger/jobs.hpp"
+
+#include "ledger/database.hpp"
+#include "ledger/executor.hpp"
+#include "ledger/holds.hpp"
+
+namespace loyalty::ledger {
+namespace {
+
+const db::Statement try_lock{"jobs.try_lock", "SELECT pg_try_advisory_xact_lock($1)"};
+const db::Statement select_finished{
+    "jobs.select_finished", "SELECT finished_at FROM job_runs WHERE job = $1 AND as_of = $2"};
+const db::Statement add_items{
+    "jobs.add_items",
+    "INSERT INTO job_runs (job, as_of, items, finished_at) VALUES ($1, $2, $3,"
+    " CASE WHEN $4 THEN clock_timestamp() END)"
+    " ON CONFLICT (job, as_of) DO UPDATE SET items = job_runs.items + EXCLUDED.items,"
+    " finished_at = EXCLUDED.finished_at"};
+
+Origin job_origin(const JobDefinition& job) { return Origin{std::nullopt, "job:" + job.name}; }
+
+}  // namespace
+
+std::vector<JobDefinition> ledger_jobs() {
+  return {
+      {"expire-holds",
+       [](pqxx::transaction_base& txn, Timestamp as_of, int chunk, const Origin& origin) -> std::int64_t {
+         return release_lapsed_holds(txn, std::nullopt, as_of, chunk, origin);
+       }},
+  };
+}
+
+ChunkResult run_job_chunk(pqxx::transaction_base& txn, const JobDefinition& job, Timestamp as_of, int chunk) {
+  // The lock key is the job's name hashed into PostgreSQL's signed bigint.
+  const auto key = static_cast<std::int64_t>(db::routing_key_of("job:" + job.name));
+  if (!db::exec(txn, try_lock, key)[0][0].as<bool>()) return {ChunkOutcome::busy, 0};
+  const auto finished = db::exec(txn, select_finished, job.name, db::sql_time(as_of));
+  if (!finished.empty() && !finished[0][0].is_null()) return {ChunkOutcome::already_done, 0};
+  const std::int64_t items = job.step(txn, as_of, chunk, job_origin(job));
+  const bool done = items < chunk;
+  db::exec(txn, add_items, job.name, db::sql_time(as_of), items, done);
+  return {done ? ChunkOutcome::finished : ChunkOutcome::more, items};
+}
+
+JobReport run_job(pqxx::connection& connection, const JobDefinition& job, Timestamp as_of,
+                  const std::function<void(std::int64_t)>& progress) {
+  JobReport report{job.name, as_of, "done", 0, now_utc(), std::nullopt};
+  while (true) {
+    const ChunkResult chunk = db::run_transaction(
+        connection, "job", [&](pqxx::transaction_base& txn) { return run_job_chunk(txn, job, as_of); });
+    report.items += chunk.items;
+    if (progress) progress(report.items);
+    if (chunk.outcome == ChunkOutcome::more) continue;
+    if (chunk.outcome == ChunkOutcome::already_done) report.status = "already_done";
+    if (chunk.outcome == ChunkOutcome::busy) report.status = "busy";
+    if (chunk.outcome == ChunkOutcome::finished) report.finished_at = now_utc();
+    return report;
+  }
+}
+
+}  // namespace loyalty::ledger

@@ -1,0 +1,116 @@
+#include "ledger/members.hpp"
+
+#include "ledger/accounts.hpp"
+#include "ledger/database.hpp"
+#include "ledger/ids.hpp"
+
+namespace loyalty::ledger {
+namespace {
+
+const db::Statement insert_member{
+    "members.insert",
+    "INSERT INTO members (member_id, external_id, display_name, phone, created_at)"
+    " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (external_id) DO NOTHING RETURNING created_at"};
+
+const db::Statement select_member{
+    "members.select",
+    "SELECT member_id, external_id, display_name, phone, created_at FROM members"
+    " WHERE member_id = $1"};
+
+const db::Statement select_balances{
+    "members.select_balances",
+    "SELECT asset, part, balance FROM accounts WHERE member_id = $1"};
+
+// Open holds past their expiry still sit in the held part until they are released; they
+// count as available, never as held.
+const db::Statement select_lapsed_holds{
+    "members.select_lapsed_holds",
+    "SELECT coalesce(sum(amount), 0) FROM holds"
+    " WHERE member_id = $1 AND status = 'open' AND expires_at <= $2"};
+
+const db::Statement select_postings{
+    "members.select_postings",
+    "SELECT p.posting_id, p.entry_id, e.kind, p.asset, a.part, p.amount, p.balance_after,"
+    "       e.created_at, e.reference, e.reverses_entry_id"
+    " FROM accounts a"
+    " JOIN postings p ON p.account_id = a.account_id"
+    " JOIN entries e ON e.entry_id = p.entry_id"
+    " WHERE a.member_id = $1 AND ($2::text IS NULL OR a.asset = $2)"
+    "   AND ($3::bigint IS NULL OR p.posting_id < $3)"
+    " ORDER BY p.posting_id DESC LIMIT $4"};
+
+Member member_from_row(const pqxx::row& row) {
+  return Member{row[0].c_str(), row[1].c_str(), db::optional_text(row[2]),
+                db::optional_text(row[3]), db::time_of(row[4])};
+}
+
+}  // namespace
+
+Result<Member> create_member(pqxx::transaction_base& txn, const NewMember& request, Timestamp now) {
+  Member member{new_id("mem_"), request.external_id, request.display_name, request.phone, now};
+  const auto rows = db::exec(txn, insert_member, member.member_id, member.external_id,
+                             db::nullable(member.display_name), db::nullable(member.phone),
+                             db::sql_time(now));
+  if (rows.empty()) return Refusal::external_id_taken;
+  open_member_accounts(txn, member.member_id);
+  return member;
+}
+
+Result<Member> find_member(pqxx::transaction_base& txn, const std::string& member_id) {
+  const auto rows = db::exec(txn, select_member, member_id);
+  if (rows.empty()) return Refusal::member_not_found;
+  return member_from_row(rows[0]);
+}
+
+Result<std::map<std::string, AssetBalance>> read_balances(pqxx::transaction_base& txn,
+                                                          const std::string& member_id,
+                                                          Timestamp now) {
+  const auto rows = db::exec(txn, select_balances, member_id);
+  if (rows.empty()) return Refusal::member_not_found;
+  std::map<std::string, AssetBalance> balances;
+  for (const auto& row : rows) {
+    AssetBalance& balance = balances[row[0].c_str()];
+    const std::string part = row[1].c_str();
+    const auto amount = row[2].as<std::int64_t>();
+    if (part == "available") balance.available = amount;
+    else if (part == "pending") balance.pending = amount;
+    else balance.held = amount;
+  }
+  const auto lapsed = db::exec(txn, select_lapsed_holds, member_id, db::sql_time(now))[0][0]
+                          .as<std::int64_t>();
+  if (lapsed > 0) {
+    AssetBalance& points = balances[std::string(points_asset)];
+    points.held -= lapsed;
+    points.available += lapsed;
+  }
+  for (auto& [asset, balance] : balances) {
+    // Writes keep each member's total within int64 (ledger/adjustments.cpp), so this cannot
+    // overflow.
+    balance.total = balance.available + balance.pending + balance.held;
+  }
+  return balances;
+}
+
+Result<PostingPage> list_member_postings(pqxx::transaction_base& txn, const std::string& member_id,
+                                         const std::optional<std::string>& asset,
+                                         std::optional<std::int64_t> before_posting_id, int limit) {
+  if (!find_member(txn, member_id)) return Refusal::member_not_found;
+  // One row more than asked tells whether there is a next page.
+  const auto rows = db::exec(txn, select_postings, member_id, db::nullable(asset),
+                             db::nullable(db::nullable_number(before_posting_id)), limit + 1);
+  PostingPage page;
+  for (const auto& row : rows) {
+    if (static_cast<int>(page.items.size()) == limit) {
+      page.next_before_posting_id = page.items.back().posting_id;
+      break;
+    }
+    page.items.push_back(MemberPosting{
+        row[0].as<std::int64_t>(), row[1].as<std::int64_t>(), row[2].c_str(), row[3].c_str(),
+        row[4].c_str(), row[5].as<std::int64_t>(), row[6].as<std::int64_t>(), db::time_of(row[7]),
+        db::optional_text(row[8]),
+        row[9].is_null() ? std::nullopt : std::optional(row[9].as<std::int64_t>())});
+  }
+  return page;
+}
+
+}  // namespace loyalty::ledger

@@ -1,0 +1,202 @@
+// Small shared pieces of the ledger library: assertions, refusal names, time, ids, digests.
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+
+#include "ledger/assert.hpp"
+#include "ledger/digest.hpp"
+#include "ledger/ids.hpp"
+#include "ledger/result.hpp"
+#include "ledger/time.hpp"
+
+namespace loyalty {
+
+void assertion_failed(const char* condition, const char* message, const char* file, int line) {
+  std::fprintf(stderr,
+               "{\"level\":\"fatal\",\"msg\":\"assertion failed\",\"condition\":\"%s\","
+               "\"detail\":\"%s\",\"at\":\"%s:%d\"}\n",
+               condition, message, file, line);
+  std::fflush(stderr);
+  std::abort();
+}
+
+Timestamp now_utc() {
+  return std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+}
+
+std::string format_rfc3339(Timestamp instant) {
+  using namespace std::chrono;
+  const auto seconds = floor<std::chrono::seconds>(instant);
+  const auto micros = (instant - seconds).count();
+  const std::time_t t = seconds.time_since_epoch().count();
+  std::tm parts{};
+  gmtime_r(&t, &parts);
+  char text[40];
+  std::size_t n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &parts);
+  if (micros != 0) n += std::snprintf(text + n, sizeof text - n, ".%06lld", static_cast<long long>(micros));
+  text[n++] = 'Z';
+  return std::string(text, n);
+}
+
+namespace {
+
+bool read_digits(std::string_view text, std::size_t& at, int count, int& out) {
+  out = 0;
+  for (int i = 0; i < count; ++i, ++at) {
+    if (at >= text.size() || text[at] < '0' || text[at] > '9') return false;
+    out = out * 10 + (text[at] - '0');
+  }
+  return true;
+}
+
+bool expect(std::string_view text, std::size_t& at, std::string_view choices) {
+  if (at >= text.size() || choices.find(text[at]) == std::string_view::npos) return false;
+  ++at;
+  return true;
+}
+
+}  // namespace
+
+std::optional<Timestamp> parse_rfc3339(std::string_view text) {
+  std::size_t at = 0;
+  int year, month, day, hour, minute, second;
+  if (!read_digits(text, at, 4, year) || !expect(text, at, "-") || !read_digits(text, at, 2, month) ||
+      !expect(text, at, "-") || !read_digits(text, at, 2, day) || !expect(text, at, "Tt ") ||
+      !read_digits(text, at, 2, hour) || !expect(text, at, ":") || !read_digits(text, at, 2, minute) ||
+      !expect(text, at, ":") || !read_digits(text, at, 2, second))
+    return std::nullopt;
+  std::int64_t micros = 0;
+  if (at < text.size() && text[at] == '.') {
+    ++at;
+    int digits = 0;
+    while (at < text.size() && text[at] >= '0' && text[at] <= '9') {
+      if (digits < 6) micros = micros * 10 + (text[at] - '0');
+      ++digits;
+      ++at;
+    }
+    if (digits == 0) return std::nullopt;
+    for (; digits < 6; ++digits) micros *= 10;
+  }
+  int offset_minutes = 0;
+  if (at < text.size() && (text[at] == 'Z' || text[at] == 'z')) {
+    ++at;
+  } else if (at < text.size() && (text[at] == '+' || text[at] == '-')) {
+    const int sign = text[at] == '-' ? -1 : 1;
+    ++at;
+    int offset_hours = 0, minutes = 0;
+    if (!read_digits(text, at, 2, offset_hours)) return std::nullopt;
+    if (at < text.size() && text[at] == ':') {
+      ++at;
+      if (!read_digits(text, at, 2, minutes)) return std::nullopt;
+    }
+    offset_minutes = sign * (offset_hours * 60 + minutes);
+  } else {
+    return std::nullopt;
+  }
+  if (at != text.size()) return std::nullopt;
+  using namespace std::chrono;
+  const year_month_day date{std::chrono::year{year}, std::chrono::month{static_cast<unsigned>(month)},
+                            std::chrono::day{static_cast<unsigned>(day)}};
+  if (!date.ok() || hour > 23 || minute > 59 || second > 59) return std::nullopt;
+  const auto instant = sys_days{date} + hours{hour} + minutes{minute} + seconds{second} +
+                       microseconds{micros} - std::chrono::minutes{offset_minutes};
+  return time_point_cast<microseconds>(instant);
+}
+
+std::string random_bytes(std::size_t count) {
+  std::string bytes(count, '\0');
+  LOYALTY_ASSERT(RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()), static_cast<int>(count)) == 1,
+                 "the CSPRNG failed");
+  return bytes;
+}
+
+std::string new_id(std::string_view prefix) {
+  static constexpr char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  constexpr std::size_t length = 20;
+  const std::string bytes = random_bytes(length);
+  std::string id(prefix);
+  // 252 = 7 * 36: bytes at or above it are redrawn so every character is equally likely.
+  for (std::size_t i = 0; id.size() < prefix.size() + length; ++i) {
+    const auto byte = static_cast<unsigned char>(i < bytes.size() ? bytes[i] : random_bytes(1)[0]);
+    if (byte < 252) id.push_back(alphabet[byte % 36]);
+  }
+  return id;
+}
+
+std::string sha256(std::string_view bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  LOYALTY_ASSERT(EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr) == 1,
+                 "EVP_Digest failed");
+  return std::string(reinterpret_cast<char*>(digest), length);
+}
+
+std::string to_hex(std::string_view bytes) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    hex.push_back(digits[c >> 4]);
+    hex.push_back(digits[c & 0xF]);
+  }
+  return hex;
+}
+
+std::string base64_encode(std::string_view bytes) {
+  std::string text(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(text.data()),
+                                reinterpret_cast<const unsigned char*>(bytes.data()),
+                                static_cast<int>(bytes.size()));
+  text.resize(static_cast<std::size_t>(n));
+  return text;
+}
+
+std::optional<std::string> base64_decode(std::string_view text) {
+  if (text.size() % 4 != 0) return std::nullopt;
+  std::string bytes(3 * text.size() / 4 + 1, '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(bytes.data()),
+                                reinterpret_cast<const unsigned char*>(text.data()),
+                                static_cast<int>(text.size()));
+  if (n < 0) return std::nullopt;
+  std::size_t length = static_cast<std::size_t>(n);
+  // EVP_DecodeBlock counts padding as zero bytes; drop them.
+  if (!text.empty() && text.back() == '=') --length;
+  if (text.size() > 1 && text[text.size() - 2] == '=') --length;
+  bytes.resize(length);
+  return bytes;
+}
+
+bool constant_time_equal(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace loyalty
+
+namespace loyalty::ledger {
+
+const char* refusal_name(Refusal refusal) {
+  switch (refusal) {
+    case Refusal::member_not_found: return "member_not_found";
+    case Refusal::external_id_taken: return "external_id_taken";
+    case Refusal::asset_unknown: return "asset_unknown";
+    case Refusal::asset_not_allowed: return "asset_not_allowed";
+    case Refusal::amount_not_positive: return "amount_not_positive";
+    case Refusal::amount_is_zero: return "amount_is_zero";
+    case Refusal::amount_overflow: return "amount_overflow";
+    case Refusal::insufficient_points: return "insufficient_points";
+    case Refusal::insufficient_balance: return "insufficient_balance";
+    case Refusal::reason_code_unknown: return "reason_code_unknown";
+    case Refusal::ttl_out_of_range: return "ttl_out_of_range";
+    case Refusal::hold_not_found: return "hold_not_found";
+    case Refusal::hold_not_open: return "hold_not_open";
+    case Refusal::hold_expired: return "hold_expired";
+    case Refusal::capture_exceeds_hold: return "capture_exceeds_hold";
+  }
+  return "unknown";
+}
+
+}  // namespace loyalty::ledger

@@ -1,0 +1,15 @@
+# Writes OUTPUT: a C++ source that defines loyalty::migrations::embedded(), the list of
+# migration files of SOURCE_DIR (name, SQL text) in order.
+file(GLOB FILES ${SOURCE_DIR}/[0-9][0-9][0-9][0-9]_*.sql)
+list(SORT FILES)
+set(body "// Generated from migrations/*.sql by migrations/embed.cmake. Do not edit.\n")
+string(APPEND body "#include \"migrations/embedded.hpp\"\n\nnamespace loyalty::migrations {\n")
+string(APPEND body "const std::vector<EmbeddedMigration>& embedded() {\n")
+string(APPEND body "  static const std::vector<EmbeddedMigration> list = {\n")
+foreach(file ${FILES})
+  get_filename_component(name ${file} NAME)
+  file(READ ${file} sql)
+  string(APPEND body "    {\"${name}\", R\"loyaltysql(${sql})loyaltysql\"},\n")
+endforeach()
+string(APPEND body "  };\n  return list;\n}\n}  // namespace loyalty::migrations\n")
+file(WRITE ${OUTPUT} "${body}")

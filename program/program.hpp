@@ -1,0 +1,125 @@
+// The program: the brand's rules for its loyalty scheme — assets, tier tracks, earning rules,
+// campaigns and partners — as one versioned document (examples/program.yaml is the
+// reference). This header is the typed form every capability reads; documents are parsed
+// and validated as a whole (every problem listed) by program/document.hpp.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ledger/time.hpp"
+
+namespace loyalty::program {
+
+struct ExpiryPolicy {
+  std::string policy;  // end_of_month_after
+  int months = 0;
+};
+
+struct DecayPolicy {
+  std::string every;  // year
+  std::string on;     // "MM-DD"
+  int percent = 0;
+};
+
+struct AssetConfig {
+  std::string code;
+  bool spendable = false;
+  std::optional<ExpiryPolicy> expiry;
+  std::optional<DecayPolicy> decay;
+};
+
+struct Level {
+  std::string code;
+  std::int64_t threshold = 0;
+  int earn_multiplier_pct = 100;
+};
+
+struct Window {
+  std::string kind;  // rolling, calendar_year
+  int days = 0;
+};
+
+struct Track {
+  std::string name;    // spend, engagement
+  std::string metric;  // qualifying_spend_cents, growth_earned
+  Window window;
+  std::vector<Level> levels;  // ascending thresholds, the first at 0
+  std::string upgrade;        // immediate
+  int guaranteed_days = 0;
+  int max_levels_per_evaluation = 1;
+};
+
+struct Award {
+  std::string asset;
+  std::optional<std::int64_t> fixed;
+  std::optional<std::int64_t> per_amount_cents;  // with amount: `amount` per this many cents
+  std::int64_t amount = 0;
+};
+
+struct Cap {
+  std::int64_t per_member = 0;
+  std::string period;  // day, month, year, lifetime
+};
+
+struct Rule {
+  std::string id;
+  std::vector<std::string> events;
+  std::vector<Award> awards;
+  bool qualifying_spend = false;
+  bool tier_multiplier = false;
+  int pending_days = 0;
+  std::string funding_account;
+  std::optional<Cap> cap;
+};
+
+struct Campaign {
+  std::string id;
+  Timestamp from;
+  Timestamp to;
+  std::vector<std::string> applies_to;
+  int multiplier_pct = 100;
+  std::int64_t budget_points = 0;
+  std::string funding_account;
+};
+
+struct PartnerRight {
+  std::string code;
+  std::string title;
+  std::optional<std::string> min_spend_level;
+  std::optional<std::string> min_engagement_level;
+  std::int64_t quota_per_period = 0;
+  std::string period;  // day, month, year
+};
+
+struct Partner {
+  std::string partner_id;
+  std::string name;
+  std::string asset;
+  std::int64_t inbound_points_per_unit = 0;
+  std::int64_t outbound_units_per_point_milli = 0;
+  std::int64_t cents_per_point = 0;
+  std::int64_t per_member_daily_points = 0;
+  std::int64_t per_day_points = 0;
+  std::vector<PartnerRight> rights;
+};
+
+struct Program {
+  std::string name;
+  std::string currency = "CNY";
+  std::int64_t point_value_cents = 1;
+  std::string clawback = "allow_negative";  // or cap_at_balance
+  std::vector<AssetConfig> assets;
+  std::vector<Track> tracks;  // spend, engagement
+  std::string multiplier_policy = "max";
+  std::vector<Rule> rules;
+  std::vector<Campaign> campaigns;
+  std::vector<Partner> partners;
+
+  const AssetConfig* asset(const std::string& code) const;
+  const Track* track(const std::string& name) const;
+};
+
+}  // namespace loyalty::program

@@ -1,0 +1,81 @@
+#include "program/store.hpp"
+
+#include "ledger/accounts.hpp"
+#include "ledger/assert.hpp"
+#include "ledger/database.hpp"
+#include "ledger/digest.hpp"
+
+namespace loyalty::program {
+namespace {
+
+const db::Statement select_current{
+    "program.select_current",
+    "SELECT version, document::text, document_sha256, applied_at FROM program_versions"
+    " ORDER BY version DESC LIMIT 1"};
+
+// The version number comes from the table under a lock, so two concurrent applies queue.
+const db::Statement lock_versions{"program.lock_versions", "LOCK TABLE program_versions IN EXCLUSIVE MODE"};
+
+const db::Statement insert_version{
+    "program.insert_version",
+    "INSERT INTO program_versions (version, program, document, document_sha256, applied_by)"
+    " VALUES ($1, $2, $3::jsonb, $4, $5)"};
+
+const db::Statement ensure_asset{
+    "program.ensure_asset",
+    "INSERT INTO assets (code, spendable) VALUES ($1, $2) ON CONFLICT (code) DO NOTHING"};
+
+void create_accounts(pqxx::transaction_base& txn, const Program& program) {
+  for (const auto& asset : program.assets) db::exec(txn, ensure_asset, asset.code, asset.spendable);
+  for (const auto& partner : program.partners) db::exec(txn, ensure_asset, partner.asset, false);
+  for (const auto& rule : program.rules) {
+    for (const auto& award : rule.awards) ledger::ensure_system_account(txn, rule.funding_account, award.asset);
+  }
+  for (const auto& campaign : program.campaigns) {
+    ledger::ensure_system_account(txn, campaign.funding_account, ledger::points_asset);
+  }
+  for (const auto& partner : program.partners) {
+    ledger::ensure_system_account(txn, partner_clearing_account(partner.partner_id), partner.asset);
+    ledger::ensure_system_account(txn, partner_clearing_account(partner.partner_id), ledger::points_asset);
+  }
+}
+
+}  // namespace
+
+std::string partner_clearing_account(const std::string& partner_id) { return "partner:" + partner_id; }
+
+std::variant<AppliedProgram, DocumentProblems> apply_program(pqxx::transaction_base& txn,
+                                                             const nlohmann::json& document,
+                                                             const std::string& applied_by) {
+  auto parsed = parse_program(document);
+  if (auto* problems = std::get_if<DocumentProblems>(&parsed)) return *problems;
+  const Program& program = std::get<Program>(parsed);
+  // nlohmann's dump sorts object keys: the same document always has the same hash.
+  const std::string canonical = document.dump();
+  const std::string hash = to_hex(sha256(canonical));
+  db::exec(txn, lock_versions);
+  const auto current = db::exec(txn, select_current);
+  if (!current.empty() && current[0][2].c_str() == hash) {
+    return AppliedProgram{current[0][0].as<int>(), false, hash};
+  }
+  const int version = current.empty() ? 1 : current[0][0].as<int>() + 1;
+  create_accounts(txn, program);
+  db::exec(txn, insert_version, version, program.name, canonical, hash, applied_by);
+  return AppliedProgram{version, true, hash};
+}
+
+std::optional<ProgramVersion> current_program(pqxx::transaction_base& txn) {
+  const auto rows = db::exec(txn, select_current);
+  if (rows.empty()) return std::nullopt;
+  ProgramVersion version;
+  version.version = rows[0][0].as<int>();
+  version.document = nlohmann::json::parse(rows[0][1].c_str());
+  version.sha256 = rows[0][2].c_str();
+  version.applied_at = db::time_of(rows[0][3]);
+  auto parsed = parse_program(version.document);
+  LOYALTY_ASSERT(std::holds_alternative<Program>(parsed), "a stored program that no longer validates");
+  version.program = std::get<Program>(std::move(parsed));
+  return version;
+}
+
+}  // namespace loyalty::program

@@ -1,0 +1,221 @@
+// loyaltyctl: the operator's command line (schema, keys, program, jobs).
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+#include "api/api_keys.hpp"
+#include "api/jobs_catalog.hpp"
+#include "audit/audit_log.hpp"
+#include "ledger/database.hpp"
+#include "ledger/migrator.hpp"
+#include "program/store.hpp"
+#include "tools/flags.hpp"
+
+namespace {
+
+using namespace loyalty;
+using nlohmann::json;
+
+const std::vector<tools::FlagSpec> flag_specs = {
+    {"database-url", "LOYALTY_DATABASE_URL", "", "libpq URI of the database"},
+    {"json", "", "", "print one JSON object on stdout", true},
+    {"role", "", "", "keys create: mall, ingest, admin or finance"},
+    {"name", "", "", "keys create: who the key is for"},
+    {"as-of", "", "", "jobs run: the moment to run the job for (RFC 3339; default now)"},
+    {"help", "", "", "show this help", true},
+};
+
+constexpr const char* usage =
+    "loyaltyctl: the loyalty-ledger operator's command line\n\n"
+    "commands:\n"
+    "  migrate                          apply pending schema migrations\n"
+    "  status                           show applied and pending migrations\n"
+    "  keys create --role R --name N    create an API key (the secret is shown once)\n"
+    "  program apply FILE.yaml          validate and apply a program document\n"
+    "  program show                     print the program in force (JSON)\n"
+    "  jobs list                        list the jobs\n"
+    "  jobs run NAME [--as-of T]        run a job for a moment in time\n\n"
+    "flags:\n";
+
+std::string operator_name() {
+  const char* user = std::getenv("USER");
+  return std::string("operator:") + (user ? user : "unknown");
+}
+
+audit::AuditRecord operator_action(std::string action, std::string subject, std::string details) {
+  audit::AuditRecord record;
+  record.actor_kind = "operator";
+  record.actor_id = operator_name();
+  record.action = std::move(action);
+  record.subject = std::move(subject);
+  record.details_json = std::move(details);
+  return record;
+}
+
+int migrate(pqxx::connection& connection) {
+  const auto applied = ledger::migrate(connection, [](const std::string& name) {
+    std::fprintf(stderr, "applying %s\n", name.c_str());
+  });
+  std::printf("schema is current (%zu migration(s) applied now)\n", applied.size());
+  return 0;
+}
+
+int status(pqxx::connection& connection) {
+  pqxx::read_transaction txn{connection, "status"};
+  const auto status = ledger::schema_status(txn);
+  for (const auto& name : status.applied) std::printf("applied  %s\n", name.c_str());
+  for (const auto& name : status.pending) std::printf("pending  %s\n", name.c_str());
+  for (const auto& problem : status.problems) std::printf("PROBLEM  %s\n", problem.c_str());
+  return status.current() ? 0 : 1;
+}
+
+int create_key(pqxx::connection& connection, const tools::Flags& flags) {
+  const auto role = api::parse_role(flags.value("role"));
+  const std::string name = flags.value("name");
+  if (!role || name.empty() || name.size() > 100) {
+    std::fprintf(stderr, "loyaltyctl: keys create needs --role (mall, ingest, admin, finance) and --name (1-100 chars)\n");
+    return 2;
+  }
+  const auto key = db::run_transaction(connection, "keys_create", [&](pqxx::transaction_base& txn) {
+    auto created = api::create_api_key(txn, *role, name);
+    audit::record(txn, operator_action("api_key.create", created.key_id,
+                                       json{{"role", api::role_name(*role)}, {"name", name}}.dump()));
+    return created;
+  });
+  if (flags.on("json")) {
+    std::printf("%s\n", json{{"key_id", key.key_id}, {"role", api::role_name(key.role)}, {"name", key.name},
+                             {"secret", key.secret}}.dump().c_str());
+  } else {
+    std::printf("key_id  %s\nrole    %s\nsecret  %s\n(the secret is shown only now)\n", key.key_id.c_str(),
+                api::role_name(key.role), key.secret.c_str());
+  }
+  return 0;
+}
+
+int apply_program(pqxx::connection& connection, const std::string& file, const tools::Flags& flags) {
+  std::ifstream in{file};
+  if (!in) {
+    std::fprintf(stderr, "loyaltyctl: cannot read %s\n", file.c_str());
+    return 2;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  auto document = program::yaml_to_json(text.str());
+  if (auto* problems = std::get_if<program::DocumentProblems>(&document)) {
+    for (const auto& problem : problems->problems) std::fprintf(stderr, "%s\n", problem.c_str());
+    return 1;
+  }
+  const auto outcome = db::run_transaction(connection, "program_apply", [&](pqxx::transaction_base& txn) {
+    auto applied = program::apply_program(txn, std::get<json>(document), operator_name());
+    if (const auto* done = std::get_if<program::AppliedProgram>(&applied); done && done->changed) {
+      audit::record(txn, operator_action("program.apply", "program:" + std::to_string(done->version),
+                                         json{{"sha256", done->sha256}, {"file", file}}.dump()));
+    }
+    return applied;
+  });
+  if (const auto* problems = std::get_if<program::DocumentProblems>(&outcome)) {
+    std::fprintf(stderr, "the program was not applied; %zu problem(s):\n", problems->problems.size());
+    for (const auto& problem : problems->problems) std::fprintf(stderr, "  %s\n", problem.c_str());
+    return 1;
+  }
+  const auto& applied = std::get<program::AppliedProgram>(outcome);
+  if (flags.on("json")) {
+    std::printf("%s\n", json{{"version", applied.version}, {"changed", applied.changed}, {"sha256", applied.sha256}}.dump().c_str());
+  } else {
+    std::printf("program version %d %s\n", applied.version, applied.changed ? "applied" : "already in force");
+  }
+  return 0;
+}
+
+int show_program(pqxx::connection& connection) {
+  pqxx::read_transaction txn{connection, "program_show"};
+  const auto current = program::current_program(txn);
+  if (!current) {
+    std::fprintf(stderr, "no program has been applied\n");
+    return 1;
+  }
+  std::printf("%s\n", json{{"version", current->version}, {"sha256", current->sha256}, {"document", current->document}}.dump(2).c_str());
+  return 0;
+}
+
+int run_job(pqxx::connection& connection, const std::string& name, const tools::Flags& flags) {
+  const auto job = api::find_job(name);
+  if (!job) {
+    std::fprintf(stderr, "loyaltyctl: no job named %s (see: loyaltyctl jobs list)\n", name.c_str());
+    return 2;
+  }
+  Timestamp as_of = now_utc();
+  if (flags.on("as-of")) {
+    const auto parsed = parse_rfc3339(flags.value("as-of"));
+    if (!parsed) {
+      std::fprintf(stderr, "loyaltyctl: --as-of must be an RFC 3339 time\n");
+      return 2;
+    }
+    as_of = *parsed;
+  }
+  const bool terminal = isatty(STDERR_FILENO);
+  const auto report = ledger::run_job(connection, *job, as_of, [&](std::int64_t items) {
+    if (terminal) std::fprintf(stderr, "\r%s: %lld item(s) processed", name.c_str(), static_cast<long long>(items));
+  });
+  if (terminal) std::fprintf(stderr, "\n");
+  if (flags.on("json")) {
+    json out{{"job", report.job}, {"as_of", format_rfc3339(report.as_of)}, {"status", report.status}, {"items", report.items}};
+    std::printf("%s\n", out.dump().c_str());
+  } else {
+    std::printf("%s as of %s: %s, %lld item(s)\n", report.job.c_str(), format_rfc3339(report.as_of).c_str(),
+                report.status.c_str(), static_cast<long long>(report.items));
+  }
+  return report.status == "busy" ? 3 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  tools::Flags flags;
+  if (const auto error = flags.parse(flag_specs, argc, argv, 1)) {
+    std::fprintf(stderr, "loyaltyctl: %s\n", error->c_str());
+    return 2;
+  }
+  const auto& args = flags.positionals();
+  if (flags.on("help") || args.empty()) {
+    std::printf("%s%s", usage, tools::Flags::help(flag_specs).c_str());
+    return args.empty() && !flags.on("help") ? 2 : 0;
+  }
+  const auto command = [&](std::initializer_list<const char*> words) {
+    if (args.size() < words.size()) return false;
+    std::size_t i = 0;
+    for (const char* word : words) {
+      if (args[i++] != word) return false;
+    }
+    return true;
+  };
+  if (command({"jobs", "list"})) {
+    for (const auto& job : api::all_jobs()) std::printf("%s\n", job.name.c_str());
+    return 0;
+  }
+  const std::string url = flags.value("database-url");
+  if (url.empty()) {
+    std::fprintf(stderr, "loyaltyctl: set LOYALTY_DATABASE_URL or --database-url\n");
+    return 2;
+  }
+  try {
+    if (command({"migrate"})) {
+      pqxx::connection connection{url};
+      return migrate(connection);
+    }
+    auto connection = db::connect(url);
+    if (command({"status"})) return status(*connection);
+    if (command({"keys", "create"})) return create_key(*connection, flags);
+    if (command({"program", "apply"}) && args.size() == 3) return apply_program(*connection, args[2], flags);
+    if (command({"program", "show"})) return show_program(*connection);
+    if (command({"jobs", "run"}) && args.size() == 3) return run_job(*connection, args[2], flags);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "loyaltyctl: %s\n", error.what());
+    return 1;
+  }
+  std::fprintf(stderr, "loyaltyctl: unknown command (see loyaltyctl --help)\n");
+  return 2;
+}

@@ -1,0 +1,137 @@
+// loyaltyd: the HTTP service and its job scheduler.
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include "api/jobs_catalog.hpp"
+#include "api/server.hpp"
+#include "api/service.hpp"
+#include "ledger/database.hpp"
+#include "ledger/log.hpp"
+#include "ledger/migrator.hpp"
+#include "tools/flags.hpp"
+
+namespace {
+
+using namespace loyalty;
+
+const std::vector<tools::FlagSpec> flag_specs = {
+    {"listen", "LOYALTY_LISTEN", "127.0.0.1:8080", "address:port to serve on"},
+    {"database-url", "LOYALTY_DATABASE_URL", "", "libpq URI of the database"},
+    {"io-threads", "LOYALTY_IO_THREADS", "2", "HTTP I/O threads"},
+    {"db-workers", "LOYALTY_DB_WORKERS", "8", "database worker threads (one connection each)"},
+    {"batch-max", "LOYALTY_BATCH_MAX", "32", "most requests committed in one transaction"},
+    {"rate-limit", "LOYALTY_RATE_LIMIT_PER_SECOND", "5000", "requests per second per API key"},
+    {"scheduler-interval", "LOYALTY_SCHEDULER_INTERVAL_SECONDS", "30", "seconds between scheduled job runs (0: off)"},
+    {"signing-key", "LOYALTY_SIGNING_KEY", "", "Ed25519 private key (PEM) for our signatures"},
+    {"help", "", "", "show this help", true},
+};
+
+// Waits for the database (it may still be starting) and checks that its schema is the one
+// this binary was built for.
+bool schema_is_current(const std::string& url) {
+  for (int attempt = 1; attempt <= 60; ++attempt) {
+    try {
+      auto connection = db::connect(url);
+      pqxx::read_transaction txn{*connection, "startup"};
+      const auto status = ledger::schema_status(txn);
+      if (status.current()) return true;
+      const std::string problem = status.problems.empty() ? "migrations pending (run loyaltyctl migrate): " +
+                                                                status.pending.front()
+                                                          : status.problems.front();
+      log::error("refusing to serve: the database schema is not the one this binary knows", {{"problem", problem}});
+      return false;
+    } catch (const pqxx::broken_connection& error) {
+      if (attempt == 1) log::warn("waiting for the database", {{"error", error.what()}});
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+  }
+  log::error("the database did not become reachable");
+  return false;
+}
+
+// Runs the scheduled jobs every `interval` until `stop` is set.
+void run_scheduler(const std::string& url, std::chrono::seconds interval, const std::atomic<bool>& stop) {
+  std::unique_ptr<pqxx::connection> connection;
+  auto next = std::chrono::steady_clock::now();
+  while (!stop) {
+    if (std::chrono::steady_clock::now() >= next) {
+      next += interval;
+      for (const auto& job : api::all_jobs()) {
+        if (job.name != "expire-holds" && job.name != "purge-idempotency-keys") continue;
+        try {
+          if (!connection || !connection->is_open()) connection = db::connect(url);
+          // as_of to the whole second: a job's run is recorded per as_of.
+          const auto as_of = std::chrono::floor<std::chrono::seconds>(now_utc());
+          const auto report = ledger::run_job(*connection, job, as_of);
+          if (report.items > 0) {
+            log::info("scheduled job", {{"job", job.name}, {"status", report.status},
+                                        {"items", std::to_string(report.items)}});
+          }
+        } catch (const std::exception& error) {
+          connection.reset();
+          log::warn("scheduled job failed", {{"job", job.name}, {"error", error.what()}});
+        }
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  tools::Flags flags;
+  if (const auto error = flags.parse(flag_specs, argc, argv, 1)) {
+    std::fprintf(stderr, "loyaltyd: %s\n", error->c_str());
+    return 2;
+  }
+  if (flags.on("help")) {
+    std::printf("loyaltyd: the loyalty-ledger HTTP service\n\n%s", tools::Flags::help(flag_specs).c_str());
+    return 0;
+  }
+  const std::string url = flags.value("database-url");
+  if (url.empty()) {
+    std::fprintf(stderr, "loyaltyd: set LOYALTY_DATABASE_URL or --database-url\n");
+    return 2;
+  }
+  const std::string listen = flags.value("listen");
+  const auto colon = listen.rfind(':');
+  if (colon == std::string::npos) {
+    std::fprintf(stderr, "loyaltyd: --listen must be address:port\n");
+    return 2;
+  }
+  if (!schema_is_current(url)) return 1;
+
+  // Signals are taken by sigwait below, not by whichever thread happens to run.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  api::ServiceOptions options;
+  options.database.database_url = url;
+  options.database.workers = std::stoi(flags.value("db-workers"));
+  options.database.batch_jobs_max = std::stoi(flags.value("batch-max"));
+  options.rate_limit_per_second = std::stod(flags.value("rate-limit"));
+  options.rate_limit_burst = options.rate_limit_per_second * 2;
+  api::Service service{options};
+  api::Server server{service, listen.substr(0, colon),
+                     static_cast<unsigned short>(std::stoi(listen.substr(colon + 1))), std::stoi(flags.value("io-threads"))};
+  server.start();
+  log::info("serving", {{"url", "http://" + listen.substr(0, colon) + ":" + std::to_string(server.port())}});
+
+  std::atomic<bool> stop{false};
+  const int interval = std::stoi(flags.value("scheduler-interval"));
+  std::thread scheduler;
+  if (interval > 0) scheduler = std::thread([&] { run_scheduler(url, std::chrono::seconds(interval), stop); });
+
+  int received = 0;
+  sigwait(&signals, &received);
+  log::info("stopping", {{"signal", std::to_string(received)}});
+  stop = true;
+  server.stop();
+  if (scheduler.joinable()) scheduler.join();
+  return 0;
+}

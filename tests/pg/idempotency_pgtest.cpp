@@ -1,0 +1,91 @@
+// Idempotency keys: replays answer the first answer, moving nothing again — also when the
+// retries race each other.
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "tests/support/service_fixture.hpp"
+
+namespace loyalty::testing {
+namespace {
+
+using Idempotency = ServiceTest;
+
+nlohmann::json credit(const std::string& member_id, std::int64_t amount) {
+  return {{"member_id", member_id}, {"asset", "POINTS"}, {"amount", amount}, {"reason_code", "goodwill"}};
+}
+
+TEST_F(Idempotency, ARetryWithTheSameKeyAndBodyAnswersTheFirstAnswerAndMovesNothing) {
+  const std::string member_id = create_member();
+  const std::string key = unique("retry-");
+  const auto first = post("/v1/adjustments", credit(member_id, 70), key);
+  ASSERT_EQ(first.status, 201);
+  const auto entries = count_rows("entries");
+  const auto second = post("/v1/adjustments", credit(member_id, 70), key);
+  EXPECT_EQ(second.status, 201);
+  EXPECT_EQ(second.body, first.body);
+  EXPECT_EQ(second.header("idempotent-replayed"), "true");
+  EXPECT_EQ(count_rows("entries"), entries);
+  EXPECT_EQ(points_balance(member_id)["available"], 70);
+}
+
+TEST_F(Idempotency, TheSameKeyWithAnotherBodyIsAConflict) {
+  const std::string member_id = create_member();
+  const std::string key = unique("reuse-");
+  ASSERT_EQ(post("/v1/adjustments", credit(member_id, 70), key).status, 201);
+  const auto reused = post("/v1/adjustments", credit(member_id, 71), key);
+  EXPECT_EQ(reused.status, 409);
+  EXPECT_EQ(reused.json()["code"], "idempotency_key_reused");
+  EXPECT_EQ(points_balance(member_id)["available"], 70);
+}
+
+TEST_F(Idempotency, KeysBelongToTheirCaller) {
+  const std::string member_id = member_with_points(100);
+  const std::string key = unique("shared-");
+  nlohmann::json hold = {{"member_id", member_id}, {"amount", 10}};
+  ASSERT_EQ(post("/v1/holds", hold, key, api::Role::admin).status, 201);
+  ASSERT_EQ(post("/v1/holds", hold, key, api::Role::mall).status, 201);
+  EXPECT_EQ(points_balance(member_id)["held"], 20);
+}
+
+TEST_F(Idempotency, ARefusedRequestLeavesNoKeySoARetryIsJudgedAfresh) {
+  const std::string member_id = member_with_points(5);
+  const std::string key = unique("later-");
+  nlohmann::json hold = {{"member_id", member_id}, {"amount", 10}};
+  EXPECT_EQ(post("/v1/holds", hold, key).status, 422);
+  ASSERT_EQ(post("/v1/adjustments", credit(member_id, 5), unique("top-up-")).status, 201);
+  EXPECT_EQ(post("/v1/holds", hold, key).status, 201);
+}
+
+TEST_F(Idempotency, SixteenConcurrentRequestsWithOneKeyMoveValueOnce) {
+  const std::string member_id = create_member();
+  const std::string key = unique("storm-");
+  const std::string body = credit(member_id, 1000).dump();
+  const std::string& secret = service().secret(api::Role::admin);
+  std::vector<std::thread> threads;
+  std::mutex mutex;
+  std::multiset<int> statuses;
+  std::set<std::string> bodies;
+  for (int i = 0; i < 16; ++i) {
+    threads.emplace_back([&] {
+      HttpClient client{service().port()};
+      const auto result = client.request("POST", "/v1/adjustments", body,
+                                         {{"Authorization", "Bearer " + secret}, {"Idempotency-Key", key}});
+      std::lock_guard lock{mutex};
+      statuses.insert(result.status);
+      if (result.status == 201) bodies.insert(result.body);
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  // Each either got the first answer or was told to retry: never a second movement.
+  EXPECT_EQ(statuses.count(201) + statuses.count(409), 16u);
+  EXPECT_GE(statuses.count(201), 1u);
+  EXPECT_EQ(bodies.size(), 1u);
+  EXPECT_EQ(points_balance(member_id)["available"], 1000);
+  auto connection = TestDatabase::instance().connect();
+  pqxx::read_transaction txn{*connection};
+  EXPECT_EQ(txn.exec_params1("SELECT count(*) FROM entries WHERE member_id = $1", member_id)[0].as<int>(), 1);
+}
+
+}  // namespace
+}  // namespace loyalty::testing

@@ -1,0 +1,153 @@
+// The database's own guard rails: what the schema refuses even when the C++ code is
+// bypassed, and the migration runner's bookkeeping.
+#include <gtest/gtest.h>
+
+#include "ledger/database.hpp"
+#include "ledger/migrator.hpp"
+#include "tests/support/test_database.hpp"
+
+namespace loyalty::testing {
+namespace {
+
+class LedgerSchema : public ::testing::Test {
+ protected:
+  void SetUp() override { connection_ = TestDatabase::instance().connect(); }
+  void TearDown() override { EXPECT_LEDGER_INVARIANTS_HOLD(); }
+
+  // Runs `sql` in its own transaction; returns the SQLSTATE it failed with, or "" on success.
+  std::string sqlstate_of(const std::string& sql) {
+    try {
+      pqxx::work txn{*connection_};
+      txn.exec(sql);
+      txn.commit();
+      return "";
+    } catch (const pqxx::insufficient_privilege&) {
+      return "42501";  // libpqxx 6.4 throws this one without its SQLSTATE
+    } catch (const pqxx::sql_error& error) {
+      return error.sqlstate();
+    }
+  }
+
+  std::int64_t account(const std::string& name, const std::string& asset) {
+    pqxx::read_transaction txn{*connection_};
+    return txn.exec_params1("SELECT account_id FROM accounts WHERE name = $1 AND asset = $2", name, asset)[0]
+        .as<std::int64_t>();
+  }
+
+  std::unique_ptr<pqxx::connection> connection_;
+};
+
+TEST_F(LedgerSchema, AnEntryThatDoesNotSumToZeroIsRefusedAtCommit) {
+  const auto adjustments = account("system:adjustments", "POINTS");
+  const auto redemptions = account("system:redemptions", "POINTS");
+  const auto entries_before = [&] {
+    pqxx::read_transaction txn{*connection_};
+    return txn.exec("SELECT count(*) FROM entries")[0][0].as<int>();
+  }();
+  const std::string sql =
+      "WITH e AS (INSERT INTO entries (kind, effective_at) VALUES ('adjustment', now()) RETURNING entry_id) "
+      "SELECT 1 FROM e; "
+      "INSERT INTO postings (entry_id, account_id, asset, amount) VALUES "
+      "(currval('entries_entry_id_seq'), " + std::to_string(adjustments) + ", 'POINTS', 5), "
+      "(currval('entries_entry_id_seq'), " + std::to_string(redemptions) + ", 'POINTS', -4)";
+  EXPECT_EQ(sqlstate_of(sql), "23514");
+  pqxx::read_transaction txn{*connection_};
+  EXPECT_EQ(txn.exec("SELECT count(*) FROM entries")[0][0].as<int>(), entries_before);
+}
+
+TEST_F(LedgerSchema, AnEntryWithOnePostingIsRefused) {
+  const auto adjustments = account("system:adjustments", "POINTS");
+  EXPECT_EQ(sqlstate_of("INSERT INTO entries (kind, effective_at) VALUES ('adjustment', now()); "
+                        "INSERT INTO postings (entry_id, account_id, asset, amount) VALUES "
+                        "(currval('entries_entry_id_seq'), " + std::to_string(adjustments) + ", 'POINTS', 0)"),
+            "23514");  // the zero amount is refused first
+  EXPECT_EQ(sqlstate_of("INSERT INTO entries (kind, effective_at) VALUES ('adjustment', now())"), "23514");
+}
+
+TEST_F(LedgerSchema, APostingInAnotherAssetThanItsAccountIsRefused) {
+  const auto adjustments = account("system:adjustments", "POINTS");
+  const auto growth = account("system:adjustments", "GROWTH");
+  EXPECT_EQ(sqlstate_of("INSERT INTO entries (kind, effective_at) VALUES ('adjustment', now()); "
+                        "INSERT INTO postings (entry_id, account_id, asset, amount) VALUES "
+                        "(currval('entries_entry_id_seq'), " + std::to_string(adjustments) + ", 'GROWTH', 5), "
+                        "(currval('entries_entry_id_seq'), " + std::to_string(growth) + ", 'GROWTH', -5)"),
+            "23503");
+}
+
+TEST_F(LedgerSchema, BalancedEntriesAreAcceptedAndThenCanNeverChange) {
+  const auto adjustments = account("system:adjustments", "POINTS");
+  const auto redemptions = account("system:redemptions", "POINTS");
+  ASSERT_EQ(sqlstate_of("INSERT INTO entries (kind, effective_at) VALUES ('adjustment', now()); "
+                        "INSERT INTO postings (entry_id, account_id, asset, amount) VALUES "
+                        "(currval('entries_entry_id_seq'), " + std::to_string(adjustments) + ", 'POINTS', 7), "
+                        "(currval('entries_entry_id_seq'), " + std::to_string(redemptions) + ", 'POINTS', -7)"),
+            "");
+  EXPECT_EQ(sqlstate_of("UPDATE postings SET amount = amount * 2"), "42501");
+  EXPECT_EQ(sqlstate_of("DELETE FROM postings"), "42501");
+  EXPECT_EQ(sqlstate_of("UPDATE entries SET note = 'changed'"), "42501");
+  EXPECT_EQ(sqlstate_of("DELETE FROM entries"), "42501");
+  EXPECT_EQ(sqlstate_of("TRUNCATE postings CASCADE"), "42501");
+}
+
+TEST_F(LedgerSchema, PostingsCannotBeAddedToAnEntryOfAnEarlierTransaction) {
+  const auto adjustments = account("system:adjustments", "POINTS");
+  const auto redemptions = account("system:redemptions", "POINTS");
+  ASSERT_EQ(sqlstate_of("INSERT INTO entries (kind, effective_at) VALUES ('adjustment', now()); "
+                        "INSERT INTO postings (entry_id, account_id, asset, amount) VALUES "
+                        "(currval('entries_entry_id_seq'), " + std::to_string(adjustments) + ", 'POINTS', 3), "
+                        "(currval('entries_entry_id_seq'), " + std::to_string(redemptions) + ", 'POINTS', -3)"),
+            "");
+  EXPECT_EQ(sqlstate_of("INSERT INTO postings (entry_id, account_id, asset, amount) "
+                        "SELECT max(entry_id), " + std::to_string(adjustments) + ", 'POINTS', 1 FROM entries; "
+                        "INSERT INTO postings (entry_id, account_id, asset, amount) "
+                        "SELECT max(entry_id), " + std::to_string(redemptions) + ", 'POINTS', -1 FROM entries"),
+            "23000");
+}
+
+TEST_F(LedgerSchema, AMemberAccountCannotBeDebitedBelowZeroEvenBypassingTheService) {
+  {
+    pqxx::work txn{*connection_};
+    txn.exec("INSERT INTO members (member_id, external_id, created_at) VALUES "
+             "('mem_schematest0000000000', 'schema-test', now())");
+    txn.exec("INSERT INTO accounts (name, asset, member_id, part, balance_maintained) VALUES "
+             "('member:mem_schematest0000000000:available', 'POINTS', 'mem_schematest0000000000', 'available', true)");
+    txn.commit();
+  }
+  const auto member = account("member:mem_schematest0000000000:available", "POINTS");
+  const auto adjustments = account("system:adjustments", "POINTS");
+  EXPECT_EQ(sqlstate_of("INSERT INTO entries (kind, effective_at) VALUES ('adjustment', now()); "
+                        "INSERT INTO postings (entry_id, account_id, asset, amount) VALUES "
+                        "(currval('entries_entry_id_seq'), " + std::to_string(adjustments) + ", 'POINTS', 10), "
+                        "(currval('entries_entry_id_seq'), " + std::to_string(member) + ", 'POINTS', -10)"),
+            "23514");
+  // A clawback the program allows may create a visible debt.
+  EXPECT_EQ(sqlstate_of("INSERT INTO entries (kind, effective_at) VALUES ('clawback', now()); "
+                        "INSERT INTO postings (entry_id, account_id, asset, amount, debt_allowed) VALUES "
+                        "(currval('entries_entry_id_seq'), " + std::to_string(adjustments) + ", 'POINTS', 10, false), "
+                        "(currval('entries_entry_id_seq'), " + std::to_string(member) + ", 'POINTS', -10, true)"),
+            "");
+  pqxx::read_transaction txn{*connection_};
+  EXPECT_EQ(txn.exec_params1("SELECT balance FROM accounts WHERE account_id = $1", member)[0].as<int>(), -10);
+}
+
+TEST_F(LedgerSchema, MigratingAgainChangesNothingAndAnEditedMigrationIsRefused) {
+  EXPECT_TRUE(ledger::migrate(*connection_).empty());
+  {
+    pqxx::read_transaction txn{*connection_};
+    EXPECT_TRUE(ledger::schema_status(txn).current());
+  }
+  {
+    pqxx::work txn{*connection_};
+    txn.exec("UPDATE schema_migrations SET sha256 = 'edited' WHERE file_name = '0001_ledger_core.sql'");
+    txn.exec("INSERT INTO schema_migrations (file_name, sha256) VALUES ('9999_from_the_future.sql', 'x')");
+    const auto status = ledger::schema_status(txn);
+    EXPECT_FALSE(status.current());
+    ASSERT_EQ(status.problems.size(), 2u);
+    EXPECT_NE(status.problems[0].find("edited"), std::string::npos);
+    EXPECT_NE(status.problems[1].find("unknown"), std::string::npos);
+    // Left uncommitted: the schema stays as it was for the other tests.
+  }
+}
+
+}  // namespace
+}  // namespace loyalty::testing

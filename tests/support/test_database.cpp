@@ -1,0 +1,110 @@
+#include "tests/support/test_database.hpp"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "ledger/database.hpp"
+#include "ledger/ids.hpp"
+#include "ledger/migrator.hpp"
+#include "program/store.hpp"
+
+#ifndef LOYALTY_SOURCE_DIR
+#error "LOYALTY_SOURCE_DIR must be defined by the build"
+#endif
+
+namespace loyalty::testing {
+
+std::string with_database(const std::string& url, const std::string& name) {
+  const auto scheme = url.find("://");
+  const auto slash = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+  const auto query = url.find('?');
+  std::string base = slash == std::string::npos ? url.substr(0, query) : url.substr(0, slash);
+  return base + "/" + name + (query == std::string::npos ? "" : url.substr(query));
+}
+
+TestDatabase& TestDatabase::instance() {
+  static TestDatabase database;
+  return database;
+}
+
+TestDatabase::TestDatabase() {
+  const char* admin = std::getenv("LOYALTY_TEST_DATABASE_URL");
+  if (!admin || !*admin) {
+    throw std::runtime_error(
+        "LOYALTY_TEST_DATABASE_URL is not set: run the tests through `scripts/dev test`, or point it at a "
+        "PostgreSQL 15 server whose user may create databases");
+  }
+  admin_url_ = admin;
+  name_ = "loyalty_test_" + std::to_string(::getpid()) + "_" + new_id("").substr(0, 6);
+  {
+    pqxx::connection connection{admin_url_};
+    pqxx::nontransaction txn{connection};
+    txn.exec("CREATE DATABASE " + name_);
+  }
+  url_ = with_database(admin_url_, name_);
+  pqxx::connection connection{url_};
+  ledger::migrate(connection);
+  std::ifstream file{std::string(LOYALTY_SOURCE_DIR) + "/examples/program.yaml"};
+  std::stringstream text;
+  text << file.rdbuf();
+  auto document = program::yaml_to_json(text.str());
+  auto db = db::connect(url_);
+  db::run_transaction(*db, "program", [&](pqxx::transaction_base& txn) {
+    auto applied = program::apply_program(txn, std::get<nlohmann::json>(document), "test");
+    if (!std::holds_alternative<program::AppliedProgram>(applied)) {
+      throw std::runtime_error("examples/program.yaml does not apply");
+    }
+    return 0;
+  });
+}
+
+TestDatabase::~TestDatabase() {
+  try {
+    pqxx::connection connection{admin_url_};
+    pqxx::nontransaction txn{connection};
+    txn.exec("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+  } catch (...) {
+    // Leaving a test database behind is harmless; the cluster is the project's own.
+  }
+}
+
+std::unique_ptr<pqxx::connection> TestDatabase::connect() const { return db::connect(url_); }
+
+std::vector<std::string> TestDatabase::invariant_violations() const {
+  std::vector<std::string> violations;
+  pqxx::connection connection{url_};
+  pqxx::read_transaction txn{connection};
+  for (const auto& row : txn.exec(
+           "SELECT entry_id, count(*) FROM postings GROUP BY entry_id HAVING count(*) < 2 "
+           "UNION ALL SELECT e.entry_id, 0 FROM entries e WHERE NOT EXISTS "
+           "(SELECT 1 FROM postings p WHERE p.entry_id = e.entry_id) LIMIT 10")) {
+    violations.push_back("entry " + std::string(row[0].c_str()) + " has fewer than two postings");
+  }
+  for (const auto& row : txn.exec(
+           "SELECT entry_id, asset, sum(amount) FROM postings GROUP BY entry_id, asset HAVING sum(amount) <> 0 LIMIT 10")) {
+    violations.push_back("entry " + std::string(row[0].c_str()) + " sums to " + row[2].c_str() + " in " + row[1].c_str());
+  }
+  for (const auto& row : txn.exec("SELECT asset, sum(amount) FROM postings GROUP BY asset HAVING sum(amount) <> 0")) {
+    violations.push_back("the postings of " + std::string(row[0].c_str()) + " sum to " + row[1].c_str());
+  }
+  for (const auto& row : txn.exec(
+           "SELECT a.name, a.asset, a.balance, coalesce(sum(p.amount), 0) FROM accounts a "
+           "LEFT JOIN postings p ON p.account_id = a.account_id WHERE a.balance_maintained "
+           "GROUP BY a.account_id HAVING a.balance <> coalesce(sum(p.amount), 0) LIMIT 10")) {
+    violations.push_back("account " + std::string(row[0].c_str()) + " " + row[1].c_str() + " keeps " + row[2].c_str() +
+                         " but its postings sum to " + row[3].c_str());
+  }
+  for (const auto& row : txn.exec(
+           "SELECT a.name, a.asset, a.balance FROM accounts a WHERE a.member_id IS NOT NULL AND a.balance < 0 "
+           "AND NOT EXISTS (SELECT 1 FROM postings p WHERE p.account_id = a.account_id AND p.debt_allowed) LIMIT 10")) {
+    violations.push_back("member account " + std::string(row[0].c_str()) + " " + row[1].c_str() + " is below zero (" +
+                         row[2].c_str() + ") without an allowed clawback");
+  }
+  return violations;
+}
+
+}  // namespace loyalty::testing

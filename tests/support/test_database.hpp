@@ -1,0 +1,47 @@
+// A fresh PostgreSQL database for one test binary: created from LOYALTY_TEST_DATABASE_URL
+// (a URL whose user may CREATE DATABASE), migrated, loaded with examples/program.yaml, and
+// dropped when the binary ends. Tests that touch storage always run against a real server.
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace loyalty::testing {
+
+class TestDatabase {
+ public:
+  // Creates the database; fails the test run with a clear message when the URL is missing.
+  static TestDatabase& instance();
+
+  const std::string& url() const { return url_; }
+  std::unique_ptr<pqxx::connection> connect() const;
+
+  // Violations of the ledger's invariants, as sentences; empty when all hold:
+  // every entry has two or more postings summing to zero per asset, the postings of each
+  // asset sum to zero over the whole ledger, maintained balances equal their postings, and
+  // no member account is below zero unless a clawback allowed it.
+  std::vector<std::string> invariant_violations() const;
+
+  ~TestDatabase();
+
+ private:
+  TestDatabase();
+  std::string admin_url_;
+  std::string name_;
+  std::string url_;
+};
+
+// Appends `/name` in place of the database of a libpq URI.
+std::string with_database(const std::string& url, const std::string& name);
+
+// gtest assertion helper: EXPECT_LEDGER_INVARIANTS_HOLD();
+#define EXPECT_LEDGER_INVARIANTS_HOLD()                                                        \
+  do {                                                                                         \
+    const auto violations = ::loyalty::testing::TestDatabase::instance().invariant_violations(); \
+    for (const auto& violation : violations) ADD_FAILURE() << "ledger invariant: " << violation; \
+  } while (false)
+
+}  // namespace loyalty::testing

@@ -34,7 +34,9 @@ asio::awaitable<Reply> create_adjustment(Service& service, RequestContext& conte
                                        request.has_note() ? std::optional(request.note()) : std::nullopt};
   co_return co_await service.write(
       context, db::routing_key_of(request.member_id()), request, true, [&](pqxx::transaction_base& txn) {
-        auto done = ledger::adjust(txn, adjustment, context.received_at, context.origin());
+        const auto program = service.program(txn);
+        auto done = ledger::adjust(txn, adjustment, context.received_at,
+                                   program::points_expiry(program ? &program->program : nullptr), context.origin());
         if (!done) return refusal_reply(done.refusal());
         v1::Adjustment message;
         message.set_entry_id(done->entry_id);

@@ -22,6 +22,7 @@
 #include "api/reply.hpp"
 #include "api/router.hpp"
 #include "ledger/executor.hpp"
+#include "program/cache.hpp"
 
 namespace loyalty::api {
 
@@ -53,6 +54,8 @@ class Service {
                                       std::function<Reply(pqxx::transaction_base&)> work);
 
   db::Executor& executor() { return executor_; }
+  // The program in force (nullptr before one is applied); call inside a database job.
+  std::shared_ptr<const program::ProgramVersion> program(pqxx::transaction_base& txn) { return programs_.current(txn); }
   Metrics& metrics() { return metrics_; }
 
  private:
@@ -71,6 +74,7 @@ class Service {
   Metrics metrics_;
   RateLimiter rate_limiter_;
   KeyCache key_cache_;
+  program::ProgramCache programs_;
   Router router_;
 };
 

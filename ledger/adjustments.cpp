@@ -15,7 +15,7 @@ bool is_adjustment_reason_code(std::string_view code) {
 }
 
 Result<Adjustment> adjust(pqxx::transaction_base& txn, const AdjustmentRequest& request, Timestamp now,
-                          const Origin& origin) {
+                          const ExpiryPolicy& expiry, const Origin& origin) {
   if (request.amount == 0) return Refusal::amount_is_zero;
   // INT64_MIN has no negation: the balancing posting could not be written.
   if (request.amount == INT64_MIN) return Refusal::amount_overflow;
@@ -43,8 +43,15 @@ Result<Adjustment> adjust(pqxx::transaction_base& txn, const AdjustmentRequest& 
   entry.postings = {
       {accounts->available.account_id, request.asset, request.amount},
       {system_account_id(txn, system_account::adjustments, request.asset), request.asset, -request.amount}};
+  const bool points = request.asset == points_asset;
+  if (points && request.amount < 0) take_from_lots(txn, request.member_id, -request.amount);
   const auto posted = post_entry(txn, entry);
   LOYALTY_ASSERT(posted.balances_after.front() == *available_after, "maintained balance drifted");
+  if (points && request.amount > 0) {
+    add_lot(txn, NewLot{request.member_id, request.amount, now, expiry.expiry_for(now), std::nullopt, posted.entry_id,
+                        "adjustment"},
+            accounts->available.balance);
+  }
   return Adjustment{posted.entry_id,   request.member_id, request.asset,
                     request.amount,    request.reason_code, request.note,
                     *available_after,  posted.created_at};

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "ledger/journal.hpp"
+#include "ledger/lots.hpp"
 #include "ledger/result.hpp"
 #include "ledger/time.hpp"
 
@@ -42,7 +43,8 @@ struct Adjustment {
   Timestamp created_at;
 };
 
+// POINTS credits become a lot expiring per `expiry`; POINTS debits take from lots.
 Result<Adjustment> adjust(pqxx::transaction_base& txn, const AdjustmentRequest& request, Timestamp now,
-                          const Origin& origin);
+                          const ExpiryPolicy& expiry, const Origin& origin);
 
 }  // namespace loyalty::ledger

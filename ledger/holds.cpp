@@ -4,6 +4,7 @@
 #include "ledger/assert.hpp"
 #include "ledger/database.hpp"
 #include "ledger/ids.hpp"
+#include "ledger/lots.hpp"
 #include "ledger/members.hpp"
 
 namespace loyalty::ledger {
@@ -37,6 +38,22 @@ const db::Statement lock_lapsed{
     " created_at, closed_at FROM holds"
     " WHERE status = 'open' AND expires_at <= $1 AND ($2::text IS NULL OR member_id = $2)"
     " ORDER BY expires_at LIMIT $3 FOR UPDATE SKIP LOCKED"};
+
+const db::Statement insert_hold_lot{
+    "holds.insert_lot", "INSERT INTO hold_lots (hold_id, lot_id, amount) VALUES ($1, $2, $3)"};
+
+const db::Statement select_hold_lots{
+    "holds.select_lots",
+    "SELECT h.lot_id, h.amount, l.expires_at FROM hold_lots h JOIN lots l USING (lot_id)"
+    " WHERE h.hold_id = $1 ORDER BY l.expires_at, h.lot_id"};
+
+std::vector<LotTake> lots_of_hold(pqxx::transaction_base& txn, const std::string& hold_id) {
+  std::vector<LotTake> takes;
+  for (const auto& row : db::exec(txn, select_hold_lots, hold_id)) {
+    takes.push_back({row[0].as<std::int64_t>(), row[1].as<std::int64_t>(), db::time_of(row[2])});
+  }
+  return takes;
+}
 
 Hold hold_from_row(const pqxx::row& row) {
   Hold hold;
@@ -73,6 +90,10 @@ void close(pqxx::transaction_base& txn, Hold& hold, const std::string& status,
         {accounts->available.account_id, std::string(points_asset), hold.amount - captured});
   }
   const auto posted = post_entry(txn, entry);
+  // What is not captured goes back to the lots it came from, latest-expiring first.
+  if (hold.amount - captured > 0) {
+    return_to_lots(txn, latest_part(lots_of_hold(txn, hold.hold_id), hold.amount - captured));
+  }
   const auto updated = db::exec(txn, close_hold, hold.hold_id, status, captured, db::sql_time(now),
                                 posted.entry_id);
   LOYALTY_ASSERT(updated.affected_rows() == 1, "closing a hold that is not open");
@@ -116,9 +137,11 @@ Result<Hold> open_hold(pqxx::transaction_base& txn, const OpenHold& request, Tim
   entry.origin = origin;
   entry.postings = {{accounts->available.account_id, std::string(points_asset), -request.amount},
                     {accounts->held.account_id, std::string(points_asset), request.amount}};
+  const auto takes = take_from_lots(txn, request.member_id, request.amount);
   const auto posted = post_entry(txn, entry);
   db::exec(txn, insert_hold, hold.hold_id, hold.member_id, hold.amount, db::nullable(hold.reference),
            db::sql_time(hold.expires_at), db::sql_time(now), posted.entry_id);
+  for (const auto& take : takes) db::exec(txn, insert_hold_lot, hold.hold_id, take.lot_id, take.amount);
   return hold;
 }
 

@@ -104,6 +104,16 @@ std::vector<std::string> TestDatabase::invariant_violations() const {
     violations.push_back("member account " + std::string(row[0].c_str()) + " " + row[1].c_str() + " is below zero (" +
                          row[2].c_str() + ") without an allowed clawback");
   }
+  for (const auto& row : txn.exec(
+           "SELECT a.member_id, a.part, a.balance, coalesce(l.remaining, 0) FROM accounts a "
+           "LEFT JOIN (SELECT member_id, pending_until IS NOT NULL AS pending, sum(remaining) AS remaining "
+           "           FROM lots GROUP BY 1, 2) l "
+           "  ON l.member_id = a.member_id AND l.pending = (a.part = 'pending') "
+           "WHERE a.asset = 'POINTS' AND a.part IN ('available', 'pending') "
+           "  AND greatest(a.balance, 0) <> coalesce(l.remaining, 0) LIMIT 10")) {
+    violations.push_back("member " + std::string(row[0].c_str()) + " has " + row[2].c_str() + " " + row[1].c_str() +
+                         " POINTS but lots holding " + row[3].c_str());
+  }
   return violations;
 }
 

@@ -22,7 +22,8 @@ class TestDatabase {
   // Violations of the ledger's invariants, as sentences; empty when all hold:
   // every entry has two or more postings summing to zero per asset, the postings of each
   // asset sum to zero over the whole ledger, maintained balances equal their postings, and
-  // no member account is below zero unless a clawback allowed it.
+  // no member account is below zero unless a clawback allowed it, and the remaining points of
+  // a member's lots equal their available (spendable lots) and pending (pending lots) POINTS.
   std::vector<std::string> invariant_violations() const;
 
   ~TestDatabase();

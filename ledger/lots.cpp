@@ -1,0 +1,86 @@
+#include "ledger/lots.hpp"
+
+#include <algorithm>
+
+#include "ledger/assert.hpp"
+#include "ledger/database.hpp"
+
+namespace loyalty::ledger {
+namespace {
+
+const db::Statement insert_lot{
+    "lots.insert",
+    "INSERT INTO lots (member_id, amount, remaining, earned_at, expires_at, pending_until, entry_id, source)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING lot_id"};
+
+const db::Statement lock_spendable{
+    "lots.lock_spendable",
+    "SELECT lot_id, remaining, expires_at FROM lots"
+    " WHERE member_id = $1 AND remaining > 0 AND pending_until IS NULL"
+    " ORDER BY expires_at, lot_id FOR UPDATE"};
+
+const db::Statement take{
+    "lots.take", "UPDATE lots SET remaining = remaining - $2 WHERE lot_id = $1 AND remaining >= $2"};
+
+const db::Statement give_back{
+    "lots.give_back", "UPDATE lots SET remaining = remaining + $2 WHERE lot_id = $1 AND remaining + $2 <= amount"};
+
+}  // namespace
+
+Timestamp ExpiryPolicy::expiry_for(Timestamp earned_at) const {
+  using namespace std::chrono;
+  const year_month_day earned{floor<days>(earned_at)};
+  // The first instant of the month after the expiry month.
+  const year_month first_after = year_month{earned.year(), earned.month()} + std::chrono::months{months + 1};
+  return time_point_cast<microseconds>(sys_days{first_after / 1});
+}
+
+std::optional<std::int64_t> add_lot(pqxx::transaction_base& txn, const NewLot& lot, std::int64_t available_before) {
+  LOYALTY_ASSERT(lot.amount > 0, "a lot of nothing");
+  std::int64_t remaining = lot.amount;
+  if (!lot.pending_until && available_before < 0) remaining = std::max<std::int64_t>(0, lot.amount + available_before);
+  if (remaining == 0) return std::nullopt;
+  std::optional<std::string> pending_until;
+  if (lot.pending_until) pending_until = db::sql_time(*lot.pending_until);
+  const auto rows = db::exec(txn, insert_lot, lot.member_id, remaining, remaining, db::sql_time(lot.earned_at),
+                             db::sql_time(lot.expires_at), db::nullable(pending_until), lot.entry_id, lot.source);
+  return rows[0][0].as<std::int64_t>();
+}
+
+std::vector<LotTake> take_from_lots(pqxx::transaction_base& txn, const std::string& member_id, std::int64_t amount) {
+  LOYALTY_ASSERT(amount > 0, "taking nothing from lots");
+  std::vector<LotTake> takes;
+  std::int64_t left = amount;
+  for (const auto& row : db::exec(txn, lock_spendable, member_id)) {
+    if (left == 0) break;
+    const auto available = row[1].as<std::int64_t>();
+    const std::int64_t taken = std::min(left, available);
+    takes.push_back({row[0].as<std::int64_t>(), taken, db::time_of(row[2])});
+    left -= taken;
+  }
+  LOYALTY_ASSERT(left == 0, "a member's lots do not cover their available points");
+  for (const auto& t : takes) {
+    LOYALTY_ASSERT(db::exec(txn, take, t.lot_id, t.amount).affected_rows() == 1, "a lot changed under its lock");
+  }
+  return takes;
+}
+
+void return_to_lots(pqxx::transaction_base& txn, const std::vector<LotTake>& takes) {
+  for (const auto& t : takes) {
+    LOYALTY_ASSERT(db::exec(txn, give_back, t.lot_id, t.amount).affected_rows() == 1,
+                   "giving a lot more than it ever held");
+  }
+}
+
+std::vector<LotTake> latest_part(const std::vector<LotTake>& takes, std::int64_t amount) {
+  std::vector<LotTake> part;
+  for (auto it = takes.rbegin(); it != takes.rend() && amount > 0; ++it) {
+    const std::int64_t back = std::min(amount, it->amount);
+    part.push_back({it->lot_id, back, it->expires_at});
+    amount -= back;
+  }
+  LOYALTY_ASSERT(amount == 0, "giving back more than was taken");
+  return part;
+}
+
+}  // namespace loyalty::ledger

@@ -1,0 +1,62 @@
+// Lots: where a member's POINTS came from and when they expire.
+//
+// Every POINTS credit to a member creates a lot; every debit takes from the member's
+// spendable lots, soonest-expiring first. The invariant the code keeps (and the tests check):
+// the remaining points of a member's spendable lots equal the member's available POINTS when
+// that is not negative, and the remaining points of pending lots equal the pending part.
+// When a clawback has left a debt (available below zero), the next credits repay it first
+// and only the rest becomes a lot.
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ledger/time.hpp"
+
+namespace loyalty::ledger {
+
+// When points earned at an instant expire: at the end of the month `months` after the
+// month they were earned in (earned in March 2026, 24 months → the end of March 2028).
+struct ExpiryPolicy {
+  int months = 24;
+  Timestamp expiry_for(Timestamp earned_at) const;
+};
+
+struct NewLot {
+  std::string member_id;
+  std::int64_t amount = 0;            // credited to the member
+  Timestamp earned_at;
+  Timestamp expires_at;
+  std::optional<Timestamp> pending_until;  // pending lots are credited to the pending part
+  std::int64_t entry_id = 0;
+  std::string source;                  // earn, adjustment, exchange, refund, ...
+};
+
+// Records the lot of a credit. `available_before` is the member's available POINTS before
+// the credit: a debt is repaid first and only the rest goes into the lot (pending lots do not
+// repay debt until they are released). Returns the lot id, or nullopt if the whole credit
+// went to repay a debt.
+std::optional<std::int64_t> add_lot(pqxx::transaction_base& txn, const NewLot& lot, std::int64_t available_before);
+
+struct LotTake {
+  std::int64_t lot_id = 0;
+  std::int64_t amount = 0;
+  Timestamp expires_at;
+};
+
+// Takes `amount` from the member's spendable lots, soonest-expiring first, and returns what
+// it took from each. Asserts that the lots cover it (they do whenever available does).
+std::vector<LotTake> take_from_lots(pqxx::transaction_base& txn, const std::string& member_id, std::int64_t amount);
+
+// Gives points back to the lots they were taken from.
+void return_to_lots(pqxx::transaction_base& txn, const std::vector<LotTake>& takes);
+
+// The part of `takes` that is `amount` taken from the end (latest-expiring first): what a
+// partial capture gives back.
+std::vector<LotTake> latest_part(const std::vector<LotTake>& takes, std::int64_t amount);
+
+}  // namespace loyalty::ledger

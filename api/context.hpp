@@ -27,6 +27,12 @@ struct Caller {
   Role role = Role::mall;
 };
 
+// A partner whose signed request verified.
+struct PartnerCaller {
+  std::string partner_id;
+  std::string key_id;
+};
+
 enum class Encoding { json, protobuf };
 
 struct RequestContext {
@@ -39,6 +45,7 @@ struct RequestContext {
   Encoding body_encoding = Encoding::json;
   Encoding reply_encoding = Encoding::json;
   std::optional<Caller> caller;
+  std::optional<PartnerCaller> partner;
   Timestamp received_at;
 
   const std::string& param(const std::string& name) const { return params.at(name); }

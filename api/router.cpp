@@ -46,6 +46,13 @@ bool Route::allows(Role role) const {
 
 void Router::add(http::verb method, std::string pattern, std::initializer_list<Role> roles, Handler handler) {
   Route route{method, pattern, split_path(pattern), roles, std::move(handler)};
+  route.access = route.roles.empty() ? Access::open : Access::api_key;
+  routes_.push_back(std::move(route));
+}
+
+void Router::add_partner(http::verb method, std::string pattern, Handler handler) {
+  Route route{method, pattern, split_path(pattern), {}, std::move(handler)};
+  route.access = Access::partner;
   routes_.push_back(std::move(route));
 }
 

@@ -16,19 +16,30 @@ namespace loyalty::api {
 
 using Handler = std::function<boost::asio::awaitable<Reply>(RequestContext&)>;
 
+// How a route's caller proves who it is.
+enum class Access {
+  open,     // nobody: health, readiness, metrics
+  api_key,  // Authorization: Bearer <secret> of a key with one of the route's roles
+  partner,  // a partner's signed request (X-Partner-Id, X-Key-Id, X-Timestamp, X-Nonce, X-Signature)
+};
+
 struct Route {
   http::verb method;
   std::string pattern;
   std::vector<std::string> segments;
-  std::vector<Role> roles;  // empty: no key needed (health, metrics)
+  std::vector<Role> roles;  // for Access::api_key
   Handler handler;
+  Access access = Access::api_key;
 
   bool allows(Role role) const;
 };
 
 class Router {
  public:
+  // An API-key route, or an open one when `roles` is empty.
   void add(http::verb method, std::string pattern, std::initializer_list<Role> roles, Handler handler);
+  // A route for partners' signed requests.
+  void add_partner(http::verb method, std::string pattern, Handler handler);
 
   struct Match {
     const Route* route = nullptr;

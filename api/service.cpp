@@ -12,6 +12,8 @@
 #include "api/idempotency.hpp"
 #include "api/json_codec.hpp"
 #include "api/limits.hpp"
+#include "api/partner_auth.hpp"
+#include "audit/audit_log.hpp"
 #include "api/routes.hpp"
 #include "ledger/digest.hpp"
 #include "ledger/ids.hpp"
@@ -205,7 +207,12 @@ asio::awaitable<Reply> Service::write(RequestContext& context, std::uint64_t rou
       }
     }
     Reply reply = work(txn);
-    if (key && reply.succeeded()) record_idempotent_reply(txn, caller, *key, reply);
+    if (!reply.succeeded()) return reply;
+    if (key) record_idempotent_reply(txn, caller, *key, reply);
+    // Every state change made through the API is audited in its own transaction.
+    audit::AuditRecord record = audit_record(context, "ok");
+    record.details_json = "{\"status\":" + std::to_string(reply.status) + "}";
+    audit::record(txn, record);
     return reply;
   });
 }
@@ -222,7 +229,27 @@ asio::awaitable<Reply> Service::transact(std::uint64_t routing_key,
 }
 
 asio::awaitable<std::optional<Reply>> Service::authenticate(RequestContext& context, const Route& route) {
-  if (route.roles.empty()) co_return std::nullopt;
+  std::optional<Reply> refusal;
+  switch (route.access) {
+    case Access::open: co_return std::nullopt;
+    case Access::partner: refusal = co_await authenticate_partner(*this, context); break;
+    case Access::api_key: refusal = co_await authenticate_key(context, route); break;
+  }
+  // Refusals that matter for security are part of the audit trail.
+  if (refusal && (refusal->status == 401 || refusal->status == 403)) {
+    const Reply audit_reply = co_await transact(0, [&](pqxx::transaction_base& txn) {
+      audit::AuditRecord record = audit_record(context, "refused");
+      record.details_json = "{\"status\":" + std::to_string(refusal->status) + ",\"code\":\"" +
+                            refusal_code(*refusal) + "\"}";
+      audit::record(txn, record);
+      return Reply::of(200, v1::Health{});
+    });
+    (void)audit_reply;  // an audit write that fails must not change the answer
+  }
+  co_return refusal;
+}
+
+asio::awaitable<std::optional<Reply>> Service::authenticate_key(RequestContext& context, const Route& route) {
   const auto authorization = context.header("Authorization");
   constexpr std::string_view bearer = "Bearer ";
   if (!authorization || authorization->size() <= bearer.size() || authorization->compare(0, bearer.size(), bearer) != 0) {
@@ -256,7 +283,33 @@ asio::awaitable<std::optional<Reply>> Service::authenticate(RequestContext& cont
   co_return std::nullopt;
 }
 
-HttpResponse Service::encode(const RequestContext& context, const Reply& reply) const {
+audit::AuditRecord Service::audit_record(const RequestContext& context, std::string result) {
+  audit::AuditRecord record;
+  if (context.caller) {
+    record.actor_kind = "api_key";
+    record.actor_id = context.caller->key_id;
+    record.actor_name = context.caller->name;
+  } else if (context.partner) {
+    record.actor_kind = "partner";
+    record.actor_id = context.partner->partner_id;
+    record.actor_name = context.partner->key_id;
+  } else {
+    record.actor_kind = "anonymous";
+  }
+  record.action = context.route;
+  record.subject = std::string(context.http.target().substr(0, context.http.target().find('?')));
+  record.request_id = context.request_id;
+  record.source_address = context.source_address;
+  record.result = std::move(result);
+  return record;
+}
+
+std::string Service::refusal_code(const Reply& reply) {
+  const auto* problem_body = dynamic_cast<const v1::Problem*>(reply.message.get());
+  return problem_body ? problem_body->code() : "";
+}
+
+HttpResponse Service::encode(const RequestContext& context, const Reply& reply) {
   HttpResponse response{static_cast<http::status>(reply.status), context.http.version()};
   response.set(http::field::server, "loyalty-ledger");
   response.set("X-Request-Id", context.request_id);
@@ -277,6 +330,7 @@ HttpResponse Service::encode(const RequestContext& context, const Reply& reply) 
     response.set(http::field::content_type, json_type);
     response.body() = to_json(*reply.message);
   }
+  if (context.partner) sign_partner_response(*this, context, response);
   response.prepare_payload();
   return response;
 }

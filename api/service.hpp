@@ -16,6 +16,7 @@
 #include <string>
 
 #include "api/api_keys.hpp"
+#include "audit/audit_log.hpp"
 #include "api/context.hpp"
 #include "api/metrics.hpp"
 #include "api/rate_limiter.hpp"
@@ -66,7 +67,10 @@ class Service {
   boost::asio::awaitable<Outcome> run(std::uint64_t routing_key, db::Executor::Work work);
   static Reply reply_for_failure(const Outcome& outcome, const std::string& request_id);
   boost::asio::awaitable<std::optional<Reply>> authenticate(RequestContext& context, const Route& route);
-  HttpResponse encode(const RequestContext& context, const Reply& reply) const;
+  boost::asio::awaitable<std::optional<Reply>> authenticate_key(RequestContext& context, const Route& route);
+  static audit::AuditRecord audit_record(const RequestContext& context, std::string result);
+  static std::string refusal_code(const Reply& reply);
+  HttpResponse encode(const RequestContext& context, const Reply& reply);
   void add_routes();
 
   ServiceOptions options_;

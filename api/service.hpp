@@ -31,6 +31,7 @@ struct ServiceOptions {
   db::ExecutorOptions database;
   double rate_limit_per_second = 5000;
   double rate_limit_burst = 10000;
+  std::string signing_key_pem;  // our Ed25519 private key (PEM) for partner responses; may be empty
 };
 
 class Service {
@@ -55,6 +56,7 @@ class Service {
                                       std::function<Reply(pqxx::transaction_base&)> work);
 
   db::Executor& executor() { return executor_; }
+  const ServiceOptions& options() const { return options_; }
   // The program in force (nullptr before one is applied); call inside a database job.
   std::shared_ptr<const program::ProgramVersion> program(pqxx::transaction_base& txn) { return programs_.current(txn); }
   Metrics& metrics() { return metrics_; }

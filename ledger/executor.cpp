@@ -135,9 +135,13 @@ void Executor::run_alone(Worker& worker, Job& job) {
       job.status = JobStatus::in_doubt;
       return;
     } catch (const pqxx::broken_connection&) {
+      // Lost before the commit was sent, so nothing was committed: a pooled connection
+      // that went stale (the database restarted) gets one fresh try.
       worker.connection.reset();
-      job.status = JobStatus::database_unavailable;
-      return;
+      if (attempt >= 2 || !ensure_connection(worker)) {
+        job.status = JobStatus::database_unavailable;
+        return;
+      }
     } catch (const pqxx::transaction_rollback&) {
       if (attempt >= transaction_attempts_max) {
         job.status = JobStatus::failed;
@@ -152,37 +156,47 @@ void Executor::run_alone(Worker& worker, Job& job) {
   }
 }
 
+// Runs a batch in one transaction, each job in a savepoint. Returns false when the
+// connection broke before the commit (nothing committed).
+bool Executor::try_batch(Worker& worker, std::vector<Job>& batch) {
+  try {
+    pqxx::work txn{*worker.connection, "batch"};
+    std::int64_t entries = 0;
+    for (Job& job : batch) {
+      run_in_savepoint(txn, job);
+      entries += job.entries_kept;
+    }
+    txn.commit();
+    entries_committed_ += entries;
+  } catch (const pqxx::in_doubt_error&) {
+    for (Job& job : batch) job.status = JobStatus::in_doubt;
+  } catch (const pqxx::broken_connection&) {
+    worker.connection.reset();
+    return false;
+  } catch (const std::exception& error) {
+    // The batch's commit failed for a reason that is not the connection's (a deferred
+    // constraint, say). Nothing was committed; run each job alone so that only the job at
+    // fault fails.
+    log::warn("batch commit failed; running its jobs one by one", {{"error", error.what()}});
+    for (Job& job : batch) {
+      if (!worker.connection || !worker.connection->is_open()) {
+        job.status = JobStatus::database_unavailable;
+        continue;
+      }
+      run_alone(worker, job);
+    }
+  }
+  return true;
+}
+
 void Executor::run_batch(Worker& worker, std::vector<Job>& batch) {
   jobs_ += static_cast<std::int64_t>(batch.size());
   if (batch.size() == 1) {
     run_alone(worker, batch.front());
-  } else {
-    try {
-      pqxx::work txn{*worker.connection, "batch"};
-      std::int64_t entries = 0;
-      for (Job& job : batch) {
-        run_in_savepoint(txn, job);
-        entries += job.entries_kept;
-      }
-      txn.commit();
-      entries_committed_ += entries;
-    } catch (const pqxx::in_doubt_error&) {
-      for (Job& job : batch) job.status = JobStatus::in_doubt;
-    } catch (const pqxx::broken_connection&) {
-      worker.connection.reset();
+  } else if (!try_batch(worker, batch)) {
+    // A stale pooled connection gets one fresh try, as in run_alone.
+    if (!ensure_connection(worker) || !try_batch(worker, batch)) {
       for (Job& job : batch) job.status = JobStatus::database_unavailable;
-    } catch (const std::exception& error) {
-      // The batch's commit failed for a reason that is not the connection's (a deferred
-      // constraint, say). Nothing was committed; run each job alone so that only the job at
-      // fault fails.
-      log::warn("batch commit failed; running its jobs one by one", {{"error", error.what()}});
-      for (Job& job : batch) {
-        if (!worker.connection || !worker.connection->is_open()) {
-          job.status = JobStatus::database_unavailable;
-          continue;
-        }
-        run_alone(worker, job);
-      }
     }
   }
   ++batches_;

@@ -87,6 +87,7 @@ class Executor {
   bool ensure_connection(Worker& worker);
   void run_batch(Worker& worker, std::vector<Job>& batch);
   void run_alone(Worker& worker, Job& job);
+  bool try_batch(Worker& worker, std::vector<Job>& batch);
   static void run_in_savepoint(pqxx::dbtransaction& txn, Job& job);
 
   ExecutorOptions options_;

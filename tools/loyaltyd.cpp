@@ -1,5 +1,7 @@
 // loyaltyd: the HTTP service and its job scheduler.
 #include <csignal>
+#include <fstream>
+#include <sstream>
 #include <cstdio>
 #include <thread>
 
@@ -116,6 +118,16 @@ int main(int argc, char** argv) {
   options.database.batch_jobs_max = std::stoi(flags.value("batch-max"));
   options.rate_limit_per_second = std::stod(flags.value("rate-limit"));
   options.rate_limit_burst = options.rate_limit_per_second * 2;
+  if (const std::string path = flags.value("signing-key"); !path.empty()) {
+    std::ifstream file{path};
+    if (!file) {
+      std::fprintf(stderr, "loyaltyd: cannot read the signing key %s\n", path.c_str());
+      return 2;
+    }
+    std::stringstream pem;
+    pem << file.rdbuf();
+    options.signing_key_pem = pem.str();
+  }
   api::Service service{options};
   api::Server server{service, listen.substr(0, colon),
                      static_cast<unsigned short>(std::stoi(listen.substr(colon + 1))), std::stoi(flags.value("io-threads"))};

@@ -2,17 +2,27 @@
 
 #include "api/idempotency.hpp"
 #include "api/limits.hpp"
+#include "audit/job_audit.hpp"
+#include "partners/statements.hpp"
+#include "earning/jobs.hpp"
 
 namespace loyalty::api {
 
 std::vector<ledger::JobDefinition> all_jobs() {
   auto jobs = ledger::ledger_jobs();
+  for (auto& job : earning::earning_jobs()) jobs.push_back(std::move(job));
   jobs.push_back({"purge-idempotency-keys",
                   [](pqxx::transaction_base& txn, Timestamp as_of, int, const ledger::Origin&) -> std::int64_t {
                     // One statement deletes them all; the job is done in one chunk.
                     purge_idempotency_keys(txn, as_of - limits::idempotency_retention);
                     return 0;
                   }});
+  jobs.push_back({"close-statements",
+                  [](pqxx::transaction_base& txn, Timestamp as_of, int chunk, const ledger::Origin&) -> std::int64_t {
+                    return partners::close_statements_step(txn, as_of, chunk);
+                  }});
+  // Every finished job run is recorded in the audit trail (audit/job_audit.hpp).
+  for (auto& job : jobs) job = audit::audited_job(std::move(job));
   return jobs;
 }
 

@@ -125,8 +125,22 @@ void write_map(std::string& out, const Message& message, const FieldDescriptor* 
   out += '}';
 }
 
+// Struct, Value and ListValue have a JSON form of their own (a JSON object, value, array).
+bool is_json_wrapper(const Descriptor* descriptor) {
+  const std::string& name = descriptor->full_name();
+  return name == "google.protobuf.Struct" || name == "google.protobuf.Value" || name == "google.protobuf.ListValue";
+}
+
 void write_message(std::string& out, const Message& message) {
   const Descriptor* descriptor = message.GetDescriptor();
+  if (is_json_wrapper(descriptor)) {
+    std::string json;
+    google::protobuf::util::JsonPrintOptions options;
+    options.preserve_proto_field_names = true;
+    (void)google::protobuf::util::MessageToJsonString(message, &json, options);
+    out += json;
+    return;
+  }
   const Reflection* r = message.GetReflection();
   out += '{';
   bool first = true;

@@ -1,5 +1,6 @@
 // Partner requests: verification of their signatures and the signing of our responses.
-// The contract's signing string and algorithms live in partners/request_signing.hpp.
+// The contract's signing string and algorithms live in partners/request_signing.hpp; keys,
+// nonces and the verification itself in partners/keys.hpp.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -8,10 +9,13 @@
 
 #include "api/context.hpp"
 #include "api/reply.hpp"
+#include "ledger/journal.hpp"
+#include "partners/refusal.hpp"
 
 namespace loyalty::api {
 
 class Service;
+class Router;
 
 // Verifies a partner's signed request (keys, timestamp window, nonce replay, signature over
 // the raw body); sets context.partner, or returns the problem to answer (401).
@@ -19,5 +23,15 @@ boost::asio::awaitable<std::optional<Reply>> authenticate_partner(Service& servi
 
 // Signs a response to a partner over its exact body bytes: X-Signature, X-Key-Id.
 void sign_partner_response(Service& service, const RequestContext& context, HttpResponse& response);
+
+// The admin side of partners (/v1/partners..., member links, outbound exchanges); called by
+// add_partner_routes (api/partner_routes.cpp).
+void add_partner_admin_routes(Router& router, Service& service);
+
+// The HTTP answer to a partner refusal; the one place they become status codes.
+Reply partner_refusal_reply(partners::Refusal refusal);
+
+// Who wrote, for entries and the audit trail: "partner:skyair (key pkey_...)".
+ledger::Origin partner_origin(const RequestContext& context);
 
 }  // namespace loyalty::api

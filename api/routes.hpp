@@ -15,6 +15,13 @@ void add_operations_routes(Router& router, Service& service);  // health, readin
 void add_member_routes(Router& router, Service& service);      // members, balances, entries
 void add_adjustment_routes(Router& router, Service& service);  // manual adjustments
 void add_hold_routes(Router& router, Service& service);        // two-phase redemption
+void add_audit_routes(Router& router, Service& service);       // audit trail and its verification
+void add_finance_routes(Router& router, Service& service);     // trial balance, liability
+void add_export_routes(Router& router, Service& service);      // finance exports
+void add_privacy_routes(Router& router, Service& service);     // erasure of personal data
+void add_partner_routes(Router& router, Service& service);     // partners: admin, signed API, signing keys
+void add_event_routes(Router& router, Service& service);       // earning events and reversals
+void add_program_routes(Router& router, Service& service);     // the program document
 
 // Opaque list cursors: the position of the last item a page returned.
 std::string encode_cursor(std::int64_t position);

@@ -117,6 +117,13 @@ void Service::add_routes() {
   add_member_routes(router_, *this);
   add_adjustment_routes(router_, *this);
   add_hold_routes(router_, *this);
+  add_audit_routes(router_, *this);
+  add_finance_routes(router_, *this);
+  add_export_routes(router_, *this);
+  add_privacy_routes(router_, *this);
+  add_partner_routes(router_, *this);
+  add_event_routes(router_, *this);
+  add_program_routes(router_, *this);
 }
 
 asio::awaitable<Service::Outcome> Service::run(std::uint64_t routing_key, db::Executor::Work work) {
@@ -182,6 +189,14 @@ asio::awaitable<Reply> Service::read(std::uint64_t routing_key, std::function<Re
 asio::awaitable<Reply> Service::write(RequestContext& context, std::uint64_t routing_key,
                                       const google::protobuf::Message& request, bool key_required,
                                       std::function<Reply(pqxx::transaction_base&)> work) {
+  // A message's identity is its deterministic binary form, so JSON and binary bodies of the
+  // same message, or numbers written as strings, are the same request.
+  co_return co_await write(context, routing_key, to_binary(request), key_required, std::move(work));
+}
+
+asio::awaitable<Reply> Service::write(RequestContext& context, std::uint64_t routing_key,
+                                      std::string request_identity, bool key_required,
+                                      std::function<Reply(pqxx::transaction_base&)> work) {
   const auto key = context.header("Idempotency-Key");
   if (!key && key_required) {
     co_return problem(400, "validation_failed", "the Idempotency-Key header is required on this endpoint");
@@ -189,10 +204,9 @@ asio::awaitable<Reply> Service::write(RequestContext& context, std::uint64_t rou
   if (key && !is_valid_idempotency_key(*key)) {
     co_return problem(400, "validation_failed", "Idempotency-Key must be 1 to 128 characters of [A-Za-z0-9_.:-]");
   }
-  // The request's identity: its route, its path and its message (so JSON and binary bodies
-  // of the same message, or numbers written as strings, are the same request).
+  // The request's identity: its route, its path and its content.
   const std::string path(context.http.target().substr(0, context.http.target().find('?')));
-  const std::string request_hash = key ? sha256(context.route + "\n" + path + "\n" + to_binary(request)) : "";
+  const std::string request_hash = key ? sha256(context.route + "\n" + path + "\n" + request_identity) : "";
   const std::string caller = context.caller ? context.caller->key_id : "anonymous";
   co_return co_await transact(routing_key, [&](pqxx::transaction_base& txn) {
     if (key) {
@@ -214,17 +228,17 @@ asio::awaitable<Reply> Service::write(RequestContext& context, std::uint64_t rou
     record.details_json = "{\"status\":" + std::to_string(reply.status) + "}";
     audit::record(txn, record);
     return reply;
-  });
+  }, context.request_id);
 }
 
 asio::awaitable<Reply> Service::transact(std::uint64_t routing_key,
-                                         std::function<Reply(pqxx::transaction_base&)> work) {
+                                         std::function<Reply(pqxx::transaction_base&)> work, std::string request_id) {
   Reply reply;
   const Outcome outcome = co_await run(routing_key, [&](pqxx::transaction_base& txn) {
     reply = work(txn);
     return reply.succeeded() && reply.keep_writes;
   });
-  if (outcome.status != db::JobStatus::finished) co_return reply_for_failure(outcome, "");
+  if (outcome.status != db::JobStatus::finished) co_return reply_for_failure(outcome, request_id);
   co_return reply;
 }
 

@@ -47,18 +47,24 @@ class Service {
 
   // Runs work that writes; its writes are kept only when its reply is a success.
   boost::asio::awaitable<Reply> transact(std::uint64_t routing_key,
-                                         std::function<Reply(pqxx::transaction_base&)> work);
+                                         std::function<Reply(pqxx::transaction_base&)> work,
+                                         std::string request_id = "");
 
   // Runs a client's write; its writes are kept only when its reply is a success. With an
   // Idempotency-Key header (required when `key_required`), a retry gets the first reply.
   boost::asio::awaitable<Reply> write(RequestContext& context, std::uint64_t routing_key,
                                       const google::protobuf::Message& request, bool key_required,
                                       std::function<Reply(pqxx::transaction_base&)> work);
+  // The same, for a request whose identity is given as bytes (a body that is not a message).
+  boost::asio::awaitable<Reply> write(RequestContext& context, std::uint64_t routing_key,
+                                      std::string request_identity, bool key_required,
+                                      std::function<Reply(pqxx::transaction_base&)> work);
 
   db::Executor& executor() { return executor_; }
   const ServiceOptions& options() const { return options_; }
   // The program in force (nullptr before one is applied); call inside a database job.
   std::shared_ptr<const program::ProgramVersion> program(pqxx::transaction_base& txn) { return programs_.current(txn); }
+  void forget_program() { programs_.forget(); }
   Metrics& metrics() { return metrics_; }
 
  private:

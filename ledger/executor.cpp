@@ -88,29 +88,34 @@ void Executor::run_worker(Worker& worker) {
   }
 }
 
+// The savepoint is managed with plain SQL: libpqxx 6.4's subtransaction begins lazily and
+// never issues its SAVEPOINT before a prepared statement, so a failing job would abort the
+// whole batch (tests/pg/campaign_pgtest.cpp races jobs into that case).
 void Executor::run_in_savepoint(pqxx::dbtransaction& txn, Job& job) {
   for (int attempt = 1;; ++attempt) {
+    txn.exec("SAVEPOINT job");
     try {
-      pqxx::subtransaction savepoint{txn, "job"};
       ledger::take_entries_posted_on_this_thread();
-      if (job.work(savepoint)) {
-        savepoint.commit();
+      if (job.work(txn)) {
+        txn.exec("RELEASE SAVEPOINT job");
         job.entries_kept = ledger::take_entries_posted_on_this_thread();
       } else {
-        savepoint.abort();
+        txn.exec("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job");
       }
       job.status = JobStatus::finished;
       return;
     } catch (const pqxx::broken_connection&) {
       throw;
     } catch (const pqxx::transaction_rollback&) {
-      // The savepoint was rolled back (releasing this job's locks); try the job again.
+      // Rolling back to the savepoint releases this job's locks; then the job tries again.
+      txn.exec("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job");
       if (attempt >= transaction_attempts_max) {
         job.status = JobStatus::failed;
         job.error = std::current_exception();
         return;
       }
     } catch (...) {
+      txn.exec("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job");
       job.status = JobStatus::failed;
       job.error = std::current_exception();
       return;

@@ -11,8 +11,18 @@
 #include "audit/audit_log.hpp"
 #include "ledger/database.hpp"
 #include "ledger/migrator.hpp"
+#include "earning/program_apply.hpp"
 #include "program/store.hpp"
 #include "tools/flags.hpp"
+
+namespace loyalty::tools {
+// Command groups in their own files (tools/*_command.cpp).
+int export_command(pqxx::connection& connection, const Flags& flags, const std::string& actor);
+int audit_command(const std::vector<std::string>& args, const Flags& flags,
+                  const std::function<std::unique_ptr<pqxx::connection>()>& connect);
+int signing_key_command(int argc, char** argv);  // tools/signing_key_command.cpp (own flags)
+int partners_command(int argc, char** argv);     // tools/partners_command.cpp (own flags)
+}  // namespace loyalty::tools
 
 namespace {
 
@@ -25,6 +35,12 @@ const std::vector<tools::FlagSpec> flag_specs = {
     {"role", "", "", "keys create: mall, ingest, admin or finance"},
     {"name", "", "", "keys create: who the key is for"},
     {"as-of", "", "", "jobs run: the moment to run the job for (RFC 3339; default now)"},
+    {"from", "", "", "export: start of the range (RFC 3339, inclusive)"},
+    {"to", "", "", "export: end of the range (RFC 3339, exclusive)"},
+    {"format", "", "csv,jsonl,ledger", "export: comma-separated formats (csv, jsonl, ledger)"},
+    {"out", "", "", "export: the directory to write"},
+    {"signing-key", "LOYALTY_SIGNING_KEY", "", "export: Ed25519 private key (PEM) that signs manifest.json"},
+    {"public-key", "", "", "audit verify DIR: Ed25519 public key (PEM) the manifest must be signed with"},
     {"help", "", "", "show this help", true},
 };
 
@@ -37,7 +53,15 @@ constexpr const char* usage =
     "  program apply FILE.yaml          validate and apply a program document\n"
     "  program show                     print the program in force (JSON)\n"
     "  jobs list                        list the jobs\n"
-    "  jobs run NAME [--as-of T]        run a job for a moment in time\n\n"
+    "  jobs run NAME [--as-of T]        run a job for a moment in time\n"
+    "  export --from T --to T --format csv,jsonl,ledger --out DIR\n"
+    "                                   write a signed finance export of a range\n"
+    "  audit seal                       seal finished records into the audit hash chain\n"
+    "  audit verify                     recompute the audit hash chain from the database\n"
+    "  audit verify DIR [--public-key P] check an export offline (exit 0 only if all passes)\n"
+    "  signing-key init [--out PATH]    make our Ed25519 signing key and register its public key\n"
+    "  partners reconcile --partner ID --date D --csv FILE\n"
+    "                                   compare a partner's CSV with our statement (exit 1 on any difference)\n\n"
     "flags:\n";
 
 std::string operator_name() {
@@ -109,7 +133,7 @@ int apply_program(pqxx::connection& connection, const std::string& file, const t
     return 1;
   }
   const auto outcome = db::run_transaction(connection, "program_apply", [&](pqxx::transaction_base& txn) {
-    auto applied = program::apply_program(txn, std::get<json>(document), operator_name());
+    auto applied = earning::apply_program(txn, std::get<json>(document), operator_name());
     if (const auto* done = std::get_if<program::AppliedProgram>(&applied); done && done->changed) {
       audit::record(txn, operator_action("program.apply", "program:" + std::to_string(done->version),
                                          json{{"sha256", done->sha256}, {"file", file}}.dump()));
@@ -174,6 +198,9 @@ int run_job(pqxx::connection& connection, const std::string& name, const tools::
 }  // namespace
 
 int main(int argc, char** argv) {
+  // These command groups take flags of their own: they parse them themselves.
+  if (argc >= 2 && std::string(argv[1]) == "signing-key") return tools::signing_key_command(argc, argv);
+  if (argc >= 2 && std::string(argv[1]) == "partners") return tools::partners_command(argc, argv);
   tools::Flags flags;
   if (const auto error = flags.parse(flag_specs, argc, argv, 1)) {
     std::fprintf(stderr, "loyaltyctl: %s\n", error->c_str());
@@ -197,6 +224,17 @@ int main(int argc, char** argv) {
     return 0;
   }
   const std::string url = flags.value("database-url");
+  if (command({"audit"})) {  // `audit verify DIR` works offline, without a database
+    try {
+      return tools::audit_command(args, flags, [&] {
+        if (url.empty()) throw std::runtime_error("set LOYALTY_DATABASE_URL or --database-url");
+        return db::connect(url, db::SessionLimits{std::chrono::hours(1), std::chrono::seconds(5), std::chrono::hours(1)});
+      });
+    } catch (const std::exception& error) {
+      std::fprintf(stderr, "loyaltyctl: %s\n", error.what());
+      return 1;
+    }
+  }
   if (url.empty()) {
     std::fprintf(stderr, "loyaltyctl: set LOYALTY_DATABASE_URL or --database-url\n");
     return 2;
@@ -212,6 +250,10 @@ int main(int argc, char** argv) {
     if (command({"program", "apply"}) && args.size() == 3) return apply_program(*connection, args[2], flags);
     if (command({"program", "show"})) return show_program(*connection);
     if (command({"jobs", "run"}) && args.size() == 3) return run_job(*connection, args[2], flags);
+    if (command({"export"}) && args.size() == 1) {
+      auto long_running = db::connect(url, db::SessionLimits{std::chrono::hours(1), std::chrono::seconds(5), std::chrono::hours(1)});
+      return tools::export_command(*long_running, flags, operator_name());
+    }
   } catch (const std::exception& error) {
     std::fprintf(stderr, "loyaltyctl: %s\n", error.what());
     return 1;

@@ -8,6 +8,7 @@
 #include "api/jobs_catalog.hpp"
 #include "api/server.hpp"
 #include "api/service.hpp"
+#include "audit/seal.hpp"
 #include "ledger/database.hpp"
 #include "ledger/log.hpp"
 #include "ledger/migrator.hpp"
@@ -138,11 +139,15 @@ int main(int argc, char** argv) {
   const int interval = std::stoi(flags.value("scheduler-interval"));
   std::thread scheduler;
   if (interval > 0) scheduler = std::thread([&] { run_scheduler(url, std::chrono::seconds(interval), stop); });
+  // Seals finished entries and audit events into the tamper-evidence chain (audit/seal.hpp).
+  audit::Sealer sealer{url, std::chrono::seconds(1)};
+  sealer.start();
 
   int received = 0;
   sigwait(&signals, &received);
   log::info("stopping", {{"signal", std::to_string(received)}});
   stop = true;
+  sealer.stop();
   server.stop();
   if (scheduler.joinable()) scheduler.join();
   return 0;

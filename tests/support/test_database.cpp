@@ -10,7 +10,7 @@
 #include "ledger/database.hpp"
 #include "ledger/ids.hpp"
 #include "ledger/migrator.hpp"
-#include "program/store.hpp"
+#include "earning/program_apply.hpp"
 
 #ifndef LOYALTY_SOURCE_DIR
 #error "LOYALTY_SOURCE_DIR must be defined by the build"
@@ -54,7 +54,7 @@ TestDatabase::TestDatabase() {
   auto document = program::yaml_to_json(text.str());
   auto db = db::connect(url_);
   db::run_transaction(*db, "program", [&](pqxx::transaction_base& txn) {
-    auto applied = program::apply_program(txn, std::get<nlohmann::json>(document), "test");
+    auto applied = earning::apply_program(txn, std::get<nlohmann::json>(document), "test");
     if (!std::holds_alternative<program::AppliedProgram>(applied)) {
       throw std::runtime_error("examples/program.yaml does not apply");
     }

@@ -1,0 +1,232 @@
+// POST /v1/exports, GET /v1/exports/{export_id}, GET /v1/exports/{export_id}/files/{name}
+// (role finance). An export is recorded as `running` in the request's transaction and built
+// afterwards by this process's export thread, on its own connection, in one repeatable-read
+// transaction, into the database (audit::DatabaseSink) — so any process serving the
+// database can hand the files out. audit/export.hpp describes the files.
+#include <boost/asio/awaitable.hpp>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "api/proto/loyalty/v1/finance.pb.h"
+#include "api/routes.hpp"
+#include "api/service.hpp"
+#include "audit/export.hpp"
+#include "audit/signing_key.hpp"
+#include "ledger/database.hpp"
+#include "ledger/ids.hpp"
+#include "ledger/log.hpp"
+#include "partners/request_signing.hpp"
+
+namespace loyalty::api {
+namespace asio = boost::asio;
+namespace {
+
+constexpr std::chrono::days export_range_max{3660};
+
+const db::Statement insert_export{
+    "api.insert_export",
+    "INSERT INTO exports (export_id, range_from, range_to, formats, status, requested_by)"
+    " VALUES ($1, $2, $3, $4::text[], 'running', $5)"};
+const db::Statement finish_export{
+    "api.finish_export",
+    "UPDATE exports SET status = $2, finished_at = clock_timestamp(), error = $3 WHERE export_id = $1"};
+const db::Statement select_export{
+    "api.select_export",
+    "SELECT export_id, status, range_from, range_to, array_to_string(formats, ','), created_at, finished_at, error"
+    " FROM exports WHERE export_id = $1"};
+const db::Statement select_export_files{
+    "api.select_export_files", "SELECT name, bytes, sha256 FROM export_files WHERE export_id = $1 ORDER BY name"};
+
+struct ExportJob {
+  std::string export_id;
+  Timestamp from, to;
+  audit::ExportFormats formats;
+};
+
+// One thread per process builds exports in the order they were asked for.
+class ExportRunner {
+ public:
+  ~ExportRunner() {
+    {
+      std::lock_guard lock{mutex_};
+      stop_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  void submit(ExportJob job, std::string database_url, std::string signing_key_pem) {
+    std::lock_guard lock{mutex_};
+    database_url_ = std::move(database_url);
+    signing_key_pem_ = std::move(signing_key_pem);
+    queue_.push_back(std::move(job));
+    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+    wake_.notify_all();
+  }
+
+ private:
+  void run() {
+    while (true) {
+      ExportJob job;
+      std::string url, key;
+      {
+        std::unique_lock lock{mutex_};
+        wake_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        job = std::move(queue_.front());
+        queue_.pop_front();
+        url = database_url_;
+        key = signing_key_pem_;
+      }
+      build(job, url, key);
+    }
+  }
+
+  static void build(const ExportJob& job, const std::string& url, const std::string& key) {
+    try {
+      auto connection = db::connect(url, db::SessionLimits{std::chrono::hours(1), std::chrono::seconds(5),
+                                                           std::chrono::hours(1)});
+      const auto public_key = audit::public_key_pem_of(key).value_or("");
+      const audit::ExportSigner signer{audit::key_id_of(public_key).value_or(""), public_key,
+                                       [&key](std::string_view bytes) { return partners::sign_ed25519(key, bytes); }};
+      pqxx::transaction<pqxx::repeatable_read> txn{*connection, "export"};
+      audit::DatabaseSink sink{txn, job.export_id};
+      audit::write_export(txn, job.from, job.to, job.formats, sink, signer);
+      db::exec(txn, finish_export, job.export_id, "done", nullptr);
+      txn.commit();
+    } catch (const std::exception& error) {
+      log::error("export failed", {{"export_id", job.export_id}, {"error", error.what()}});
+      try {
+        auto connection = db::connect(url);
+        pqxx::work txn{*connection, "export_failed"};
+        db::exec(txn, finish_export, job.export_id, "failed", std::string(error.what()));
+        txn.commit();
+      } catch (const std::exception&) {
+        // The export stays `running`; its requester sees no files and may ask again.
+      }
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<ExportJob> queue_;
+  std::string database_url_, signing_key_pem_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+ExportRunner& runner() {
+  static ExportRunner instance;
+  return instance;
+}
+
+std::string formats_array(const audit::ExportFormats& formats) {
+  std::string out = "{";
+  for (const auto& name : formats.names()) out += (out.size() > 1 ? "," : "") + name;
+  return out + "}";
+}
+
+asio::awaitable<Reply> create_export(Service& service, RequestContext& context) {
+  v1::CreateExportRequest request;
+  if (auto bad = parse_body(context, request)) co_return *bad;
+  Validation validation;
+  const auto from = parse_rfc3339(request.from());
+  const auto to = parse_rfc3339(request.to());
+  if (!from) validation.fail("from", "is required, an RFC 3339 time");
+  if (!to) validation.fail("to", "is required, an RFC 3339 time");
+  if (from && to && (*to <= *from || *to - *from > export_range_max)) {
+    validation.fail("to", "must be after from, and the range at most 3660 days");
+  }
+  std::string unknown;
+  const auto formats = audit::parse_formats({request.formats().begin(), request.formats().end()}, &unknown);
+  if (!formats) validation.fail("formats", "one or more of csv, jsonl, ledger" + (unknown.empty() ? "" : "; not " + unknown));
+  if (!validation.ok()) co_return validation.reply();
+  if (!audit::public_key_pem_of(service.options().signing_key_pem)) {
+    co_return problem(503, "signing_key_unavailable", "this server has no Ed25519 signing key (LOYALTY_SIGNING_KEY)");
+  }
+  const std::string export_id = new_id("exp_");
+  const std::string requested_by = context.caller ? context.caller->key_id : "anonymous";
+  Reply reply = co_await service.write(context, db::routing_key_of(export_id), request, false,
+                                       [&](pqxx::transaction_base& txn) {
+    db::exec(txn, insert_export, export_id, db::sql_time(*from), db::sql_time(*to), formats_array(*formats), requested_by);
+    v1::Export message;
+    message.set_export_id(export_id);
+    message.set_status("running");
+    message.set_from(format_rfc3339(*from));
+    message.set_to(format_rfc3339(*to));
+    for (const auto& name : formats->names()) message.add_formats(name);
+    message.set_created_at(format_rfc3339(context.received_at));
+    return Reply::of(202, std::move(message));
+  });
+  // A replay answers the first request's export; only a new one is built.
+  if (reply.status == 202 && reply.keep_writes) {
+    runner().submit({export_id, *from, *to, *formats}, service.options().database.database_url,
+                    service.options().signing_key_pem);
+  }
+  co_return reply;
+}
+
+asio::awaitable<Reply> get_export(Service& service, RequestContext& context) {
+  const std::string export_id = context.param("export_id");
+  co_return co_await service.read(db::routing_key_of(export_id), [&](pqxx::transaction_base& txn) {
+    const auto rows = db::exec(txn, select_export, export_id);
+    if (rows.empty()) return problem(404, "not_found", "no export has this id");
+    const auto& row = rows[0];
+    v1::Export message;
+    message.set_export_id(export_id);
+    message.set_status(row[1].c_str());
+    message.set_from(format_rfc3339(db::time_of(row[2])));
+    message.set_to(format_rfc3339(db::time_of(row[3])));
+    std::string_view names = row[4].c_str();
+    while (!names.empty()) {
+      const auto comma = names.find(',');
+      message.add_formats(std::string(names.substr(0, comma)));
+      names = comma == std::string_view::npos ? std::string_view{} : names.substr(comma + 1);
+    }
+    message.set_created_at(format_rfc3339(db::time_of(row[5])));
+    if (!row[6].is_null()) message.set_finished_at(format_rfc3339(db::time_of(row[6])));
+    if (!row[7].is_null()) message.set_error(row[7].c_str());
+    for (const auto& file : db::exec(txn, select_export_files, export_id)) {
+      auto* item = message.add_files();
+      item->set_name(file[0].c_str());
+      item->set_bytes(file[1].as<std::int64_t>());
+      item->set_sha256(file[2].c_str());
+      item->set_url("/v1/exports/" + export_id + "/files/" + file[0].c_str());
+    }
+    return Reply::of(200, std::move(message));
+  });
+}
+
+std::string content_type_of(const std::string& name) {
+  if (name.ends_with(".json")) return "application/json";
+  if (name.ends_with(".jsonl")) return "application/x-ndjson";
+  if (name.ends_with(".csv")) return "text/csv; charset=utf-8";
+  return "text/plain; charset=utf-8";
+}
+
+asio::awaitable<Reply> get_export_file(Service& service, RequestContext& context) {
+  const std::string export_id = context.param("export_id");
+  const std::string name = context.param("name");
+  co_return co_await service.read(db::routing_key_of(export_id), [&](pqxx::transaction_base& txn) {
+    auto content = audit::read_stored_file(txn, export_id, name);
+    if (!content) return problem(404, "not_found", "this export has no file by that name (or is not finished)");
+    return Reply::text(200, std::move(*content), content_type_of(name));
+  });
+}
+
+}  // namespace
+
+void add_export_routes(Router& router, Service& service) {
+  using http::verb;
+  router.add(verb::post, "/v1/exports", {Role::finance},
+             [&service](RequestContext& c) { return create_export(service, c); });
+  router.add(verb::get, "/v1/exports/{export_id}", {Role::finance},
+             [&service](RequestContext& c) { return get_export(service, c); });
+  router.add(verb::get, "/v1/exports/{export_id}/files/{name}", {Role::finance},
+             [&service](RequestContext& c) { return get_export_file(service, c); });
+}
+
+}  // namespace loyalty::api

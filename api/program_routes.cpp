@@ -1,0 +1,68 @@
+// GET /v1/program, PUT /v1/program
+#include <google/protobuf/util/json_util.h>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "api/routes.hpp"
+#include "api/service.hpp"
+#include "earning/program_apply.hpp"
+#include "ledger/digest.hpp"
+
+namespace loyalty::api {
+namespace asio = boost::asio;
+namespace {
+
+v1::ProgramVersion version_message(int version, const std::string& sha256, bool changed, Timestamp applied_at,
+                                   const nlohmann::json& document) {
+  v1::ProgramVersion message;
+  message.set_version(version);
+  message.set_sha256(sha256);
+  message.set_changed(changed);
+  message.set_applied_at(format_rfc3339(applied_at));
+  (void)google::protobuf::util::JsonStringToMessage(document.dump(), message.mutable_document());
+  return message;
+}
+
+asio::awaitable<Reply> get_program(Service& service, RequestContext&) {
+  co_return co_await service.read(0, [&](pqxx::transaction_base& txn) {
+    const auto current = program::current_program(txn);
+    if (!current) return problem(404, "not_found", "no program has been applied");
+    return Reply::of(200, version_message(current->version, current->sha256, false, current->applied_at, current->document));
+  });
+}
+
+asio::awaitable<Reply> put_program(Service& service, RequestContext& context) {
+  const auto document = nlohmann::json::parse(context.http.body(), nullptr, false);
+  if (document.is_discarded() || !document.is_object()) {
+    co_return problem(400, "malformed_request", "the body must be the program document as a JSON object");
+  }
+  const std::string actor = context.caller ? "key:" + context.caller->key_id : "unknown";
+  Reply reply = co_await service.write(context, 0, document.dump(), false, [&](pqxx::transaction_base& txn) {
+    auto applied = earning::apply_program(txn, document, actor);
+    if (const auto* problems = std::get_if<program::DocumentProblems>(&applied)) {
+      Validation validation;
+      for (const auto& text : problems->problems) {
+        const auto colon = text.find(": ");
+        validation.fail(colon == std::string::npos ? "" : text.substr(0, colon),
+                        colon == std::string::npos ? text : text.substr(colon + 2));
+      }
+      return validation.reply();
+    }
+    const auto& done = std::get<program::AppliedProgram>(applied);
+    return Reply::of(done.changed ? 201 : 200, version_message(done.version, done.sha256, done.changed,
+                                                               context.received_at, document));
+  });
+  if (reply.succeeded()) service.forget_program();
+  co_return reply;
+}
+
+}  // namespace
+
+void add_program_routes(Router& router, Service& service) {
+  router.add(http::verb::get, "/v1/program", {Role::admin},
+             [&service](RequestContext& c) { return get_program(service, c); });
+  router.add(http::verb::put, "/v1/program", {Role::admin},
+             [&service](RequestContext& c) { return put_program(service, c); });
+}
+
+}  // namespace loyalty::api

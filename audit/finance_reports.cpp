@@ -1,0 +1,170 @@
+#include "audit/finance_reports.hpp"
+
+#include <stdexcept>
+
+#include "ledger/database.hpp"
+
+namespace loyalty::audit {
+namespace {
+
+// Sums of bigint are numeric in SQL; each is cast back and fails loudly beyond int64.
+const db::Statement select_trial_balance{
+    "finance.trial_balance",
+    "SELECT a.name, a.asset, coalesce(sum(p.amount), 0)::bigint FROM accounts a"
+    " LEFT JOIN (postings p JOIN entries e ON e.entry_id = p.entry_id AND e.effective_at <= $1)"
+    "   ON p.account_id = a.account_id"
+    " GROUP BY a.account_id, a.name, a.asset ORDER BY a.name, a.asset"};
+const db::Statement select_member_parts{
+    "finance.member_parts",
+    "SELECT a.part, coalesce(sum(p.amount), 0)::bigint FROM postings p"
+    " JOIN entries e ON e.entry_id = p.entry_id JOIN accounts a ON a.account_id = p.account_id"
+    " WHERE a.member_id IS NOT NULL AND a.asset = 'POINTS' AND e.effective_at <= $1 GROUP BY a.part"};
+const db::Statement select_expiry_buckets{
+    "finance.expiry_buckets",
+    "SELECT month, sum(available)::bigint, sum(pending)::bigint, sum(held)::bigint FROM ("
+    "  SELECT to_char(date_trunc('month', l.expires_at), 'YYYY-MM') AS month,"
+    "         CASE WHEN l.pending_until IS NULL THEN l.remaining ELSE 0 END AS available,"
+    "         CASE WHEN l.pending_until IS NOT NULL THEN l.remaining ELSE 0 END AS pending, 0 AS held"
+    "    FROM lots l WHERE l.remaining > 0"
+    "  UNION ALL"
+    "  SELECT to_char(date_trunc('month', l.expires_at), 'YYYY-MM'), 0, 0, hl.amount"
+    "    FROM hold_lots hl JOIN holds h ON h.hold_id = hl.hold_id AND h.status = 'open'"
+    "    JOIN lots l ON l.lot_id = hl.lot_id"
+    ") parts GROUP BY month ORDER BY month"};
+const db::Statement select_system_balance{
+    "finance.system_balance",
+    "SELECT coalesce(sum(p.amount), 0)::bigint FROM postings p JOIN entries e ON e.entry_id = p.entry_id"
+    " JOIN accounts a ON a.account_id = p.account_id"
+    " WHERE a.name = $1 AND a.asset = 'POINTS' AND e.effective_at <= $2"};
+// Funding accounts: every POINTS system account that is not one of the ledger's own sinks
+// (adjustments, redemptions, breakage, clawback write-off) or a partner's clearing account.
+const db::Statement select_funding_costs{
+    "finance.funding_costs",
+    "SELECT a.name, (-coalesce(sum(p.amount), 0))::bigint FROM accounts a"
+    " LEFT JOIN (postings p JOIN entries e ON e.entry_id = p.entry_id AND e.effective_at <= $1)"
+    "   ON p.account_id = a.account_id"
+    " WHERE a.member_id IS NULL AND a.asset = 'POINTS' AND a.name NOT LIKE 'partner:%'"
+    "   AND a.name NOT IN ('system:adjustments', 'system:redemptions', 'system:breakage', 'system:clawback-writeoff')"
+    " GROUP BY a.name ORDER BY a.name"};
+const db::Statement select_campaign_costs{
+    "finance.campaign_costs",
+    "SELECT ea.campaign_id, sum(ea.amount)::bigint FROM event_awards ea JOIN events ev ON ev.event_id = ea.event_id"
+    " WHERE ea.campaign_id IS NOT NULL AND ea.asset = 'POINTS' AND ea.occurred_at <= $1"
+    "   AND (ev.reversed_at IS NULL OR ev.reversed_at > $1)"
+    " GROUP BY ea.campaign_id ORDER BY ea.campaign_id"};
+const db::Statement select_member_points_before{
+    "finance.member_points_before",
+    "SELECT coalesce(sum(p.amount), 0)::bigint FROM postings p JOIN entries e ON e.entry_id = p.entry_id"
+    " JOIN accounts a ON a.account_id = p.account_id"
+    " WHERE a.member_id IS NOT NULL AND a.asset = 'POINTS' AND e.effective_at < $1"};
+const db::Statement select_system_flows{
+    "finance.system_flows",
+    "SELECT CASE WHEN a.name = 'system:redemptions' THEN 'redeemed'"
+    "            WHEN a.name = 'system:breakage' THEN 'expired'"
+    "            WHEN a.name IN ('system:adjustments', 'system:clawback-writeoff') THEN 'adjustments'"
+    "            WHEN a.name LIKE 'partner:%' THEN 'exchanged' ELSE 'issued' END,"
+    "       coalesce(sum(p.amount), 0)::bigint"
+    " FROM postings p JOIN entries e ON e.entry_id = p.entry_id JOIN accounts a ON a.account_id = p.account_id"
+    " WHERE a.member_id IS NULL AND a.asset = 'POINTS' AND e.effective_at >= $1 AND e.effective_at < $2"
+    " GROUP BY 1"};
+const db::Statement select_member_flows_by_kind{
+    "finance.member_flows_by_kind",
+    "SELECT e.kind, sum(p.amount)::bigint FROM postings p JOIN entries e ON e.entry_id = p.entry_id"
+    " JOIN accounts a ON a.account_id = p.account_id"
+    " WHERE a.member_id IS NOT NULL AND a.asset = 'POINTS' AND e.effective_at >= $1 AND e.effective_at < $2"
+    " GROUP BY e.kind ORDER BY e.kind"};
+
+std::int64_t checked_add(std::int64_t a, std::int64_t b) {
+  std::int64_t sum = 0;
+  if (__builtin_add_overflow(a, b, &sum)) throw std::overflow_error("a report total does not fit in int64");
+  return sum;
+}
+
+std::vector<CostLine> cost_lines(const pqxx::result& rows, std::int64_t point_value_cents) {
+  std::vector<CostLine> lines;
+  for (const auto& row : rows) {
+    const auto points = row[1].as<std::int64_t>();
+    lines.push_back({row[0].c_str(), points, points_value_cents(points, point_value_cents)});
+  }
+  return lines;
+}
+
+}  // namespace
+
+std::int64_t points_value_cents(std::int64_t points, std::int64_t point_value_cents) {
+  std::int64_t value = 0;
+  if (__builtin_mul_overflow(points, point_value_cents, &value)) {
+    throw std::overflow_error("a value in cents does not fit in int64");
+  }
+  return value;
+}
+
+TrialBalance trial_balance(pqxx::transaction_base& txn, Timestamp as_of) {
+  TrialBalance report;
+  report.as_of = as_of;
+  for (const auto& row : db::exec(txn, select_trial_balance, db::sql_time(as_of))) {
+    AccountBalanceLine line{row[0].c_str(), row[1].c_str(), row[2].as<std::int64_t>()};
+    report.totals[line.asset] = checked_add(report.totals[line.asset], line.balance);
+    report.accounts.push_back(std::move(line));
+  }
+  return report;
+}
+
+RollForward roll_forward(pqxx::transaction_base& txn, Timestamp from, Timestamp to) {
+  RollForward report;
+  report.from = from;
+  report.to = to;
+  report.opening = db::exec(txn, select_member_points_before, db::sql_time(from))[0][0].as<std::int64_t>();
+  report.closing = db::exec(txn, select_member_points_before, db::sql_time(to))[0][0].as<std::int64_t>();
+  for (const auto& row : db::exec(txn, select_system_flows, db::sql_time(from), db::sql_time(to))) {
+    const std::string category = row[0].c_str();
+    const auto amount = row[1].as<std::int64_t>();
+    // Signs: a system account's posting is the opposite of the members' side of the entry.
+    if (category == "issued") report.issued = -amount;
+    if (category == "redeemed") report.redeemed = amount;
+    if (category == "expired") report.expired = amount;
+    if (category == "exchanged") report.exchanged = amount;
+    if (category == "adjustments") report.adjustments = -amount;
+  }
+  std::int64_t by_kind_total = 0;
+  for (const auto& row : db::exec(txn, select_member_flows_by_kind, db::sql_time(from), db::sql_time(to))) {
+    report.by_kind.emplace_back(row[0].c_str(), row[1].as<std::int64_t>());
+    by_kind_total = checked_add(by_kind_total, row[1].as<std::int64_t>());
+  }
+  const __int128 change = static_cast<__int128>(report.issued) - report.redeemed - report.expired -
+                          report.exchanged + report.adjustments;
+  report.balanced = report.opening + change == report.closing && report.opening + by_kind_total == report.closing;
+  return report;
+}
+
+LiabilityReport liability_report(pqxx::transaction_base& txn, Timestamp as_of, std::int64_t point_value_cents,
+                                 std::optional<std::pair<Timestamp, Timestamp>> period) {
+  LiabilityReport report;
+  report.as_of = as_of;
+  report.point_value_cents = point_value_cents;
+  for (const auto& row : db::exec(txn, select_member_parts, db::sql_time(as_of))) {
+    const std::string part = row[0].c_str();
+    const auto amount = row[1].as<std::int64_t>();
+    if (part == "available") report.available = amount;
+    if (part == "pending") report.pending = amount;
+    if (part == "held") report.held = amount;
+  }
+  report.total = checked_add(checked_add(report.available, report.pending), report.held);
+  report.total_value_cents = points_value_cents(report.total, point_value_cents);
+  for (const auto& row : db::exec(txn, select_expiry_buckets)) {
+    ExpiryBucket bucket{row[0].c_str(), row[1].as<std::int64_t>(), row[2].as<std::int64_t>(),
+                        row[3].as<std::int64_t>(), 0};
+    bucket.value_cents = points_value_cents(
+        checked_add(checked_add(bucket.available, bucket.pending), bucket.held), point_value_cents);
+    report.by_expiry_month.push_back(std::move(bucket));
+  }
+  report.breakage_points =
+      db::exec(txn, select_system_balance, "system:breakage", db::sql_time(as_of))[0][0].as<std::int64_t>();
+  report.breakage_value_cents = points_value_cents(report.breakage_points, point_value_cents);
+  report.funding_accounts = cost_lines(db::exec(txn, select_funding_costs, db::sql_time(as_of)), point_value_cents);
+  report.campaigns = cost_lines(db::exec(txn, select_campaign_costs, db::sql_time(as_of)), point_value_cents);
+  if (period) report.roll_forward = roll_forward(txn, period->first, period->second);
+  return report;
+}
+
+}  // namespace loyalty::audit

@@ -1,0 +1,34 @@
+// Personal data: members' names and phone numbers are kept only in `members` and never leave
+// the service unmasked. Exports, reports and the audit listing show members by their
+// pseudonymous member_id; free text that may carry a phone number (notes, references, audit
+// details) goes through mask_phone_numbers(). Erasure clears name and phone and keeps the
+// member and every entry under the pseudonymous id, so the ledger stays intact.
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ledger/time.hpp"
+
+namespace loyalty::audit {
+
+// Every run of 7 or more digits keeps its first 3 and last 4 digits; the rest become '*'
+// ("13812341234" → "138****1234"). Other text is unchanged.
+std::string mask_phone_numbers(std::string_view text);
+std::string mask_phone(std::string_view phone);  // one number, always masked
+
+enum class ErasureOutcome { erased, already_erased, member_not_found };
+
+struct Erasure {
+  ErasureOutcome outcome = ErasureOutcome::erased;
+  std::vector<std::string> fields;  // what was cleared now: display_name, phone
+  std::optional<Timestamp> erased_at;
+};
+
+Erasure erase_personal_data(pqxx::transaction_base& txn, const std::string& member_id, Timestamp now);
+
+}  // namespace loyalty::audit

@@ -1,0 +1,380 @@
+#include "earning/events.hpp"
+
+#include <map>
+
+#include "earning/budgets.hpp"
+#include "earning/rules.hpp"
+#include "ledger/accounts.hpp"
+#include "ledger/amounts.hpp"
+#include "ledger/assert.hpp"
+#include "ledger/database.hpp"
+#include "ledger/executor.hpp"
+#include "ledger/holds.hpp"
+#include "ledger/lots.hpp"
+#include "membership/tiers.hpp"
+#include "program/cache.hpp"
+
+namespace loyalty::earning {
+namespace {
+
+using ledger::LockedMemberAccounts;
+
+const db::Statement insert_event{
+    "events.insert",
+    "INSERT INTO events (event_id, member_id, type, occurred_at, attributes, amount_cents, request_sha256,"
+    " program_version, received_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9)"
+    " ON CONFLICT (event_id) DO NOTHING"};
+
+const db::Statement select_event{
+    "events.select",
+    "SELECT member_id, request_sha256, entry_id, reversed_at, reversal_entry_id FROM events WHERE event_id = $1"};
+
+const db::Statement lock_event{
+    "events.lock",
+    "SELECT member_id, request_sha256, entry_id, reversed_at, reversal_entry_id FROM events"
+    " WHERE event_id = $1 FOR UPDATE"};
+
+const db::Statement set_entry{"events.set_entry", "UPDATE events SET entry_id = $2 WHERE event_id = $1"};
+
+const db::Statement set_reversed{
+    "events.set_reversed",
+    "UPDATE events SET reversed_at = $2, reversal_entry_id = $3, reversal_reason = $4 WHERE event_id = $1"};
+
+const db::Statement insert_award{
+    "events.insert_award",
+    "INSERT INTO event_awards (event_id, position, member_id, rule_id, campaign_id, asset, amount, occurred_at,"
+    " pending_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"};
+
+const db::Statement select_awards{
+    "events.select_awards",
+    "SELECT rule_id, campaign_id, asset, amount, pending_until FROM event_awards WHERE event_id = $1 ORDER BY position"};
+
+// Awards of a rule (not campaign bonuses) to a member in a period, from events that stand.
+const db::Statement count_capped{
+    "events.count_capped",
+    "SELECT count(DISTINCT a.event_id) FROM event_awards a JOIN events e ON e.event_id = a.event_id"
+    " WHERE a.member_id = $1 AND a.rule_id = $2 AND a.campaign_id IS NULL"
+    "   AND a.occurred_at >= $3 AND a.occurred_at < $4 AND e.reversed_at IS NULL"};
+
+const db::Statement select_entry_postings{
+    "events.select_entry_postings",
+    "SELECT p.account_id, p.asset, p.amount, a.part FROM postings p JOIN accounts a ON a.account_id = p.account_id"
+    " WHERE p.entry_id = $1 ORDER BY p.posting_id"};
+
+const db::Statement lock_entry_lots{
+    "events.lock_entry_lots",
+    "SELECT lot_id, remaining, pending_until IS NOT NULL FROM lots WHERE entry_id = $1 AND remaining > 0"
+    " ORDER BY lot_id FOR UPDATE"};
+
+const db::Statement reduce_lot{
+    "events.reduce_lot", "UPDATE lots SET remaining = remaining - $2 WHERE lot_id = $1 AND remaining >= $2"};
+
+std::optional<std::string> optional_time(const std::optional<Timestamp>& instant) {
+  if (!instant) return std::nullopt;
+  return db::sql_time(*instant);
+}
+
+// entry_id: the event's earn entry (0 when it awarded nothing).
+std::vector<Award> awards_of(pqxx::transaction_base& txn, const std::string& event_id, std::int64_t entry_id) {
+  std::vector<Award> awards;
+  for (const auto& row : db::exec(txn, select_awards, event_id)) {
+    Award award{row[0].c_str(), db::optional_text(row[1]), row[2].c_str(), row[3].as<std::int64_t>(), entry_id,
+                std::nullopt};
+    if (!row[4].is_null()) award.pending_until = db::time_of(row[4]);
+    awards.push_back(std::move(award));
+  }
+  return awards;
+}
+
+// Plans every award the program gives for the event: base awards of matching rules under
+// their caps, and campaign bonuses within budget.
+EventResult<std::vector<PlannedAward>> plan_awards(pqxx::transaction_base& txn, const program::Program& program,
+                                                   const Event& event, int multiplier_pct, Timestamp now) {
+  const EventFacts facts{event.type, event.occurred_at, event.amount_cents, multiplier_pct};
+  std::vector<PlannedAward> planned;
+  for (const auto& rule : program.rules) {
+    if (std::find(rule.events.begin(), rule.events.end(), event.type) == rule.events.end()) continue;
+    if (rule.cap) {
+      const auto [from, to] = cap_period(rule.cap->period, event.occurred_at);
+      const auto used = db::exec(txn, count_capped, event.member_id, rule.id, db::sql_time(from), db::sql_time(to));
+      if (used[0][0].as<std::int64_t>() >= rule.cap->per_member) continue;
+    }
+    auto plan = plan_rule_awards(rule, facts);
+    if (auto* problem = std::get_if<PlanProblem>(&plan)) {
+      return *problem == PlanProblem::amount_cents_required ? EventRefusal::amount_cents_required
+                                                            : EventRefusal::amount_overflow;
+    }
+    auto& awards = std::get<std::vector<PlannedAward>>(plan);
+    std::int64_t base_points = 0;
+    for (auto& award : awards) {
+      // A return window that has already passed needs no pending stage.
+      if (award.pending_until && *award.pending_until <= now) award.pending_until.reset();
+      // Only points wait for the return window; contribution value is credited at once.
+      if (award.asset != ledger::points_asset) award.pending_until.reset();
+      if (award.asset == ledger::points_asset) base_points += award.amount;
+      planned.push_back(award);
+    }
+    std::optional<Timestamp> pending_until = awards.empty() ? std::nullopt : awards.front().pending_until;
+    for (const program::Campaign* campaign : active_campaigns(program, rule.id, event.occurred_at)) {
+      const auto bonus = campaign_bonus(base_points, campaign->multiplier_pct);
+      if (!bonus) return EventRefusal::amount_overflow;
+      if (*bonus <= 0) continue;
+      if (!reserve_budget(txn, campaign->id, *bonus, db::routing_key_of(event.member_id))) continue;
+      planned.push_back({rule.id, campaign->id, std::string(ledger::points_asset), *bonus, campaign->funding_account,
+                         pending_until});
+    }
+  }
+  return planned;
+}
+
+// The earn entry of an event's awards: funding accounts pay, the member's parts receive.
+ledger::EntryDraft earn_entry(pqxx::transaction_base& txn, const program::ProgramVersion& program, const Event& event,
+                              const std::vector<PlannedAward>& planned, const LockedMemberAccounts& points,
+                              const LockedMemberAccounts& growth, Timestamp now, const ledger::Origin& origin) {
+  ledger::EntryDraft entry{"earn", now, event.member_id, event.event_id};
+  entry.program_version = program.version;
+  entry.origin = origin;
+  for (const auto& award : planned) {
+    const LockedMemberAccounts& member = award.asset == ledger::points_asset ? points : growth;
+    const std::int64_t member_account = award.pending_until ? member.pending.account_id : member.available.account_id;
+    entry.postings.push_back({ledger::system_account_id(txn, award.funding_account, award.asset), award.asset,
+                              -award.amount});
+    entry.postings.push_back({member_account, award.asset, award.amount});
+  }
+  return entry;
+}
+
+// True when every credit keeps the member's total of its asset within int64.
+bool fits(const std::vector<PlannedAward>& planned, const LockedMemberAccounts& points,
+          const LockedMemberAccounts& growth) {
+  std::map<std::string, std::int64_t> totals;
+  for (const auto& [asset, accounts] : {std::pair{"POINTS", &points}, std::pair{"GROWTH", &growth}}) {
+    const auto total = accounts->total();
+    if (!total) return false;
+    totals[asset] = *total;
+  }
+  for (const auto& award : planned) {
+    const auto next = ledger::checked_add(totals[award.asset], award.amount);
+    if (!next) return false;
+    totals[award.asset] = *next;
+  }
+  return true;
+}
+
+// One lot for the points credited to available, one per pending date.
+void add_earned_lots(pqxx::transaction_base& txn, const program::Program& program, const Event& event,
+                     const std::vector<PlannedAward>& planned, std::int64_t entry_id, std::int64_t available_before) {
+  std::map<std::optional<Timestamp>, std::int64_t> by_pending_date;
+  for (const auto& award : planned) {
+    if (award.asset == ledger::points_asset) by_pending_date[award.pending_until] += award.amount;
+  }
+  const auto expires_at = program::points_expiry(&program).expiry_for(event.occurred_at);
+  for (const auto& [pending_until, amount] : by_pending_date) {
+    ledger::add_lot(txn,
+                    ledger::NewLot{event.member_id, amount, event.occurred_at, expires_at, pending_until, entry_id, "earn"},
+                    available_before);
+  }
+}
+
+}  // namespace
+
+EventResult<EventOutcome> find_event(pqxx::transaction_base& txn, const std::string& event_id) {
+  const auto rows = db::exec(txn, select_event, event_id);
+  if (rows.empty()) return EventRefusal::event_not_found;
+  EventOutcome outcome;
+  outcome.event_id = event_id;
+  outcome.member_id = rows[0][0].c_str();
+  outcome.awards = awards_of(txn, event_id, rows[0][2].is_null() ? 0 : rows[0][2].as<std::int64_t>());
+  if (!rows[0][3].is_null()) outcome.reversed_at = db::time_of(rows[0][3]);
+  return outcome;
+}
+
+EventResult<EventOutcome> record_event(pqxx::transaction_base& txn, const program::ProgramVersion& program,
+                                       const Event& event, Timestamp now, const EventBounds& bounds,
+                                       const ledger::Origin& origin) {
+  if (event.occurred_at < now - bounds.past_max || event.occurred_at > now + bounds.future_max) {
+    return EventRefusal::occurred_at_out_of_range;
+  }
+  // The member's accounts are locked first: events of one member are applied one at a time,
+  // which is what makes caps and replays exact under concurrency.
+  const auto points = ledger::lock_member_accounts(txn, event.member_id, ledger::points_asset);
+  const auto growth = ledger::lock_member_accounts(txn, event.member_id, ledger::growth_asset);
+  if (!points || !growth) return EventRefusal::member_not_found;
+
+  const auto inserted = db::exec(txn, insert_event, event.event_id, event.member_id, event.type,
+                                 db::sql_time(event.occurred_at), event.attributes_json,
+                                 db::nullable(db::nullable_number(event.amount_cents)), event.request_sha256,
+                                 program.version, db::sql_time(now));
+  if (inserted.affected_rows() == 0) {
+    const auto existing = db::exec(txn, select_event, event.event_id);
+    if (existing[0][1].c_str() != event.request_sha256) return EventRefusal::event_id_reused;
+    auto replay = find_event(txn, event.event_id);
+    std::get<EventOutcome>(replay).replayed = true;
+    return replay;
+  }
+
+  const auto levels = membership::current_levels(txn, program.program, event.member_id);
+  auto plan = plan_awards(txn, program.program, event, membership::earn_multiplier_pct(program.program, levels), now);
+  if (auto* refusal = std::get_if<EventRefusal>(&plan)) return *refusal;
+  const auto& planned = std::get<std::vector<PlannedAward>>(plan);
+
+  EventOutcome outcome;
+  outcome.event_id = event.event_id;
+  outcome.member_id = event.member_id;
+  if (planned.empty()) return outcome;
+  if (!fits(planned, *points, *growth)) return EventRefusal::amount_overflow;
+
+  const auto posted = ledger::post_entry(txn, earn_entry(txn, program, event, planned, *points, *growth, now, origin));
+  add_earned_lots(txn, program.program, event, planned, posted.entry_id, points->available.balance);
+  for (std::size_t i = 0; i < planned.size(); ++i) {
+    const auto& award = planned[i];
+    db::exec(txn, insert_award, event.event_id, static_cast<int>(i), event.member_id, award.rule_id,
+             db::nullable(award.campaign_id), award.asset, award.amount, db::sql_time(event.occurred_at),
+             db::nullable(optional_time(award.pending_until)));
+    outcome.awards.push_back(
+        {award.rule_id, award.campaign_id, award.asset, award.amount, posted.entry_id, award.pending_until});
+  }
+  db::exec(txn, set_entry, event.event_id, posted.entry_id);
+  return outcome;
+}
+
+namespace {
+
+// What an earn entry gave the member and took from funding accounts.
+struct OriginalEntry {
+  std::map<std::string, std::int64_t> member_available;  // by asset
+  std::int64_t points_pending = 0;
+  std::vector<ledger::PostingDraft> funding;  // negative amounts, in posting order
+};
+
+OriginalEntry read_original(pqxx::transaction_base& txn, std::int64_t entry_id) {
+  OriginalEntry original;
+  for (const auto& row : db::exec(txn, select_entry_postings, entry_id)) {
+    const auto account_id = row[0].as<std::int64_t>();
+    const std::string asset = row[1].c_str();
+    const auto amount = row[2].as<std::int64_t>();
+    if (row[3].is_null()) {
+      original.funding.push_back({account_id, asset, amount});
+    } else if (std::string(row[3].c_str()) == "pending") {
+      original.points_pending += amount;
+    } else {
+      original.member_available[asset] += amount;
+    }
+  }
+  return original;
+}
+
+// Takes up to `wanted` of the member's available POINTS for a clawback: from the event's own
+// lots first, then the soonest-expiring others. Returns what the lots gave.
+std::int64_t take_points_for_clawback(pqxx::transaction_base& txn, const std::string& member_id,
+                                      std::int64_t entry_id, std::int64_t wanted, std::int64_t available) {
+  std::int64_t taken = 0;
+  for (const auto& row : db::exec(txn, lock_entry_lots, entry_id)) {
+    if (row[2].as<bool>() || taken == wanted) continue;  // pending lots are handled apart
+    const std::int64_t from_lot = std::min(wanted - taken, row[1].as<std::int64_t>());
+    db::exec(txn, reduce_lot, row[0].as<std::int64_t>(), from_lot);
+    taken += from_lot;
+  }
+  const std::int64_t coverable = std::max<std::int64_t>(0, available) - taken;
+  const std::int64_t more = std::min(wanted - taken, coverable);
+  if (more > 0) ledger::take_from_lots(txn, member_id, more);
+  return taken + more;
+}
+
+// Empties the event's lots that are still pending; returns their points.
+std::int64_t cancel_pending_lots(pqxx::transaction_base& txn, std::int64_t entry_id) {
+  std::int64_t cancelled = 0;
+  for (const auto& row : db::exec(txn, lock_entry_lots, entry_id)) {
+    if (!row[2].as<bool>()) continue;
+    db::exec(txn, reduce_lot, row[0].as<std::int64_t>(), row[1].as<std::int64_t>());
+    cancelled += row[1].as<std::int64_t>();
+  }
+  return cancelled;
+}
+
+}  // namespace
+
+EventResult<Reversal> reverse_event(pqxx::transaction_base& txn, const program::ProgramVersion& program,
+                                    const std::string& event_id, const std::string& reason, Timestamp now,
+                                    const ledger::Origin& origin) {
+  const auto rows = db::exec(txn, lock_event, event_id);
+  if (rows.empty()) return EventRefusal::event_not_found;
+  const std::string member_id = rows[0][0].c_str();
+  Reversal reversal;
+  reversal.event_id = event_id;
+  if (!rows[0][3].is_null()) {
+    reversal.replayed = true;
+    reversal.reversed_at = db::time_of(rows[0][3]);
+    if (!rows[0][4].is_null()) {
+      reversal.entry_id = rows[0][4].as<std::int64_t>();
+      for (const auto& posting : db::exec(txn, select_entry_postings, *reversal.entry_id)) {
+        if (!posting[3].is_null()) reversal.clawed_back.emplace_back(posting[1].c_str(), -posting[2].as<std::int64_t>());
+      }
+    }
+    return reversal;
+  }
+  reversal.reversed_at = now;
+  if (rows[0][2].is_null()) {  // nothing was awarded: nothing to claw back
+    db::exec(txn, set_reversed, event_id, db::sql_time(now), nullptr, reason);
+    return reversal;
+  }
+  const auto entry_id = rows[0][2].as<std::int64_t>();
+  // Points of lapsed holds are available again and can be clawed back.
+  ledger::release_lapsed_holds(txn, member_id, now, 1000, origin);
+  const auto points = ledger::lock_member_accounts(txn, member_id, ledger::points_asset);
+  const auto growth = ledger::lock_member_accounts(txn, member_id, ledger::growth_asset);
+  LOYALTY_ASSERT(points && growth, "an event of a member without accounts");
+  const OriginalEntry original = read_original(txn, entry_id);
+  const bool allow_debt = program.program.clawback == "allow_negative";
+
+  ledger::EntryDraft entry{"reversal", now, member_id, event_id};
+  entry.reverses_entry_id = entry_id;
+  entry.note = reason;
+  entry.program_version = program.version;
+  entry.origin = origin;
+  std::map<std::string, std::int64_t> clawed;  // by asset
+
+  // Points still pending are simply cancelled; released ones come out of available.
+  const std::int64_t still_pending = cancel_pending_lots(txn, entry_id);
+  if (still_pending > 0) {
+    entry.postings.push_back({points->pending.account_id, "POINTS", -still_pending});
+    clawed["POINTS"] += still_pending;
+  }
+  const auto claw_available = [&](const std::string& asset, const LockedMemberAccounts& accounts, std::int64_t wanted) {
+    if (wanted <= 0) return;
+    const std::int64_t covered =
+        asset == ledger::points_asset
+            ? take_points_for_clawback(txn, member_id, entry_id, wanted, accounts.available.balance)
+            : std::min(wanted, std::max<std::int64_t>(0, accounts.available.balance));
+    const std::int64_t taken = allow_debt ? wanted : covered;
+    if (taken < wanted) reversal.written_off.emplace_back(asset, wanted - taken);
+    if (taken > 0) {
+      entry.postings.push_back({accounts.available.account_id, asset, -taken, allow_debt && taken > covered});
+      clawed[asset] += taken;
+    }
+  };
+  const auto available_points = original.member_available.count("POINTS") ? original.member_available.at("POINTS") : 0;
+  claw_available("POINTS", *points, available_points + original.points_pending - still_pending);
+  claw_available("GROWTH", *growth, original.member_available.count("GROWTH") ? original.member_available.at("GROWTH") : 0);
+
+  // What was clawed back returns to the funding accounts, in the order they paid.
+  for (const auto& funding : original.funding) {
+    std::int64_t& left = clawed[funding.asset];
+    const std::int64_t back = std::min(left, -funding.amount);
+    if (back > 0) entry.postings.push_back({funding.account_id, funding.asset, back});
+    left -= back;
+  }
+  for (const auto& award : awards_of(txn, event_id, entry_id)) {
+    if (award.campaign_id) release_budget(txn, *award.campaign_id, award.amount);
+  }
+  for (const auto& posting : entry.postings) {
+    if (posting.amount < 0) reversal.clawed_back.emplace_back(posting.asset, -posting.amount);
+  }
+  std::optional<std::int64_t> reversal_entry;
+  if (!entry.postings.empty()) reversal_entry = ledger::post_entry(txn, entry).entry_id;
+  reversal.entry_id = reversal_entry;
+  db::exec(txn, set_reversed, event_id, db::sql_time(now), db::nullable(db::nullable_number(reversal_entry)), reason);
+  return reversal;
+}
+
+}  // namespace loyalty::earning

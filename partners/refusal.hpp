@@ -1,0 +1,68 @@
+// Refusals of the partner capability: the closed set of reasons a partner request, or an
+// admin's request about partners, is turned down. Like ledger::Refusal they are answers,
+// not exceptions, and become HTTP problems in api/ only (partner_routes.cpp).
+#pragma once
+
+#include <utility>
+#include <variant>
+
+#include "ledger/assert.hpp"
+#include "ledger/result.hpp"
+
+namespace loyalty::partners {
+
+enum class Refusal {
+  partner_not_found,
+  partner_defined_by_program,   // POST /v1/partners for an id the program document defines
+  partner_exists_differently,   // same id, another definition
+  asset_taken,                  // the partner's asset code is another asset already
+  right_not_found,
+  right_exists_differently,
+  level_unknown,                // min_levels names a level the track does not have
+  key_not_found,
+  public_key_invalid,
+  member_not_found,             // an unknown member id (admin side)
+  member_ref_unknown,           // a partner's ref that is not linked to any member
+  link_conflict,                // the ref or the member is linked differently already
+  not_linked,                   // an outbound exchange for a member without a link to the partner
+  units_not_whole,              // points × rate / 1000 is not a whole number of units
+  amount_overflow,
+  insufficient_points,
+  limit_exceeded,               // a daily limit, or a right's quota
+  not_eligible,                 // the member's levels do not meet the right's min_levels
+  id_reused,                    // exchange_id / claim_id with a different request
+  statement_not_found,
+  statement_not_closed,
+  statement_disputed,
+};
+
+template <typename T>
+class [[nodiscard]] Result {
+ public:
+  Result(T value) : state_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(Refusal refusal) : state_(refusal) {}   // NOLINT(google-explicit-constructor)
+
+  bool ok() const { return std::holds_alternative<T>(state_); }
+  explicit operator bool() const { return ok(); }
+  const T& value() const& {
+    LOYALTY_ASSERT(ok(), "value() of a refused result");
+    return std::get<T>(state_);
+  }
+  T& value() & {
+    LOYALTY_ASSERT(ok(), "value() of a refused result");
+    return std::get<T>(state_);
+  }
+  const T* operator->() const { return &value(); }
+  Refusal refusal() const {
+    LOYALTY_ASSERT(!ok(), "refusal() of a successful result");
+    return std::get<Refusal>(state_);
+  }
+
+ private:
+  std::variant<T, Refusal> state_;
+};
+
+// Whether a write answered afresh or replayed the first answer to the same id.
+enum class Replay { fresh, replayed };
+
+}  // namespace loyalty::partners

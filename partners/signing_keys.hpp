@@ -1,0 +1,43 @@
+// Our own Ed25519 signing keys: the key that signs every partner response, settlement
+// statement and export manifest, and the public halves partners check them with.
+//
+// A key's id is derived from its public key ("sk_" + the first 16 hex digits of the SHA-256
+// of the raw 32-byte public key), so any holder of the PEM can compute it and a rotation
+// never reuses an id. Public keys are registered in `signing_keys` so that
+// GET /partner/v1/signing-keys serves every key still in use, old ones included.
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace loyalty::partners {
+
+std::string generate_ed25519_private_pem();
+std::optional<std::string> public_pem_of(std::string_view private_pem);  // nullopt: not an Ed25519 key
+std::optional<std::string> signing_key_id_of_public_pem(std::string_view public_pem);
+bool is_ed25519_public_key(std::string_view public_pem);
+
+struct OurSignature {
+  std::string key_id;
+  std::string signature_base64;
+};
+
+// Signs `bytes` with our private key (PEM); nullopt when the key is missing or bad. The key's
+// id is computed once per process per key.
+std::optional<OurSignature> sign_as_us(std::string_view private_pem, std::string_view bytes);
+std::optional<std::string> our_key_id(std::string_view private_pem);
+
+struct RegisteredSigningKey {
+  std::string key_id;
+  std::string public_key_pem;
+};
+
+// Registers a public key (again: nothing changes). Returns its id, or nullopt for a bad key.
+std::optional<std::string> register_signing_key(pqxx::transaction_base& txn, const std::string& public_pem);
+std::vector<RegisteredSigningKey> active_signing_keys(pqxx::transaction_base& txn);
+
+}  // namespace loyalty::partners

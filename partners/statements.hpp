@@ -1,0 +1,71 @@
+// Settlement statements: one per partner per UTC day, listing every exchange and claim
+// settled on that day, totals per direction, and the net cash owed and by whom (every
+// exchanged point valued at the partner's cents_per_point: the partner owes us for inbound
+// points, we owe the partner for outbound ones).
+//
+// A statement is JSON with sorted keys and no whitespace. Its `sha256` is the SHA-256 (hex)
+// of the statement without the `sha256` member, serialized the same way (what
+// `jq -cSj 'del(.sha256)'` prints); its signature is Ed25519 over the statement's exact bytes.
+// The current day's statement is provisional ("open") and computed on each request; the
+// close-statements job closes finished days for good ("closed"): the bytes are stored and
+// never change. Only a closed statement can be acknowledged; an acknowledgement whose hash
+// does not match is recorded as a dispute and blocks the statement.
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ledger/journal.hpp"
+#include "partners/refusal.hpp"
+
+namespace loyalty::partners {
+
+struct Statement {
+  std::string statement_id;  // "stmt_<partner>_<YYYYMMDD>"
+  std::string partner_id;
+  std::string date;          // YYYY-MM-DD
+  std::string status;        // open, closed
+  std::string document;      // the exact JSON bytes
+  std::string sha256;
+  std::int64_t net_cents = 0;
+  std::string owed_by;       // partner, program, none
+};
+
+std::string statement_id_for(const std::string& partner_id, const std::string& date);
+bool is_date(std::string_view text);  // a real YYYY-MM-DD
+
+// The closed statement of that day, or the provisional one computed from its lines now.
+Statement statement_for(pqxx::transaction_base& txn, const std::string& partner_id, const std::string& date);
+
+// The `lines` of a statement as JSON (for reconciliation).
+nlohmann::json statement_lines(const Statement& statement);
+
+// One step of the close-statements job: closes up to `chunk` finished (partner, day) pairs,
+// oldest first, each day ending at or before `as_of`. Returns how many it closed.
+std::int64_t close_statements_step(pqxx::transaction_base& txn, Timestamp as_of, int chunk);
+
+// The private key (PEM) closing statements signs with: set by the service, else read from
+// the file named by LOYALTY_SIGNING_KEY. Statements closed without a key are stored unsigned
+// (their responses are still signed when served).
+void set_statement_signing_key(const std::string& private_pem);
+
+enum class AckOutcome { acknowledged, dispute_recorded };
+
+struct Acknowledgement {
+  AckOutcome outcome = AckOutcome::acknowledged;
+  std::string statement_id;
+  std::string statement_sha256;  // ours
+  Timestamp at;
+};
+
+Result<Acknowledgement> acknowledge_statement(pqxx::transaction_base& txn, const std::string& partner_id,
+                                              const std::string& statement_id, const std::string& given_sha256,
+                                              const std::string& key_id, const std::string& request_id, Timestamp now);
+
+}  // namespace loyalty::partners

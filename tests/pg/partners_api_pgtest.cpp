@@ -1,0 +1,485 @@
+// Partner brands end to end over HTTP against a real PostgreSQL: signed requests (both
+// algorithms, replay, stale, tampered, unknown and revoked keys), our response signatures
+// checked with stock openssl, exchanges in both directions (rates, rounding, limits,
+// idempotency), member links, rights and their quotas under concurrency, settlement
+// statements (totals, hash, signature, acknowledgement and dispute) and isolation between
+// partners. The ledger's invariants are checked after every test.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <thread>
+
+#include "ledger/digest.hpp"
+#include "ledger/ids.hpp"
+#include "partners/request_signing.hpp"
+#include "partners/signing_keys.hpp"
+#include "tests/support/service_fixture.hpp"
+
+namespace loyalty::testing {
+namespace {
+
+using nlohmann::json;
+
+struct PartnerKey {
+  std::string partner_id;
+  std::string key_id;
+  std::string algorithm;
+  std::string secret;       // hmac: the 32 raw bytes
+  std::string private_pem;  // ed25519
+};
+
+struct Signing {
+  std::int64_t clock_skew_seconds = 0;
+  std::optional<std::string> nonce;
+  std::optional<std::string> body_sent;  // differs from the signed body: tampering
+};
+
+class Partners : public ::testing::Test {
+ protected:
+  static const std::string& our_private_pem() {
+    static const std::string pem = partners::generate_ed25519_private_pem();
+    return pem;
+  }
+  static RunningService& service() {
+    static RunningService running{[] {
+      auto options = RunningService::default_options(TestDatabase::instance().url());
+      options.signing_key_pem = our_private_pem();
+      return options;
+    }()};
+    return running;
+  }
+  void TearDown() override { EXPECT_LEDGER_INVARIANTS_HOLD(); }
+
+  HttpClient& client() {
+    if (!client_) client_ = std::make_unique<HttpClient>(service().port());
+    return *client_;
+  }
+  HttpResult post(const std::string& path, const json& body, api::Role role = api::Role::admin) {
+    return client().request("POST", path, body.dump(),
+                            {{"Authorization", "Bearer " + service().secret(role)}, {"Content-Type", "application/json"}});
+  }
+  HttpResult get(const std::string& path, api::Role role = api::Role::admin) {
+    return client().request("GET", path, "", {{"Authorization", "Bearer " + service().secret(role)}});
+  }
+  static std::string unique(const std::string& prefix) { return prefix + new_id("").substr(0, 12); }
+
+  std::string member_with_points(std::int64_t points) {
+    const auto created = post("/v1/members", {{"external_id", unique("ext-")}});
+    EXPECT_EQ(created.status, 201) << created.body;
+    const std::string member_id = created.json().value("member_id", "");
+    if (points > 0) {
+      const auto credited = client().request(
+          "POST", "/v1/adjustments",
+          json{{"member_id", member_id}, {"asset", "POINTS"}, {"amount", points}, {"reason_code", "goodwill"}}.dump(),
+          {{"Authorization", "Bearer " + service().secret(api::Role::admin)},
+           {"Content-Type", "application/json"},
+           {"Idempotency-Key", unique("credit-")}});
+      EXPECT_EQ(credited.status, 201) << credited.body;
+    }
+    return member_id;
+  }
+  std::string linked_member(const std::string& partner_id, std::int64_t points, std::string* ref_out = nullptr) {
+    const std::string member_id = member_with_points(points);
+    const std::string ref = unique("REF-");
+    const auto linked = post("/v1/members/" + member_id + "/partner-links",
+                             {{"partner_id", partner_id}, {"partner_member_ref", ref}});
+    EXPECT_EQ(linked.status, 201) << linked.body;
+    if (ref_out) *ref_out = ref;
+    return member_id;
+  }
+  std::int64_t available_points(const std::string& member_id) {
+    return get("/v1/members/" + member_id + "/balances").json()["balances"]["POINTS"].value("available", -1);
+  }
+
+  PartnerKey hmac_key(const std::string& partner_id) {
+    const auto created = post("/v1/partners/" + partner_id + "/keys", {{"algorithm", "hmac-sha256"}});
+    EXPECT_EQ(created.status, 201) << created.body;
+    const auto secret = base64_decode(created.json().value("secret", ""));
+    EXPECT_TRUE(secret && secret->size() == 32);
+    return {partner_id, created.json().value("key_id", ""), "hmac-sha256", secret.value_or(""), ""};
+  }
+  PartnerKey ed25519_key(const std::string& partner_id) {
+    const std::string pem = partners::generate_ed25519_private_pem();
+    const auto created = post("/v1/partners/" + partner_id + "/keys",
+                              {{"algorithm", "ed25519"}, {"public_key_pem", *partners::public_pem_of(pem)}});
+    EXPECT_EQ(created.status, 201) << created.body;
+    EXPECT_FALSE(created.json().contains("secret"));
+    return {partner_id, created.json().value("key_id", ""), "ed25519", "", pem};
+  }
+
+  HttpResult signed_call(const PartnerKey& key, const std::string& method, const std::string& target,
+                         const std::string& body = "", const Signing& signing = {}) {
+    const auto question = target.find('?');
+    const std::string path = target.substr(0, question);
+    const std::string query = question == std::string::npos ? "" : target.substr(question + 1);
+    const std::string timestamp = std::to_string(
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count() +
+        signing.clock_skew_seconds);
+    const std::string nonce = signing.nonce.value_or(new_id("nonce_"));
+    const std::string message = partners::signing_string({method, path, query, timestamp, nonce, body});
+    const std::string signature = key.algorithm == "hmac-sha256"
+                                      ? base64_encode(partners::hmac_sha256(key.secret, message))
+                                      : *partners::sign_ed25519(key.private_pem, message);
+    std::map<std::string, std::string> headers{{"X-Partner-Id", key.partner_id}, {"X-Key-Id", key.key_id},
+                                               {"X-Timestamp", timestamp},       {"X-Nonce", nonce},
+                                               {"X-Signature", signature}};
+    if (!body.empty()) headers["Content-Type"] = "application/json";
+    return client().request(method, target, signing.body_sent.value_or(body), headers);
+  }
+  HttpResult inbound(const PartnerKey& key, const std::string& exchange_id, const std::string& ref, std::int64_t units) {
+    return signed_call(key, "POST", "/partner/v1/exchanges",
+                       json{{"exchange_id", exchange_id}, {"partner_member_ref", ref}, {"partner_units", units}}.dump());
+  }
+  HttpResult outbound(const std::string& exchange_id, const std::string& member_id, const std::string& partner_id,
+                      std::int64_t points) {
+    return post("/v1/exchanges",
+                {{"exchange_id", exchange_id}, {"member_id", member_id}, {"partner_id", partner_id}, {"points", points}},
+                api::Role::mall);
+  }
+  // A partner of our own, registered through the API, with small limits and two rights.
+  std::string register_partner(std::int64_t per_member_daily = 1000, std::int64_t per_day = 1000000) {
+    const std::string id = unique("p");
+    std::string asset = "A" + id.substr(1);
+    for (auto& c : asset) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    const json body{{"partner_id", id},
+                    {"name", "Test Partner"},
+                    {"asset", asset},
+                    {"rates", {{"inbound_points_per_unit", 3}, {"outbound_units_per_point_milli", 500}, {"cents_per_point", 2}}},
+                    {"limits", {{"per_member_daily_points", per_member_daily}, {"per_day_points", per_day}}},
+                    {"rights", json::array({{{"code", "lounge"}, {"title", "Lounge visit"},
+                                             {"min_levels", {{"engagement", "fan"}}}, {"quota_per_period", 3},
+                                             {"period", "month"}},
+                                            {{"code", "gold-gift"}, {"title", "Gift for gold"},
+                                             {"min_levels", {{"spend", "gold"}}}, {"quota_per_period", 1},
+                                             {"period", "year"}}})}};
+    const auto created = post("/v1/partners", body);
+    EXPECT_EQ(created.status, 201) << created.body;
+    EXPECT_EQ(post("/v1/partners", body).status, 200);  // the same definition again is a replay
+    return id;
+  }
+
+  // Verifies `signature_base64` over `bytes` with stock `openssl pkeyutl` and our public key.
+  static bool openssl_verifies(const std::string& bytes, const std::string& signature_base64,
+                               const std::string& public_pem) {
+    const std::string dir = ::testing::TempDir() + "/" + new_id("sig_");
+    std::system(("mkdir -p " + dir).c_str());
+    std::ofstream(dir + "/body", std::ios::binary) << bytes;
+    std::ofstream(dir + "/sig", std::ios::binary) << base64_decode(signature_base64).value_or("");
+    std::ofstream(dir + "/pub.pem") << public_pem;
+    const std::string command = "openssl pkeyutl -verify -pubin -inkey " + dir + "/pub.pem -rawin -in " + dir +
+                                "/body -sigfile " + dir + "/sig > /dev/null 2>&1";
+    return std::system(command.c_str()) == 0;
+  }
+  std::string our_public_pem() {
+    const auto keys = client().request("GET", "/partner/v1/signing-keys");
+    EXPECT_EQ(keys.status, 200) << keys.body;
+    const json listed = keys.json();
+    for (const auto& key : listed["keys"]) {
+      if (key.value("current", false)) {
+        const auto pem = client().request("GET", "/partner/v1/signing-keys/" + key.value("key_id", ""));
+        EXPECT_EQ(pem.status, 200);
+        return pem.body;
+      }
+    }
+    ADD_FAILURE() << "no current signing key is served: " << keys.body;
+    return "";
+  }
+
+ private:
+  std::unique_ptr<HttpClient> client_;
+};
+
+TEST_F(Partners, AnHmacSignedInboundExchangeCreditsPointsAtTheInboundRate) {
+  std::string ref;
+  const std::string member_id = linked_member("skyair", 0, &ref);
+  const auto key = hmac_key("skyair");
+  const auto done = inbound(key, unique("ex-"), ref, 125);
+  ASSERT_EQ(done.status, 201) << done.body;
+  EXPECT_EQ(done.json()["points"], 1000);  // 125 miles × 8
+  EXPECT_EQ(done.json()["partner_units"], 125);
+  EXPECT_EQ(done.body.find(member_id), std::string::npos) << "a partner never sees member ids";
+  EXPECT_EQ(available_points(member_id), 1000);
+  // The points are a lot of their own, expiring under the program's policy.
+  auto connection = TestDatabase::instance().connect();
+  pqxx::read_transaction txn{*connection};
+  const auto lots = txn.exec_params("SELECT amount, expires_at > now() + interval '23 months' FROM lots"
+                                    " WHERE member_id = $1 AND source = 'exchange'", member_id);
+  ASSERT_EQ(lots.size(), 1u);
+  EXPECT_EQ(lots[0][0].as<std::int64_t>(), 1000);
+  EXPECT_TRUE(lots[0][1].as<bool>());
+}
+
+TEST_F(Partners, Ed25519SignedRequestsVerifyAndResponsesAreSignedByUs) {
+  std::string ref;
+  linked_member("skyair", 0, &ref);
+  const auto key = ed25519_key("skyair");
+  const auto done = inbound(key, unique("ex-"), ref, 2);
+  ASSERT_EQ(done.status, 201) << done.body;
+  ASSERT_FALSE(done.header("x-signature").empty());
+  const auto keys = client().request("GET", "/partner/v1/signing-keys").json();
+  EXPECT_EQ(done.header("x-key-id"), keys["keys"][0]["key_id"]);
+  const std::string public_pem = our_public_pem();
+  EXPECT_TRUE(openssl_verifies(done.body, done.header("x-signature"), public_pem));
+  EXPECT_FALSE(openssl_verifies(done.body + " ", done.header("x-signature"), public_pem));
+}
+
+TEST_F(Partners, ReplayedStaleTamperedUnknownAndRevokedRequestsAreRefusedAndMoveNothing) {
+  std::string ref;
+  const std::string member_id = linked_member("skyair", 0, &ref);
+  const auto key = hmac_key("skyair");
+  const std::string body = json{{"exchange_id", unique("ex-")}, {"partner_member_ref", ref}, {"partner_units", 1}}.dump();
+  const std::string nonce = new_id("nonce_");
+  ASSERT_EQ(signed_call(key, "POST", "/partner/v1/exchanges", body, {0, nonce}).status, 201);
+  const auto code = [](const HttpResult& r) { return std::to_string(r.status) + " " + r.json().value("code", ""); };
+  EXPECT_EQ(code(signed_call(key, "POST", "/partner/v1/exchanges", body, {0, nonce})), "401 replayed_request");
+  EXPECT_EQ(code(signed_call(key, "POST", "/partner/v1/exchanges", body, {301})), "401 stale_timestamp");
+  EXPECT_EQ(code(signed_call(key, "POST", "/partner/v1/exchanges", body, {-400})), "401 stale_timestamp");
+  const std::string tampered = json{{"exchange_id", unique("ex-")}, {"partner_member_ref", ref}, {"partner_units", 999}}.dump();
+  EXPECT_EQ(code(signed_call(key, "POST", "/partner/v1/exchanges", body, {0, std::nullopt, tampered})),
+            "401 invalid_signature");
+  PartnerKey unknown = key;
+  unknown.key_id = "pkey_" + std::string(20, 'a');
+  EXPECT_EQ(code(inbound(unknown, unique("ex-"), ref, 1)), "401 unknown_key");
+  PartnerKey wrong_partner = key;
+  wrong_partner.partner_id = "beanhouse";  // a key of skyair presented as beanhouse's
+  EXPECT_EQ(code(inbound(wrong_partner, unique("ex-"), ref, 1)), "401 unknown_key");
+  PartnerKey wrong_secret = key;
+  wrong_secret.secret = std::string(32, '\x07');
+  EXPECT_EQ(code(inbound(wrong_secret, unique("ex-"), ref, 1)), "401 invalid_signature");
+  auto unsigned_request = client().request("POST", "/partner/v1/exchanges", body, {{"Content-Type", "application/json"}});
+  EXPECT_EQ(code(unsigned_request), "401 invalid_signature");
+
+  // A second key works beside the first; revoking the first applies to the very next request.
+  const auto second = ed25519_key("skyair");
+  const auto revoked = post("/v1/partners/skyair/keys/" + key.key_id + "/revoke", json::object());
+  ASSERT_EQ(revoked.status, 200) << revoked.body;
+  EXPECT_TRUE(revoked.json().contains("revoked_at"));
+  EXPECT_EQ(code(inbound(key, unique("ex-"), ref, 1)), "401 key_revoked");
+  EXPECT_EQ(inbound(second, unique("ex-"), ref, 1).status, 201);
+  EXPECT_EQ(post("/v1/partners/beanhouse/keys/" + second.key_id + "/revoke", json::object()).status, 404);
+  EXPECT_EQ(available_points(member_id), 16);  // two accepted exchanges of 1 mile
+}
+
+TEST_F(Partners, AnInboundExchangeIdIsIdempotentAndConflictsWithAnotherBody) {
+  std::string ref;
+  const std::string member_id = linked_member("skyair", 0, &ref);
+  const auto key = hmac_key("skyair");
+  const std::string exchange_id = unique("ex-");
+  const auto first = inbound(key, exchange_id, ref, 10);
+  const auto again = inbound(key, exchange_id, ref, 10);
+  ASSERT_EQ(first.status, 201) << first.body;
+  EXPECT_EQ(again.status, 201);
+  EXPECT_EQ(again.body, first.body);
+  EXPECT_EQ(available_points(member_id), 80);
+  const auto different = inbound(key, exchange_id, ref, 11);
+  EXPECT_EQ(different.status, 409) << different.body;
+  EXPECT_EQ(available_points(member_id), 80);
+  EXPECT_EQ(inbound(key, unique("ex-"), "REF-nobody", 1).status, 404);
+}
+
+TEST_F(Partners, OutboundExchangesConvertAtTheRateAndRefuseFractionsOfAUnit) {
+  std::string ref;
+  const std::string member_id = linked_member("skyair", 1000, &ref);
+  const auto fractional = outbound(unique("out-"), member_id, "skyair", 15);  // 1.5 miles
+  EXPECT_EQ(fractional.status, 422) << fractional.body;
+  const auto done = outbound(unique("out-"), member_id, "skyair", 120);
+  ASSERT_EQ(done.status, 201) << done.body;
+  EXPECT_EQ(done.json()["partner_units"], 12);
+  EXPECT_EQ(done.json()["partner_member_ref"], ref);
+  EXPECT_EQ(available_points(member_id), 880);
+  const auto too_much = outbound(unique("out-"), member_id, "skyair", 1000);
+  EXPECT_EQ(too_much.status, 422);
+  EXPECT_EQ(too_much.json()["code"], "insufficient_points");
+  EXPECT_EQ(available_points(member_id), 880);
+  const std::string unlinked = member_with_points(100);
+  EXPECT_EQ(outbound(unique("out-"), unlinked, "skyair", 10).json()["code"], "not_linked");
+  EXPECT_EQ(outbound(unique("out-"), member_id, "nobody", 10).status, 404);
+}
+
+TEST_F(Partners, AnOutboundExchangeIdIsIdempotentAndConflictsWithAnotherBody) {
+  const std::string member_id = linked_member("skyair", 500);
+  const std::string exchange_id = unique("out-");
+  const auto first = outbound(exchange_id, member_id, "skyair", 100);
+  const auto again = outbound(exchange_id, member_id, "skyair", 100);
+  ASSERT_EQ(first.status, 201) << first.body;
+  EXPECT_EQ(again.status, 201);
+  EXPECT_EQ(again.body, first.body);
+  EXPECT_EQ(outbound(exchange_id, member_id, "skyair", 200).status, 409);
+  EXPECT_EQ(available_points(member_id), 400);
+}
+
+TEST_F(Partners, DailyLimitsHoldUnderConcurrentExchanges) {
+  // per member 1000 points a day: 20 concurrent exchanges of 100 points, exactly 10 pass.
+  const std::string partner_id = register_partner(1000);
+  const std::string member_id = linked_member(partner_id, 5000);
+  std::atomic<int> accepted{0}, limited{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      HttpClient own{service().port()};
+      for (int i = 0; i < 5; ++i) {
+        const auto r = own.request(
+            "POST", "/v1/exchanges",
+            json{{"exchange_id", "lim-" + member_id + "-" + std::to_string(t * 5 + i)}, {"member_id", member_id},
+                 {"partner_id", partner_id}, {"points", 100}}.dump(),
+            {{"Authorization", "Bearer " + service().secret(api::Role::mall)}, {"Content-Type", "application/json"}});
+        if (r.status == 201) ++accepted;
+        else if (r.status == 422 && r.json().value("code", "") == "limit_exceeded") ++limited;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(accepted.load(), 10);
+  EXPECT_EQ(limited.load(), 10);
+  EXPECT_EQ(available_points(member_id), 4000);
+}
+
+TEST_F(Partners, APartnerWideDailyLimitCountsEveryMember) {
+  const std::string partner_id = register_partner(1000, 250);
+  const std::string first = linked_member(partner_id, 1000), second = linked_member(partner_id, 1000);
+  EXPECT_EQ(outbound(unique("out-"), first, partner_id, 200).status, 201);
+  EXPECT_EQ(outbound(unique("out-"), second, partner_id, 100).json()["code"], "limit_exceeded");
+  EXPECT_EQ(outbound(unique("out-"), second, partner_id, 50).status, 201);
+}
+
+TEST_F(Partners, RightsFollowLevelsAndQuotasHoldUnderConcurrentClaims) {
+  const std::string partner_id = register_partner();
+  std::string ref;
+  linked_member(partner_id, 0, &ref);
+  const auto key = hmac_key(partner_id);
+  const auto listed = signed_call(key, "GET", "/partner/v1/members/" + ref + "/rights");
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  // Every member is at least a fan (engagement); nobody new is gold (spend).
+  ASSERT_EQ(listed.json()["rights"].size(), 1u) << listed.body;
+  EXPECT_EQ(listed.json()["rights"][0]["code"], "lounge");
+  EXPECT_EQ(listed.json()["rights"][0]["remaining"], 3);
+  const auto gold = signed_call(key, "POST", "/partner/v1/rights/gold-gift/claims",
+                                json{{"claim_id", unique("c-")}, {"partner_member_ref", ref}}.dump());
+  EXPECT_EQ(gold.json()["code"], "not_eligible");
+
+  std::atomic<int> accepted{0}, exhausted{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      Partners* self = this;
+      (void)self;
+      for (int i = 0; i < 3; ++i) {
+        HttpClient own{service().port()};
+        const std::string body = json{{"claim_id", "c-" + std::to_string(t) + "-" + std::to_string(i)},
+                                      {"partner_member_ref", ref}}.dump();
+        const std::string nonce = new_id("nonce_");
+        const std::string timestamp = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                                         std::chrono::system_clock::now().time_since_epoch())
+                                                         .count());
+        const std::string path = "/partner/v1/rights/lounge/claims";
+        const std::string signature = base64_encode(
+            partners::hmac_sha256(key.secret, partners::signing_string({"POST", path, "", timestamp, nonce, body})));
+        const auto r = own.request("POST", path, body,
+                                   {{"X-Partner-Id", partner_id}, {"X-Key-Id", key.key_id}, {"X-Timestamp", timestamp},
+                                    {"X-Nonce", nonce}, {"X-Signature", signature}, {"Content-Type", "application/json"}});
+        if (r.status == 201) ++accepted;
+        else if (r.json().value("code", "") == "limit_exceeded") ++exhausted;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(accepted.load(), 3);
+  EXPECT_EQ(exhausted.load(), 9);
+  EXPECT_TRUE(signed_call(key, "GET", "/partner/v1/members/" + ref + "/rights").json()["rights"].empty());
+  // A claim id replays its first answer.
+  const auto replay = signed_call(key, "POST", "/partner/v1/rights/lounge/claims",
+                                  json{{"claim_id", "c-0-0"}, {"partner_member_ref", ref}}.dump());
+  EXPECT_TRUE(replay.status == 201 || replay.json().value("code", "") == "limit_exceeded") << replay.body;
+}
+
+TEST_F(Partners, APartnerSeesOnlyItsOwnMembersAndStatements) {
+  std::string sky_ref;
+  linked_member("skyair", 0, &sky_ref);
+  const auto bean = hmac_key("beanhouse");
+  EXPECT_EQ(inbound(bean, unique("ex-"), sky_ref, 1).status, 404);
+  EXPECT_EQ(signed_call(bean, "GET", "/partner/v1/members/" + sky_ref + "/rights").status, 404);
+  const std::string sky_statement = "stmt_skyair_20260101";
+  const auto ack = signed_call(bean, "POST", "/partner/v1/statements/" + sky_statement + "/ack",
+                               json{{"statement_sha256", std::string(64, 'a')}}.dump());
+  EXPECT_EQ(ack.status, 404) << ack.body;
+}
+
+TEST_F(Partners, TheProgramsPartnersCannotBeRedefinedAndLinksDoNotMove) {
+  const json skyair{{"partner_id", "skyair"},
+                    {"name", "SkyAir"},
+                    {"asset", "OTHER_MILES"},
+                    {"rates", {{"inbound_points_per_unit", 1}, {"outbound_units_per_point_milli", 1}, {"cents_per_point", 1}}},
+                    {"limits", {{"per_member_daily_points", 1}, {"per_day_points", 1}}}};
+  EXPECT_EQ(post("/v1/partners", skyair).status, 409);
+  EXPECT_EQ(get("/v1/partners/skyair").json()["source"], "program");
+  std::string ref;
+  const std::string member_id = linked_member("beanhouse", 0, &ref);
+  const std::string other = member_with_points(0);
+  EXPECT_EQ(post("/v1/members/" + other + "/partner-links", {{"partner_id", "beanhouse"}, {"partner_member_ref", ref}}).status, 409);
+  EXPECT_EQ(post("/v1/members/" + member_id + "/partner-links", {{"partner_id", "beanhouse"}, {"partner_member_ref", ref}}).status, 200);
+  EXPECT_EQ(post("/v1/members/" + member_id + "/partner-links", {{"partner_id", "nobody"}, {"partner_member_ref", ref}}).status, 404);
+}
+
+TEST_F(Partners, StatementsAddUpCloseForGoodVerifyWithOpensslAndTakeOneAcknowledgement) {
+  const std::string partner_id = register_partner(100000);
+  std::string ref;
+  const std::string member_id = linked_member(partner_id, 10000, &ref);
+  const auto key = hmac_key(partner_id);
+  ASSERT_EQ(inbound(key, "in-1", ref, 100).status, 201);   // 300 points, 600 cents owed by the partner
+  ASSERT_EQ(outbound(unique("out-"), member_id, partner_id, 50).status, 201);  // 25 units, 100 cents owed by us
+  ASSERT_EQ(signed_call(key, "POST", "/partner/v1/rights/lounge/claims",
+                        json{{"claim_id", "claim-1"}, {"partner_member_ref", ref}}.dump()).status, 201);
+  const auto now = now_utc();
+  const std::string today = format_rfc3339(now).substr(0, 10);
+  const auto open = signed_call(key, "GET", "/partner/v1/statements?date=" + today);
+  ASSERT_EQ(open.status, 200) << open.body;
+  const json provisional = open.json();
+  EXPECT_EQ(provisional["status"], "open");
+  EXPECT_EQ(provisional["lines"].size(), 3u);
+  EXPECT_EQ(provisional["totals"]["inbound"]["points"], 300);
+  EXPECT_EQ(provisional["totals"]["outbound"]["units"], 25);
+  EXPECT_EQ(provisional["totals"]["claims"]["count"], 1);
+  EXPECT_EQ(provisional["net_cents"], 500);
+  EXPECT_EQ(provisional["owed_by"], "partner");
+  EXPECT_EQ(open.body.find(member_id), std::string::npos);
+  const auto not_closed = signed_call(key, "POST", "/partner/v1/statements/" + provisional["statement_id"].get<std::string>() + "/ack",
+                                      json{{"statement_sha256", provisional["sha256"]}}.dump());
+  EXPECT_EQ(not_closed.json()["code"], "statement_not_closed");
+
+  // Close today (as of the start of tomorrow); later lines settle on the next day.
+  const std::string tomorrow = format_rfc3339(std::chrono::floor<std::chrono::days>(now) + std::chrono::days{1}).substr(0, 10);
+  const auto job = post("/v1/jobs/close-statements", {{"as_of", tomorrow + "T00:00:00Z"}});
+  ASSERT_EQ(job.status, 200) << job.body;
+  const auto late = inbound(key, "in-2", ref, 1);
+  ASSERT_EQ(late.status, 201);
+  EXPECT_EQ(late.json()["settlement_date"], tomorrow);
+
+  const auto closed = signed_call(key, "GET", "/partner/v1/statements?date=" + today);
+  ASSERT_EQ(closed.status, 200);
+  json statement = closed.json();
+  EXPECT_EQ(statement["status"], "closed");
+  EXPECT_EQ(statement["lines"].size(), 3u);
+  EXPECT_EQ(statement["net_cents"], 500);
+  // sha256 is over the statement without its sha256 member, keys sorted, no whitespace.
+  const std::string hash = statement["sha256"];
+  json without = statement;
+  without.erase("sha256");
+  EXPECT_EQ(to_hex(sha256(without.dump())), hash);
+  EXPECT_TRUE(openssl_verifies(closed.body, closed.header("x-signature"), our_public_pem()));
+  EXPECT_EQ(signed_call(key, "GET", "/partner/v1/statements?date=" + today).body, closed.body);
+
+  const std::string ack_path = "/partner/v1/statements/" + statement["statement_id"].get<std::string>() + "/ack";
+  const auto agreed = signed_call(key, "POST", ack_path, json{{"statement_sha256", hash}}.dump());
+  ASSERT_EQ(agreed.status, 200) << agreed.body;
+  EXPECT_EQ(agreed.json()["status"], "acknowledged");
+  const auto disputed = signed_call(key, "POST", ack_path, json{{"statement_sha256", std::string(64, '0')}}.dump());
+  EXPECT_EQ(disputed.json()["code"], "statement_disputed");
+  // The dispute was recorded and blocks the statement, even for the right hash.
+  EXPECT_EQ(signed_call(key, "POST", ack_path, json{{"statement_sha256", hash}}.dump()).json()["code"],
+            "statement_disputed");
+}
+
+}  // namespace
+}  // namespace loyalty::testing

@@ -1,0 +1,334 @@
+// loyaltyctl audit seal | audit verify | audit verify DIR
+//   seal        seals every finished record into the hash chain now (loyaltyd does it too)
+//   verify      recomputes the chain from the database and names the first broken record
+//   verify DIR  checks an export offline: the manifest's signature (--public-key PEM, else
+//               the public half of --signing-key, else the key embedded in the manifest), every
+//               file's size and sha256, row counts and per-asset totals, that every entry
+//               balances, and that the journal's balances equal balances.csv.
+// Exit status 0 only when every check passes.
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "audit/export.hpp"
+#include "audit/seal.hpp"
+#include "audit/signing_key.hpp"
+#include "ledger/digest.hpp"
+#include "partners/request_signing.hpp"
+#include "tools/flags.hpp"
+
+namespace loyalty::tools {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+// Collects the outcome of each offline check, printing one line per check.
+struct Checks {
+  int failed = 0;
+  void pass(const std::string& what) { std::printf("ok    %s\n", what.c_str()); }
+  void fail(const std::string& what) {
+    std::printf("FAIL  %s\n", what.c_str());
+    ++failed;
+  }
+  void check(bool ok, const std::string& what) { ok ? pass(what) : fail(what); }
+};
+
+std::optional<std::string> read_file(const fs::path& path) {
+  std::ifstream in{path, std::ios::binary};
+  if (!in) return std::nullopt;
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The sha256 (hex) and size of a file, read in blocks.
+std::optional<std::pair<std::string, std::int64_t>> hash_file(const fs::path& path) {
+  std::ifstream in{path, std::ios::binary};
+  if (!in) return std::nullopt;
+  EVP_MD_CTX* digest = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(digest, EVP_sha256(), nullptr);
+  std::vector<char> block(1 << 20);
+  std::int64_t size = 0;
+  while (in) {
+    in.read(block.data(), static_cast<std::streamsize>(block.size()));
+    const auto got = in.gcount();
+    EVP_DigestUpdate(digest, block.data(), static_cast<std::size_t>(got));
+    size += got;
+  }
+  unsigned char hash[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_DigestFinal_ex(digest, hash, &length);
+  EVP_MD_CTX_free(digest);
+  return std::pair{to_hex(std::string_view(reinterpret_cast<const char*>(hash), length)), size};
+}
+
+std::vector<std::string> csv_fields(const std::string& line) {
+  std::vector<std::string> fields(1);
+  bool quoted = false;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+        fields.back() += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        fields.back() += c;
+      }
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      fields.emplace_back();
+    } else {
+      fields.back() += c;
+    }
+  }
+  return fields;
+}
+
+struct Totals {
+  std::map<std::string, std::int64_t> credits, debits, postings;
+  std::int64_t rows = 0;
+  std::int64_t unbalanced_entries = 0;
+};
+
+// Sums per entry and per asset while postings arrive grouped by entry.
+class EntryBalance {
+ public:
+  explicit EntryBalance(Totals& totals) : totals_(totals) {}
+  void add(std::int64_t entry_id, const std::string& asset, std::int64_t amount) {
+    if (entry_id != current_) finish();
+    current_ = entry_id;
+    sums_[asset] += amount;
+    ++count_;
+    (amount > 0 ? totals_.credits[asset] += amount : totals_.debits[asset] -= amount);
+    ++totals_.postings[asset];
+  }
+  void finish() {
+    if (current_ >= 0) {
+      bool balanced = count_ >= 2;
+      for (const auto& [asset, sum] : sums_) balanced = balanced && sum == 0;
+      if (!balanced) ++totals_.unbalanced_entries;
+    }
+    sums_.clear();
+    count_ = 0;
+  }
+
+ private:
+  Totals& totals_;
+  std::int64_t current_ = -1;
+  std::map<std::string, __int128> sums_;
+  int count_ = 0;
+};
+
+Totals totals_of_postings_csv(const fs::path& path) {
+  Totals totals;
+  EntryBalance balance{totals};
+  std::ifstream in{path};
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    const auto fields = csv_fields(line);
+    if (fields.size() < 6) {
+      ++totals.unbalanced_entries;
+      continue;
+    }
+    balance.add(std::stoll(fields[1]), fields[3], std::stoll(fields[4]));
+    ++totals.rows;
+  }
+  balance.finish();
+  return totals;
+}
+
+Totals totals_of_entries_jsonl(const fs::path& path, std::int64_t& entries) {
+  Totals totals;
+  EntryBalance balance{totals};
+  std::ifstream in{path};
+  for (std::string line; std::getline(in, line);) {
+    const json entry = json::parse(line);
+    for (const auto& posting : entry.at("postings")) {
+      balance.add(entry.at("entry_id").get<std::int64_t>(), posting.at("asset").get<std::string>(),
+                  posting.at("amount").get<std::int64_t>());
+      ++totals.rows;
+    }
+    ++entries;
+  }
+  balance.finish();
+  return totals;
+}
+
+void check_totals(Checks& checks, const json& manifest, const Totals& totals, const std::string& source) {
+  checks.check(totals.unbalanced_entries == 0, source + ": every entry has two or more postings summing to zero per asset");
+  checks.check(totals.rows == manifest["row_counts"]["postings"].get<std::int64_t>(), source + ": posting count matches the manifest");
+  bool match = totals.postings.size() == manifest["totals"].size();
+  for (const auto& [asset, sums] : manifest["totals"].items()) {
+    const auto credits = totals.credits.count(asset) ? totals.credits.at(asset) : 0;
+    const auto debits = totals.debits.count(asset) ? totals.debits.at(asset) : 0;
+    match = match && credits == sums["credits"].get<std::int64_t>() && debits == sums["debits"].get<std::int64_t>() &&
+            sums["net"].get<std::int64_t>() == 0;
+  }
+  checks.check(match, source + ": per-asset totals match the manifest and each asset nets to zero");
+}
+
+std::int64_t count_lines(const fs::path& path) {
+  std::ifstream in{path};
+  std::int64_t lines = 0;
+  for (std::string line; std::getline(in, line);) ++lines;
+  return lines;
+}
+
+std::string unquote(std::string text) {
+  if (text.size() >= 2 && text.front() == '"' && text.back() == '"') return text.substr(1, text.size() - 2);
+  return text;
+}
+
+// Balances per (account, commodity) from the journal, and whether every transaction balances.
+bool journal_balances(const fs::path& path, std::map<std::pair<std::string, std::string>, std::int64_t>& balances) {
+  std::ifstream in{path};
+  std::map<std::string, std::int64_t> transaction;
+  bool ok = true;
+  const auto close_transaction = [&] {
+    for (const auto& [commodity, sum] : transaction) ok = ok && sum == 0;
+    transaction.clear();
+  };
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] != ' ') {
+      close_transaction();
+      continue;
+    }
+    const auto start = line.find_first_not_of(' ');
+    if (start == std::string::npos || line[start] == ';') continue;
+    const auto gap = line.find("  ", start);
+    if (gap == std::string::npos) return false;
+    const std::string account = line.substr(start, gap - start);
+    std::istringstream amount_text{line.substr(gap)};
+    std::int64_t amount = 0;
+    std::string commodity;
+    if (!(amount_text >> amount >> commodity)) return false;
+    commodity = unquote(commodity);
+    balances[{account, commodity}] += amount;
+    transaction[commodity] += amount;
+  }
+  close_transaction();
+  return ok;
+}
+
+void check_journal(Checks& checks, const fs::path& dir) {
+  std::map<std::pair<std::string, std::string>, std::int64_t> journal;
+  checks.check(journal_balances(dir / "journal.ledger", journal), "journal.ledger: parses and every transaction balances");
+  std::map<std::pair<std::string, std::string>, std::int64_t> expected;
+  std::ifstream in{dir / "balances.csv"};
+  std::string line;
+  std::getline(in, line);
+  while (std::getline(in, line)) {
+    const auto fields = csv_fields(line);
+    if (fields.size() == 5 && std::stoll(fields[4]) != 0) expected[{fields[0], fields[1]}] = std::stoll(fields[4]);
+  }
+  std::erase_if(journal, [](const auto& item) { return item.second == 0; });
+  checks.check(journal == expected, "journal.ledger: account balances equal the closing balances of balances.csv");
+}
+
+int verify_export(const std::string& directory, const Flags& flags) {
+  Checks checks;
+  const fs::path dir{directory};
+  const auto manifest_bytes = read_file(dir / "manifest.json");
+  const auto signature = read_file(dir / "manifest.sig");
+  if (!manifest_bytes || !signature) {
+    std::printf("FAIL  %s has no manifest.json and manifest.sig\n", directory.c_str());
+    return 1;
+  }
+  const json manifest = json::parse(*manifest_bytes, nullptr, false);
+  if (manifest.is_discarded() || !manifest.contains("files")) {
+    std::printf("FAIL  manifest.json is not an export manifest\n");
+    return 1;
+  }
+  // The key: given, derived from our private key, or (weakest) the one the manifest names.
+  std::optional<std::string> public_key;
+  std::string key_source = "--public-key";
+  if (flags.on("public-key")) {
+    public_key = read_file(flags.value("public-key"));
+  } else if (const auto private_key = read_file(flags.value("signing-key"))) {
+    public_key = audit::public_key_pem_of(*private_key);
+    key_source = "the signing key";
+  } else {
+    public_key = manifest["signing_key"].value("public_key_pem", "");
+    key_source = "the key embedded in the manifest (pass --public-key to check who signed)";
+  }
+  const std::string key_id = manifest["signing_key"].value("key_id", "");
+  checks.check(public_key && audit::key_id_of(*public_key) == key_id, "the manifest names the key " + key_id);
+  std::string sig = *signature;
+  while (!sig.empty() && (sig.back() == '\n' || sig.back() == '\r')) sig.pop_back();
+  checks.check(public_key && partners::verify_ed25519(*public_key, *manifest_bytes, sig),
+               "manifest.sig verifies with " + key_source);
+  std::set<std::string> listed{"manifest.json", "manifest.sig"};
+  for (const auto& file : manifest["files"]) {
+    const std::string name = file["name"];
+    listed.insert(name);
+    const auto hashed = hash_file(dir / name);
+    checks.check(hashed && hashed->first == file["sha256"] && hashed->second == file["bytes"].get<std::int64_t>(),
+                 name + ": size and sha256 match the manifest");
+  }
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (!listed.count(entry.path().filename().string())) checks.fail(entry.path().filename().string() + ": not in the manifest");
+  }
+  const auto counts = manifest["row_counts"];
+  if (listed.count("postings.csv")) {
+    check_totals(checks, manifest, totals_of_postings_csv(dir / "postings.csv"), "postings.csv");
+    checks.check(count_lines(dir / "entries.csv") - 1 == counts["entries"].get<std::int64_t>(), "entries.csv: entry count matches the manifest");
+  }
+  if (listed.count("entries.jsonl")) {
+    std::int64_t entries = 0;
+    check_totals(checks, manifest, totals_of_entries_jsonl(dir / "entries.jsonl", entries), "entries.jsonl");
+    checks.check(entries == counts["entries"].get<std::int64_t>(), "entries.jsonl: entry count matches the manifest");
+  }
+  if (listed.count("journal.ledger")) check_journal(checks, dir);
+  std::printf("%s: %d check(s) failed\n", checks.failed ? "NOT VERIFIED" : "verified", checks.failed);
+  return checks.failed ? 1 : 0;
+}
+
+int verify_database(pqxx::connection& connection, const Flags& flags) {
+  pqxx::read_transaction txn{connection, "audit_verify"};
+  const auto report = audit::verify_seals(txn, [](std::int64_t records) {
+    if (isatty(2)) std::fprintf(stderr, "\rverified %lld record(s)", static_cast<long long>(records));
+  });
+  if (isatty(2)) std::fprintf(stderr, "\n");
+  json out{{"ok", report.ok}, {"checked_through", report.checked_through}, {"head", report.head_hex},
+           {"records_checked", report.records_checked}};
+  if (report.first_mismatch) {
+    out["first_mismatch"] = {{"seq", report.first_mismatch->seq}, {"record_kind", report.first_mismatch->record_kind},
+                             {"record_id", report.first_mismatch->record_id}, {"problem", report.first_mismatch->problem}};
+  }
+  std::printf("%s\n", flags.on("json") ? out.dump().c_str() : out.dump(2).c_str());
+  return report.ok ? 0 : 1;
+}
+
+}  // namespace
+
+int audit_command(const std::vector<std::string>& args, const Flags& flags,
+                  const std::function<std::unique_ptr<pqxx::connection>()>& connect) {
+  if (args.size() == 3 && args[1] == "verify") return verify_export(args[2], flags);
+  if (args.size() == 2 && args[1] == "verify") return verify_database(*connect(), flags);
+  if (args.size() == 2 && args[1] == "seal") {
+    auto connection = connect();
+    const auto report = audit::seal_pending(*connection, "loyaltyctl");
+    const json out{{"busy", report.busy}, {"sealed", report.records}, {"last_seq", report.last_seq}, {"head", report.head_hex}};
+    std::printf("%s\n", out.dump().c_str());
+    return report.busy ? 3 : 0;
+  }
+  std::fprintf(stderr, "loyaltyctl: audit seal | audit verify [DIR]\n");
+  return 2;
+}
+
+}  // namespace loyalty::tools

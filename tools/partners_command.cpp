@@ -1,0 +1,85 @@
+// loyaltyctl partners reconcile --partner ID --date YYYY-MM-DD --csv FILE [--json]: compares a
+// partner's CSV of one day's transactions with our statement of that day and lists every
+// difference. Exit status: 0 when they agree, 1 when any difference (or an unreadable CSV),
+// 2 for a usage error.
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "ledger/database.hpp"
+#include "partners/reconcile.hpp"
+#include "partners/statements.hpp"
+#include "tools/flags.hpp"
+
+namespace loyalty::tools {
+namespace {
+
+const std::vector<FlagSpec> partners_flags = {
+    {"database-url", "LOYALTY_DATABASE_URL", "", "libpq URI of the database"},
+    {"partner", "", "", "the partner's id"},
+    {"date", "", "", "the UTC day, YYYY-MM-DD"},
+    {"csv", "", "", "the partner's CSV (header: kind,id[,partner_member_ref,points,units,cents,right_code])"},
+    {"json", "", "", "print one JSON object on stdout", true},
+    {"help", "", "", "show this help", true},
+};
+
+int usage(int status) {
+  std::printf("loyaltyctl partners reconcile --partner ID --date YYYY-MM-DD --csv FILE [--json]\n%s",
+              Flags::help(partners_flags).c_str());
+  return status;
+}
+
+}  // namespace
+
+int partners_command(int argc, char** argv) {
+  Flags flags;
+  if (const auto error = flags.parse(partners_flags, argc, argv, 3)) {
+    std::fprintf(stderr, "loyaltyctl: %s\n", error->c_str());
+    return 2;
+  }
+  if (flags.on("help")) return usage(0);
+  if (argc < 3 || std::string(argv[2]) != "reconcile" || !flags.positionals().empty()) return usage(2);
+  const std::string partner_id = flags.value("partner"), date = flags.value("date"), url = flags.value("database-url");
+  if (partner_id.empty() || !partners::is_date(date) || flags.value("csv").empty() || url.empty()) {
+    std::fprintf(stderr, "loyaltyctl: partners reconcile needs --partner, --date YYYY-MM-DD, --csv and a database URL\n");
+    return 2;
+  }
+  std::ifstream file{flags.value("csv"), std::ios::binary};
+  if (!file) {
+    std::fprintf(stderr, "loyaltyctl: cannot read %s\n", flags.value("csv").c_str());
+    return 2;
+  }
+  std::stringstream csv;
+  csv << file.rdbuf();
+  partners::Statement statement;
+  try {
+    auto connection = db::connect(url);
+    pqxx::read_transaction txn{*connection, "partners_reconcile"};
+    statement = partners::statement_for(txn, partner_id, date);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "loyaltyctl: %s\n", error.what());
+    return 1;
+  }
+  const auto outcome = partners::reconcile(partners::statement_lines(statement), csv.str());
+  if (const auto* problem = std::get_if<partners::CsvProblem>(&outcome)) {
+    std::fprintf(stderr, "loyaltyctl: %s: %s\n", flags.value("csv").c_str(), problem->detail.c_str());
+    return 1;
+  }
+  const auto& differences = std::get<std::vector<partners::Difference>>(outcome);
+  if (flags.on("json")) {
+    nlohmann::json out{{"partner_id", partner_id}, {"date", date}, {"statement_id", statement.statement_id},
+                       {"status", statement.status}, {"differences", nlohmann::json::array()}};
+    for (const auto& d : differences) out["differences"].push_back({{"kind", d.kind}, {"id", d.id}, {"problem", d.problem}});
+    std::printf("%s\n", out.dump().c_str());
+  } else {
+    for (const auto& d : differences) std::printf("%s %s: %s\n", d.kind.c_str(), d.id.c_str(), d.problem.c_str());
+    std::printf("%s (%s): %zu difference(s)\n", statement.statement_id.c_str(), statement.status.c_str(),
+                differences.size());
+  }
+  return differences.empty() ? 0 : 1;
+}
+
+}  // namespace loyalty::tools

@@ -5,12 +5,14 @@
 #include "audit/job_audit.hpp"
 #include "partners/statements.hpp"
 #include "earning/jobs.hpp"
+#include "membership/tiers.hpp"
 
 namespace loyalty::api {
 
 std::vector<ledger::JobDefinition> all_jobs() {
   auto jobs = ledger::ledger_jobs();
   for (auto& job : earning::earning_jobs()) jobs.push_back(std::move(job));
+  jobs.push_back(membership::evaluate_tiers_job());
   jobs.push_back({"purge-idempotency-keys",
                   [](pqxx::transaction_base& txn, Timestamp as_of, int, const ledger::Origin&) -> std::int64_t {
                     // One statement deletes them all; the job is done in one chunk.

@@ -9,6 +9,7 @@
 #include "ledger/digest.hpp"
 #include "ledger/executor.hpp"
 #include "ledger/members.hpp"
+#include "membership/tiers.hpp"
 
 namespace loyalty::api {
 namespace asio = boost::asio;
@@ -76,6 +77,11 @@ asio::awaitable<Reply> get_member(Service& service, RequestContext& context) {
     if (!member) return refusal_reply(member.refusal());
     v1::Member message = member_message(member.value());
     fill_balances(*message.mutable_balances(), ledger::read_balances(txn, member_id, context.received_at).value());
+    if (const auto program = service.program(txn)) {
+      for (const auto& [track, level] : membership::current_levels(txn, program->program, member_id)) {
+        (*message.mutable_tiers())[track].set_level(level);
+      }
+    }
     return Reply::of(200, std::move(message));
   });
 }

@@ -22,6 +22,8 @@ void add_privacy_routes(Router& router, Service& service);     // erasure of per
 void add_partner_routes(Router& router, Service& service);     // partners: admin, signed API, signing keys
 void add_event_routes(Router& router, Service& service);       // earning events and reversals
 void add_program_routes(Router& router, Service& service);     // the program document
+void add_order_routes(Router& router, Service& service);       // mall orders: checkout, pay, cancel, refunds
+void add_tier_routes(Router& router, Service& service);        // tier tracks and overrides
 
 // Opaque list cursors: the position of the last item a page returned.
 std::string encode_cursor(std::int64_t position);

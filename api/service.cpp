@@ -124,6 +124,8 @@ void Service::add_routes() {
   add_partner_routes(router_, *this);
   add_event_routes(router_, *this);
   add_program_routes(router_, *this);
+  add_tier_routes(router_, *this);
+  add_order_routes(router_, *this);
 }
 
 asio::awaitable<Service::Outcome> Service::run(std::uint64_t routing_key, db::Executor::Work work) {

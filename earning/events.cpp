@@ -56,6 +56,10 @@ const db::Statement count_capped{
     " WHERE a.member_id = $1 AND a.rule_id = $2 AND a.campaign_id IS NULL"
     "   AND a.occurred_at >= $3 AND a.occurred_at < $4 AND e.reversed_at IS NULL"};
 
+const db::Statement select_tier_changes{
+    "events.select_tier_changes",
+    "SELECT track, from_level, to_level FROM tier_changes WHERE event_id = $1 ORDER BY change_id"};
+
 const db::Statement select_entry_postings{
     "events.select_entry_postings",
     "SELECT p.account_id, p.asset, p.amount, a.part FROM postings p JOIN accounts a ON a.account_id = p.account_id"
@@ -176,6 +180,11 @@ void add_earned_lots(pqxx::transaction_base& txn, const program::Program& progra
   }
 }
 
+void apply_awards(pqxx::transaction_base& txn, const program::ProgramVersion& program, const Event& event,
+                  const std::vector<PlannedAward>& planned, const LockedMemberAccounts& points,
+                  const LockedMemberAccounts& growth, Timestamp now, const ledger::Origin& origin,
+                  EventOutcome& outcome);
+
 }  // namespace
 
 EventResult<EventOutcome> find_event(pqxx::transaction_base& txn, const std::string& event_id) {
@@ -185,6 +194,9 @@ EventResult<EventOutcome> find_event(pqxx::transaction_base& txn, const std::str
   outcome.event_id = event_id;
   outcome.member_id = rows[0][0].c_str();
   outcome.awards = awards_of(txn, event_id, rows[0][2].is_null() ? 0 : rows[0][2].as<std::int64_t>());
+  for (const auto& change : db::exec(txn, select_tier_changes, event_id)) {
+    outcome.tier_changes.push_back({change[0].c_str(), change[1].c_str(), change[2].c_str()});
+  }
   if (!rows[0][3].is_null()) outcome.reversed_at = db::time_of(rows[0][3]);
   return outcome;
 }
@@ -221,11 +233,26 @@ EventResult<EventOutcome> record_event(pqxx::transaction_base& txn, const progra
   EventOutcome outcome;
   outcome.event_id = event.event_id;
   outcome.member_id = event.member_id;
-  if (planned.empty()) return outcome;
-  if (!fits(planned, *points, *growth)) return EventRefusal::amount_overflow;
+  if (!planned.empty()) {
+    if (!fits(planned, *points, *growth)) return EventRefusal::amount_overflow;
+    apply_awards(txn, program, event, planned, *points, *growth, now, origin, outcome);
+  }
+  // The event may lift the member's levels; the new multiplier applies from the next award.
+  for (const auto& change : membership::upgrade_after_event(txn, program.program, event.member_id, now, event.event_id)) {
+    outcome.tier_changes.push_back({change.track, change.from_level, change.to_level});
+  }
+  return outcome;
+}
 
-  const auto posted = ledger::post_entry(txn, earn_entry(txn, program, event, planned, *points, *growth, now, origin));
-  add_earned_lots(txn, program.program, event, planned, posted.entry_id, points->available.balance);
+namespace {
+
+// Posts the earn entry of an event's awards, its lots and its award rows.
+void apply_awards(pqxx::transaction_base& txn, const program::ProgramVersion& program, const Event& event,
+                  const std::vector<PlannedAward>& planned, const LockedMemberAccounts& points,
+                  const LockedMemberAccounts& growth, Timestamp now, const ledger::Origin& origin,
+                  EventOutcome& outcome) {
+  const auto posted = ledger::post_entry(txn, earn_entry(txn, program, event, planned, points, growth, now, origin));
+  add_earned_lots(txn, program.program, event, planned, posted.entry_id, points.available.balance);
   for (std::size_t i = 0; i < planned.size(); ++i) {
     const auto& award = planned[i];
     db::exec(txn, insert_award, event.event_id, static_cast<int>(i), event.member_id, award.rule_id,
@@ -235,8 +262,9 @@ EventResult<EventOutcome> record_event(pqxx::transaction_base& txn, const progra
         {award.rule_id, award.campaign_id, award.asset, award.amount, posted.entry_id, award.pending_until});
   }
   db::exec(txn, set_entry, event.event_id, posted.entry_id);
-  return outcome;
 }
+
+}  // namespace
 
 namespace {
 

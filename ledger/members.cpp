@@ -28,6 +28,12 @@ const db::Statement select_lapsed_holds{
     "SELECT coalesce(sum(amount), 0) FROM holds"
     " WHERE member_id = $1 AND status = 'open' AND expires_at <= $2"};
 
+// The soonest expiry dates of the member's spendable points.
+const db::Statement select_expiring{
+    "members.select_expiring",
+    "SELECT expires_at, sum(remaining) FROM lots WHERE member_id = $1 AND remaining > 0 AND pending_until IS NULL"
+    " GROUP BY expires_at ORDER BY expires_at LIMIT $2"};
+
 const db::Statement select_postings{
     "members.select_postings",
     "SELECT p.posting_id, p.entry_id, e.kind, p.asset, a.part, p.amount, p.balance_after,"
@@ -82,6 +88,10 @@ Result<std::map<std::string, AssetBalance>> read_balances(pqxx::transaction_base
     AssetBalance& points = balances[std::string(points_asset)];
     points.held -= lapsed;
     points.available += lapsed;
+  }
+  AssetBalance& points = balances[std::string(points_asset)];
+  for (const auto& row : db::exec(txn, select_expiring, member_id, expiring_dates_max)) {
+    points.expiring.push_back({db::time_of(row[0]), row[1].as<std::int64_t>()});
   }
   for (auto& [asset, balance] : balances) {
     // Writes keep each member's total within int64 (ledger/adjustments.cpp), so this cannot

@@ -30,6 +30,9 @@ struct Member {
   Timestamp created_at;
 };
 
+// How many of the soonest expiry dates a balance lists.
+inline constexpr int expiring_dates_max = 3;
+
 struct ExpiringAmount {
   Timestamp expires_at;
   std::int64_t amount = 0;

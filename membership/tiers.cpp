@@ -2,13 +2,138 @@
 
 #include <algorithm>
 
+#include "ledger/assert.hpp"
 #include "ledger/database.hpp"
+#include "program/store.hpp"
 
 namespace loyalty::membership {
 namespace {
 
 const db::Statement select_levels{
     "tiers.select_levels", "SELECT track, level FROM member_tiers WHERE member_id = $1"};
+
+const db::Statement lock_tier{
+    "tiers.lock",
+    "SELECT level, guaranteed_until, floor_level, floor_until FROM member_tiers"
+    " WHERE member_id = $1 AND track = $2 FOR UPDATE"};
+
+const db::Statement select_tier{
+    "tiers.select",
+    "SELECT level, guaranteed_until, floor_level, floor_until FROM member_tiers WHERE member_id = $1 AND track = $2"};
+
+const db::Statement set_level{
+    "tiers.set_level",
+    "INSERT INTO member_tiers (member_id, track, level, reached_at, guaranteed_until, evaluated_through)"
+    " VALUES ($1, $2, $3, $4, $5, $6)"
+    " ON CONFLICT (member_id, track) DO UPDATE SET level = EXCLUDED.level, reached_at = EXCLUDED.reached_at,"
+    " guaranteed_until = EXCLUDED.guaranteed_until, evaluated_through = EXCLUDED.evaluated_through"};
+
+const db::Statement set_floor{
+    "tiers.set_floor",
+    "UPDATE member_tiers SET floor_level = $3, floor_until = $4 WHERE member_id = $1 AND track = $2"};
+
+const db::Statement mark_evaluated{
+    "tiers.mark_evaluated", "UPDATE member_tiers SET evaluated_through = $3 WHERE member_id = $1 AND track = $2"};
+
+const db::Statement insert_change{
+    "tiers.insert_change",
+    "INSERT INTO tier_changes (member_id, track, from_level, to_level, reason, qualifying_value, event_id, job,"
+    " actor, note, changed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"};
+
+const db::Statement select_history{
+    "tiers.select_history",
+    "SELECT from_level, to_level, reason, qualifying_value, event_id, job, actor, note, changed_at"
+    " FROM tier_changes WHERE member_id = $1 AND track = $2 ORDER BY change_id DESC LIMIT 50"};
+
+// Cash of the member's standing events of qualifying types in (from, to].
+const db::Statement sum_spend{
+    "tiers.sum_spend",
+    "SELECT coalesce(sum(amount_cents), 0) FROM events WHERE member_id = $1 AND type = ANY($2::text[])"
+    " AND reversed_at IS NULL AND occurred_at > $3 AND occurred_at <= $4"};
+
+// GROWTH earned by the member's standing events in (from, to].
+const db::Statement sum_growth{
+    "tiers.sum_growth",
+    "SELECT coalesce(sum(a.amount), 0) FROM event_awards a JOIN events e ON e.event_id = a.event_id"
+    " WHERE a.member_id = $1 AND a.asset = 'GROWTH' AND e.reversed_at IS NULL"
+    " AND a.occurred_at > $2 AND a.occurred_at <= $3"};
+
+const db::Statement due_members{
+    "tiers.due",
+    "SELECT member_id, track, level FROM member_tiers"
+    " WHERE guaranteed_until <= $1 AND (evaluated_through IS NULL OR evaluated_through < $1)"
+    " ORDER BY member_id, track LIMIT $2 FOR UPDATE SKIP LOCKED"};
+
+int index_of(const program::Track& track, const std::string& level) {
+  for (std::size_t i = 0; i < track.levels.size(); ++i) {
+    if (track.levels[i].code == level) return static_cast<int>(i);
+  }
+  return 0;  // a level the program no longer has counts as the bottom
+}
+
+int index_for_value(const program::Track& track, std::int64_t value) {
+  int index = 0;
+  for (std::size_t i = 0; i < track.levels.size(); ++i) {
+    if (value >= track.levels[i].threshold) index = static_cast<int>(i);
+  }
+  return index;
+}
+
+std::string postgres_text_array(const std::vector<std::string>& items) {
+  std::string literal = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) literal += (i ? "," : "") + items[i];  // [a-z0-9_-] only
+  return literal + "}";
+}
+
+struct Change {
+  std::string track;
+  std::string from;
+  std::string to;
+  std::string reason;
+  std::int64_t value = 0;
+  std::optional<std::string> event_id;
+  std::optional<std::string> job;
+  std::optional<std::string> actor;
+  std::optional<std::string> note;
+};
+
+void record_change(pqxx::transaction_base& txn, const std::string& member_id, const Change& change, Timestamp at) {
+  db::exec(txn, insert_change, member_id, change.track, change.from, change.to, change.reason, change.value,
+           db::nullable(change.event_id), db::nullable(change.job), db::nullable(change.actor),
+           db::nullable(change.note), db::sql_time(at));
+}
+
+void move_to(pqxx::transaction_base& txn, const std::string& member_id, const program::Track& track,
+             const std::string& level, Timestamp at) {
+  db::exec(txn, set_level, member_id, track.name, level, db::sql_time(at),
+           db::sql_time(at + std::chrono::days{track.guaranteed_days}), db::sql_time(at));
+}
+
+std::int64_t evaluate_chunk(pqxx::transaction_base& txn, Timestamp as_of, int chunk, const ledger::Origin& origin) {
+  const auto current = program::current_program(txn);
+  if (!current) return 0;
+  const auto rows = db::exec(txn, due_members, db::sql_time(as_of), chunk);
+  for (const auto& row : rows) {
+    const std::string member_id = row[0].c_str();
+    const program::Track* track = current->program.track(row[1].c_str());
+    if (!track) continue;
+    const int level = index_of(*track, row[2].c_str());
+    const std::int64_t value = qualifying_value(txn, current->program, *track, member_id, as_of);
+    const int reached = index_for_value(*track, value);
+    int target = level;
+    if (reached > level) target = reached;  // an upgrade the events did not trigger
+    if (reached < level) target = std::max(reached, level - track->max_levels_per_evaluation);  // soft landing
+    if (target != level) {
+      Change change{track->name, track->levels[level].code, track->levels[target].code,
+                    target > level ? "upgrade" : "downgrade", value};
+      change.job = origin.actor;
+      move_to(txn, member_id, *track, change.to, as_of);
+      record_change(txn, member_id, change, as_of);
+    }
+    db::exec(txn, mark_evaluated, member_id, track->name, db::sql_time(as_of));
+  }
+  return static_cast<std::int64_t>(rows.size());
+}
 
 }  // namespace
 
@@ -26,13 +151,117 @@ int earn_multiplier_pct(const program::Program& program, const std::map<std::str
   for (const auto& track : program.tracks) {
     const auto level = levels.find(track.name);
     if (level == levels.end()) continue;
-    for (const auto& candidate : track.levels) {
-      if (candidate.code != level->second) continue;
-      best = any ? std::max(best, candidate.earn_multiplier_pct) : candidate.earn_multiplier_pct;
-      any = true;
-    }
+    const int pct = track.levels[index_of(track, level->second)].earn_multiplier_pct;
+    best = any ? std::max(best, pct) : pct;
+    any = true;
   }
   return best;
 }
+
+Window window_of(const program::Track& track, Timestamp as_of) {
+  using namespace std::chrono;
+  if (track.window.kind == "calendar_year") {
+    const year_month_day today{floor<days>(as_of)};
+    // (Dec 31 of last year's last instant, as_of]: the whole calendar year so far.
+    return {time_point_cast<microseconds>(sys_days{today.year() / January / 1}) - microseconds{1}, as_of};
+  }
+  return {as_of - days{track.window.days}, as_of};
+}
+
+std::int64_t qualifying_value(pqxx::transaction_base& txn, const program::Program& program,
+                              const program::Track& track, const std::string& member_id, Timestamp as_of) {
+  const Window window = window_of(track, as_of);
+  if (track.metric == "growth_earned") {
+    return db::exec(txn, sum_growth, member_id, db::sql_time(window.from), db::sql_time(window.to))[0][0]
+        .as<std::int64_t>();
+  }
+  std::vector<std::string> types;
+  for (const auto& rule : program.rules) {
+    if (!rule.qualifying_spend) continue;
+    for (const auto& type : rule.events) {
+      if (std::find(types.begin(), types.end(), type) == types.end()) types.push_back(type);
+    }
+  }
+  if (types.empty()) return 0;
+  // Sums of bigint are numeric in PostgreSQL; a member's spend beyond 2^63 cents is not a
+  // case this program can meet, and the conversion would refuse it rather than wrap.
+  return db::exec(txn, sum_spend, member_id, postgres_text_array(types), db::sql_time(window.from),
+                  db::sql_time(window.to))[0][0]
+      .as<std::int64_t>();
+}
+
+std::vector<LevelChange> upgrade_after_event(pqxx::transaction_base& txn, const program::Program& program,
+                                             const std::string& member_id, Timestamp now, const std::string& event_id) {
+  std::vector<LevelChange> changes;
+  for (const auto& track : program.tracks) {
+    const auto rows = db::exec(txn, lock_tier, member_id, track.name);
+    const int level = rows.empty() ? 0 : index_of(track, rows[0][0].c_str());
+    const std::int64_t value = qualifying_value(txn, program, track, member_id, now);
+    const int reached = index_for_value(track, value);
+    if (reached <= level) continue;
+    Change change{track.name, track.levels[level].code, track.levels[reached].code, "upgrade", value, event_id};
+    move_to(txn, member_id, track, change.to, now);
+    record_change(txn, member_id, change, now);
+    changes.push_back({track.name, change.from, change.to});
+  }
+  return changes;
+}
+
+std::vector<TrackStatus> tier_status(pqxx::transaction_base& txn, const program::Program& program,
+                                     const std::string& member_id, Timestamp now) {
+  std::vector<TrackStatus> statuses;
+  for (const auto& track : program.tracks) {
+    TrackStatus status;
+    status.track = track.name;
+    status.level = track.levels.front().code;
+    const auto rows = db::exec(txn, select_tier, member_id, track.name);
+    if (!rows.empty()) {
+      status.level = rows[0][0].c_str();
+      status.guaranteed_until = db::time_of(rows[0][1]);
+      status.floor_level = db::optional_text(rows[0][2]);
+      if (!rows[0][3].is_null()) status.floor_until = db::time_of(rows[0][3]);
+    }
+    status.qualifying_value = qualifying_value(txn, program, track, member_id, now);
+    status.window = window_of(track, now);
+    status.window_kind = track.window.kind;
+    status.window_days = track.window.days;
+    const int level = index_of(track, status.level);
+    if (level + 1 < static_cast<int>(track.levels.size())) {
+      status.next_level = track.levels[level + 1];
+      status.missing = std::max<std::int64_t>(0, status.next_level->threshold - status.qualifying_value);
+    }
+    for (const auto& row : db::exec(txn, select_history, member_id, track.name)) {
+      status.history.push_back({row[0].c_str(), row[1].c_str(), row[2].c_str(), row[3].as<std::int64_t>(),
+                                db::optional_text(row[4]), db::optional_text(row[5]), db::optional_text(row[6]),
+                                db::optional_text(row[7]), db::time_of(row[8])});
+    }
+    statuses.push_back(std::move(status));
+  }
+  return statuses;
+}
+
+std::optional<OverrideRefusal> override_level(pqxx::transaction_base& txn, const program::Program& program,
+                                              const std::string& member_id, const std::string& track_name,
+                                              const std::string& level, Timestamp until, const std::string& reason,
+                                              const std::string& actor, Timestamp now) {
+  const program::Track* track = program.track(track_name);
+  if (!track) return OverrideRefusal::unknown_track;
+  const auto found = std::find_if(track->levels.begin(), track->levels.end(),
+                                  [&](const program::Level& l) { return l.code == level; });
+  if (found == track->levels.end()) return OverrideRefusal::unknown_level;
+  if (until <= now) return OverrideRefusal::expiry_not_in_future;
+  const auto rows = db::exec(txn, lock_tier, member_id, track_name);
+  const std::string from = rows.empty() ? track->levels.front().code : rows[0][0].c_str();
+  // The override is also the level's guarantee: nothing lowers it before `until`.
+  db::exec(txn, set_level, member_id, track_name, level, db::sql_time(now), db::sql_time(until), db::sql_time(now));
+  db::exec(txn, set_floor, member_id, track_name, level, db::sql_time(until));
+  Change change{track_name, from, level, "override", qualifying_value(txn, program, *track, member_id, now)};
+  change.actor = actor;
+  change.note = reason;
+  record_change(txn, member_id, change, now);
+  return std::nullopt;
+}
+
+ledger::JobDefinition evaluate_tiers_job() { return {"evaluate-tiers", evaluate_chunk}; }
 
 }  // namespace loyalty::membership

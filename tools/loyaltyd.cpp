@@ -53,27 +53,42 @@ bool schema_is_current(const std::string& url) {
   return false;
 }
 
-// Runs the scheduled jobs every `interval` until `stop` is set.
+// How often each job runs on its own: every run is for the start of its period (the minute,
+// the hour, the UTC day), so each job runs once per period however many processes run the
+// scheduler, and a process that restarts does not redo a period.
+struct Schedule {
+  const char* job;
+  std::chrono::seconds period;
+};
+constexpr Schedule schedules[] = {
+    {"expire-holds", std::chrono::minutes{1}},      {"release-pending", std::chrono::minutes{1}},
+    {"purge-idempotency-keys", std::chrono::hours{1}}, {"expire-points", std::chrono::hours{24}},
+    {"decay-growth", std::chrono::hours{24}},       {"evaluate-tiers", std::chrono::hours{24}},
+    {"close-statements", std::chrono::hours{24}},
+};
+
+// Runs the scheduled jobs, checking every `interval`, until `stop` is set.
 void run_scheduler(const std::string& url, std::chrono::seconds interval, const std::atomic<bool>& stop) {
   std::unique_ptr<pqxx::connection> connection;
   auto next = std::chrono::steady_clock::now();
   while (!stop) {
     if (std::chrono::steady_clock::now() >= next) {
       next += interval;
-      for (const auto& job : api::all_jobs()) {
-        if (job.name != "expire-holds" && job.name != "purge-idempotency-keys") continue;
+      for (const Schedule& schedule : schedules) {
+        const auto job = api::find_job(schedule.job);
+        if (!job) continue;
         try {
           if (!connection || !connection->is_open()) connection = db::connect(url);
-          // as_of to the whole second: a job's run is recorded per as_of.
-          const auto as_of = std::chrono::floor<std::chrono::seconds>(now_utc());
-          const auto report = ledger::run_job(*connection, job, as_of);
+          const auto now = now_utc().time_since_epoch();
+          const Timestamp as_of{std::chrono::duration_cast<std::chrono::microseconds>(now - now % schedule.period)};
+          const auto report = ledger::run_job(*connection, *job, as_of);
           if (report.items > 0) {
-            log::info("scheduled job", {{"job", job.name}, {"status", report.status},
+            log::info("scheduled job", {{"job", job->name}, {"status", report.status},
                                         {"items", std::to_string(report.items)}});
           }
         } catch (const std::exception& error) {
           connection.reset();
-          log::warn("scheduled job failed", {{"job", job.name}, {"error", error.what()}});
+          log::warn("scheduled job failed", {{"job", schedule.job}, {"error", error.what()}});
         }
       }
     }

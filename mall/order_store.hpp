@@ -1,0 +1,62 @@
+// Storage of orders (migrations/0007): reading and locking an order with its lines, its
+// refunds and the ledger entries it caused, and recording those entries. Used by orders.cpp
+// and refunds.cpp; no business rules live here.
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ledger/lots.hpp"
+#include "mall/order.hpp"
+
+namespace loyalty::mall::store {
+
+// The order and its lines; nullopt when there is none. `lock` takes the row FOR UPDATE,
+// which is what serialises every state change of one order.
+std::optional<Order> read_order(pqxx::transaction_base& txn, const std::string& order_id, bool lock);
+
+// The order with its refunds and entries, as GET /v1/orders/{id} shows it.
+std::optional<Order> read_full_order(pqxx::transaction_base& txn, const std::string& order_id, Timestamp now);
+
+// The status an order reads as at `now`: a pending order past its expiry is expired.
+OrderStatus status_at(const Order& order, Timestamp now);
+
+std::optional<std::string> request_sha256_of(pqxx::transaction_base& txn, const std::string& order_id);
+
+// Claims the order id: false when an order with this id exists (it is left untouched).
+bool insert_order(pqxx::transaction_base& txn, const NewOrder& order, std::int64_t total_cents,
+                  std::int64_t point_value_cents, Timestamp expires_at, Timestamp now);
+void set_hold(pqxx::transaction_base& txn, const std::string& order_id, const std::string& hold_id);
+void set_paid(pqxx::transaction_base& txn, const std::string& order_id, const std::string& payment_ref,
+              const std::optional<std::string>& earn_event_id, Timestamp now);
+void set_cancelled(pqxx::transaction_base& txn, const std::string& order_id, Timestamp now);
+void set_refunded(pqxx::transaction_base& txn, const Order& order);  // refunded_* and status from `order`
+void add_refunded_quantity(pqxx::transaction_base& txn, const std::string& order_id, const std::string& sku,
+                           std::int64_t quantity);
+
+bool member_exists(pqxx::transaction_base& txn, const std::string& member_id);
+
+struct HoldEntries {
+  std::int64_t open_entry_id = 0;
+  std::optional<std::int64_t> close_entry_id;
+};
+HoldEntries hold_entries(pqxx::transaction_base& txn, const std::string& hold_id);
+// The lots a hold took its points from, soonest-expiring first.
+std::vector<ledger::LotTake> hold_lots(pqxx::transaction_base& txn, const std::string& hold_id);
+
+void record_entry(pqxx::transaction_base& txn, const std::string& order_id, std::int64_t entry_id,
+                  const std::string& role, const std::optional<std::string>& refund_id = std::nullopt);
+
+// A refund with its lines and clawbacks, and the order and request it belongs to.
+struct StoredRefund {
+  Refund refund;
+  std::string request_sha256;
+};
+std::optional<StoredRefund> read_refund(pqxx::transaction_base& txn, const std::string& refund_id);
+// Claims the refund id and stores the refund: false when the id exists (nothing is written).
+bool insert_refund(pqxx::transaction_base& txn, const Refund& refund, const std::string& request_sha256);
+
+}  // namespace loyalty::mall::store

@@ -1,0 +1,38 @@
+// Creating, paying, cancelling and reading mall orders (mall/order.hpp has the states).
+//
+// Each write locks the order's row first, so the changes of one order happen one at a time;
+// each is idempotent: creating an order_id again with the same content, paying again with
+// the same payment_ref and cancelling a cancelled order answer the order as it is and write
+// nothing (`replayed`). Points move through ledger holds (reference = the order id); the
+// earn on the cash part is the event "order:<order_id>" of type mall_purchase.
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <string>
+
+#include "ledger/journal.hpp"
+#include "mall/order.hpp"
+#include "program/store.hpp"
+
+namespace loyalty::mall {
+
+// Checks the order against the program in force (currency, totals), then records it and
+// holds its points for its time-to-live. `program` may be null (no program applied).
+OrderResult<Order> create_order(pqxx::transaction_base& txn, const program::ProgramVersion* program,
+                                const NewOrder& request, Timestamp now, const ledger::Origin& origin);
+
+// Captures the whole hold and records the mall_purchase event on the cash part (its points
+// are pending for the program's return window).
+OrderResult<Order> pay_order(pqxx::transaction_base& txn, const program::ProgramVersion* program,
+                             const std::string& order_id, const std::string& payment_ref, Timestamp now,
+                             const ledger::Origin& origin);
+
+// Voids the hold of an order that is still pending payment.
+OrderResult<Order> cancel_order(pqxx::transaction_base& txn, const std::string& order_id, Timestamp now,
+                                const ledger::Origin& origin);
+
+// The order with its refunds and every ledger entry it caused.
+OrderResult<Order> find_order(pqxx::transaction_base& txn, const std::string& order_id, Timestamp now);
+
+}  // namespace loyalty::mall

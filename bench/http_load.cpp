@@ -1,13 +1,15 @@
 // loyalty_bench: an end-to-end HTTP load generator for the write path of loyaltyd.
 //
 //   loyalty_bench --url http://127.0.0.1:PORT --key SECRET --clients N --seconds S
-//                 --workload adjust|hold-capture [--members M]
+//                 --workload adjust|hold-capture|event [--members M]
 //
 // Set-up (not timed): creates M members under a random run prefix and credits each with a
 // large POINTS balance. Then N client threads, each with ONE keep-alive HTTP/1.1 connection,
 // loop until the time is up on a random member:
 //   adjust        one POST /v1/adjustments of +1 or -1 (a fresh Idempotency-Key each time);
 //   hold-capture  POST /v1/holds of 1 point, then POST /v1/holds/{id}/capture (2 requests).
+//   event         one POST /v1/events: a service visit of 100 CNY eight days ago, so one rule
+//                 awards 100 points straight to available (one entry, two postings, one lot).
 // Every request's latency is recorded; a non-2xx status or a broken connection is an error.
 // The result is printed as a human line and as one JSON object on a line starting "RESULT ".
 #include <boost/asio/connect.hpp>
@@ -24,6 +26,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <exception>
 #include <latch>
 #include <memory>
@@ -54,7 +57,7 @@ constexpr std::size_t error_body_chars_max = 400;
 
 // ---- command line ------------------------------------------------------------------------
 
-enum class Workload { adjust, hold_capture };
+enum class Workload { adjust, hold_capture, event };
 
 struct Options {
   std::string host;
@@ -67,14 +70,19 @@ struct Options {
 };
 
 const char* workload_name(Workload workload) {
-  return workload == Workload::adjust ? "adjust" : "hold-capture";
+  switch (workload) {
+    case Workload::adjust: return "adjust";
+    case Workload::hold_capture: return "hold-capture";
+    case Workload::event: return "event";
+  }
+  return "adjust";
 }
 
 [[noreturn]] void usage(const std::string& problem) {
   std::fprintf(stderr,
                "loyalty_bench: %s\n"
                "usage: loyalty_bench --url http://HOST:PORT --key SECRET --clients N --seconds S\n"
-               "                     --workload adjust|hold-capture [--members M (default %d)]\n",
+               "                     --workload adjust|hold-capture|event [--members M (default %d)]\n",
                problem.c_str(), members_default);
   std::exit(2);
 }
@@ -122,7 +130,8 @@ Options parse_options(int argc, char** argv) {
     } else if (flag == "--workload") {
       if (value == "adjust") options.workload = Workload::adjust;
       else if (value == "hold-capture") options.workload = Workload::hold_capture;
-      else usage("--workload must be adjust or hold-capture");
+      else if (value == "event") options.workload = Workload::event;
+      else usage("--workload must be adjust, hold-capture or event");
     } else {
       usage("unknown flag " + flag);
     }
@@ -362,7 +371,9 @@ class Client {
 
   void run(Clock::time_point deadline, ClientTally& tally) {
     while (Clock::now() < deadline) {
-      const bool ok = options_.workload == Workload::adjust ? adjust(tally) : hold_and_capture(tally);
+      const bool ok = options_.workload == Workload::adjust       ? adjust(tally)
+                      : options_.workload == Workload::hold_capture ? hold_and_capture(tally)
+                                                                    : record_event(tally);
       if (ok) ++tally.operations;
     }
     tally.finished = Clock::now();
@@ -374,6 +385,19 @@ class Client {
     return timed(tally, "POST /v1/adjustments", "/v1/adjustments", adjustment_body(random_member(), amount),
                  keys_.next())
         .ok();
+  }
+
+  bool record_event(ClientTally& tally) {
+    const auto eight_days_ago = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()) -
+                                std::chrono::hours{24 * 8};
+    const std::time_t t = std::chrono::system_clock::to_time_t(eight_days_ago);
+    std::tm parts{};
+    gmtime_r(&t, &parts);
+    char occurred_at[32];
+    std::strftime(occurred_at, sizeof occurred_at, "%Y-%m-%dT%H:%M:%SZ", &parts);
+    const json event{{"event_id", keys_.next()}, {"member_id", random_member()}, {"type", "service_visit"},
+                     {"occurred_at", occurred_at}, {"attributes", {{"amount_cents", 10000}}}};
+    return timed(tally, "POST /v1/events", "/v1/events", event.dump(), "").ok();
   }
 
   bool hold_and_capture(ClientTally& tally) {

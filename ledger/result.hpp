@@ -1,6 +1,7 @@
 // Result<T>: either a value or a Refusal, the closed set of reasons the ledger turns a
 // client's request down. Refusals are not exceptions: they are expected answers, mapped to
-// HTTP problems in api/ only.
+// HTTP problems in api/ only. Other capabilities use the same template with their own closed
+// enum (Result<Order, OrderRefusal>).
 #pragma once
 
 #include <utility>
@@ -30,11 +31,11 @@ enum class Refusal {
 
 const char* refusal_name(Refusal refusal);
 
-template <typename T>
+template <typename T, typename E = Refusal>
 class [[nodiscard]] Result {
  public:
   Result(T value) : state_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
-  Result(Refusal refusal) : state_(refusal) {}   // NOLINT(google-explicit-constructor)
+  Result(E refusal) : state_(refusal) {}         // NOLINT(google-explicit-constructor)
 
   bool ok() const { return std::holds_alternative<T>(state_); }
   explicit operator bool() const { return ok(); }
@@ -52,13 +53,13 @@ class [[nodiscard]] Result {
     return std::get<T>(std::move(state_));
   }
   const T* operator->() const { return &value(); }
-  Refusal refusal() const {
+  E refusal() const {
     LOYALTY_ASSERT(!ok(), "refusal() of a successful result");
-    return std::get<Refusal>(state_);
+    return std::get<E>(state_);
   }
 
  private:
-  std::variant<T, Refusal> state_;
+  std::variant<T, E> state_;
 };
 
 }  // namespace loyalty::ledger

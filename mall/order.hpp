@@ -12,6 +12,8 @@
 // in orders.hpp (create, pay, cancel, read) and refunds.hpp.
 #pragma once
 
+#include "ledger/result.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -169,30 +171,7 @@ enum class OrderRefusal {
 };
 
 template <typename T>
-class [[nodiscard]] OrderResult {
- public:
-  OrderResult(T value) : state_(std::move(value)) {}          // NOLINT(google-explicit-constructor)
-  OrderResult(OrderRefusal refusal) : state_(refusal) {}      // NOLINT(google-explicit-constructor)
-
-  bool ok() const { return std::holds_alternative<T>(state_); }
-  explicit operator bool() const { return ok(); }
-  const T& value() const& {
-    LOYALTY_ASSERT(ok(), "value() of a refused result");
-    return std::get<T>(state_);
-  }
-  T& value() & {
-    LOYALTY_ASSERT(ok(), "value() of a refused result");
-    return std::get<T>(state_);
-  }
-  const T* operator->() const { return &value(); }
-  OrderRefusal refusal() const {
-    LOYALTY_ASSERT(!ok(), "refusal() of a successful result");
-    return std::get<OrderRefusal>(state_);
-  }
-
- private:
-  std::variant<T, OrderRefusal> state_;
-};
+using OrderResult = ledger::Result<T, OrderRefusal>;
 
 // A problem with one field of a request, as a sentence.
 struct FieldIssue {

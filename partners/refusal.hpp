@@ -37,30 +37,7 @@ enum class Refusal {
 };
 
 template <typename T>
-class [[nodiscard]] Result {
- public:
-  Result(T value) : state_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
-  Result(Refusal refusal) : state_(refusal) {}   // NOLINT(google-explicit-constructor)
-
-  bool ok() const { return std::holds_alternative<T>(state_); }
-  explicit operator bool() const { return ok(); }
-  const T& value() const& {
-    LOYALTY_ASSERT(ok(), "value() of a refused result");
-    return std::get<T>(state_);
-  }
-  T& value() & {
-    LOYALTY_ASSERT(ok(), "value() of a refused result");
-    return std::get<T>(state_);
-  }
-  const T* operator->() const { return &value(); }
-  Refusal refusal() const {
-    LOYALTY_ASSERT(!ok(), "refusal() of a successful result");
-    return std::get<Refusal>(state_);
-  }
-
- private:
-  std::variant<T, Refusal> state_;
-};
+using Result = ledger::Result<T, Refusal>;
 
 // Whether a write answered afresh or replayed the first answer to the same id.
 enum class Replay { fresh, replayed };

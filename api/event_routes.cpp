@@ -32,6 +32,9 @@ Reply event_refusal_reply(earning::EventRefusal refusal) {
     case EventRefusal::amount_overflow:
       return problem(422, "amount_overflow", "an award would exceed the largest amount (2^63-1)");
     case EventRefusal::event_not_found: return problem(404, "not_found", "no event has this id");
+    case EventRefusal::partially_clawed_back:
+      return problem(409, "partially_reversed",
+                     "refunds have already clawed back part of this event's awards; refund the rest of the order instead");
   }
   return problem(500, "internal_error", "unmapped refusal");
 }

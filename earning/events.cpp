@@ -56,6 +56,12 @@ const db::Statement count_capped{
     " WHERE a.member_id = $1 AND a.rule_id = $2 AND a.campaign_id IS NULL"
     "   AND a.occurred_at >= $3 AND a.occurred_at < $4 AND e.reversed_at IS NULL"};
 
+// Refunds of an order claw back shares of its earn event (earning/partial_reversal.hpp); a
+// whole reversal on top of them would take the same points twice.
+const db::Statement has_partial_clawbacks{
+    "events.has_partial_clawbacks",
+    "SELECT 1 FROM event_award_clawbacks WHERE event_id = $1 AND settled > 0 LIMIT 1"};
+
 const db::Statement select_tier_changes{
     "events.select_tier_changes",
     "SELECT track, from_level, to_level FROM tier_changes WHERE event_id = $1 ORDER BY change_id"};
@@ -341,6 +347,7 @@ EventResult<Reversal> reverse_event(pqxx::transaction_base& txn, const program::
     }
     return reversal;
   }
+  if (!db::exec(txn, has_partial_clawbacks, event_id).empty()) return EventRefusal::partially_clawed_back;
   reversal.reversed_at = now;
   if (rows[0][2].is_null()) {  // nothing was awarded: nothing to claw back
     db::exec(txn, set_reversed, event_id, db::sql_time(now), nullptr, reason);

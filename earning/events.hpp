@@ -68,6 +68,7 @@ enum class EventRefusal {
   amount_cents_required,    // a rule awards per amount and the event has no amount_cents
   amount_overflow,
   event_not_found,
+  partially_clawed_back,    // refunds already clawed back part of it: refund the rest instead
 };
 
 template <typename T>

@@ -283,6 +283,12 @@ TEST_F(Orders, ARefundSplitsEachLineInTheOrdersProportionAndClawsBackTheEarnInPr
   ASSERT_EQ(body["clawed_back"].size(), 1u);
   EXPECT_EQ(body["clawed_back"][0]["amount"], 124);
   EXPECT_EQ(points_balance(member_id)["pending"], 25);
+  // Reversing the whole event now would claw back the refunded share a second time.
+  const auto whole = post("/v1/events/order:" + order_id + "/reverse", {{"reason", "returned"}}, std::nullopt,
+                          api::Role::ingest);
+  EXPECT_EQ(whole.status, 409) << whole.body;
+  EXPECT_EQ(whole.json()["code"], "partially_reversed");
+  EXPECT_EQ(points_balance(member_id)["pending"], 25);
   const auto last = refund(order_id, unique("r-"), {{{"sku", "small"}, {"quantity", 1}}});
   ASSERT_EQ(last.status, 201) << last.body;
   EXPECT_EQ(last.json()["points"], 834);

@@ -14,14 +14,15 @@ std::vector<ledger::JobDefinition> all_jobs() {
   for (auto& job : earning::earning_jobs()) jobs.push_back(std::move(job));
   jobs.push_back(membership::evaluate_tiers_job());
   jobs.push_back({"purge-idempotency-keys",
-                  [](pqxx::transaction_base& txn, Timestamp as_of, int, const ledger::Origin&) -> std::int64_t {
+                  [](pqxx::transaction_base& txn, ledger::JobChunk& chunk) -> ledger::StepResult {
                     // One statement deletes them all; the job is done in one chunk.
-                    purge_idempotency_keys(txn, as_of - limits::idempotency_retention);
-                    return 0;
+                    purge_idempotency_keys(txn, chunk.as_of - limits::idempotency_retention);
+                    return {0, true};
                   }});
   jobs.push_back({"close-statements",
-                  [](pqxx::transaction_base& txn, Timestamp as_of, int chunk, const ledger::Origin&) -> std::int64_t {
-                    return partners::close_statements_step(txn, as_of, chunk);
+                  [](pqxx::transaction_base& txn, ledger::JobChunk& chunk) -> ledger::StepResult {
+                    const std::int64_t closed = partners::close_statements_step(txn, chunk.as_of, chunk.limit);
+                    return {closed, closed < chunk.limit};
                   }});
   // Every finished job run is recorded in the audit trail (audit/job_audit.hpp).
   for (auto& job : jobs) job = audit::audited_job(std::move(job));

@@ -14,21 +14,22 @@ const db::Statement select_items_so_far{
 ledger::JobDefinition audited_job(ledger::JobDefinition job) {
   auto step = std::move(job.step);
   const std::string name = job.name;
-  job.step = [step = std::move(step), name](pqxx::transaction_base& txn, Timestamp as_of, int chunk,
-                                            const ledger::Origin& origin) -> std::int64_t {
-    const std::int64_t items = step(txn, as_of, chunk, origin);
-    if (items >= chunk) return items;  // not the last chunk
+  job.step = [step = std::move(step), name](pqxx::transaction_base& txn,
+                                            ledger::JobChunk& chunk) -> ledger::StepResult {
+    const ledger::StepResult result = step(txn, chunk);
+    if (!result.done) return result;  // not the last chunk
     // run_job_chunk records this chunk's items after the step: add them to the earlier ones.
     const std::int64_t total =
-        db::exec(txn, select_items_so_far, name, db::sql_time(as_of))[0][0].as<std::int64_t>() + items;
+        db::exec(txn, select_items_so_far, name, db::sql_time(chunk.as_of))[0][0].as<std::int64_t>() + result.items;
     AuditRecord record;
     record.actor_kind = "job";
     record.actor_id = "job:" + name;
     record.action = "job.run";
     record.subject = name;
-    record.details_json = "{\"as_of\":\"" + format_rfc3339(as_of) + "\",\"items\":" + std::to_string(total) + "}";
+    record.details_json =
+        "{\"as_of\":\"" + format_rfc3339(chunk.as_of) + "\",\"items\":" + std::to_string(total) + "}";
     audit::record(txn, record);
-    return items;
+    return result;
   };
   return job;
 }

@@ -10,36 +10,53 @@
 namespace loyalty::earning {
 namespace {
 
-using ledger::LockedMemberAccounts;
 
-// SKIP LOCKED: a lot another transaction is working on is that transaction's; the job comes
-// back for it in a later chunk or run.
-const db::Statement due_pending{
-    "earning_jobs.due_pending",
-    "SELECT lot_id, member_id, remaining FROM lots WHERE pending_until IS NOT NULL AND pending_until <= $1"
-    " ORDER BY member_id, lot_id LIMIT $2 FOR UPDATE SKIP LOCKED"};
+// Every chunk works accounts first, like a request: it picks the members of the next due
+// lots without locking them, locks those members' accounts (in member order, one statement),
+// then locks and settles every due lot of theirs. Processed lots leave the partial index the
+// pick reads (migrations/0003, 0009), so each chunk reads only what it settles.
+const db::Statement pick_pending{
+    "earning_jobs.pick_pending",
+    "SELECT member_id, count(*) FROM (SELECT member_id FROM lots WHERE pending_until IS NOT NULL"
+    " AND pending_until <= $1 ORDER BY pending_until, member_id, lot_id LIMIT $2) due GROUP BY member_id"};
 
-const db::Statement release_lot{
-    "earning_jobs.release_lot", "UPDATE lots SET pending_until = NULL, remaining = $2 WHERE lot_id = $1"};
+const db::Statement lock_pending{
+    "earning_jobs.lock_pending",
+    "SELECT lot_id, member_id, remaining FROM lots WHERE member_id = ANY($1::text[])"
+    " AND pending_until IS NOT NULL AND pending_until <= $2 ORDER BY member_id, lot_id FOR UPDATE"};
 
-const db::Statement due_expiry{
-    "earning_jobs.due_expiry",
-    "SELECT lot_id, member_id, remaining FROM lots"
-    " WHERE remaining > 0 AND pending_until IS NULL AND expires_at <= $1"
-    " ORDER BY member_id, lot_id LIMIT $2 FOR UPDATE SKIP LOCKED"};
+const db::Statement release_lots{
+    "earning_jobs.release_lots",
+    "UPDATE lots SET pending_until = NULL, remaining = x.kept FROM unnest($1::bigint[], $2::bigint[]) AS x(lot_id, kept)"
+    " WHERE lots.lot_id = x.lot_id"};
 
-const db::Statement expire_lot{
-    "earning_jobs.expire_lot", "UPDATE lots SET remaining = 0, expired_entry_id = $2 WHERE lot_id = $1"};
+const db::Statement pick_expiry{
+    "earning_jobs.pick_expiry",
+    "SELECT member_id, count(*) FROM (SELECT member_id FROM lots WHERE remaining > 0 AND pending_until IS NULL"
+    " AND expires_at <= $1 ORDER BY expires_at, member_id, lot_id LIMIT $2) due GROUP BY member_id"};
 
+const db::Statement lock_expiry{
+    "earning_jobs.lock_expiry",
+    "SELECT lot_id, member_id, remaining FROM lots WHERE member_id = ANY($1::text[])"
+    " AND remaining > 0 AND pending_until IS NULL AND expires_at <= $2 ORDER BY member_id, lot_id FOR UPDATE"};
+
+const db::Statement expire_lots{
+    "earning_jobs.expire_lots",
+    "UPDATE lots SET remaining = 0, expired_entry_id = x.entry_id"
+    " FROM unnest($1::bigint[], $2::bigint[]) AS x(lot_id, entry_id) WHERE lots.lot_id = x.lot_id"};
+
+// Members after the run's cursor that have not decayed for the year, in member order.
 const db::Statement undecayed_members{
     "earning_jobs.undecayed_members",
-    "SELECT m.member_id FROM members m WHERE NOT EXISTS"
+    "SELECT m.member_id FROM members m WHERE m.member_id > $3 AND NOT EXISTS"
     " (SELECT 1 FROM growth_decays d WHERE d.member_id = m.member_id AND d.year = $1)"
     " ORDER BY m.member_id LIMIT $2"};
 
-const db::Statement insert_decay{
-    "earning_jobs.insert_decay",
-    "INSERT INTO growth_decays (member_id, year, amount, entry_id) VALUES ($1, $2, $3, $4)"
+const db::Statement insert_decays{
+    "earning_jobs.insert_decays",
+    "INSERT INTO growth_decays (member_id, year, amount, entry_id)"
+    " SELECT x.member_id, $1, x.amount, x.entry_id FROM unnest($2::text[], $3::bigint[], $4::bigint[])"
+    "  AS x(member_id, amount, entry_id)"
     " ON CONFLICT (member_id, year) DO NOTHING"};
 
 struct DueLot {
@@ -47,51 +64,92 @@ struct DueLot {
   std::int64_t remaining;
 };
 
-std::map<std::string, std::vector<DueLot>> by_member(const pqxx::result& rows) {
-  std::map<std::string, std::vector<DueLot>> lots;
-  for (const auto& row : rows) lots[row[1].c_str()].push_back({row[0].as<std::int64_t>(), row[2].as<std::int64_t>()});
-  return lots;
+// The due lots of one chunk, by member, with the members' POINTS accounts locked.
+struct DueLots {
+  std::int64_t picked = 0;  // lots the pick saw; fewer than the limit means none are left after these
+  std::map<std::string, std::vector<DueLot>> by_member;
+  std::map<std::string, ledger::LockedMemberAccounts> accounts;
+};
+
+DueLots lock_due_lots(pqxx::transaction_base& txn, const db::Statement& pick, const db::Statement& lock,
+                      const ledger::JobChunk& chunk) {
+  DueLots due;
+  std::vector<std::string> members;
+  for (const auto& row : db::exec(txn, pick, db::sql_time(chunk.as_of), chunk.limit)) {
+    members.emplace_back(row[0].c_str());
+    due.picked += row[1].as<std::int64_t>();
+  }
+  if (members.empty()) return due;
+  due.accounts = ledger::lock_members_accounts(txn, members, ledger::points_asset);
+  for (const auto& row : db::exec(txn, lock, db::array_literal(members), db::sql_time(chunk.as_of))) {
+    due.by_member[row[1].c_str()].push_back({row[0].as<std::int64_t>(), row[2].as<std::int64_t>()});
+  }
+  for (const auto& [member_id, lots] : due.by_member) {
+    LOYALTY_ASSERT(due.accounts.contains(member_id), "a lot of a member without accounts");
+  }
+  return due;
 }
 
-std::int64_t release_pending(pqxx::transaction_base& txn, Timestamp as_of, int chunk, const ledger::Origin& origin) {
-  const auto rows = db::exec(txn, due_pending, db::sql_time(as_of), chunk);
-  for (const auto& [member_id, lots] : by_member(rows)) {
-    const auto points = ledger::lock_member_accounts(txn, member_id, ledger::points_asset);
-    LOYALTY_ASSERT(points.has_value(), "a lot of a member without accounts");
+std::int64_t lot_count(const DueLots& due) {
+  std::int64_t count = 0;
+  for (const auto& [member_id, lots] : due.by_member) count += static_cast<std::int64_t>(lots.size());
+  return count;
+}
+
+ledger::StepResult release_pending(pqxx::transaction_base& txn, ledger::JobChunk& chunk) {
+  const DueLots due = lock_due_lots(txn, pick_pending, lock_pending, chunk);
+  std::vector<ledger::EntryDraft> entries;
+  std::vector<std::int64_t> lot_ids, kept_amounts;
+  for (const auto& [member_id, lots] : due.by_member) {
+    const auto& points = due.accounts.at(member_id);
     std::int64_t released = 0;
-    std::int64_t available = points->available.balance;
+    std::int64_t available = points.available.balance;
     for (const DueLot& lot : lots) {
       // Released points repay a debt first; only the rest stays in the lot.
       const std::int64_t kept = available < 0 ? std::max<std::int64_t>(0, lot.remaining + available) : lot.remaining;
       available += lot.remaining;
       released += lot.remaining;
-      db::exec(txn, release_lot, lot.lot_id, kept);
+      lot_ids.push_back(lot.lot_id);
+      kept_amounts.push_back(kept);
     }
     if (released == 0) continue;
-    ledger::EntryDraft entry{"pending_release", as_of, member_id};
-    entry.origin = origin;
-    entry.postings = {{points->pending.account_id, "POINTS", -released}, {points->available.account_id, "POINTS", released}};
-    ledger::post_entry(txn, entry);
+    ledger::EntryDraft entry{"pending_release", chunk.as_of, member_id};
+    entry.origin = chunk.origin;
+    entry.postings = {{points.pending.account_id, "POINTS", -released}, {points.available.account_id, "POINTS", released}};
+    entries.push_back(std::move(entry));
   }
-  return static_cast<std::int64_t>(rows.size());
+  ledger::post_entries(txn, entries);
+  if (!lot_ids.empty()) db::exec(txn, release_lots, db::array_literal(lot_ids), db::array_literal(kept_amounts));
+  return {lot_count(due), due.picked < chunk.limit};
 }
 
-std::int64_t expire_points(pqxx::transaction_base& txn, Timestamp as_of, int chunk, const ledger::Origin& origin) {
-  const auto rows = db::exec(txn, due_expiry, db::sql_time(as_of), chunk);
+ledger::StepResult expire_points(pqxx::transaction_base& txn, ledger::JobChunk& chunk) {
+  const DueLots due = lock_due_lots(txn, pick_expiry, lock_expiry, chunk);
+  if (due.by_member.empty()) return {0, due.picked < chunk.limit};
   const auto breakage = ledger::system_account_id(txn, ledger::system_account::breakage, ledger::points_asset);
-  for (const auto& [member_id, lots] : by_member(rows)) {
-    const auto points = ledger::lock_member_accounts(txn, member_id, ledger::points_asset);
-    LOYALTY_ASSERT(points.has_value(), "a lot of a member without accounts");
+  std::vector<ledger::EntryDraft> entries;
+  for (const auto& [member_id, lots] : due.by_member) {
+    const auto& points = due.accounts.at(member_id);
     std::int64_t expired = 0;
     for (const DueLot& lot : lots) expired += lot.remaining;
-    LOYALTY_ASSERT(points->available.balance >= expired, "lots hold more than the member's available points");
-    ledger::EntryDraft entry{"expiry", as_of, member_id};
-    entry.origin = origin;
-    entry.postings = {{points->available.account_id, "POINTS", -expired}, {breakage, "POINTS", expired}};
-    const auto posted = ledger::post_entry(txn, entry);
-    for (const DueLot& lot : lots) db::exec(txn, expire_lot, lot.lot_id, posted.entry_id);
+    LOYALTY_ASSERT(points.available.balance >= expired, "lots hold more than the member's available points");
+    ledger::EntryDraft entry{"expiry", chunk.as_of, member_id};
+    entry.origin = chunk.origin;
+    entry.postings = {{points.available.account_id, "POINTS", -expired}, {breakage, "POINTS", expired}};
+    entries.push_back(std::move(entry));
   }
-  return static_cast<std::int64_t>(rows.size());
+  const auto entry_ids = ledger::post_entries(txn, entries);
+  std::vector<std::int64_t> lot_ids, lot_entry_ids;
+  std::size_t index = 0;
+  for (const auto& [member_id, lots] : due.by_member) {  // the same order the entries were drafted in
+    for (const DueLot& lot : lots) {
+      lot_ids.push_back(lot.lot_id);
+      lot_entry_ids.push_back(entry_ids[index]);
+    }
+    ++index;
+  }
+  db::exec(txn, expire_lots, db::array_literal(lot_ids), db::array_literal(lot_entry_ids));
+  return {static_cast<std::int64_t>(lot_ids.size()), due.picked < chunk.limit};
 }
 
 // The year whose decay is due at `as_of`: this year once its decay date has come, else last year.
@@ -104,32 +162,42 @@ int decay_year(const program::DecayPolicy& decay, Timestamp as_of) {
   return static_cast<int>(today >= due ? today.year() : today.year() - years{1});
 }
 
-std::int64_t decay_growth(pqxx::transaction_base& txn, Timestamp as_of, int chunk, const ledger::Origin& origin) {
+ledger::StepResult decay_growth(pqxx::transaction_base& txn, ledger::JobChunk& chunk) {
   const auto program = program::current_program(txn);
   const program::AssetConfig* growth = program ? program->program.asset(std::string(ledger::growth_asset)) : nullptr;
-  if (!growth || !growth->decay) return 0;
-  const int year = decay_year(*growth->decay, as_of);
-  const auto members = db::exec(txn, undecayed_members, year, chunk);
+  if (!growth || !growth->decay) return {0, true};
+  const int year = decay_year(*growth->decay, chunk.as_of);
+  std::vector<std::string> members;
+  for (const auto& row : db::exec(txn, undecayed_members, year, chunk.limit, chunk.cursor)) members.emplace_back(row[0].c_str());
+  if (members.empty()) return {0, true};
+  const auto accounts = ledger::lock_members_accounts(txn, members, ledger::growth_asset);
   const auto decay_account = ledger::system_account_id(txn, "system:growth-decay", ledger::growth_asset);
-  for (const auto& row : members) {
-    const std::string member_id = row[0].c_str();
-    const auto accounts = ledger::lock_member_accounts(txn, member_id, ledger::growth_asset);
-    LOYALTY_ASSERT(accounts.has_value(), "a member without GROWTH accounts");
-    const std::int64_t balance = std::max<std::int64_t>(0, accounts->available.balance);
+  std::vector<ledger::EntryDraft> entries;
+  std::vector<std::int64_t> amounts;
+  for (const std::string& member_id : members) {
+    const auto found = accounts.find(member_id);
+    LOYALTY_ASSERT(found != accounts.end(), "a member without GROWTH accounts");
+    const std::int64_t balance = std::max<std::int64_t>(0, found->second.available.balance);
     // balance ≤ 2^63 and percent ≤ 100: computed in 128 bits, then rounded down.
     const auto amount = static_cast<std::int64_t>(static_cast<__int128>(balance) * growth->decay->percent / 100);
-    std::optional<std::int64_t> entry_id;
-    if (amount > 0) {
-      ledger::EntryDraft entry{"growth_decay", as_of, member_id};
-      entry.reference = "decay:" + std::to_string(year);
-      entry.program_version = program->version;
-      entry.origin = origin;
-      entry.postings = {{accounts->available.account_id, "GROWTH", -amount}, {decay_account, "GROWTH", amount}};
-      entry_id = ledger::post_entry(txn, entry).entry_id;
-    }
-    db::exec(txn, insert_decay, member_id, year, amount, db::nullable(db::nullable_number(entry_id)));
+    amounts.push_back(amount);
+    if (amount == 0) continue;
+    ledger::EntryDraft entry{"growth_decay", chunk.as_of, member_id};
+    entry.reference = "decay:" + std::to_string(year);
+    entry.program_version = program->version;
+    entry.origin = chunk.origin;
+    entry.postings = {{found->second.available.account_id, "GROWTH", -amount}, {decay_account, "GROWTH", amount}};
+    entries.push_back(std::move(entry));
   }
-  return static_cast<std::int64_t>(members.size());
+  const auto entry_ids = ledger::post_entries(txn, entries);
+  std::vector<std::optional<std::int64_t>> decay_entries;
+  std::size_t next = 0;
+  for (const std::int64_t amount : amounts) decay_entries.push_back(amount > 0 ? std::optional(entry_ids[next++]) : std::nullopt);
+  db::exec(txn, insert_decays, year, db::array_literal(members), db::array_literal(amounts),
+           db::array_literal(decay_entries, [](std::optional<std::int64_t> id) { return db::nullable_number(id); }));
+  chunk.cursor = members.back();
+  const auto count = static_cast<std::int64_t>(members.size());
+  return {count, count < chunk.limit};
 }
 
 }  // namespace

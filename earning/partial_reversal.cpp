@@ -18,7 +18,13 @@ using ledger::LockedMemberAccounts;
 constexpr int lapsed_holds_released_max = 1000;
 
 const db::Statement lock_event{
-    "partial_reversal.lock_event", "SELECT member_id, entry_id, reversed_at FROM events WHERE event_id = $1 FOR UPDATE"};
+    "partial_reversal.lock_event",
+    "SELECT member_id, entry_id, reversed_at, coalesce(amount_cents, 0) FROM events WHERE event_id = $1 FOR UPDATE"};
+
+// The event's cash taken back so far; like the awards' shares, it only ever grows.
+const db::Statement raise_reversed_cents{
+    "partial_reversal.raise_reversed_cents",
+    "UPDATE events SET reversed_cents = greatest(reversed_cents, $2) WHERE event_id = $1"};
 
 const db::Statement select_awards{
     "partial_reversal.select_awards",
@@ -194,6 +200,8 @@ EventResult<PartialReversal> reverse_event_share(pqxx::transaction_base& txn, co
   }
   const bool whole = share.numerator == share.denominator;
   const std::string member_id = rows[0][0].c_str();
+  // Tier tracks count the event's cash less this (membership/tiers.cpp).
+  db::exec(txn, raise_reversed_cents, event_id, share_of(rows[0][3].as<std::int64_t>(), share));
   if (rows[0][1].is_null()) {  // the event awarded nothing
     if (whole) db::exec(txn, set_reversed, event_id, db::sql_time(now), nullptr, reason);
     reversal.event_fully_reversed = whole;

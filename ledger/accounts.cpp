@@ -22,6 +22,12 @@ const db::Statement lock_member{
     "SELECT part, account_id, balance FROM accounts"
     " WHERE member_id = $1 AND asset = $2 ORDER BY part FOR UPDATE"};
 
+// Members in id order, then parts in the order lock_member takes them.
+const db::Statement lock_members{
+    "accounts.lock_members",
+    "SELECT member_id, part, account_id, balance FROM accounts"
+    " WHERE member_id = ANY($1::text[]) AND asset = $2 ORDER BY member_id, part FOR UPDATE"};
+
 const db::Statement find_system{
     "accounts.find_system",
     "SELECT account_id FROM accounts WHERE name = $1 AND asset = $2"};
@@ -55,20 +61,39 @@ void open_member_accounts(pqxx::transaction_base& txn, const std::string& member
   db::exec(txn, insert_member_accounts, member_id);
 }
 
+namespace {
+
+void set_part(LockedMemberAccounts& locked, const pqxx::field& part, const pqxx::field& id, const pqxx::field& balance) {
+  const AccountBalance account{id.as<std::int64_t>(), balance.as<std::int64_t>()};
+  const std::string_view name = part.c_str();
+  if (name == "available") locked.available = account;
+  else if (name == "pending") locked.pending = account;
+  else if (name == "held") locked.held = account;
+}
+
+}  // namespace
+
 std::optional<LockedMemberAccounts> lock_member_accounts(pqxx::transaction_base& txn,
                                                          const std::string& member_id,
                                                          std::string_view asset) {
   const auto rows = db::exec(txn, lock_member, member_id, std::string(asset));
   if (rows.empty()) return std::nullopt;
   LockedMemberAccounts locked;
-  for (const auto& row : rows) {
-    const std::string part = row[0].c_str();
-    AccountBalance account{row[1].as<std::int64_t>(), row[2].as<std::int64_t>()};
-    if (part == "available") locked.available = account;
-    else if (part == "pending") locked.pending = account;
-    else if (part == "held") locked.held = account;
-  }
+  for (const auto& row : rows) set_part(locked, row[0], row[1], row[2]);
   LOYALTY_ASSERT(locked.available.account_id != 0, "a member asset without an available account");
+  return locked;
+}
+
+std::map<std::string, LockedMemberAccounts> lock_members_accounts(pqxx::transaction_base& txn,
+                                                                  const std::vector<std::string>& member_ids,
+                                                                  std::string_view asset) {
+  std::map<std::string, LockedMemberAccounts> locked;
+  for (const auto& row : db::exec(txn, lock_members, db::array_literal(member_ids), std::string(asset))) {
+    set_part(locked[row[0].c_str()], row[1], row[2], row[3]);
+  }
+  for (const auto& [member_id, accounts] : locked) {
+    LOYALTY_ASSERT(accounts.available.account_id != 0, "a member asset without an available account");
+  }
   return locked;
 }
 

@@ -8,9 +8,11 @@
 #include <pqxx/pqxx>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace loyalty::ledger {
 
@@ -51,6 +53,12 @@ void open_member_accounts(pqxx::transaction_base& txn, const std::string& member
 std::optional<LockedMemberAccounts> lock_member_accounts(pqxx::transaction_base& txn,
                                                          const std::string& member_id,
                                                          std::string_view asset);
+
+// The same for many members at once, locked in member id order (jobs); members without
+// accounts of `asset` are missing from the map.
+std::map<std::string, LockedMemberAccounts> lock_members_accounts(pqxx::transaction_base& txn,
+                                                                  const std::vector<std::string>& member_ids,
+                                                                  std::string_view asset);
 
 // The id of an existing system account. System accounts are created up front (by the
 // migrations, by applying the program, by registering a partner), never inside a write path,

@@ -34,6 +34,23 @@ std::unique_ptr<pqxx::connection> connect(const std::string& url, SessionLimits 
   return connection;
 }
 
+void append_array_element(std::string& literal, std::string_view text) {
+  literal += '"';
+  for (const char c : text) {
+    if (c == '"' || c == '\\') literal += '\\';
+    literal += c;
+  }
+  literal += '"';
+}
+
+std::string array_literal(const std::vector<std::string>& items) {
+  return array_literal(items, [](const std::string& item) -> const std::string& { return item; });
+}
+
+std::string array_literal(const std::vector<std::int64_t>& items) {
+  return array_literal(items, [](std::int64_t item) { return std::to_string(item); });
+}
+
 std::optional<std::string> nullable_number(std::optional<std::int64_t> value) {
   if (!value) return std::nullopt;
   return std::to_string(*value);

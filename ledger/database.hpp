@@ -13,7 +13,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "ledger/time.hpp"
 
@@ -47,6 +49,39 @@ struct SessionLimits {
 
 // Opens a connection (UTC session, limits set, all statements prepared).
 std::unique_ptr<pqxx::connection> connect(const std::string& url, SessionLimits limits = {});
+
+// Appends `text` to an array literal as one quoted element.
+void append_array_element(std::string& literal, std::string_view text);
+
+// A PostgreSQL array literal of `items`, each written by `format` and quoted (a format that
+// returns std::optional<std::string> writes NULL for nullopt), so that any
+// text is safe in it: pass it as a parameter cast to the array type (`$1::text[]`) and
+// `unnest` it to touch many rows in one round trip. libpqxx 6.4 has no array parameters.
+template <typename Range, typename Format>
+std::string array_literal(const Range& items, Format format) {
+  std::string literal = "{";
+  bool first = true;
+  for (const auto& item : items) {
+    if (!first) literal += ',';
+    first = false;
+    const auto written = format(item);
+    if constexpr (std::is_same_v<std::decay_t<decltype(written)>, std::optional<std::string>>) {
+      if (!written) {
+        literal += "NULL";
+        continue;
+      }
+      append_array_element(literal, *written);
+    } else {
+      append_array_element(literal, written);
+    }
+  }
+  literal += '}';
+  return literal;
+}
+
+// The same for items that are already text (or numbers, written with std::to_string).
+std::string array_literal(const std::vector<std::string>& items);
+std::string array_literal(const std::vector<std::int64_t>& items);
 
 // Parameter helpers: libpqxx 6.4 sends nullptr as SQL NULL.
 inline const char* nullable(const std::optional<std::string>& value) {

@@ -8,14 +8,14 @@ namespace loyalty::ledger {
 namespace {
 
 const db::Statement try_lock{"jobs.try_lock", "SELECT pg_try_advisory_xact_lock($1)"};
-const db::Statement select_finished{
-    "jobs.select_finished", "SELECT finished_at FROM job_runs WHERE job = $1 AND as_of = $2"};
+const db::Statement select_run{
+    "jobs.select_run", "SELECT finished_at, cursor FROM job_runs WHERE job = $1 AND as_of = $2"};
 const db::Statement add_items{
     "jobs.add_items",
-    "INSERT INTO job_runs (job, as_of, items, finished_at) VALUES ($1, $2, $3,"
-    " CASE WHEN $4 THEN clock_timestamp() END)"
+    "INSERT INTO job_runs (job, as_of, items, finished_at, cursor) VALUES ($1, $2, $3,"
+    " CASE WHEN $4 THEN clock_timestamp() END, $5)"
     " ON CONFLICT (job, as_of) DO UPDATE SET items = job_runs.items + EXCLUDED.items,"
-    " finished_at = EXCLUDED.finished_at"};
+    " finished_at = EXCLUDED.finished_at, cursor = EXCLUDED.cursor"};
 
 Origin job_origin(const JobDefinition& job) { return Origin{std::nullopt, "job:" + job.name}; }
 
@@ -24,8 +24,9 @@ Origin job_origin(const JobDefinition& job) { return Origin{std::nullopt, "job:"
 std::vector<JobDefinition> ledger_jobs() {
   return {
       {"expire-holds",
-       [](pqxx::transaction_base& txn, Timestamp as_of, int chunk, const Origin& origin) -> std::int64_t {
-         return release_lapsed_holds(txn, std::nullopt, as_of, chunk, origin);
+       [](pqxx::transaction_base& txn, JobChunk& chunk) -> StepResult {
+         const std::int64_t released = release_lapsed_holds(txn, std::nullopt, chunk.as_of, chunk.limit, chunk.origin);
+         return {released, released < chunk.limit};
        }},
   };
 }
@@ -34,12 +35,12 @@ ChunkResult run_job_chunk(pqxx::transaction_base& txn, const JobDefinition& job,
   // The lock key is the job's name hashed into PostgreSQL's signed bigint.
   const auto key = static_cast<std::int64_t>(db::routing_key_of("job:" + job.name));
   if (!db::exec(txn, try_lock, key)[0][0].as<bool>()) return {ChunkOutcome::busy, 0};
-  const auto finished = db::exec(txn, select_finished, job.name, db::sql_time(as_of));
-  if (!finished.empty() && !finished[0][0].is_null()) return {ChunkOutcome::already_done, 0};
-  const std::int64_t items = job.step(txn, as_of, chunk, job_origin(job));
-  const bool done = items < chunk;
-  db::exec(txn, add_items, job.name, db::sql_time(as_of), items, done);
-  return {done ? ChunkOutcome::finished : ChunkOutcome::more, items};
+  const auto run = db::exec(txn, select_run, job.name, db::sql_time(as_of));
+  if (!run.empty() && !run[0][0].is_null()) return {ChunkOutcome::already_done, 0};
+  JobChunk work{as_of, chunk, job_origin(job), run.empty() || run[0][1].is_null() ? "" : run[0][1].c_str()};
+  const StepResult step = job.step(txn, work);
+  db::exec(txn, add_items, job.name, db::sql_time(as_of), step.items, step.done, work.cursor);
+  return {step.done ? ChunkOutcome::finished : ChunkOutcome::more, step.items};
 }
 
 JobReport run_job(pqxx::connection& connection, const JobDefinition& job, Timestamp as_of,

@@ -1,11 +1,12 @@
 // Jobs: work that runs for a moment in time (`as_of`) rather than for a request — releasing
-// lapsed holds now, and in later capabilities expiring points, releasing pending points...
+// lapsed holds, expiring points, releasing pending points, evaluating tiers...
 //
 // A job runs in chunks, each its own short transaction, so that it never holds locks for
 // long and shows progress. Every chunk takes the job's advisory lock with try-lock: when two
 // processes start the same job at once, one works and the other answers "busy". A run that
 // finished for an `as_of` is recorded in job_runs; running it again for the same `as_of`
-// answers "already_done" and changes nothing.
+// answers "already_done" and changes nothing. Steps are written to cost a few statements per
+// chunk whatever its size (docs/ARCHITECTURE.md, "Jobs").
 #pragma once
 
 #include <pqxx/pqxx>
@@ -22,11 +23,26 @@
 
 namespace loyalty::ledger {
 
+// One chunk of a job's run, as its step sees it.
+struct JobChunk {
+  Timestamp as_of;
+  int limit = 0;  // process at most about this many items
+  Origin origin;
+  // Where the previous chunk of this run stopped ("" before the first). A step that walks its
+  // items in key order reads it and sets it to the last key it processed; it is stored with the
+  // chunk, so a run that stops midway resumes after it. Steps whose processed items stop being
+  // due (a lot that expired is no longer expirable) need no cursor and leave it alone.
+  std::string cursor;
+};
+
+struct StepResult {
+  std::int64_t items = 0;  // processed by this chunk
+  bool done = false;       // nothing due at as_of is left
+};
+
 struct JobDefinition {
   std::string name;
-  // Processes up to `chunk` items due at `as_of`; returns how many it processed. Fewer than
-  // `chunk` means the job is done.
-  std::function<std::int64_t(pqxx::transaction_base&, Timestamp as_of, int chunk, const Origin&)> step;
+  std::function<StepResult(pqxx::transaction_base&, JobChunk&)> step;
 };
 
 // The jobs of the ledger itself.

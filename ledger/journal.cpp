@@ -26,15 +26,37 @@ const db::Statement insert_postings{
     " ORDER BY p.position"
     " RETURNING balance_after"};
 
-template <typename Format>
-std::string array_literal(const std::vector<PostingDraft>& postings, Format format) {
-  std::string literal = "{";
-  for (std::size_t i = 0; i < postings.size(); ++i) {
-    if (i) literal += ',';
-    literal += format(postings[i]);
-  }
-  literal += '}';
-  return literal;
+// Many entries at once (jobs): their ids are taken from the identity sequence first, so that
+// the postings can name them without relying on the order RETURNING gives rows back in.
+const db::Statement next_entry_ids{
+    "journal.next_entry_ids",
+    "SELECT nextval(pg_get_serial_sequence('entries', 'entry_id')) FROM generate_series(1, $1)"};
+
+const db::Statement insert_entries{
+    "journal.insert_entries",
+    "INSERT INTO entries (entry_id, kind, effective_at, member_id, reference, reason_code, note,"
+    " reverses_entry_id, program_version, request_id, actor) OVERRIDING SYSTEM VALUE"
+    " SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[],"
+    " $7::text[], $8::bigint[], $9::integer[], $10::text[], $11::text[])"};
+
+const db::Statement insert_postings_of_entries{
+    "journal.insert_postings_of_entries",
+    "INSERT INTO postings (entry_id, account_id, asset, amount, debt_allowed)"
+    " SELECT p.entry_id, p.account_id, p.asset, p.amount, p.debt_allowed"
+    " FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::boolean[]) WITH ORDINALITY"
+    "  AS p(entry_id, account_id, asset, amount, debt_allowed, position)"
+    " ORDER BY p.position"};
+
+// The postings' columns as array literals, in order.
+struct PostingArrays {
+  std::string accounts, assets, amounts, debts;
+};
+
+PostingArrays posting_arrays(const std::vector<const PostingDraft*>& postings) {
+  return {db::array_literal(postings, [](const PostingDraft* p) { return std::to_string(p->account_id); }),
+          db::array_literal(postings, [](const PostingDraft* p) { return p->asset; }),
+          db::array_literal(postings, [](const PostingDraft* p) { return std::to_string(p->amount); }),
+          db::array_literal(postings, [](const PostingDraft* p) { return std::string(p->debt_allowed ? "t" : "f"); })};
 }
 
 thread_local std::int64_t entries_posted_on_this_thread = 0;
@@ -73,16 +95,11 @@ PostedEntry post_entry(pqxx::transaction_base& txn, const EntryDraft& draft) {
   posted.entry_id = entry[0][0].as<std::int64_t>();
   posted.created_at = db::time_of(entry[0][1]);
 
-  // Asset codes and ids are plain tokens ([A-Z0-9_], digits): safe inside array literals.
-  const auto accounts = array_literal(
-      draft.postings, [](const PostingDraft& p) { return std::to_string(p.account_id); });
-  const auto assets =
-      array_literal(draft.postings, [](const PostingDraft& p) { return p.asset; });
-  const auto amounts = array_literal(
-      draft.postings, [](const PostingDraft& p) { return std::to_string(p.amount); });
-  const auto debts = array_literal(
-      draft.postings, [](const PostingDraft& p) { return std::string(p.debt_allowed ? "t" : "f"); });
-  const auto rows = db::exec(txn, insert_postings, posted.entry_id, accounts, assets, amounts, debts);
+  std::vector<const PostingDraft*> postings;
+  for (const PostingDraft& posting : draft.postings) postings.push_back(&posting);
+  const auto arrays = posting_arrays(postings);
+  const auto rows = db::exec(txn, insert_postings, posted.entry_id, arrays.accounts, arrays.assets, arrays.amounts,
+                             arrays.debts);
   LOYALTY_ASSERT(rows.size() == draft.postings.size(), "postings were not all written");
   ++entries_posted_on_this_thread;
   for (const auto& row : rows) {
@@ -90,6 +107,43 @@ PostedEntry post_entry(pqxx::transaction_base& txn, const EntryDraft& draft) {
                                                       : std::optional(row[0].as<std::int64_t>()));
   }
   return posted;
+}
+
+std::vector<std::int64_t> post_entries(pqxx::transaction_base& txn, const std::vector<EntryDraft>& drafts) {
+  if (drafts.empty()) return {};
+  for (const EntryDraft& draft : drafts) assert_balanced(draft);
+  std::vector<std::int64_t> ids;
+  ids.reserve(drafts.size());
+  for (const auto& row : db::exec(txn, next_entry_ids, static_cast<std::int64_t>(drafts.size()))) {
+    ids.push_back(row[0].as<std::int64_t>());
+  }
+  LOYALTY_ASSERT(ids.size() == drafts.size(), "the sequence gave fewer entry ids than asked");
+  const auto column = [&](auto format) { return db::array_literal(drafts, format); };
+  db::exec(txn, insert_entries, db::array_literal(ids),
+           column([](const EntryDraft& d) { return d.kind; }),
+           column([](const EntryDraft& d) { return db::sql_time(d.effective_at); }),
+           column([](const EntryDraft& d) { return d.member_id; }),
+           column([](const EntryDraft& d) { return d.reference; }),
+           column([](const EntryDraft& d) { return d.reason_code; }),
+           column([](const EntryDraft& d) { return d.note; }),
+           column([](const EntryDraft& d) { return db::nullable_number(d.reverses_entry_id); }),
+           column([](const EntryDraft& d) { return db::nullable_number(d.program_version); }),
+           column([](const EntryDraft& d) { return d.origin.request_id; }),
+           column([](const EntryDraft& d) { return d.origin.actor; }));
+  std::vector<std::int64_t> posting_entry_ids;
+  std::vector<const PostingDraft*> postings;
+  for (std::size_t i = 0; i < drafts.size(); ++i) {
+    for (const PostingDraft& posting : drafts[i].postings) {
+      posting_entry_ids.push_back(ids[i]);
+      postings.push_back(&posting);
+    }
+  }
+  const auto arrays = posting_arrays(postings);
+  const auto written = db::exec(txn, insert_postings_of_entries, db::array_literal(posting_entry_ids), arrays.accounts,
+                                arrays.assets, arrays.amounts, arrays.debts);
+  LOYALTY_ASSERT(written.affected_rows() == postings.size(), "postings were not all written");
+  entries_posted_on_this_thread += static_cast<std::int64_t>(drafts.size());
+  return ids;
 }
 
 }  // namespace loyalty::ledger

@@ -55,6 +55,10 @@ void assert_balanced(const EntryDraft& draft);
 
 PostedEntry post_entry(pqxx::transaction_base& txn, const EntryDraft& draft);
 
+// Posts many entries in three round trips, whatever their number (jobs that write one entry
+// per member); each is asserted balanced first. Returns their ids in draft order.
+std::vector<std::int64_t> post_entries(pqxx::transaction_base& txn, const std::vector<EntryDraft>& drafts);
+
 // Entries this thread has posted since the last call (the executor counts what it commits).
 std::int64_t take_entries_posted_on_this_thread();
 

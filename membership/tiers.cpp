@@ -12,6 +12,11 @@ namespace {
 const db::Statement select_levels{
     "tiers.select_levels", "SELECT track, level FROM member_tiers WHERE member_id = $1"};
 
+// All of a member's rows in track order: the order evaluate-tiers locks them in too.
+const db::Statement lock_member_tiers{
+    "tiers.lock_member",
+    "SELECT track, level FROM member_tiers WHERE member_id = $1 ORDER BY track FOR UPDATE"};
+
 const db::Statement lock_tier{
     "tiers.lock",
     "SELECT level, guaranteed_until, floor_level, floor_until FROM member_tiers"
@@ -32,9 +37,6 @@ const db::Statement set_floor{
     "tiers.set_floor",
     "UPDATE member_tiers SET floor_level = $3, floor_until = $4 WHERE member_id = $1 AND track = $2"};
 
-const db::Statement mark_evaluated{
-    "tiers.mark_evaluated", "UPDATE member_tiers SET evaluated_through = $3 WHERE member_id = $1 AND track = $2"};
-
 const db::Statement insert_change{
     "tiers.insert_change",
     "INSERT INTO tier_changes (member_id, track, from_level, to_level, reason, qualifying_value, event_id, job,"
@@ -45,24 +47,50 @@ const db::Statement select_history{
     "SELECT from_level, to_level, reason, qualifying_value, event_id, job, actor, note, changed_at"
     " FROM tier_changes WHERE member_id = $1 AND track = $2 ORDER BY change_id DESC LIMIT 50"};
 
-// Cash of the member's standing events of qualifying types in (from, to].
+// Cash of the members' standing events of qualifying types in (from, to], less what refunds
+// took back of it.
 const db::Statement sum_spend{
     "tiers.sum_spend",
-    "SELECT coalesce(sum(amount_cents), 0) FROM events WHERE member_id = $1 AND type = ANY($2::text[])"
-    " AND reversed_at IS NULL AND occurred_at > $3 AND occurred_at <= $4"};
+    "SELECT member_id, sum(amount_cents - reversed_cents) FROM events WHERE member_id = ANY($1::text[])"
+    " AND type = ANY($2::text[]) AND reversed_at IS NULL AND occurred_at > $3 AND occurred_at <= $4"
+    " GROUP BY member_id"};
 
-// GROWTH earned by the member's standing events in (from, to].
+// GROWTH earned by the members' standing events in (from, to], less what partial reversals
+// clawed back of it.
 const db::Statement sum_growth{
     "tiers.sum_growth",
-    "SELECT coalesce(sum(a.amount), 0) FROM event_awards a JOIN events e ON e.event_id = a.event_id"
-    " WHERE a.member_id = $1 AND a.asset = 'GROWTH' AND e.reversed_at IS NULL"
-    " AND a.occurred_at > $2 AND a.occurred_at <= $3"};
+    "SELECT a.member_id, sum(a.amount - coalesce(c.settled, 0)) FROM event_awards a"
+    " JOIN events e ON e.event_id = a.event_id"
+    " LEFT JOIN event_award_clawbacks c ON c.event_id = a.event_id AND c.position = a.position"
+    " WHERE a.member_id = ANY($1::text[]) AND a.asset = 'GROWTH' AND e.reversed_at IS NULL"
+    " AND a.occurred_at > $2 AND a.occurred_at <= $3 GROUP BY a.member_id"};
 
+// Rows after the run's cursor (member_id, track) that are due: past their guarantee and not
+// judged for this moment yet. Walked in primary key order, so a run reads each row once.
+// No SKIP LOCKED: a row skipped behind the cursor would not be judged in this run.
 const db::Statement due_members{
     "tiers.due",
-    "SELECT member_id, track, level FROM member_tiers"
-    " WHERE guaranteed_until <= $1 AND (evaluated_through IS NULL OR evaluated_through < $1)"
-    " ORDER BY member_id, track LIMIT $2 FOR UPDATE SKIP LOCKED"};
+    "SELECT member_id, track, level FROM member_tiers WHERE (member_id, track) > ($3, $4)"
+    " AND guaranteed_until <= $1 AND (evaluated_through IS NULL OR evaluated_through < $1)"
+    " ORDER BY member_id, track LIMIT $2 FOR UPDATE"};
+
+// Every judged row at once: its level (new or the same), a new guarantee where it changed.
+const db::Statement apply_evaluation{
+    "tiers.apply_evaluation",
+    "UPDATE member_tiers t SET evaluated_through = $1,"
+    " level = x.level,"
+    " reached_at = CASE WHEN x.changed THEN $1 ELSE t.reached_at END,"
+    " guaranteed_until = CASE WHEN x.changed THEN x.guaranteed_until ELSE t.guaranteed_until END"
+    " FROM unnest($2::text[], $3::text[], $4::text[], $5::boolean[], $6::timestamptz[])"
+    "  AS x(member_id, track, level, changed, guaranteed_until)"
+    " WHERE t.member_id = x.member_id AND t.track = x.track"};
+
+const db::Statement insert_changes{
+    "tiers.insert_changes",
+    "INSERT INTO tier_changes (member_id, track, from_level, to_level, reason, qualifying_value, job, changed_at)"
+    " SELECT x.member_id, x.track, x.from_level, x.to_level, x.reason, x.value, $1, $2"
+    " FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[])"
+    "  AS x(member_id, track, from_level, to_level, reason, value)"};
 
 int index_of(const program::Track& track, const std::string& level) {
   for (std::size_t i = 0; i < track.levels.size(); ++i) {
@@ -77,12 +105,6 @@ int index_for_value(const program::Track& track, std::int64_t value) {
     if (value >= track.levels[i].threshold) index = static_cast<int>(i);
   }
   return index;
-}
-
-std::string postgres_text_array(const std::vector<std::string>& items) {
-  std::string literal = "{";
-  for (std::size_t i = 0; i < items.size(); ++i) literal += (i ? "," : "") + items[i];  // [a-z0-9_-] only
-  return literal + "}";
 }
 
 struct Change {
@@ -109,30 +131,69 @@ void move_to(pqxx::transaction_base& txn, const std::string& member_id, const pr
            db::sql_time(at + std::chrono::days{track.guaranteed_days}), db::sql_time(at));
 }
 
-std::int64_t evaluate_chunk(pqxx::transaction_base& txn, Timestamp as_of, int chunk, const ledger::Origin& origin) {
+// One due row and what the evaluation decided for it.
+struct Judged {
+  std::string member_id;
+  const program::Track* track = nullptr;
+  int level = 0;
+  int target = 0;
+  std::int64_t value = 0;
+};
+
+ledger::StepResult evaluate_chunk(pqxx::transaction_base& txn, ledger::JobChunk& chunk) {
   const auto current = program::current_program(txn);
-  if (!current) return 0;
-  const auto rows = db::exec(txn, due_members, db::sql_time(as_of), chunk);
+  if (!current) return {0, true};
+  const auto space = chunk.cursor.find(' ');
+  const std::string after_member = space == std::string::npos ? "" : chunk.cursor.substr(0, space);
+  const std::string after_track = space == std::string::npos ? "" : chunk.cursor.substr(space + 1);
+  const auto rows = db::exec(txn, due_members, db::sql_time(chunk.as_of), chunk.limit, after_member, after_track);
+  if (rows.empty()) return {0, true};
+  chunk.cursor = std::string(rows.back()[0].c_str()) + " " + rows.back()[1].c_str();
+
+  std::vector<Judged> judged;
+  std::map<const program::Track*, std::vector<std::string>> members_by_track;
   for (const auto& row : rows) {
-    const std::string member_id = row[0].c_str();
     const program::Track* track = current->program.track(row[1].c_str());
-    if (!track) continue;
-    const int level = index_of(*track, row[2].c_str());
-    const std::int64_t value = qualifying_value(txn, current->program, *track, member_id, as_of);
-    const int reached = index_for_value(*track, value);
-    int target = level;
-    if (reached > level) target = reached;  // an upgrade the events did not trigger
-    if (reached < level) target = std::max(reached, level - track->max_levels_per_evaluation);  // soft landing
-    if (target != level) {
-      Change change{track->name, track->levels[level].code, track->levels[target].code,
-                    target > level ? "upgrade" : "downgrade", value};
-      change.job = origin.actor;
-      move_to(txn, member_id, *track, change.to, as_of);
-      record_change(txn, member_id, change, as_of);
-    }
-    db::exec(txn, mark_evaluated, member_id, track->name, db::sql_time(as_of));
+    if (!track) continue;  // a track the program no longer has: left as it is
+    judged.push_back({row[0].c_str(), track, index_of(*track, row[2].c_str())});
+    members_by_track[track].push_back(row[0].c_str());
   }
-  return static_cast<std::int64_t>(rows.size());
+  std::map<const program::Track*, std::map<std::string, std::int64_t>> values;
+  for (const auto& [track, members] : members_by_track) {
+    values[track] = qualifying_values(txn, current->program, *track, members, chunk.as_of);
+  }
+
+  std::vector<std::string> members, tracks, levels, changed, guarantees;
+  std::vector<const Judged*> changes;
+  for (Judged& row : judged) {
+    const auto& track = *row.track;
+    const auto found = values[row.track].find(row.member_id);
+    row.value = found == values[row.track].end() ? 0 : found->second;
+    const int reached = index_for_value(track, row.value);
+    row.target = row.level;
+    if (reached > row.level) row.target = reached;  // an upgrade the events did not trigger
+    if (reached < row.level) row.target = std::max(reached, row.level - track.max_levels_per_evaluation);  // soft landing
+    members.push_back(row.member_id);
+    tracks.push_back(track.name);
+    levels.push_back(track.levels[row.target].code);
+    changed.push_back(row.target != row.level ? "t" : "f");
+    guarantees.push_back(db::sql_time(chunk.as_of + std::chrono::days{track.guaranteed_days}));
+    if (row.target != row.level) changes.push_back(&row);
+  }
+  db::exec(txn, apply_evaluation, db::sql_time(chunk.as_of), db::array_literal(members), db::array_literal(tracks),
+           db::array_literal(levels), db::array_literal(changed), db::array_literal(guarantees));
+  if (!changes.empty()) {
+    const auto column = [&](auto format) { return db::array_literal(changes, format); };
+    db::exec(txn, insert_changes, db::nullable(chunk.origin.actor), db::sql_time(chunk.as_of),
+             column([](const Judged* c) { return c->member_id; }),
+             column([](const Judged* c) { return c->track->name; }),
+             column([](const Judged* c) { return c->track->levels[c->level].code; }),
+             column([](const Judged* c) { return c->track->levels[c->target].code; }),
+             column([](const Judged* c) { return std::string(c->target > c->level ? "upgrade" : "downgrade"); }),
+             column([](const Judged* c) { return std::to_string(c->value); }));
+  }
+  const auto count = static_cast<std::int64_t>(rows.size());
+  return {count, count < chunk.limit};
 }
 
 }  // namespace
@@ -168,34 +229,48 @@ Window window_of(const program::Track& track, Timestamp as_of) {
   return {as_of - days{track.window.days}, as_of};
 }
 
-std::int64_t qualifying_value(pqxx::transaction_base& txn, const program::Program& program,
-                              const program::Track& track, const std::string& member_id, Timestamp as_of) {
+std::map<std::string, std::int64_t> qualifying_values(pqxx::transaction_base& txn, const program::Program& program,
+                                                     const program::Track& track,
+                                                     const std::vector<std::string>& member_ids, Timestamp as_of) {
   const Window window = window_of(track, as_of);
+  const auto members = db::array_literal(member_ids);
+  pqxx::result rows;
   if (track.metric == "growth_earned") {
-    return db::exec(txn, sum_growth, member_id, db::sql_time(window.from), db::sql_time(window.to))[0][0]
-        .as<std::int64_t>();
-  }
-  std::vector<std::string> types;
-  for (const auto& rule : program.rules) {
-    if (!rule.qualifying_spend) continue;
-    for (const auto& type : rule.events) {
-      if (std::find(types.begin(), types.end(), type) == types.end()) types.push_back(type);
+    rows = db::exec(txn, sum_growth, members, db::sql_time(window.from), db::sql_time(window.to));
+  } else {
+    std::vector<std::string> types;
+    for (const auto& rule : program.rules) {
+      if (!rule.qualifying_spend) continue;
+      for (const auto& type : rule.events) {
+        if (std::find(types.begin(), types.end(), type) == types.end()) types.push_back(type);
+      }
     }
+    if (types.empty()) return {};
+    rows = db::exec(txn, sum_spend, members, db::array_literal(types), db::sql_time(window.from),
+                    db::sql_time(window.to));
   }
-  if (types.empty()) return 0;
   // Sums of bigint are numeric in PostgreSQL; a member's spend beyond 2^63 cents is not a
   // case this program can meet, and the conversion would refuse it rather than wrap.
-  return db::exec(txn, sum_spend, member_id, postgres_text_array(types), db::sql_time(window.from),
-                  db::sql_time(window.to))[0][0]
-      .as<std::int64_t>();
+  std::map<std::string, std::int64_t> values;
+  for (const auto& row : rows) values[row[0].c_str()] = row[1].as<std::int64_t>();
+  return values;
+}
+
+std::int64_t qualifying_value(pqxx::transaction_base& txn, const program::Program& program,
+                              const program::Track& track, const std::string& member_id, Timestamp as_of) {
+  const auto values = qualifying_values(txn, program, track, {member_id}, as_of);
+  const auto found = values.find(member_id);
+  return found == values.end() ? 0 : found->second;
 }
 
 std::vector<LevelChange> upgrade_after_event(pqxx::transaction_base& txn, const program::Program& program,
                                              const std::string& member_id, Timestamp now, const std::string& event_id) {
   std::vector<LevelChange> changes;
+  std::map<std::string, std::string> locked;
+  for (const auto& row : db::exec(txn, lock_member_tiers, member_id)) locked[row[0].c_str()] = row[1].c_str();
   for (const auto& track : program.tracks) {
-    const auto rows = db::exec(txn, lock_tier, member_id, track.name);
-    const int level = rows.empty() ? 0 : index_of(track, rows[0][0].c_str());
+    const auto found = locked.find(track.name);
+    const int level = found == locked.end() ? 0 : index_of(track, found->second);
     const std::int64_t value = qualifying_value(txn, program, track, member_id, now);
     const int reached = index_for_value(track, value);
     if (reached <= level) continue;

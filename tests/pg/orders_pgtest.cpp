@@ -301,6 +301,26 @@ TEST_F(Orders, ARefundSplitsEachLineInTheOrdersProportionAndClawsBackTheEarnInPr
             (std::vector<std::string>{"hold", "capture", "earn", "refund", "clawback", "refund", "clawback"}));
 }
 
+TEST_F(Orders, RefundedCashNoLongerCountsAsQualifyingSpendButTheLevelStaysInsideItsGuarantee) {
+  const std::string member_id = create_member();
+  // 6000 CNY of cash: silver (5000 CNY) at once.
+  const std::string order_id = checkout(member_id, {{"seat", 2, 300000}}, 0, 600000);
+  ASSERT_EQ(pay(order_id).status, 200);
+  const auto spend = [&] { return get("/v1/members/" + member_id + "/tiers").json()["tracks"]["spend"]; };
+  EXPECT_EQ(spend()["level"], "silver");
+  EXPECT_EQ(spend()["qualifying_value"], 600000);
+  ASSERT_EQ(refund(order_id, unique("r-"), {{{"sku", "seat"}, {"quantity", 1}}}).status, 201);
+  EXPECT_EQ(spend()["qualifying_value"], 300000);
+  EXPECT_EQ(spend()["level"], "silver");  // guaranteed for 365 days from the upgrade
+  ASSERT_EQ(refund(order_id, unique("r-"), {{{"sku", "seat"}, {"quantity", 1}}}).status, 201);
+  EXPECT_EQ(spend()["qualifying_value"], 0);
+  // After the guarantee, evaluate-tiers judges on what is left: nothing.
+  const auto run = post("/v1/jobs/evaluate-tiers",
+                        {{"as_of", format_rfc3339(now_utc() + std::chrono::days{366})}});
+  ASSERT_EQ(run.status, 200) << run.body;
+  EXPECT_EQ(spend()["level"], "member");
+}
+
 TEST_F(Orders, ARefundIsIdempotentByItsIdAndAnotherBodyWithTheSameIdIsAConflict) {
   const std::string member_id = member_with_points(2000);
   const std::string order_id = checkout(member_id, {{"a", 4, 500}}, 2000, 0);

@@ -1,0 +1,18 @@
+-- Jobs that work over millions of rows, and refunds that lower the spend tiers count.
+
+-- A job's run remembers where its last chunk stopped, for steps that walk their items in key
+-- order (evaluate-tiers): each chunk starts after the previous one instead of scanning
+-- everything already judged again, and a run that stops midway resumes there.
+ALTER TABLE job_runs ADD COLUMN cursor text;
+
+-- expire-points takes due lots in this order, so a member's lots of one expiry month are
+-- adjacent (one expiry entry for them) and each chunk reads only the lots it expires: lots
+-- it has expired leave the index.
+DROP INDEX lots_expiring;
+CREATE INDEX lots_expiring ON lots (expires_at, member_id, lot_id) WHERE remaining > 0 AND pending_until IS NULL;
+
+-- The cash of an event that refunds have taken back (a mall order refunded in part): the
+-- event's spend for tier tracks is amount_cents - reversed_cents. Written in the same
+-- transaction as the partial reversal that clawed back the earn on that cash.
+ALTER TABLE events ADD COLUMN reversed_cents bigint NOT NULL DEFAULT 0
+    CHECK (reversed_cents >= 0 AND reversed_cents <= coalesce(amount_cents, 0));

@@ -7,6 +7,7 @@
 #include "ledger/accounts.hpp"
 #include "ledger/executor.hpp"
 #include "ledger/holds.hpp"
+#include "mall/orders.hpp"
 
 namespace loyalty::api {
 namespace asio = boost::asio;
@@ -63,6 +64,15 @@ asio::awaitable<Reply> get_hold(Service& service, RequestContext& context) {
   });
 }
 
+// A hold an order took moves only with its order: capturing or voiding it here would leave
+// the order pending with nothing held, or cancelled with its points spent.
+std::optional<Reply> refuse_order_hold(pqxx::transaction_base& txn, const std::string& hold_id) {
+  const auto order_id = mall::order_holding(txn, hold_id);
+  if (!order_id) return std::nullopt;
+  return problem(409, "hold_belongs_to_order",
+                 "the hold belongs to order " + *order_id + ": pay or cancel the order instead");
+}
+
 asio::awaitable<Reply> capture_hold(Service& service, RequestContext& context) {
   v1::CaptureHoldRequest request;
   if (auto bad = parse_body(context, request)) co_return *bad;
@@ -75,6 +85,7 @@ asio::awaitable<Reply> capture_hold(Service& service, RequestContext& context) {
   const auto amount = request.has_amount() ? std::optional(request.amount()) : std::nullopt;
   co_return co_await service.write(
       context, db::routing_key_of(hold_id), request, false, [&](pqxx::transaction_base& txn) {
+        if (auto refused = refuse_order_hold(txn, hold_id)) return std::move(*refused);
         auto captured = ledger::capture_hold(txn, hold_id, amount, context.received_at, context.origin());
         if (!captured) return refusal_reply(captured.refusal());
         return Reply::of(200, hold_message(captured.value()));
@@ -87,6 +98,7 @@ asio::awaitable<Reply> void_hold(Service& service, RequestContext& context) {
   const std::string hold_id = context.param("hold_id");
   co_return co_await service.write(
       context, db::routing_key_of(hold_id), request, false, [&](pqxx::transaction_base& txn) {
+        if (auto refused = refuse_order_hold(txn, hold_id)) return std::move(*refused);
         auto voided = ledger::void_hold(txn, hold_id, context.received_at, context.origin());
         if (!voided) return refusal_reply(voided.refusal());
         return Reply::of(200, hold_message(voided.value()));

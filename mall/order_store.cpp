@@ -38,6 +38,8 @@ const db::Statement insert_line{
 
 const db::Statement update_hold{"orders.set_hold", "UPDATE orders SET hold_id = $2 WHERE order_id = $1"};
 
+const db::Statement select_order_of_hold{"orders.order_of_hold", "SELECT order_id FROM orders WHERE hold_id = $1"};
+
 const db::Statement update_paid{
     "orders.set_paid",
     "UPDATE orders SET status = 'paid', payment_ref = $2, paid_at = $3, earn_event_id = $4"
@@ -212,6 +214,12 @@ bool insert_order(pqxx::transaction_base& txn, const NewOrder& order, std::int64
              line.unit_price_cents);
   }
   return true;
+}
+
+std::optional<std::string> order_of_hold(pqxx::transaction_base& txn, const std::string& hold_id) {
+  const auto rows = db::exec(txn, select_order_of_hold, hold_id);
+  if (rows.empty()) return std::nullopt;
+  return std::string(rows[0][0].c_str());
 }
 
 void set_hold(pqxx::transaction_base& txn, const std::string& order_id, const std::string& hold_id) {

@@ -29,6 +29,7 @@ std::optional<std::string> request_sha256_of(pqxx::transaction_base& txn, const 
 // Claims the order id: false when an order with this id exists (it is left untouched).
 bool insert_order(pqxx::transaction_base& txn, const NewOrder& order, std::int64_t total_cents,
                   std::int64_t point_value_cents, Timestamp expires_at, Timestamp now);
+std::optional<std::string> order_of_hold(pqxx::transaction_base& txn, const std::string& hold_id);
 void set_hold(pqxx::transaction_base& txn, const std::string& order_id, const std::string& hold_id);
 void set_paid(pqxx::transaction_base& txn, const std::string& order_id, const std::string& payment_ref,
               const std::optional<std::string>& earn_event_id, Timestamp now);

@@ -159,4 +159,8 @@ OrderResult<Order> find_order(pqxx::transaction_base& txn, const std::string& or
   return std::move(*order);
 }
 
+std::optional<std::string> order_holding(pqxx::transaction_base& txn, const std::string& hold_id) {
+  return store::order_of_hold(txn, hold_id);
+}
+
 }  // namespace loyalty::mall

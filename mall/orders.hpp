@@ -9,6 +9,7 @@
 
 #include <pqxx/pqxx>
 
+#include <optional>
 #include <string>
 
 #include "ledger/journal.hpp"
@@ -31,6 +32,10 @@ OrderResult<Order> pay_order(pqxx::transaction_base& txn, const program::Program
 // Voids the hold of an order that is still pending payment.
 OrderResult<Order> cancel_order(pqxx::transaction_base& txn, const std::string& order_id, Timestamp now,
                                 const ledger::Origin& origin);
+
+// The order whose points a hold holds, if any. Such a hold moves only with its order
+// (pay, cancel, expiry): the holds API refuses to capture or void it.
+std::optional<std::string> order_holding(pqxx::transaction_base& txn, const std::string& hold_id);
 
 // The order with its refunds and every ledger entry it caused.
 OrderResult<Order> find_order(pqxx::transaction_base& txn, const std::string& order_id, Timestamp now);

@@ -1,4 +1,5 @@
--- Jobs that work over millions of rows, and refunds that lower the spend tiers count.
+-- Jobs that work over millions of rows, refunds that lower the spend tiers count, and the
+-- holds that belong to orders.
 
 -- A job's run remembers where its last chunk stopped, for steps that walk their items in key
 -- order (evaluate-tiers): each chunk starts after the previous one instead of scanning
@@ -16,3 +17,6 @@ CREATE INDEX lots_expiring ON lots (expires_at, member_id, lot_id) WHERE remaini
 -- transaction as the partial reversal that clawed back the earn on that cash.
 ALTER TABLE events ADD COLUMN reversed_cents bigint NOT NULL DEFAULT 0
     CHECK (reversed_cents >= 0 AND reversed_cents <= coalesce(amount_cents, 0));
+
+-- The holds API asks whether a hold belongs to an order (an order's hold moves only with it).
+CREATE INDEX orders_hold ON orders (hold_id) WHERE hold_id IS NOT NULL;

@@ -185,6 +185,22 @@ TEST_F(Orders, CancellingAPendingOrderGivesThePointsBackAndACancelledOrderCanBeN
   EXPECT_EQ(roles(order(order_id)), (std::vector<std::string>{"hold", "release"}));
 }
 
+TEST_F(Orders, AnOrdersHoldMovesOnlyWithTheOrder) {
+  const std::string member_id = member_with_points(1000);
+  const std::string order_id = checkout(member_id, {{"a", 2, 300}}, 600, 0);
+  const std::string hold_id = order(order_id)["hold_id"];
+  for (const std::string action : {"void", "capture"}) {
+    const auto refused =
+        post("/v1/holds/" + hold_id + "/" + action, nlohmann::json::object(), std::nullopt, api::Role::mall);
+    EXPECT_EQ(refused.status, 409) << refused.body;
+    EXPECT_EQ(refused.json()["code"], "hold_belongs_to_order");
+  }
+  EXPECT_EQ(points_balance(member_id)["held"], 600);
+  ASSERT_EQ(pay(order_id).status, 200);
+  EXPECT_EQ(points_balance(member_id)["held"], 0);
+  EXPECT_EQ(points_balance(member_id)["available"], 400);
+}
+
 TEST_F(Orders, PayingTwiceEarnsOnceAndEveryForbiddenTransitionIsAConflict) {
   const std::string member_id = member_with_points(1000);
   const std::string order_id = checkout(member_id, {{"a", 1, 10000}}, 1000, 9000);

@@ -40,10 +40,14 @@ const db::Statement set_reversed{
     "events.set_reversed",
     "UPDATE events SET reversed_at = $2, reversal_entry_id = $3, reversal_reason = $4 WHERE event_id = $1"};
 
-const db::Statement insert_award{
-    "events.insert_award",
+// All of an event's awards in one statement, positions 0, 1, ... in array order.
+const db::Statement insert_awards{
+    "events.insert_awards",
     "INSERT INTO event_awards (event_id, position, member_id, rule_id, campaign_id, asset, amount, occurred_at,"
-    " pending_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"};
+    " pending_until)"
+    " SELECT $1, a.position - 1, $2, a.rule_id, a.campaign_id, a.asset, a.amount, $3, a.pending_until"
+    " FROM unnest($4::text[], $5::text[], $6::text[], $7::bigint[], $8::timestamptz[]) WITH ORDINALITY"
+    "  AS a(rule_id, campaign_id, asset, amount, pending_until, position)"};
 
 const db::Statement select_awards{
     "events.select_awards",
@@ -215,9 +219,10 @@ EventResult<EventOutcome> record_event(pqxx::transaction_base& txn, const progra
   }
   // The member's accounts are locked first: events of one member are applied one at a time,
   // which is what makes caps and replays exact under concurrency.
-  const auto points = ledger::lock_member_accounts(txn, event.member_id, ledger::points_asset);
-  const auto growth = ledger::lock_member_accounts(txn, event.member_id, ledger::growth_asset);
-  if (!points || !growth) return EventRefusal::member_not_found;
+  const auto accounts = ledger::lock_member_points_and_growth(txn, event.member_id);
+  if (!accounts) return EventRefusal::member_not_found;
+  const LockedMemberAccounts* points = &accounts->points;
+  const LockedMemberAccounts* growth = &accounts->growth;
 
   const auto inserted = db::exec(txn, insert_event, event.event_id, event.member_id, event.type,
                                  db::sql_time(event.occurred_at), event.attributes_json,
@@ -231,7 +236,8 @@ EventResult<EventOutcome> record_event(pqxx::transaction_base& txn, const progra
     return replay;
   }
 
-  const auto levels = membership::current_levels(txn, program.program, event.member_id);
+  // Locked for the upgrade below; read now for the multiplier of this event's awards.
+  const auto levels = membership::lock_levels(txn, program.program, event.member_id);
   auto plan = plan_awards(txn, program.program, event, membership::earn_multiplier_pct(program.program, levels), now);
   if (auto* refusal = std::get_if<EventRefusal>(&plan)) return *refusal;
   const auto& planned = std::get<std::vector<PlannedAward>>(plan);
@@ -244,7 +250,8 @@ EventResult<EventOutcome> record_event(pqxx::transaction_base& txn, const progra
     apply_awards(txn, program, event, planned, *points, *growth, now, origin, outcome);
   }
   // The event may lift the member's levels; the new multiplier applies from the next award.
-  for (const auto& change : membership::upgrade_after_event(txn, program.program, event.member_id, now, event.event_id)) {
+  for (const auto& change : membership::upgrade_after_event(txn, program.program, event.member_id, levels, now,
+                                                                  event.event_id)) {
     outcome.tier_changes.push_back({change.track, change.from_level, change.to_level});
   }
   return outcome;
@@ -259,11 +266,14 @@ void apply_awards(pqxx::transaction_base& txn, const program::ProgramVersion& pr
                   EventOutcome& outcome) {
   const auto posted = ledger::post_entry(txn, earn_entry(txn, program, event, planned, points, growth, now, origin));
   add_earned_lots(txn, program.program, event, planned, posted.entry_id, points.available.balance);
-  for (std::size_t i = 0; i < planned.size(); ++i) {
-    const auto& award = planned[i];
-    db::exec(txn, insert_award, event.event_id, static_cast<int>(i), event.member_id, award.rule_id,
-             db::nullable(award.campaign_id), award.asset, award.amount, db::sql_time(event.occurred_at),
-             db::nullable(optional_time(award.pending_until)));
+  const auto column = [&](auto format) { return db::array_literal(planned, format); };
+  db::exec(txn, insert_awards, event.event_id, event.member_id, db::sql_time(event.occurred_at),
+           column([](const PlannedAward& a) { return a.rule_id; }),
+           column([](const PlannedAward& a) { return a.campaign_id; }),
+           column([](const PlannedAward& a) { return a.asset; }),
+           column([](const PlannedAward& a) { return std::to_string(a.amount); }),
+           column([](const PlannedAward& a) { return optional_time(a.pending_until); }));
+  for (const auto& award : planned) {
     outcome.awards.push_back(
         {award.rule_id, award.campaign_id, award.asset, award.amount, posted.entry_id, award.pending_until});
   }
@@ -356,8 +366,9 @@ EventResult<Reversal> reverse_event(pqxx::transaction_base& txn, const program::
   const auto entry_id = rows[0][2].as<std::int64_t>();
   // Points of lapsed holds are available again and can be clawed back.
   ledger::release_lapsed_holds(txn, member_id, now, 1000, origin);
-  const auto points = ledger::lock_member_accounts(txn, member_id, ledger::points_asset);
-  const auto growth = ledger::lock_member_accounts(txn, member_id, ledger::growth_asset);
+  const auto accounts = ledger::lock_member_points_and_growth(txn, member_id);
+  const LockedMemberAccounts* points = accounts ? &accounts->points : nullptr;
+  const LockedMemberAccounts* growth = accounts ? &accounts->growth : nullptr;
   LOYALTY_ASSERT(points && growth, "an event of a member without accounts");
   const OriginalEntry original = read_original(txn, entry_id);
   const bool allow_debt = program.program.clawback == "allow_negative";

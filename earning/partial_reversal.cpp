@@ -212,8 +212,9 @@ EventResult<PartialReversal> reverse_event_share(pqxx::transaction_base& txn, co
 
   // Points of lapsed holds are available again and can be clawed back.
   ledger::release_lapsed_holds(txn, member_id, now, lapsed_holds_released_max, origin);
-  const auto points = ledger::lock_member_accounts(txn, member_id, ledger::points_asset);
-  const auto growth = ledger::lock_member_accounts(txn, member_id, ledger::growth_asset);
+  const auto accounts = ledger::lock_member_points_and_growth(txn, member_id);
+  const LockedMemberAccounts* points = accounts ? &accounts->points : nullptr;
+  const LockedMemberAccounts* growth = accounts ? &accounts->growth : nullptr;
   LOYALTY_ASSERT(points && growth, "an event of a member without accounts");
   const bool allow_debt = program.program.clawback == "allow_negative";
 

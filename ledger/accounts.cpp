@@ -22,6 +22,13 @@ const db::Statement lock_member{
     "SELECT part, account_id, balance FROM accounts"
     " WHERE member_id = $1 AND asset = $2 ORDER BY part FOR UPDATE"};
 
+// POINTS then GROWTH, each by part: the order lock_member takes them in when called for one
+// asset after the other.
+const db::Statement lock_member_points_growth{
+    "accounts.lock_member_points_growth",
+    "SELECT asset, part, account_id, balance FROM accounts WHERE member_id = $1 AND asset IN ('POINTS', 'GROWTH')"
+    " ORDER BY asset = 'POINTS' DESC, part FOR UPDATE"};
+
 // Members in id order, then parts in the order lock_member takes them.
 const db::Statement lock_members{
     "accounts.lock_members",
@@ -81,6 +88,17 @@ std::optional<LockedMemberAccounts> lock_member_accounts(pqxx::transaction_base&
   LockedMemberAccounts locked;
   for (const auto& row : rows) set_part(locked, row[0], row[1], row[2]);
   LOYALTY_ASSERT(locked.available.account_id != 0, "a member asset without an available account");
+  return locked;
+}
+
+std::optional<PointsAndGrowth> lock_member_points_and_growth(pqxx::transaction_base& txn,
+                                                             const std::string& member_id) {
+  PointsAndGrowth locked;
+  for (const auto& row : db::exec(txn, lock_member_points_growth, member_id)) {
+    set_part(std::string_view(row[0].c_str()) == points_asset ? locked.points : locked.growth, row[1], row[2], row[3]);
+  }
+  if (locked.points.available.account_id == 0) return std::nullopt;
+  LOYALTY_ASSERT(locked.growth.available.account_id != 0, "a member without GROWTH accounts");
   return locked;
 }
 

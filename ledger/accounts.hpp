@@ -54,6 +54,14 @@ std::optional<LockedMemberAccounts> lock_member_accounts(pqxx::transaction_base&
                                                          const std::string& member_id,
                                                          std::string_view asset);
 
+// Both of a member's assets in one statement (events and their reversals touch both), in the
+// order two calls of lock_member_accounts (POINTS, then GROWTH) would take them.
+struct PointsAndGrowth {
+  LockedMemberAccounts points;
+  LockedMemberAccounts growth;
+};
+std::optional<PointsAndGrowth> lock_member_points_and_growth(pqxx::transaction_base& txn, const std::string& member_id);
+
 // The same for many members at once, locked in member id order (jobs); members without
 // accounts of `asset` are missing from the map.
 std::map<std::string, LockedMemberAccounts> lock_members_accounts(pqxx::transaction_base& txn,

@@ -1,5 +1,6 @@
 #include "ledger/journal.hpp"
 
+#include <algorithm>
 #include <map>
 #include <utility>
 
@@ -10,21 +11,19 @@
 namespace loyalty::ledger {
 namespace {
 
+// One round trip per entry: the entry row, then its postings in order from unnested arrays.
+// The posting trigger (migrations/0001) sees the entry inserted by the same statement.
 const db::Statement insert_entry{
     "journal.insert_entry",
-    "INSERT INTO entries (kind, effective_at, member_id, reference, reason_code, note,"
-    " reverses_entry_id, program_version, request_id, actor)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING entry_id, created_at"};
-
-// One round trip for all postings of an entry: the arrays are unnested in order.
-const db::Statement insert_postings{
-    "journal.insert_postings",
-    "INSERT INTO postings (entry_id, account_id, asset, amount, debt_allowed)"
-    " SELECT $1, p.account_id, p.asset, p.amount, p.debt_allowed"
-    " FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::boolean[]) WITH ORDINALITY"
+    "WITH entry AS (INSERT INTO entries (kind, effective_at, member_id, reference, reason_code, note,"
+    "   reverses_entry_id, program_version, request_id, actor)"
+    "   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING entry_id, created_at)"
+    " INSERT INTO postings (entry_id, account_id, asset, amount, debt_allowed)"
+    " SELECT entry.entry_id, p.account_id, p.asset, p.amount, p.debt_allowed"
+    " FROM entry, unnest($11::bigint[], $12::text[], $13::bigint[], $14::boolean[]) WITH ORDINALITY"
     "  AS p(account_id, asset, amount, debt_allowed, position)"
     " ORDER BY p.position"
-    " RETURNING balance_after"};
+    " RETURNING entry_id, (SELECT created_at FROM entry), balance_after, posting_id"};
 
 // Many entries at once (jobs): their ids are taken from the identity sequence first, so that
 // the postings can name them without relying on the order RETURNING gives rows back in.
@@ -85,27 +84,29 @@ void assert_balanced(const EntryDraft& draft) {
 
 PostedEntry post_entry(pqxx::transaction_base& txn, const EntryDraft& draft) {
   assert_balanced(draft);
-  const auto entry = db::exec(txn, insert_entry, draft.kind, db::sql_time(draft.effective_at),
-                              db::nullable(draft.member_id), db::nullable(draft.reference),
-                              db::nullable(draft.reason_code), db::nullable(draft.note),
-                              db::nullable(db::nullable_number(draft.reverses_entry_id)),
-                              db::nullable(db::nullable_number(draft.program_version)),
-                              db::nullable(draft.origin.request_id), db::nullable(draft.origin.actor));
-  PostedEntry posted;
-  posted.entry_id = entry[0][0].as<std::int64_t>();
-  posted.created_at = db::time_of(entry[0][1]);
-
   std::vector<const PostingDraft*> postings;
   for (const PostingDraft& posting : draft.postings) postings.push_back(&posting);
   const auto arrays = posting_arrays(postings);
-  const auto rows = db::exec(txn, insert_postings, posted.entry_id, arrays.accounts, arrays.assets, arrays.amounts,
-                             arrays.debts);
+  const auto rows = db::exec(txn, insert_entry, draft.kind, db::sql_time(draft.effective_at),
+                             db::nullable(draft.member_id), db::nullable(draft.reference),
+                             db::nullable(draft.reason_code), db::nullable(draft.note),
+                             db::nullable(db::nullable_number(draft.reverses_entry_id)),
+                             db::nullable(db::nullable_number(draft.program_version)),
+                             db::nullable(draft.origin.request_id), db::nullable(draft.origin.actor), arrays.accounts,
+                             arrays.assets, arrays.amounts, arrays.debts);
   LOYALTY_ASSERT(rows.size() == draft.postings.size(), "postings were not all written");
-  ++entries_posted_on_this_thread;
+  PostedEntry posted;
+  posted.entry_id = rows[0][0].as<std::int64_t>();
+  posted.created_at = db::time_of(rows[0][1]);
+  // RETURNING gives no order: posting ids follow the insert's order, which is the draft's.
+  std::vector<std::pair<std::int64_t, std::optional<std::int64_t>>> by_posting;
   for (const auto& row : rows) {
-    posted.balances_after.push_back(row[0].is_null() ? std::nullopt
-                                                      : std::optional(row[0].as<std::int64_t>()));
+    by_posting.emplace_back(row[3].as<std::int64_t>(),
+                            row[2].is_null() ? std::nullopt : std::optional(row[2].as<std::int64_t>()));
   }
+  std::sort(by_posting.begin(), by_posting.end());
+  for (const auto& [posting_id, balance_after] : by_posting) posted.balances_after.push_back(balance_after);
+  ++entries_posted_on_this_thread;
   return posted;
 }
 

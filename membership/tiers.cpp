@@ -131,6 +131,16 @@ void move_to(pqxx::transaction_base& txn, const std::string& member_id, const pr
            db::sql_time(at + std::chrono::days{track.guaranteed_days}), db::sql_time(at));
 }
 
+// Level code per track: the member's rows as `statement` reads them (track, level), the bottom
+// level for a track without one.
+std::map<std::string, std::string> levels_of(pqxx::transaction_base& txn, const program::Program& program,
+                                             const std::string& member_id, const db::Statement& statement) {
+  std::map<std::string, std::string> levels;
+  for (const auto& track : program.tracks) levels[track.name] = track.levels.front().code;
+  for (const auto& row : db::exec(txn, statement, member_id)) levels[row[0].c_str()] = row[1].c_str();
+  return levels;
+}
+
 // One due row and what the evaluation decided for it.
 struct Judged {
   std::string member_id;
@@ -200,10 +210,7 @@ ledger::StepResult evaluate_chunk(pqxx::transaction_base& txn, ledger::JobChunk&
 
 std::map<std::string, std::string> current_levels(pqxx::transaction_base& txn, const program::Program& program,
                                                   const std::string& member_id) {
-  std::map<std::string, std::string> levels;
-  for (const auto& track : program.tracks) levels[track.name] = track.levels.front().code;
-  for (const auto& row : db::exec(txn, select_levels, member_id)) levels[row[0].c_str()] = row[1].c_str();
-  return levels;
+  return levels_of(txn, program, member_id, select_levels);
 }
 
 int earn_multiplier_pct(const program::Program& program, const std::map<std::string, std::string>& levels) {
@@ -263,14 +270,19 @@ std::int64_t qualifying_value(pqxx::transaction_base& txn, const program::Progra
   return found == values.end() ? 0 : found->second;
 }
 
+std::map<std::string, std::string> lock_levels(pqxx::transaction_base& txn, const program::Program& program,
+                                               const std::string& member_id) {
+  return levels_of(txn, program, member_id, lock_member_tiers);
+}
+
 std::vector<LevelChange> upgrade_after_event(pqxx::transaction_base& txn, const program::Program& program,
-                                             const std::string& member_id, Timestamp now, const std::string& event_id) {
+                                             const std::string& member_id,
+                                             const std::map<std::string, std::string>& locked_levels, Timestamp now,
+                                             const std::string& event_id) {
   std::vector<LevelChange> changes;
-  std::map<std::string, std::string> locked;
-  for (const auto& row : db::exec(txn, lock_member_tiers, member_id)) locked[row[0].c_str()] = row[1].c_str();
   for (const auto& track : program.tracks) {
-    const auto found = locked.find(track.name);
-    const int level = found == locked.end() ? 0 : index_of(track, found->second);
+    const auto found = locked_levels.find(track.name);
+    const int level = found == locked_levels.end() ? 0 : index_of(track, found->second);
     const std::int64_t value = qualifying_value(txn, program, track, member_id, now);
     const int reached = index_for_value(track, value);
     if (reached <= level) continue;

@@ -11,6 +11,9 @@ ALTER TABLE job_runs ADD COLUMN cursor text;
 -- it has expired leave the index.
 DROP INDEX lots_expiring;
 CREATE INDEX lots_expiring ON lots (expires_at, member_id, lot_id) WHERE remaining > 0 AND pending_until IS NULL;
+-- release-pending likewise.
+DROP INDEX lots_pending;
+CREATE INDEX lots_pending ON lots (pending_until, member_id, lot_id) WHERE pending_until IS NOT NULL;
 
 -- The cash of an event that refunds have taken back (a mall order refunded in part): the
 -- event's spend for tier tracks is amount_cents - reversed_cents. Written in the same

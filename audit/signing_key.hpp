@@ -13,7 +13,7 @@ namespace loyalty::audit {
 // The public key (PEM) of an Ed25519 private key (PEM); nullopt if it is not one.
 std::optional<std::string> public_key_pem_of(std::string_view private_key_pem);
 
-// The key id of a public key (PEM); nullopt if it does not parse.
+// The key id of an Ed25519 public key (PEM); nullopt if it is not one.
 std::optional<std::string> key_id_of(std::string_view public_key_pem);
 
 }  // namespace loyalty::audit

@@ -2,7 +2,6 @@
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/pem.h>
 
 #include <algorithm>
 #include <memory>
@@ -10,32 +9,11 @@
 #include <vector>
 
 #include "ledger/digest.hpp"
+#include "ledger/ed25519.hpp"
+#include "ledger/text.hpp"
 
 namespace loyalty::partners {
 namespace {
-
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string percent_decode(std::string_view text) {
-  std::string out;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%' && i + 2 < text.size() &&
-        hex_digit(text[i + 1]) >= 0 && hex_digit(text[i + 2]) >= 0) {
-      out += static_cast<char>(hex_digit(text[i + 1]) * 16 + hex_digit(text[i + 2]));
-      i += 2;
-    } else if (text[i] == '+') {
-      out += ' ';
-    } else {
-      out += text[i];
-    }
-  }
-  return out;
-}
 
 std::string percent_encode(std::string_view text) {
   static constexpr char digits[] = "0123456789ABCDEF";
@@ -54,21 +32,7 @@ std::string percent_encode(std::string_view text) {
   return out;
 }
 
-using KeyPtr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
 using DigestContext = std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)>;
-using Bio = std::unique_ptr<BIO, decltype(&BIO_free)>;
-
-KeyPtr read_key(std::string_view pem, bool is_private) {
-  Bio bio{BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free};
-  if (!bio) return {nullptr, &EVP_PKEY_free};
-  EVP_PKEY* key = is_private ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr)
-                             : PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr);
-  if (key && EVP_PKEY_id(key) != EVP_PKEY_ED25519) {
-    EVP_PKEY_free(key);
-    key = nullptr;
-  }
-  return {key, &EVP_PKEY_free};
-}
 
 }  // namespace
 
@@ -122,7 +86,7 @@ bool verify_hmac_sha256(std::string_view key, std::string_view message, std::str
 bool verify_ed25519(std::string_view public_key_pem, std::string_view message, std::string_view signature_base64) {
   const auto signature = base64_decode(signature_base64);
   if (!signature || signature->size() != 64) return false;
-  const KeyPtr key = read_key(public_key_pem, false);
+  const Ed25519Key key = read_ed25519_public_key(public_key_pem);
   if (!key) return false;
   DigestContext context{EVP_MD_CTX_new(), &EVP_MD_CTX_free};
   if (!context || EVP_DigestVerifyInit(context.get(), nullptr, nullptr, nullptr, key.get()) != 1) return false;
@@ -131,7 +95,7 @@ bool verify_ed25519(std::string_view public_key_pem, std::string_view message, s
 }
 
 std::optional<std::string> sign_ed25519(std::string_view private_key_pem, std::string_view message) {
-  const KeyPtr key = read_key(private_key_pem, true);
+  const Ed25519Key key = read_ed25519_private_key(private_key_pem);
   if (!key) return std::nullopt;
   DigestContext context{EVP_MD_CTX_new(), &EVP_MD_CTX_free};
   if (!context || EVP_DigestSignInit(context.get(), nullptr, nullptr, nullptr, key.get()) != 1) return std::nullopt;

@@ -223,10 +223,11 @@ asio::awaitable<Reply> get_signing_key_pem(Service& service, RequestContext& con
       return Reply::text(200, partners::public_pem_of(service.options().signing_key_pem).value_or(""),
                          "application/x-pem-file");
     }
-    for (const auto& key : partners::active_signing_keys(txn)) {
-      if (key.key_id == key_id) return Reply::text(200, key.public_key_pem, "application/x-pem-file");
+    // Retired keys too: signatures they made stay checkable.
+    if (const auto pem = partners::registered_public_pem(txn, key_id)) {
+      return Reply::text(200, *pem, "application/x-pem-file");
     }
-    return problem(404, "not_found", "no signing key in use has this id");
+    return problem(404, "not_found", "no signing key has this id");
   });
 }
 

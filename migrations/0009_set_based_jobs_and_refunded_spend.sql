@@ -23,3 +23,9 @@ ALTER TABLE events ADD COLUMN reversed_cents bigint NOT NULL DEFAULT 0
 
 -- The holds API asks whether a hold belongs to an order (an order's hold moves only with it).
 CREATE INDEX orders_hold ON orders (hold_id) WHERE hold_id IS NOT NULL;
+
+-- Never written: a track's spend is computed from events (amount_cents - reversed_cents),
+-- never copied onto awards.
+ALTER TABLE event_awards DROP COLUMN qualifying_spend_cents;
+COMMENT ON TABLE member_tiers IS
+    'Levels per member and track. Qualifying values are never stored: spend is computed from events, engagement from event_awards (GROWTH), over the track''s window.';

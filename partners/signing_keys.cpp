@@ -24,6 +24,12 @@ const db::Statement select_active{
     "signing_keys.select_active",
     "SELECT key_id, public_key_pem FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at, key_id"};
 
+const db::Statement select_by_id{
+    "signing_keys.select_by_id", "SELECT public_key_pem FROM signing_keys WHERE key_id = $1"};
+
+const db::Statement retire{
+    "signing_keys.retire", "UPDATE signing_keys SET retired_at = $2 WHERE key_id = $1 AND retired_at IS NULL"};
+
 using Bio = std::unique_ptr<BIO, decltype(&BIO_free)>;
 
 std::string write_private_pem(EVP_PKEY* key) {
@@ -93,6 +99,17 @@ std::vector<RegisteredSigningKey> active_signing_keys(pqxx::transaction_base& tx
   std::vector<RegisteredSigningKey> keys;
   for (const auto& row : db::exec(txn, select_active)) keys.push_back({row[0].c_str(), row[1].c_str()});
   return keys;
+}
+
+std::optional<std::string> registered_public_pem(pqxx::transaction_base& txn, const std::string& key_id) {
+  const auto rows = db::exec(txn, select_by_id, key_id);
+  if (rows.empty()) return std::nullopt;
+  return std::string(rows[0][0].c_str());
+}
+
+RetireOutcome retire_signing_key(pqxx::transaction_base& txn, const std::string& key_id, Timestamp now) {
+  if (db::exec(txn, retire, key_id, db::sql_time(now)).affected_rows() == 1) return RetireOutcome::retired;
+  return registered_public_pem(txn, key_id) ? RetireOutcome::already_retired : RetireOutcome::unknown;
 }
 
 }  // namespace loyalty::partners

@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include "ledger/time.hpp"
+
 namespace loyalty::partners {
 
 std::string generate_ed25519_private_pem();
@@ -39,5 +41,14 @@ struct RegisteredSigningKey {
 // Registers a public key (again: nothing changes). Returns its id, or nullopt for a bad key.
 std::optional<std::string> register_signing_key(pqxx::transaction_base& txn, const std::string& public_pem);
 std::vector<RegisteredSigningKey> active_signing_keys(pqxx::transaction_base& txn);
+
+// A registered key's public half, retired or not: what signed a statement years ago can
+// still be checked by its id.
+std::optional<std::string> registered_public_pem(pqxx::transaction_base& txn, const std::string& key_id);
+
+// Retiring a key takes it off GET /partner/v1/signing-keys (it no longer signs anything new:
+// retire a key after loyaltyd has moved to its successor). Its PEM stays fetchable by id.
+enum class RetireOutcome { retired, already_retired, unknown };
+RetireOutcome retire_signing_key(pqxx::transaction_base& txn, const std::string& key_id, Timestamp now);
 
 }  // namespace loyalty::partners

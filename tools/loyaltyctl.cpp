@@ -60,6 +60,7 @@ constexpr const char* usage =
     "  audit verify                     recompute the audit hash chain from the database\n"
     "  audit verify DIR [--public-key P] check an export offline (exit 0 only if all passes)\n"
     "  signing-key init [--out PATH]    make our Ed25519 signing key and register its public key\n"
+    "  signing-key retire KEY_ID        take an old signing key off GET /partner/v1/signing-keys\n"
     "  partners reconcile --partner ID --date D --csv FILE\n"
     "                                   compare a partner's CSV with our statement (exit 1 on any difference)\n\n"
     "flags:\n";

@@ -1,6 +1,8 @@
 // loyaltyctl signing-key init [--out PATH] [--json]: makes our Ed25519 signing key (the PEM
 // loyaltyd reads from LOYALTY_SIGNING_KEY) and registers its public half in the database, so
 // that GET /partner/v1/signing-keys serves it beside the keys it rotates out.
+// loyaltyctl signing-key retire KEY_ID [--json]: takes an old key off that list once loyaltyd
+// signs with its successor (its PEM stays fetchable by id, for old signatures).
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -31,6 +33,48 @@ bool write_private_key(const std::string& path, const std::string& pem) {
   return ::close(fd) == 0 && written;
 }
 
+audit::AuditRecord operator_record(const std::string& action, const std::string& key_id) {
+  audit::AuditRecord record;
+  record.actor_kind = "operator";
+  const char* user = std::getenv("USER");
+  record.actor_id = std::string("operator:") + (user ? user : "unknown");
+  record.action = action;
+  record.subject = key_id;
+  return record;
+}
+
+int retire(const Flags& flags) {
+  const std::string url = flags.value("database-url");
+  if (url.empty()) {
+    std::fprintf(stderr, "loyaltyctl: set LOYALTY_DATABASE_URL (or --database-url)\n");
+    return 2;
+  }
+  const std::string key_id = flags.positionals().front();
+  partners::RetireOutcome outcome{};
+  try {
+    auto connection = db::connect(url);
+    outcome = db::run_transaction(*connection, "signing_key_retire", [&](pqxx::transaction_base& txn) {
+      const auto result = partners::retire_signing_key(txn, key_id, now_utc());
+      if (result == partners::RetireOutcome::retired) audit::record(txn, operator_record("signing_key.retire", key_id));
+      return result;
+    });
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "loyaltyctl: %s\n", error.what());
+    return 1;
+  }
+  const char* status = outcome == partners::RetireOutcome::retired           ? "retired"
+                       : outcome == partners::RetireOutcome::already_retired ? "already_retired"
+                                                                               : "unknown";
+  if (flags.on("json")) {
+    std::printf("%s\n", nlohmann::json{{"key_id", key_id}, {"status", status}}.dump().c_str());
+  } else if (outcome == partners::RetireOutcome::unknown) {
+    std::fprintf(stderr, "loyaltyctl: no registered signing key has the id %s\n", key_id.c_str());
+  } else {
+    std::printf("%s %s\n", key_id.c_str(), status);
+  }
+  return outcome == partners::RetireOutcome::unknown ? 1 : 0;
+}
+
 }  // namespace
 
 int signing_key_command(int argc, char** argv) {
@@ -39,10 +83,15 @@ int signing_key_command(int argc, char** argv) {
     std::fprintf(stderr, "loyaltyctl: %s\n", error->c_str());
     return 2;
   }
-  if (flags.on("help") || argc < 3 || std::string(argv[2]) != "init" || !flags.positionals().empty()) {
-    std::printf("loyaltyctl signing-key init [--out PATH] [--json]\n%s", Flags::help(signing_key_flags).c_str());
+  const std::string sub = argc >= 3 ? argv[2] : "";
+  const bool usable = (sub == "init" && flags.positionals().empty()) || (sub == "retire" && flags.positionals().size() == 1);
+  if (flags.on("help") || !usable) {
+    std::printf("loyaltyctl signing-key init [--out PATH] [--json]\n"
+                "loyaltyctl signing-key retire KEY_ID [--json]\n%s",
+                Flags::help(signing_key_flags).c_str());
     return flags.on("help") ? 0 : 2;
   }
+  if (sub == "retire") return retire(flags);
   const std::string path = flags.value("out");
   const std::string private_pem = partners::generate_ed25519_private_pem();
   const std::string public_pem = *partners::public_pem_of(private_pem);
@@ -57,13 +106,7 @@ int signing_key_command(int argc, char** argv) {
       auto connection = db::connect(url);
       db::run_transaction(*connection, "signing_key_register", [&](pqxx::transaction_base& txn) {
         partners::register_signing_key(txn, public_pem);
-        audit::AuditRecord record;
-        record.actor_kind = "operator";
-        const char* user = std::getenv("USER");
-        record.actor_id = std::string("operator:") + (user ? user : "unknown");
-        record.action = "signing_key.create";
-        record.subject = key_id;
-        audit::record(txn, record);
+        audit::record(txn, operator_record("signing_key.create", key_id));
         return 0;
       });
       registered = true;

@@ -6,11 +6,13 @@
 // partners. The ledger's invariants are checked after every test.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <thread>
 
+#include "ledger/database.hpp"
 #include "ledger/digest.hpp"
 #include "ledger/ids.hpp"
 #include "partners/request_signing.hpp"
@@ -223,6 +225,39 @@ TEST_F(Partners, Ed25519SignedRequestsVerifyAndResponsesAreSignedByUs) {
   const std::string public_pem = our_public_pem();
   EXPECT_TRUE(openssl_verifies(done.body, done.header("x-signature"), public_pem));
   EXPECT_FALSE(openssl_verifies(done.body + " ", done.header("x-signature"), public_pem));
+}
+
+TEST_F(Partners, ARetiredSigningKeyLeavesTheListButItsPemStaysFetchableById) {
+  const std::string old_pem = partners::public_pem_of(partners::generate_ed25519_private_pem()).value();
+  auto connection = TestDatabase::instance().connect();
+  const auto key_id = db::run_transaction(*connection, "test", [&](pqxx::transaction_base& txn) {
+    return partners::register_signing_key(txn, old_pem).value();
+  });
+  const auto listed = [&] {
+    std::vector<std::string> ids;
+    const json keys = client().request("GET", "/partner/v1/signing-keys").json();
+    for (const auto& key : keys["keys"]) ids.push_back(key["key_id"]);
+    return ids;
+  };
+  const auto before = listed();
+  EXPECT_NE(std::find(before.begin(), before.end(), key_id), before.end());
+  const auto retire = [&] {
+    return db::run_transaction(*connection, "test", [&](pqxx::transaction_base& txn) {
+      return partners::retire_signing_key(txn, key_id, now_utc());
+    });
+  };
+  EXPECT_EQ(retire(), partners::RetireOutcome::retired);
+  EXPECT_EQ(retire(), partners::RetireOutcome::already_retired);
+  const auto after = listed();
+  EXPECT_EQ(std::find(after.begin(), after.end(), key_id), after.end());
+  const auto pem = client().request("GET", "/partner/v1/signing-keys/" + key_id);
+  EXPECT_EQ(pem.status, 200);
+  EXPECT_EQ(pem.body, old_pem);
+  EXPECT_EQ(client().request("GET", "/partner/v1/signing-keys/sk_0000000000000000").status, 404);
+  EXPECT_EQ(db::run_transaction(*connection, "test", [&](pqxx::transaction_base& txn) {
+              return partners::retire_signing_key(txn, "sk_0000000000000000", now_utc());
+            }),
+            partners::RetireOutcome::unknown);
 }
 
 TEST_F(Partners, ReplayedStaleTamperedUnknownAndRevokedRequestsAreRefusedAndMoveNothing) {

@@ -10,7 +10,6 @@
 namespace loyalty::earning {
 namespace {
 
-
 // Every chunk works accounts first, like a request: it picks the members of the next due
 // lots without locking them, locks those members' accounts (in member order, one statement),
 // then locks and settles every due lot of theirs. Processed lots leave the partial index the

@@ -28,15 +28,20 @@ constexpr std::chrono::days export_range_max{3660};
 
 const db::Statement insert_export{
     "api.insert_export",
-    "INSERT INTO exports (export_id, range_from, range_to, formats, status, requested_by)"
-    " VALUES ($1, $2, $3, $4::text[], 'running', $5)"};
+    "INSERT INTO exports (export_id, range_from, range_to, formats, status, requested_by, runner_key)"
+    " VALUES ($1, $2, $3, $4::text[], 'running', $5, $6)"};
 const db::Statement finish_export{
     "api.finish_export",
     "UPDATE exports SET status = $2, finished_at = clock_timestamp(), error = $3 WHERE export_id = $1"};
 const db::Statement select_export{
     "api.select_export",
-    "SELECT export_id, status, range_from, range_to, array_to_string(formats, ','), created_at, finished_at, error"
+    "SELECT export_id, status, range_from, range_to, array_to_string(formats, ','), created_at, finished_at, error,"
+    " status = 'running' AND NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted"
+    "   AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = runner_key)"
     " FROM exports WHERE export_id = $1"};
+
+// The runner's presence: a session lock held for the life of the process.
+const db::Statement hold_presence{"api.export_presence", "SELECT pg_advisory_lock($1)"};
 const db::Statement select_export_files{
     "api.select_export_files", "SELECT name, bytes, sha256 FROM export_files WHERE export_id = $1 ORDER BY name"};
 
@@ -56,6 +61,18 @@ class ExportRunner {
     }
     wake_.notify_all();
     if (thread_.joinable()) thread_.join();
+  }
+
+  // The key this process's exports are recorded with, its session lock taken on a connection
+  // of its own the first time (so that the lock is held before any export names the key).
+  std::int64_t presence_key(const std::string& database_url) {
+    std::lock_guard lock{mutex_};
+    if (!presence_ || !presence_->is_open()) {
+      presence_ = db::connect(database_url);
+      pqxx::nontransaction txn{*presence_};
+      db::exec(txn, hold_presence, presence_key_);
+    }
+    return presence_key_;
   }
 
   void submit(ExportJob job, std::string database_url, std::string signing_key_pem) {
@@ -113,6 +130,13 @@ class ExportRunner {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<ExportJob> queue_;
+  // 48 random bits: no two processes share a key (the lock is the process's; see get_export).
+  const std::int64_t presence_key_ = [] {
+    std::int64_t key = 0;
+    for (const unsigned char byte : random_bytes(6)) key = key << 8 | byte;
+    return key;
+  }();
+  std::unique_ptr<pqxx::connection> presence_;
   std::string database_url_, signing_key_pem_;
   bool stop_ = false;
   std::thread thread_;
@@ -149,9 +173,17 @@ asio::awaitable<Reply> create_export(Service& service, RequestContext& context) 
   }
   const std::string export_id = new_id("exp_");
   const std::string requested_by = context.caller ? context.caller->key_id : "anonymous";
+  std::int64_t runner_key = 0;
+  try {
+    runner_key = runner().presence_key(service.options().database.database_url);
+  } catch (const std::exception& error) {
+    log::warn("export runner cannot reach the database", {{"error", error.what()}});
+    co_return problem(503, "database_unavailable", "the database is unreachable; retry shortly");
+  }
   Reply reply = co_await service.write(context, db::routing_key_of(export_id), request, false,
                                        [&](pqxx::transaction_base& txn) {
-    db::exec(txn, insert_export, export_id, db::sql_time(*from), db::sql_time(*to), formats_array(*formats), requested_by);
+    db::exec(txn, insert_export, export_id, db::sql_time(*from), db::sql_time(*to), formats_array(*formats), requested_by,
+             runner_key);
     v1::Export message;
     message.set_export_id(export_id);
     message.set_status("running");
@@ -178,6 +210,9 @@ asio::awaitable<Reply> get_export(Service& service, RequestContext& context) {
     v1::Export message;
     message.set_export_id(export_id);
     message.set_status(row[1].c_str());
+    // Nobody holds the lock of the process that was building it: that process stopped.
+    const bool orphaned = row[8].as<bool>();
+    if (orphaned) message.set_status("failed");
     message.set_from(format_rfc3339(db::time_of(row[2])));
     message.set_to(format_rfc3339(db::time_of(row[3])));
     std::string_view names = row[4].c_str();
@@ -189,6 +224,7 @@ asio::awaitable<Reply> get_export(Service& service, RequestContext& context) {
     message.set_created_at(format_rfc3339(db::time_of(row[5])));
     if (!row[6].is_null()) message.set_finished_at(format_rfc3339(db::time_of(row[6])));
     if (!row[7].is_null()) message.set_error(row[7].c_str());
+    if (orphaned) message.set_error("the process building this export stopped before it finished; ask for it again");
     for (const auto& file : db::exec(txn, select_export_files, export_id)) {
       auto* item = message.add_files();
       item->set_name(file[0].c_str());

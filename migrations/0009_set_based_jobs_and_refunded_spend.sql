@@ -1,5 +1,5 @@
--- Jobs that work over millions of rows, refunds that lower the spend tiers count, and the
--- holds that belong to orders.
+-- Jobs that work over millions of rows, refunds that lower the spend tiers count, the holds
+-- that belong to orders, and exports whose process stopped.
 
 -- A job's run remembers where its last chunk stopped, for steps that walk their items in key
 -- order (evaluate-tiers): each chunk starts after the previous one instead of scanning
@@ -29,3 +29,7 @@ CREATE INDEX orders_hold ON orders (hold_id) WHERE hold_id IS NOT NULL;
 ALTER TABLE event_awards DROP COLUMN qualifying_spend_cents;
 COMMENT ON TABLE member_tiers IS
     'Levels per member and track. Qualifying values are never stored: spend is computed from events, engagement from event_awards (GROWTH), over the track''s window.';
+
+-- The process building an export holds a session advisory lock on this key for as long as
+-- it lives; a `running` export whose key nobody holds was left by a process that stopped.
+ALTER TABLE exports ADD COLUMN runner_key bigint;

@@ -256,6 +256,27 @@ TEST_F(Finance, AnExportThroughTheApiIsSignedAndServedFileByFile) {
   EXPECT_EQ(client.request("POST", "/v1/exports", json{{"from", "x"}, {"formats", {"pdf"}}}.dump(), finance).status, 422);
 }
 
+TEST_F(Finance, AnExportLeftRunningByAProcessThatStoppedReadsFailed) {
+  const std::string export_id = new_id("exp_");
+  {
+    // As a process that accepted the export and died would leave it: running, its key unheld.
+    auto connection = TestDatabase::instance().connect();
+    pqxx::work txn{*connection};
+    txn.exec_params("INSERT INTO exports (export_id, range_from, range_to, formats, status, requested_by, runner_key)"
+                    " VALUES ($1, now() - interval '1 day', now(), '{csv}', 'running', 'test', 123456789)",
+                    export_id);
+    txn.commit();
+  }
+  const auto orphan = get("/v1/exports/" + export_id, api::Role::finance);
+  ASSERT_EQ(orphan.status, 200) << orphan.body;
+  EXPECT_EQ(orphan.json()["status"], "failed");
+  EXPECT_NE(orphan.json()["error"].get<std::string>().find("stopped"), std::string::npos);
+  // While a process holds the key, the export is that process's and still running.
+  auto holder = TestDatabase::instance().connect();
+  pqxx::nontransaction{*holder}.exec("SELECT pg_advisory_lock(123456789)");
+  EXPECT_EQ(get("/v1/exports/" + export_id, api::Role::finance).json()["status"], "running");
+}
+
 TEST_F(Finance, ExportsAndTheAuditTrailNeverHoldAFullPhoneNumber) {
   Scratch scratch;
   const auto created = post("/v1/members", {{"external_id", unique("ext-")}, {"display_name", "Li Lei"}, {"phone", "13812341234"}});

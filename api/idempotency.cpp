@@ -40,6 +40,7 @@ Reply decode_stored(int status, const std::string& type, const std::string& byte
   Reply reply;
   reply.status = status;
   reply.message = std::move(message);
+  reply.is_problem = status >= 400;
   reply.headers.emplace_back("Idempotent-Replayed", "true");
   return reply;
 }
@@ -56,27 +57,43 @@ bool is_valid_idempotency_key(std::string_view key) {
   return true;
 }
 
+namespace {
+
+// What a committed (or this transaction's) row of the key says about this request.
+IdempotencyClaim judge_stored(const pqxx::row& row, const std::string& request_sha256) {
+  const pqxx::binarystring stored_hash{row[0]};
+  if (!constant_time_equal(stored_hash.str(), request_sha256)) {
+    return {IdempotencyClaim::Kind::reused_with_other_request, {}};
+  }
+  const int status = row[1].as<int>();
+  // Status 0 is a claim made earlier in this same transaction (a batch with the same key
+  // twice) whose reply is not recorded yet; rows of committed requests always have one.
+  LOYALTY_ASSERT(status != 0, "an idempotency claim without its reply");
+  const pqxx::binarystring response{row[3]};
+  return {IdempotencyClaim::Kind::replay, decode_stored(status, row[2].c_str(), response.str())};
+}
+
+}  // namespace
+
+std::optional<IdempotencyClaim> find_idempotency_key(pqxx::transaction_base& txn, const std::string& caller,
+                                                     const std::string& key, const std::string& request_sha256) {
+  const auto rows = db::exec(txn, select_claim, caller, key);
+  if (rows.empty()) return std::nullopt;
+  return judge_stored(rows[0], request_sha256);
+}
+
 IdempotencyClaim claim_idempotency_key(pqxx::transaction_base& txn, const std::string& caller,
                                        const std::string& key, const std::string& request_sha256) {
   const auto inserted = db::exec(txn, insert_claim, caller, key, pqxx::binarystring(request_sha256));
   if (inserted.affected_rows() == 1) return {};
   const auto rows = db::exec(txn, select_claim, caller, key);
   LOYALTY_ASSERT(rows.size() == 1, "an idempotency key that conflicts but cannot be read");
-  const pqxx::binarystring stored_hash{rows[0][0]};
-  if (!constant_time_equal(stored_hash.str(), request_sha256)) {
-    return {IdempotencyClaim::Kind::reused_with_other_request, {}};
-  }
-  const int status = rows[0][1].as<int>();
-  // Status 0 is a claim made earlier in this same transaction (a batch with the same key
-  // twice) whose reply is not recorded yet; rows of committed requests always have one.
-  LOYALTY_ASSERT(status != 0, "an idempotency claim without its reply");
-  const pqxx::binarystring response{rows[0][3]};
-  return {IdempotencyClaim::Kind::replay, decode_stored(status, rows[0][2].c_str(), response.str())};
+  return judge_stored(rows[0], request_sha256);
 }
 
 void record_idempotent_reply(pqxx::transaction_base& txn, const std::string& caller,
                              const std::string& key, const Reply& reply) {
-  LOYALTY_ASSERT(reply.message != nullptr && reply.succeeded(), "only successful replies are recorded");
+  LOYALTY_ASSERT(reply.message != nullptr && reply.status < 500, "only answers, never failures, are recorded");
   db::exec(txn, update_reply, caller, key, reply.status, reply.message->GetDescriptor()->full_name(),
            pqxx::binarystring(to_binary(*reply.message)));
 }

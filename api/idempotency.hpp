@@ -3,12 +3,14 @@
 //
 // claim() runs first in the request's transaction. It inserts the key's row; a concurrent
 // request with the same key blocks on the row until the first commits (then it finds the
-// answer) or rolls back (then it proceeds itself). Only successful answers are recorded:
-// a refused request rolls back, key included, so a retry is judged afresh.
+// answer) or rolls back (then it proceeds itself). A refusal (a 4xx the work answered) is
+// the key's answer too: the request's writes roll back, and the key is recorded with the
+// refusal in a transaction of its own (Service::write). Failures (5xx) are never recorded.
 #pragma once
 
 #include <pqxx/pqxx>
 
+#include <optional>
 #include <string>
 
 #include "api/reply.hpp"
@@ -23,6 +25,11 @@ struct IdempotencyClaim {
 
 IdempotencyClaim claim_idempotency_key(pqxx::transaction_base& txn, const std::string& caller,
                                        const std::string& key, const std::string& request_sha256);
+
+// The key's recorded answer judged against this request (replay or reused), without claiming
+// it; nullopt when the key is new.
+std::optional<IdempotencyClaim> find_idempotency_key(pqxx::transaction_base& txn, const std::string& caller,
+                                                     const std::string& key, const std::string& request_sha256);
 
 void record_idempotent_reply(pqxx::transaction_base& txn, const std::string& caller,
                              const std::string& key, const Reply& reply);

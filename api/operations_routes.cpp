@@ -38,29 +38,33 @@ asio::awaitable<Reply> run_job(Service& service, RequestContext& context) {
     if (!parsed) co_return problem(422, "validation_failed", "as_of: not an RFC 3339 time");
     as_of = *parsed;
   }
-  v1::JobRun message;
-  message.set_job(job->name);
-  message.set_as_of(format_rfc3339(as_of));
-  message.set_started_at(format_rfc3339(now_utc()));
-  std::int64_t items = 0;
-  // One chunk per executor job, so that a long job never holds a worker for long.
-  while (true) {
-    ledger::ChunkResult chunk;
-    Reply failure = co_await service.transact(db::routing_key_of(job->name), [&](pqxx::transaction_base& txn) {
-      chunk = ledger::run_job_chunk(txn, *job, as_of);
-      return Reply::of(200, v1::JobRun{});
-    });
-    if (!failure.succeeded()) co_return failure;
-    items += chunk.items;
-    if (chunk.outcome == ledger::ChunkOutcome::more) continue;
-    message.set_status(chunk.outcome == ledger::ChunkOutcome::finished    ? "done"
-                       : chunk.outcome == ledger::ChunkOutcome::busy      ? "busy"
-                                                                          : "already_done");
-    if (chunk.outcome == ledger::ChunkOutcome::finished) message.set_finished_at(format_rfc3339(now_utc()));
-    break;
-  }
-  message.set_items(items);
-  co_return Reply::of(200, std::move(message));
+  // A run is many transactions (a chunk each); with an Idempotency-Key the whole run answers once.
+  co_return co_await service.idempotent_operation(
+      context, db::routing_key_of(job->name), request, [&]() -> asio::awaitable<Reply> {
+        v1::JobRun message;
+        message.set_job(job->name);
+        message.set_as_of(format_rfc3339(as_of));
+        message.set_started_at(format_rfc3339(now_utc()));
+        std::int64_t items = 0;
+        // One chunk per executor job, so that a long job never holds a worker for long.
+        while (true) {
+          ledger::ChunkResult chunk;
+          Reply failure = co_await service.transact(db::routing_key_of(job->name), [&](pqxx::transaction_base& txn) {
+            chunk = ledger::run_job_chunk(txn, *job, as_of);
+            return Reply::of(200, v1::JobRun{});
+          });
+          if (!failure.succeeded()) co_return failure;
+          items += chunk.items;
+          if (chunk.outcome == ledger::ChunkOutcome::more) continue;
+          message.set_status(chunk.outcome == ledger::ChunkOutcome::finished    ? "done"
+                             : chunk.outcome == ledger::ChunkOutcome::busy      ? "busy"
+                                                                                : "already_done");
+          if (chunk.outcome == ledger::ChunkOutcome::finished) message.set_finished_at(format_rfc3339(now_utc()));
+          break;
+        }
+        message.set_items(items);
+        co_return Reply::of(200, std::move(message));
+      });
 }
 
 }  // namespace

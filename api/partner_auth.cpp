@@ -86,10 +86,27 @@ asio::awaitable<std::optional<Reply>> authenticate_partner(Service& service, Req
 }
 
 void sign_partner_response(Service& service, const RequestContext&, HttpResponse& response) {
+  sign_partner_response(service, response);
+}
+
+void sign_partner_response(Service& service, HttpResponse& response) {
   const auto signature = partners::sign_as_us(service.options().signing_key_pem, response.body());
   if (!signature) return;  // no signing key configured (LOYALTY_SIGNING_KEY): responses go unsigned
   response.set("X-Signature", signature->signature_base64);
   response.set("X-Key-Id", signature->key_id);
+}
+
+bool is_partner_path(std::string_view target) {
+  std::string_view path = target.substr(0, target.find('?'));
+  // The first two non-empty segments, as the router splits a path.
+  std::string_view segments[2];
+  for (auto& segment : segments) {
+    while (!path.empty() && path.front() == '/') path.remove_prefix(1);
+    const auto end = path.find('/');
+    segment = path.substr(0, end);
+    path.remove_prefix(end == std::string_view::npos ? path.size() : end);
+  }
+  return segments[0] == "partner" && segments[1] == "v1";
 }
 
 }  // namespace loyalty::api

@@ -6,6 +6,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <optional>
+#include <string_view>
 
 #include "api/context.hpp"
 #include "api/reply.hpp"
@@ -21,8 +22,17 @@ class Router;
 // the raw body); sets context.partner, or returns the problem to answer (401).
 boost::asio::awaitable<std::optional<Reply>> authenticate_partner(Service& service, RequestContext& context);
 
-// Signs a response to a partner over its exact body bytes: X-Signature, X-Key-Id.
+// Signs a response to a partner over its exact body bytes: X-Signature, X-Key-Id. Nothing is
+// added when the server has no signing key (LOYALTY_SIGNING_KEY).
 void sign_partner_response(Service& service, const RequestContext& context, HttpResponse& response);
+void sign_partner_response(Service& service, HttpResponse& response);
+
+// Whether a request target (path, with or without its query) is on the partner side,
+// /partner/v1/...: every response there is signed, whoever asked and whatever the answer
+// (401 refusals, 404, 405, 413, 415, 429 and the open signing-key routes included). Segments
+// are compared as the router compares them (empty ones are skipped), so that no path the
+// router would serve as a partner route escapes the signature.
+bool is_partner_path(std::string_view target);
 
 // The admin side of partners (/v1/partners..., member links, outbound exchanges); called by
 // add_partner_routes (api/partner_routes.cpp).

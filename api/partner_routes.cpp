@@ -1,10 +1,16 @@
 // The partner-signed API: POST /partner/v1/exchanges, GET /partner/v1/members/{ref}/rights,
 // POST /partner/v1/rights/{code}/claims, GET /partner/v1/statements, POST .../ack; and, open
-// to anyone, our public signing keys: GET /partner/v1/signing-keys[/{key_id}].
+// to anyone, our public signing keys: GET /partner/v1/signing-keys (the current key's PEM, or
+// with Accept: application/json the list of keys) and GET /partner/v1/signing-keys/{key_id}.
 //
 // A partner only ever sees its own data: every lookup is scoped by the partner the signature
 // proved (context.partner), and anything else is 404. Members appear only as the partner's ref.
 #include <boost/asio/awaitable.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -63,8 +69,8 @@ asio::awaitable<Reply> create_inbound_exchange(Service& service, RequestContext&
   const std::string partner_id = context.partner->partner_id;
   // Every exchange of a partner adds to the partner's daily total row: routed to one worker,
   // they meet in its group-commit batches instead of waiting on that row across workers.
-  co_return co_await service.transact(
-      exchange_routing_key(partner_id), [&](pqxx::transaction_base& txn) {
+  co_return co_await service.write(
+      context, exchange_routing_key(partner_id), request, false, [&](pqxx::transaction_base& txn) {
         const auto version = service.program(txn);
         const partners::ProgramContext program{version ? &version->program : nullptr, version ? version->version : 0};
         const auto partner = partners::find_partner(txn, program.program, partner_id);
@@ -120,8 +126,9 @@ asio::awaitable<Reply> claim_right(Service& service, RequestContext& context) {
   if (!validation.ok()) co_return validation.reply();
   const std::string partner_id = context.partner->partner_id;
   const std::string code = context.param("code");
-  co_return co_await service.transact(
-      db::routing_key_of(partner_id + ":" + request.partner_member_ref()), [&](pqxx::transaction_base& txn) {
+  co_return co_await service.write(
+      context, db::routing_key_of(partner_id + ":" + request.partner_member_ref()), request, false,
+      [&](pqxx::transaction_base& txn) {
         const auto version = service.program(txn);
         const program::Program* program = version ? &version->program : nullptr;
         const auto partner = partners::find_partner(txn, program, partner_id);
@@ -191,29 +198,92 @@ asio::awaitable<Reply> acknowledge_statement(Service& service, RequestContext& c
   co_return reply;
 }
 
-asio::awaitable<Reply> list_signing_keys(Service& service, RequestContext&) {
-  co_return co_await service.read(0, [&](pqxx::transaction_base& txn) {
-    v1::SigningKeys message;
-    const auto current = partners::our_key_id(service.options().signing_key_pem);
-    bool current_listed = false;
-    for (const auto& key : partners::active_signing_keys(txn)) {
-      auto* item = message.add_keys();
-      item->set_key_id(key.key_id);
-      item->set_algorithm("ed25519");
-      item->set_public_key_pem(key.public_key_pem);
-      item->set_current(current && *current == key.key_id);
-      current_listed = current_listed || item->current();
+// The q value the Accept header gives `type` exactly (wildcards do not count): 0 when the
+// header does not name it (or refuses it with q=0).
+double accept_quality(std::string_view accept, std::string_view type) {
+  const auto trim = [](std::string_view text) {
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+    return text;
+  };
+  const auto iequal = [](std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+             return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           });
+  };
+  double best = 0;
+  while (!accept.empty()) {
+    const auto comma = accept.find(',');
+    std::string_view range = accept.substr(0, comma);
+    accept.remove_prefix(comma == std::string_view::npos ? accept.size() : comma + 1);
+    const auto semicolon = range.find(';');
+    if (!iequal(trim(range.substr(0, semicolon)), type)) continue;
+    double quality = 1;
+    std::string_view parameters = semicolon == std::string_view::npos ? "" : range.substr(semicolon + 1);
+    while (!parameters.empty()) {
+      const auto next = parameters.find(';');
+      const std::string_view parameter = trim(parameters.substr(0, next));
+      parameters.remove_prefix(next == std::string_view::npos ? parameters.size() : next + 1);
+      if (parameter.size() > 2 && (parameter[0] == 'q' || parameter[0] == 'Q') && parameter[1] == '=') {
+        const std::string_view value = parameter.substr(2);
+        const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), quality);
+        if (error != std::errc{} || end != value.data() + value.size()) quality = 0;
+      }
     }
-    // The key in use is always listed, registered or not.
-    if (current && !current_listed) {
-      auto* item = message.add_keys();
-      item->set_key_id(*current);
-      item->set_algorithm("ed25519");
-      item->set_public_key_pem(partners::public_pem_of(service.options().signing_key_pem).value_or(""));
-      item->set_current(true);
-    }
-    return Reply::of(200, std::move(message));
-  });
+    best = std::max(best, quality);
+  }
+  return best;
+}
+
+// The contract's answer (§3): the public key we sign with now, as PEM, for stock OpenSSL.
+Reply current_signing_key_pem(Service& service) {
+  const auto pem = partners::public_pem_of(service.options().signing_key_pem);
+  if (!pem) {
+    return problem(503, "signing_key_unavailable",
+                   "this server has no signing key (LOYALTY_SIGNING_KEY): its responses are not signed");
+  }
+  return Reply::text(200, *pem, "application/x-pem-file");  // Service::encode adds X-Key-Id (and signs it)
+}
+
+// GET /partner/v1/signing-keys: by default (no Accept, */*, application/x-pem-file, anything
+// else) the current key's PEM. Our extension, for a client that asks for it with
+// Accept: application/json (preferred at least as much as application/x-pem-file) or
+// application/x-protobuf: the list of every key in use, {keys: [{key_id, algorithm,
+// public_key_pem, current}]}.
+asio::awaitable<Reply> list_signing_keys(Service& service, RequestContext& context) {
+  const std::string accept = context.header("Accept").value_or("");
+  const double pem_quality = accept_quality(accept, "application/x-pem-file");
+  const bool wants_list = accept_quality(accept, "application/json") > pem_quality ||
+                          accept_quality(accept, "application/x-protobuf") > pem_quality;
+  Reply reply;
+  if (!wants_list) {
+    reply = current_signing_key_pem(service);
+  } else {
+    reply = co_await service.read(0, [&](pqxx::transaction_base& txn) {
+      v1::SigningKeys message;
+      const auto current = partners::our_key_id(service.options().signing_key_pem);
+      bool current_listed = false;
+      for (const auto& key : partners::active_signing_keys(txn)) {
+        auto* item = message.add_keys();
+        item->set_key_id(key.key_id);
+        item->set_algorithm("ed25519");
+        item->set_public_key_pem(key.public_key_pem);
+        item->set_current(current && *current == key.key_id);
+        current_listed = current_listed || item->current();
+      }
+      // The key in use is always listed, registered or not.
+      if (current && !current_listed) {
+        auto* item = message.add_keys();
+        item->set_key_id(*current);
+        item->set_algorithm("ed25519");
+        item->set_public_key_pem(partners::public_pem_of(service.options().signing_key_pem).value_or(""));
+        item->set_current(true);
+      }
+      return Reply::of(200, std::move(message));
+    });
+  }
+  reply.headers.emplace_back("Vary", "Accept");
+  co_return reply;
 }
 
 asio::awaitable<Reply> get_signing_key_pem(Service& service, RequestContext& context) {

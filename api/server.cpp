@@ -8,6 +8,7 @@
 #include <boost/beast/http.hpp>
 
 #include "api/limits.hpp"
+#include "api/partner_auth.hpp"
 #include "api/reply.hpp"
 #include "api/service.hpp"
 #include "api/json_codec.hpp"
@@ -22,7 +23,9 @@ namespace {
 
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
-HttpResponse too_large(unsigned version) {
+// `target` is the request's target when its request line was read (empty otherwise: a header
+// over the limit is refused before anything of it is parsed).
+HttpResponse too_large(Service& service, unsigned version, std::string_view target) {
   HttpResponse response{http::status::payload_too_large, version};
   response.set(http::field::content_type, "application/problem+json");
   v1::Problem body;
@@ -32,6 +35,8 @@ HttpResponse too_large(unsigned version) {
   body.set_detail("the request's headers or body exceed the limit (body 1 MiB, headers 16 KiB)");
   body.set_code("payload_too_large");
   response.body() = to_json(body);
+  // This answer bypasses Service::encode: sign it here when it is on the partner side.
+  if (is_partner_path(target)) sign_partner_response(service, response);
   response.keep_alive(false);
   response.prepare_payload();
   return response;
@@ -55,7 +60,8 @@ asio::awaitable<void> serve_connection(Service& service, tcp::socket socket, std
     auto [read_error, read_bytes] = co_await http::async_read(stream, buffer, parser, use_nothrow);
     (void)read_bytes;
     if (read_error == http::error::body_limit || read_error == http::error::header_limit) {
-      auto response = too_large(parser.get().version());
+      const auto target = parser.get().target();
+      auto response = too_large(service, parser.get().version(), std::string_view(target.data(), target.size()));
       co_await http::async_write(stream, response, use_nothrow);
       break;
     }

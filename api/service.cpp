@@ -8,6 +8,7 @@
 #include <cctype>
 #include <charconv>
 #include <chrono>
+#include <variant>
 
 #include "api/idempotency.hpp"
 #include "api/json_codec.hpp"
@@ -59,6 +60,17 @@ bool media_type_is(std::string_view header, std::string_view type) {
   return base.size() == type.size() &&
          std::equal(base.begin(), base.end(), type.begin(),
                     [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
+}
+
+// Takes a token from `bucket`; the 429 to answer when there is none. API keys and partners
+// share the limiter and this answer (each in buckets of its own).
+std::optional<Reply> take_rate_token(RateLimiter& limiter, Metrics& metrics, const std::string& bucket) {
+  const int wait_seconds = limiter.take(bucket);
+  if (!wait_seconds) return std::nullopt;
+  metrics.count_rate_limited();
+  Reply reply = problem(429, "rate_limited", "too many requests for this key; slow down");
+  reply.headers.emplace_back("Retry-After", std::to_string(wait_seconds));
+  return reply;
 }
 
 }  // namespace
@@ -175,21 +187,70 @@ asio::awaitable<Reply> Service::write(RequestContext& context, std::uint64_t rou
   co_return co_await write(context, routing_key, to_binary(request), key_required, std::move(work));
 }
 
-asio::awaitable<Reply> Service::write(RequestContext& context, std::uint64_t routing_key,
-                                      std::string request_identity, bool key_required,
-                                      std::function<Reply(pqxx::transaction_base&)> work) {
-  const auto key = context.header("Idempotency-Key");
-  if (!key && key_required) {
-    co_return problem(400, "validation_failed", "the Idempotency-Key header is required on this endpoint");
+std::variant<Service::IdempotencyScope, Reply> Service::idempotency_scope(const RequestContext& context,
+                                                                          const std::string& request_identity,
+                                                                          bool key_required) {
+  IdempotencyScope scope;
+  scope.key = context.header("Idempotency-Key");
+  if (!scope.key && key_required) {
+    return problem(400, "validation_failed", "the Idempotency-Key header is required on this endpoint");
   }
-  if (key && !is_valid_idempotency_key(*key)) {
-    co_return problem(400, "validation_failed", "Idempotency-Key must be 1 to 128 characters of [A-Za-z0-9_.:-]");
+  if (scope.key && !is_valid_idempotency_key(*scope.key)) {
+    return problem(400, "validation_failed", "Idempotency-Key must be 1 to 128 characters of [A-Za-z0-9_.:-]");
   }
   // The request's identity: its route, its path and its content.
   const std::string path(context.http.target().substr(0, context.http.target().find('?')));
-  const std::string request_hash = key ? sha256(context.route + "\n" + path + "\n" + request_identity) : "";
-  const std::string caller = context.caller ? context.caller->key_id : "anonymous";
+  if (scope.key) scope.request_hash = sha256(context.route + "\n" + path + "\n" + request_identity);
+  // Keys are scoped to their caller: an API key, or a partner (whichever of its keys signed).
+  scope.caller = context.caller    ? context.caller->key_id
+                 : context.partner ? "partner:" + context.partner->partner_id
+                                   : "anonymous";
+  return scope;
+}
+
+asio::awaitable<Reply> Service::idempotent_operation(RequestContext& context, std::uint64_t routing_key,
+                                                     const google::protobuf::Message& request,
+                                                     std::function<asio::awaitable<Reply>()> operation) {
+  auto scoped = idempotency_scope(context, to_binary(request), false);
+  if (auto* refused = std::get_if<Reply>(&scoped)) co_return std::move(*refused);
+  const auto& scope = std::get<IdempotencyScope>(scoped);
+  if (!scope.key) co_return co_await operation();
+  // A key already answered: its answer, or 409 for another request. Looked up without a claim
+  // (a claim is only ever made in the transaction that records its answer).
+  const Reply earlier = co_await read(routing_key, [&](pqxx::transaction_base& txn) {
+    const auto found = find_idempotency_key(txn, scope.caller, *scope.key, scope.request_hash);
+    if (!found) return Reply::of(204, v1::Health{});
+    if (found->kind == IdempotencyClaim::Kind::reused_with_other_request) {
+      return problem(409, "idempotency_key_reused", "this Idempotency-Key was used with a different request");
+    }
+    return found->replay;
+  });
+  if (earlier.status != 204) co_return earlier;
+  Reply reply = co_await operation();
+  if (!reply.succeeded()) co_return reply;
+  // Recorded after the operation; a concurrent request with the same key that recorded first wins.
   co_return co_await transact(routing_key, [&](pqxx::transaction_base& txn) {
+    IdempotencyClaim claim = claim_idempotency_key(txn, scope.caller, *scope.key, scope.request_hash);
+    if (claim.kind == IdempotencyClaim::Kind::replay) return std::move(claim.replay);
+    if (claim.kind == IdempotencyClaim::Kind::reused_with_other_request) {
+      return problem(409, "idempotency_key_reused", "this Idempotency-Key was used with a different request");
+    }
+    record_idempotent_reply(txn, scope.caller, *scope.key, reply);
+    return reply;
+  }, context.request_id);
+}
+
+asio::awaitable<Reply> Service::write(RequestContext& context, std::uint64_t routing_key,
+                                      std::string request_identity, bool key_required,
+                                      std::function<Reply(pqxx::transaction_base&)> work) {
+  auto scoped = idempotency_scope(context, request_identity, key_required);
+  if (auto* refused = std::get_if<Reply>(&scoped)) co_return std::move(*refused);
+  const auto& scope = std::get<IdempotencyScope>(scoped);
+  const auto& key = scope.key;
+  const auto& caller = scope.caller;
+  const auto& request_hash = scope.request_hash;
+  bool refused_by_work = false;  // the work answered a refusal (not a key check, not a failure)
+  Reply reply = co_await transact(routing_key, [&](pqxx::transaction_base& txn) {
     if (key) {
       IdempotencyClaim claim = claim_idempotency_key(txn, caller, *key, request_hash);
       if (claim.kind == IdempotencyClaim::Kind::replay) {
@@ -202,14 +263,35 @@ asio::awaitable<Reply> Service::write(RequestContext& context, std::uint64_t rou
       }
     }
     Reply reply = work(txn);
-    if (!reply.succeeded()) return reply;
+    if (!reply.succeeded()) {
+      refused_by_work = true;
+      return reply;
+    }
     if (key) record_idempotent_reply(txn, caller, *key, reply);
-    // Every state change made through the API is audited in its own transaction.
-    audit::AuditRecord record = audit_record(context, "ok");
-    record.details_json = "{\"status\":" + std::to_string(reply.status) + "}";
-    audit::record(txn, record);
+    // Every state change made through the API is audited in its own transaction (partner
+    // handlers write their own record, naming the exchange or claim).
+    if (!context.partner) {
+      audit::AuditRecord record = audit_record(context, "ok");
+      record.details_json = "{\"status\":" + std::to_string(reply.status) + "}";
+      audit::record(txn, record);
+    }
     return reply;
   }, context.request_id);
+  if (!key || !refused_by_work || reply.status >= 500 || !reply.message) co_return reply;
+  // A refusal is the key's answer too: its writes were rolled back with it, so the key is
+  // recorded on its own. A request with the same key that recorded first keeps its answer.
+  Reply first = reply;
+  const Reply recorded = co_await transact(routing_key, [&](pqxx::transaction_base& txn) {
+    IdempotencyClaim claim = claim_idempotency_key(txn, caller, *key, request_hash);
+    if (claim.kind == IdempotencyClaim::Kind::fresh) {
+      record_idempotent_reply(txn, caller, *key, reply);
+    } else if (claim.kind == IdempotencyClaim::Kind::replay) {
+      first = std::move(claim.replay);
+    }
+    return Reply::of(200, v1::Health{});
+  }, context.request_id);
+  (void)recorded;  // if the key cannot be recorded now, the refusal still stands as the answer
+  co_return first;
 }
 
 asio::awaitable<Reply> Service::transact(std::uint64_t routing_key,
@@ -227,7 +309,15 @@ asio::awaitable<std::optional<Reply>> Service::authenticate(RequestContext& cont
   std::optional<Reply> refusal;
   switch (route.access) {
     case Access::open: co_return std::nullopt;
-    case Access::partner: refusal = co_await authenticate_partner(*this, context); break;
+    case Access::partner:
+      refusal = co_await authenticate_partner(*this, context);
+      // A verified partner is limited like an API key, in one bucket per partner (all its keys
+      // together: rotating or adding keys does not raise its limit). Only after verification,
+      // so that nobody can use up a partner's allowance by naming it in X-Partner-Id.
+      if (!refusal && context.partner) {
+        refusal = take_rate_token(rate_limiter_, metrics_, "partner:" + context.partner->partner_id);
+      }
+      break;
     case Access::api_key: refusal = co_await authenticate_key(context, route); break;
   }
   // Refusals that matter for security are part of the audit trail.
@@ -269,13 +359,7 @@ asio::awaitable<std::optional<Reply>> Service::authenticate_key(RequestContext& 
   if (!route.allows(caller->role)) {
     co_return problem(403, "forbidden", std::string("the role ") + role_name(caller->role) + " may not do this");
   }
-  if (const int wait_seconds = rate_limiter_.take(caller->key_id)) {
-    metrics_.count_rate_limited();
-    Reply reply = problem(429, "rate_limited", "too many requests for this key; slow down");
-    reply.headers.emplace_back("Retry-After", std::to_string(wait_seconds));
-    co_return reply;
-  }
-  co_return std::nullopt;
+  co_return take_rate_token(rate_limiter_, metrics_, caller->key_id);
 }
 
 audit::AuditRecord Service::audit_record(const RequestContext& context, std::string result) {
@@ -325,7 +409,10 @@ HttpResponse Service::encode(const RequestContext& context, const Reply& reply) 
     response.set(http::field::content_type, json_type);
     response.body() = to_json(*reply.message);
   }
-  if (context.partner) sign_partner_response(*this, context, response);
+  // Every response on the partner side is signed, refusals and open routes included.
+  if (context.partner || is_partner_path({context.http.target().data(), context.http.target().size()})) {
+    sign_partner_response(*this, context, response);
+  }
   response.prepare_payload();
   return response;
 }

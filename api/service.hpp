@@ -12,6 +12,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <functional>
+#include <variant>
 #include <memory>
 #include <string>
 
@@ -60,6 +61,13 @@ class Service {
                                       std::string request_identity, bool key_required,
                                       std::function<Reply(pqxx::transaction_base&)> work);
 
+  // An operation of several transactions (a job run) made idempotent: with an Idempotency-Key,
+  // a key already answered gets that answer (or 409 for another request) and the operation does
+  // not run; otherwise it runs and its success is recorded under the key afterwards.
+  boost::asio::awaitable<Reply> idempotent_operation(RequestContext& context, std::uint64_t routing_key,
+                                                     const google::protobuf::Message& request,
+                                                     std::function<boost::asio::awaitable<Reply>()> operation);
+
   db::Executor& executor() { return executor_; }
   const ServiceOptions& options() const { return options_; }
   // The program in force (nullptr before one is applied); call inside a database job.
@@ -77,6 +85,16 @@ class Service {
   boost::asio::awaitable<std::optional<Reply>> authenticate(RequestContext& context, const Route& route);
   boost::asio::awaitable<std::optional<Reply>> authenticate_key(RequestContext& context, const Route& route);
   static audit::AuditRecord audit_record(const RequestContext& context, std::string result);
+  // The Idempotency-Key of a request, checked, with its caller and the request's hash; or the
+  // 400 answer for a missing (when required) or malformed key.
+  struct IdempotencyScope {
+    std::optional<std::string> key;
+    std::string caller;
+    std::string request_hash;
+  };
+  static std::variant<IdempotencyScope, Reply> idempotency_scope(const RequestContext& context,
+                                                                 const std::string& request_identity,
+                                                                 bool key_required);
   static std::string refusal_code(const Reply& reply);
   HttpResponse encode(const RequestContext& context, const Reply& reply);
   void add_routes();

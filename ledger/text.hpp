@@ -6,10 +6,15 @@
 
 namespace loyalty {
 
+// What a '+' in a query means: a space (HTML form encoding, application/x-www-form-urlencoded)
+// or a literal '+' (RFC 3986, where only "%20" is a space).
+enum class Plus { space, literal };
+
 // Decodes one part of a URL query (a key or a value): "%XX" (hex digits in either case)
-// becomes that byte, '+' becomes a space, and anything else, a '%' not followed by two hex
-// digits included, is kept as it is. The API's query parameters and the CANONICAL_QUERY of a
-// partner's signing string (docs/api/partners.md) are both decoded this way.
-std::string percent_decode(std::string_view text);
+// becomes that byte, '+' becomes what `plus` says, and anything else, a '%' not followed by
+// two hex digits included, is kept as it is. The API's own query parameters are decoded with
+// Plus::space; the CANONICAL_QUERY of a partner's signing string (docs/api/partners.md)
+// follows RFC 3986, Plus::literal, so that "a+b" signs as "a%2Bb".
+std::string percent_decode(std::string_view text, Plus plus = Plus::space);
 
 }  // namespace loyalty

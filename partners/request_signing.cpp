@@ -43,8 +43,9 @@ std::string canonical_query(std::string_view raw_query) {
     const auto pair = raw_query.substr(0, amp);
     if (!pair.empty()) {
       const auto eq = pair.find('=');
-      pairs.emplace_back(percent_decode(pair.substr(0, eq)),
-                         eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1)));
+      // RFC 3986: '+' is a literal plus (canonically "%2B"), not a space as in form encoding.
+      pairs.emplace_back(percent_decode(pair.substr(0, eq), Plus::literal),
+                         eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1), Plus::literal));
     }
     if (amp == std::string_view::npos) break;
     raw_query.remove_prefix(amp + 1);

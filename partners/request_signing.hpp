@@ -3,9 +3,10 @@
 //
 //   METHOD \n PATH \n CANONICAL_QUERY \n X-Timestamp \n X-Nonce \n hex(sha256(body))
 //
-// CANONICAL_QUERY: the query's k=v pairs, decoded, sorted by key then value, each part
-// percent-encoded per RFC 3986 (unreserved characters kept, everything else %XX in upper
-// case), joined by '&'; empty when there is no query. docs/API.md publishes test vectors.
+// CANONICAL_QUERY: the query's k=v pairs, decoded per RFC 3986 ("%XX" is that byte, a '+' is a
+// literal plus, not a space), sorted by key then value, each part percent-encoded per RFC 3986
+// (unreserved characters kept, everything else %XX in upper case), joined by '&'; empty when
+// there is no query. docs/api/partners.md publishes test vectors.
 #pragma once
 
 #include <optional>

@@ -4,7 +4,9 @@
 // A key's id is derived from its public key ("sk_" + the first 16 hex digits of the SHA-256
 // of the raw 32-byte public key), so any holder of the PEM can compute it and a rotation
 // never reuses an id. Public keys are registered in `signing_keys` so that
-// GET /partner/v1/signing-keys serves every key still in use, old ones included.
+// GET /partner/v1/signing-keys with Accept: application/json lists every key still in use, old
+// ones included (without it, that route answers the current key's PEM), and
+// GET /partner/v1/signing-keys/{key_id} serves each one's PEM.
 #pragma once
 
 #include <pqxx/pqxx>
@@ -46,7 +48,7 @@ std::vector<RegisteredSigningKey> active_signing_keys(pqxx::transaction_base& tx
 // still be checked by its id.
 std::optional<std::string> registered_public_pem(pqxx::transaction_base& txn, const std::string& key_id);
 
-// Retiring a key takes it off GET /partner/v1/signing-keys (it no longer signs anything new:
+// Retiring a key takes it off the list of GET /partner/v1/signing-keys (it no longer signs anything new:
 // retire a key after loyaltyd has moved to its successor). Its PEM stays fetchable by id.
 enum class RetireOutcome { retired, already_retired, unknown };
 RetireOutcome retire_signing_key(pqxx::transaction_base& txn, const std::string& key_id, Timestamp now);

@@ -48,13 +48,32 @@ TEST_F(Idempotency, KeysBelongToTheirCaller) {
   EXPECT_EQ(points_balance(member_id)["held"], 20);
 }
 
-TEST_F(Idempotency, ARefusedRequestLeavesNoKeySoARetryIsJudgedAfresh) {
+TEST_F(Idempotency, ARefusalIsTheKeysAnswerTooAndMovesNothing) {
   const std::string member_id = member_with_points(5);
   const std::string key = unique("later-");
   nlohmann::json hold = {{"member_id", member_id}, {"amount", 10}};
-  EXPECT_EQ(post("/v1/holds", hold, key).status, 422);
+  const auto refused = post("/v1/holds", hold, key);
+  EXPECT_EQ(refused.status, 422);
   ASSERT_EQ(post("/v1/adjustments", credit(member_id, 5), unique("top-up-")).status, 201);
-  EXPECT_EQ(post("/v1/holds", hold, key).status, 201);
+  // The same key answers the first answer even though it would succeed now (the problem's
+  // request_id is the retry's own).
+  const auto replayed = post("/v1/holds", hold, key);
+  EXPECT_EQ(replayed.status, 422);
+  auto first_body = refused.json();
+  auto replayed_body = replayed.json();
+  first_body.erase("request_id");
+  replayed_body.erase("request_id");
+  EXPECT_EQ(replayed_body, first_body);
+  EXPECT_EQ(first_body["code"], "insufficient_points");
+  EXPECT_EQ(replayed.header("idempotent-replayed"), "true");
+  EXPECT_EQ(replayed.header("content-type"), "application/problem+json");
+  EXPECT_EQ(points_balance(member_id)["held"], 0);
+  // A new attempt is a new key.
+  EXPECT_EQ(post("/v1/holds", hold, unique("again-")).status, 201);
+  // A malformed request records nothing: the same key may then carry a good one.
+  const std::string fresh = unique("fresh-");
+  EXPECT_EQ(post("/v1/holds", {{"member_id", member_id}, {"amount", -1}}, fresh).status, 422);
+  EXPECT_EQ(post("/v1/holds", {{"member_id", member_id}, {"amount", -1}}, fresh).status, 422);
 }
 
 TEST_F(Idempotency, SixteenConcurrentRequestsWithOneKeyMoveValueOnce) {

@@ -158,6 +158,20 @@ TEST_F(Jobs, TierEvaluationInSmallChunksResumesAfterItsCursorAndJudgesEveryMembe
   EXPECT_EQ(run[1].as<std::string>(), *std::max_element(members.begin(), members.end()) + " spend");
 }
 
+TEST_F(Jobs, AJobRunWithAnIdempotencyKeyAnswersOnceAndRefusesTheKeyForAnotherRun) {
+  const std::string key = unique("run-");
+  const auto as_of = format_rfc3339(now_utc() + std::chrono::days{3650});
+  const auto first = post("/v1/jobs/expire-holds", {{"as_of", as_of}}, key);
+  ASSERT_EQ(first.status, 200) << first.body;
+  const auto again = post("/v1/jobs/expire-holds", {{"as_of", as_of}}, key);
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(again.body, first.body) << "the first run's answer, started_at included";
+  EXPECT_EQ(again.header("idempotent-replayed"), "true");
+  const auto other = post("/v1/jobs/expire-holds", {{"as_of", format_rfc3339(now_utc() + std::chrono::days{3651})}}, key);
+  EXPECT_EQ(other.status, 409);
+  EXPECT_EQ(other.json()["code"], "idempotency_key_reused");
+}
+
 TEST_F(Jobs, TwoRunnersOfTheSameJobDoTheWorkOnce) {
   const std::string member_id = create_member();
   const Timestamp bought = now_utc() - std::chrono::hours{3};

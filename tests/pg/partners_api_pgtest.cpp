@@ -36,6 +36,7 @@ struct Signing {
   std::int64_t clock_skew_seconds = 0;
   std::optional<std::string> nonce;
   std::optional<std::string> body_sent;  // differs from the signed body: tampering
+  std::map<std::string, std::string> extra_headers;  // e.g. Idempotency-Key (not signed)
 };
 
 class Partners : public ::testing::Test {
@@ -128,6 +129,7 @@ class Partners : public ::testing::Test {
                                                {"X-Timestamp", timestamp},       {"X-Nonce", nonce},
                                                {"X-Signature", signature}};
     if (!body.empty()) headers["Content-Type"] = "application/json";
+    for (const auto& [name, value] : signing.extra_headers) headers[name] = value;
     return client().request(method, target, signing.body_sent.value_or(body), headers);
   }
   HttpResult inbound(const PartnerKey& key, const std::string& exchange_id, const std::string& ref, std::int64_t units) {
@@ -174,19 +176,25 @@ class Partners : public ::testing::Test {
                                 "/body -sigfile " + dir + "/sig > /dev/null 2>&1";
     return std::system(command.c_str()) == 0;
   }
+  // The contract's way to get our public key: a bare GET /partner/v1/signing-keys is its PEM.
   std::string our_public_pem() {
-    const auto keys = client().request("GET", "/partner/v1/signing-keys");
+    const auto pem = client().request("GET", "/partner/v1/signing-keys");
+    EXPECT_EQ(pem.status, 200) << pem.body;
+    EXPECT_EQ(pem.header("content-type"), "application/x-pem-file");
+    return pem.body;
+  }
+  // Our extension: the list of every key in use, for a client that asks for JSON.
+  json listed_signing_keys() {
+    const auto keys = client().request("GET", "/partner/v1/signing-keys", "", {{"Accept", "application/json"}});
     EXPECT_EQ(keys.status, 200) << keys.body;
-    const json listed = keys.json();
-    for (const auto& key : listed["keys"]) {
-      if (key.value("current", false)) {
-        const auto pem = client().request("GET", "/partner/v1/signing-keys/" + key.value("key_id", ""));
-        EXPECT_EQ(pem.status, 200);
-        return pem.body;
-      }
-    }
-    ADD_FAILURE() << "no current signing key is served: " << keys.body;
-    return "";
+    EXPECT_EQ(keys.header("content-type"), "application/json");
+    return keys.json();
+  }
+  // Whether a response carries our signature, by our current key, over its exact body.
+  bool signed_by_us(const HttpResult& response) {
+    return response.header("x-key-id") == partners::our_key_id(our_private_pem()).value_or("?") &&
+           !response.header("x-signature").empty() &&
+           openssl_verifies(response.body, response.header("x-signature"), our_public_pem());
   }
 
  private:
@@ -213,6 +221,26 @@ TEST_F(Partners, AnHmacSignedInboundExchangeCreditsPointsAtTheInboundRate) {
   EXPECT_TRUE(lots[0][1].as<bool>());
 }
 
+TEST_F(Partners, AnIdempotencyKeyOnAnExchangeReplaysItsAnswerAndRefusesAnotherBody) {
+  std::string ref;
+  const std::string member_id = linked_member("skyair", 0, &ref);
+  const auto key = hmac_key("skyair");
+  const std::string path = "/partner/v1/exchanges";
+  const std::string body = json{{"exchange_id", unique("ex-")}, {"partner_member_ref", ref}, {"partner_units", 1}}.dump();
+  const std::map<std::string, std::string> idempotency{{"Idempotency-Key", unique("idem-")}};
+  const auto first = signed_call(key, "POST", path, body, {0, std::nullopt, std::nullopt, idempotency});
+  ASSERT_EQ(first.status, 201) << first.body;
+  const auto again = signed_call(key, "POST", path, body, {0, std::nullopt, std::nullopt, idempotency});
+  EXPECT_EQ(again.status, 201);
+  EXPECT_EQ(again.body, first.body);
+  // The same key with another exchange moves nothing: 409, not a second credit.
+  const std::string other = json{{"exchange_id", unique("ex-")}, {"partner_member_ref", ref}, {"partner_units", 1}}.dump();
+  const auto reused = signed_call(key, "POST", path, other, {0, std::nullopt, std::nullopt, idempotency});
+  EXPECT_EQ(reused.status, 409) << reused.body;
+  EXPECT_EQ(reused.json()["code"], "idempotency_key_reused");
+  EXPECT_EQ(available_points(member_id), first.json()["points"].get<std::int64_t>());
+}
+
 TEST_F(Partners, Ed25519SignedRequestsVerifyAndResponsesAreSignedByUs) {
   std::string ref;
   linked_member("skyair", 0, &ref);
@@ -220,8 +248,7 @@ TEST_F(Partners, Ed25519SignedRequestsVerifyAndResponsesAreSignedByUs) {
   const auto done = inbound(key, unique("ex-"), ref, 2);
   ASSERT_EQ(done.status, 201) << done.body;
   ASSERT_FALSE(done.header("x-signature").empty());
-  const auto keys = client().request("GET", "/partner/v1/signing-keys").json();
-  EXPECT_EQ(done.header("x-key-id"), keys["keys"][0]["key_id"]);
+  EXPECT_EQ(done.header("x-key-id"), partners::our_key_id(our_private_pem()).value());
   const std::string public_pem = our_public_pem();
   EXPECT_TRUE(openssl_verifies(done.body, done.header("x-signature"), public_pem));
   EXPECT_FALSE(openssl_verifies(done.body + " ", done.header("x-signature"), public_pem));
@@ -235,7 +262,7 @@ TEST_F(Partners, ARetiredSigningKeyLeavesTheListButItsPemStaysFetchableById) {
   });
   const auto listed = [&] {
     std::vector<std::string> ids;
-    const json keys = client().request("GET", "/partner/v1/signing-keys").json();
+    const json keys = listed_signing_keys();
     for (const auto& key : keys["keys"]) ids.push_back(key["key_id"]);
     return ids;
   };
@@ -258,6 +285,161 @@ TEST_F(Partners, ARetiredSigningKeyLeavesTheListButItsPemStaysFetchableById) {
               return partners::retire_signing_key(txn, "sk_0000000000000000", now_utc());
             }),
             partners::RetireOutcome::unknown);
+}
+
+TEST_F(Partners, TheBareSigningKeysGetIsTheCurrentPemAndStockOpensslChecksOurSignaturesWithIt) {
+  // Contract §3: GET /partner/v1/signing-keys (PEM), for `openssl pkeyutl -verify -pubin -inkey pub.pem -rawin`.
+  const auto bare = client().request("GET", "/partner/v1/signing-keys");
+  ASSERT_EQ(bare.status, 200) << bare.body;
+  EXPECT_EQ(bare.header("content-type"), "application/x-pem-file");
+  EXPECT_EQ(bare.body, partners::public_pem_of(our_private_pem()).value());
+  EXPECT_EQ(bare.body.rfind("-----BEGIN PUBLIC KEY-----\n", 0), 0u) << bare.body;
+  EXPECT_EQ(bare.header("x-key-id"), partners::our_key_id(our_private_pem()).value());
+  EXPECT_EQ(bare.header("vary"), "Accept");
+
+  std::string ref;
+  linked_member("skyair", 0, &ref);
+  const auto key = hmac_key("skyair");
+  const auto done = inbound(key, unique("ex-"), ref, 3);
+  ASSERT_EQ(done.status, 201) << done.body;
+  EXPECT_TRUE(openssl_verifies(done.body, done.header("x-signature"), bare.body));
+  EXPECT_FALSE(openssl_verifies(done.body + " ", done.header("x-signature"), bare.body));
+  // The PEM answer is itself signed with the key it serves.
+  EXPECT_TRUE(openssl_verifies(bare.body, bare.header("x-signature"), bare.body));
+
+  // PEM unless the client asks for JSON (and prefers it to PEM).
+  for (const std::string accept : {"*/*", "application/x-pem-file", "text/plain", "application/*",
+                                   "application/json;q=0", "application/x-pem-file, application/json",
+                                   "application/json;q=0.5, application/x-pem-file"}) {
+    const auto answer = client().request("GET", "/partner/v1/signing-keys", "", {{"Accept", accept}});
+    EXPECT_EQ(answer.status, 200) << accept;
+    EXPECT_EQ(answer.header("content-type"), "application/x-pem-file") << accept;
+    EXPECT_EQ(answer.body, bare.body) << accept;
+  }
+  for (const std::string accept : {"application/json", "Application/JSON; charset=utf-8",
+                                   "text/html, application/json;q=0.9, */*;q=0.8"}) {
+    const auto answer = client().request("GET", "/partner/v1/signing-keys", "", {{"Accept", accept}});
+    ASSERT_EQ(answer.status, 200) << accept;
+    EXPECT_EQ(answer.header("content-type"), "application/json") << accept;
+    bool current_found = false;
+    const json keys = answer.json();
+    for (const auto& listed : keys["keys"]) {
+      if (!listed.value("current", false)) continue;
+      current_found = true;
+      EXPECT_EQ(listed["key_id"], bare.header("x-key-id"));
+      EXPECT_EQ(listed["public_key_pem"], bare.body);
+      EXPECT_EQ(listed["algorithm"], "ed25519");
+    }
+    EXPECT_TRUE(current_found) << answer.body;
+    EXPECT_TRUE(openssl_verifies(answer.body, answer.header("x-signature"), bare.body));
+  }
+  // By id, as before.
+  const auto by_id = client().request("GET", "/partner/v1/signing-keys/" + bare.header("x-key-id"));
+  EXPECT_EQ(by_id.status, 200);
+  EXPECT_EQ(by_id.body, bare.body);
+  EXPECT_TRUE(openssl_verifies(by_id.body, by_id.header("x-signature"), bare.body));
+}
+
+TEST_F(Partners, EveryPartnerSideResponseIsSignedRefusalsIncluded) {
+  std::string ref;
+  linked_member("skyair", 0, &ref);
+  const auto key = hmac_key("skyair");
+  const std::string body = json{{"exchange_id", unique("ex-")}, {"partner_member_ref", ref}, {"partner_units", 1}}.dump();
+  // 401 stale_timestamp: refused before any key is looked at, and still signed by us.
+  const auto stale = signed_call(key, "POST", "/partner/v1/exchanges", body, {-400});
+  ASSERT_EQ(stale.status, 401) << stale.body;
+  EXPECT_EQ(stale.json()["code"], "stale_timestamp");
+  EXPECT_TRUE(signed_by_us(stale)) << stale.body;
+  EXPECT_FALSE(openssl_verifies(stale.body + "x", stale.header("x-signature"), our_public_pem()));
+  // 401 for a request with no signature at all, and for a key that is not there.
+  const auto unsigned_request = client().request("POST", "/partner/v1/exchanges", body, {{"Content-Type", "application/json"}});
+  EXPECT_EQ(unsigned_request.json()["code"], "invalid_signature");
+  EXPECT_TRUE(signed_by_us(unsigned_request));
+  PartnerKey unknown = key;
+  unknown.key_id = "pkey_" + std::string(20, 'b');
+  const auto unknown_key = inbound(unknown, unique("ex-"), ref, 1);
+  EXPECT_EQ(unknown_key.json()["code"], "unknown_key");
+  EXPECT_TRUE(signed_by_us(unknown_key));
+  // 404 and 405 on partner paths, signed or not, and 415.
+  const auto nowhere = client().request("GET", "/partner/v1/nowhere");
+  ASSERT_EQ(nowhere.status, 404) << nowhere.body;
+  EXPECT_TRUE(signed_by_us(nowhere)) << nowhere.body;
+  const auto signed_nowhere = signed_call(key, "GET", "/partner/v1/members/" + ref + "/nothing");
+  EXPECT_EQ(signed_nowhere.status, 404);
+  EXPECT_TRUE(signed_by_us(signed_nowhere));
+  const auto wrong_method = client().request("DELETE", "/partner/v1/exchanges");
+  EXPECT_EQ(wrong_method.status, 405);
+  EXPECT_TRUE(signed_by_us(wrong_method));
+  const auto form = client().request("POST", "/partner/v1/exchanges", "a=b",
+                                     {{"Content-Type", "application/x-www-form-urlencoded"}});
+  EXPECT_EQ(form.status, 415);
+  EXPECT_TRUE(signed_by_us(form));
+  // A partner's own 404 after verification, as before.
+  const auto unknown_member = signed_call(key, "GET", "/partner/v1/members/REF-nobody/rights");
+  EXPECT_EQ(unknown_member.status, 404);
+  EXPECT_TRUE(signed_by_us(unknown_member));
+  // 413 is answered by the server before the request reaches the service: signed there.
+  const std::string huge = "{\"exchange_id\":\"" + std::string(1024 * 1024 + 10, 'a') + "\"}";
+  HttpClient own{service().port()};
+  const auto too_large = own.request("POST", "/partner/v1/exchanges", huge, {{"Content-Type", "application/json"}});
+  ASSERT_EQ(too_large.status, 413) << too_large.body;
+  EXPECT_EQ(too_large.json()["code"], "payload_too_large");
+  EXPECT_TRUE(signed_by_us(too_large)) << too_large.body;
+  // Outside /partner/v1 nothing is signed.
+  const auto elsewhere = client().request("GET", "/v1/nowhere");
+  EXPECT_EQ(elsewhere.status, 404);
+  EXPECT_TRUE(elsewhere.header("x-signature").empty());
+  EXPECT_TRUE(client().request("GET", "/partnerx/v1/signing-keys").header("x-signature").empty());
+}
+
+TEST_F(Partners, APartnerOverItsRateIsToldToWaitAndOtherPartnersAreNot) {
+  auto options = RunningService::default_options(TestDatabase::instance().url());
+  options.signing_key_pem = our_private_pem();
+  options.rate_limit_per_second = 1;
+  options.rate_limit_burst = 3;
+  RunningService limited{options};
+  // Keys are made through the shared service (the limited one would limit the admin too).
+  const std::string partner_id = register_partner();
+  const auto first_key = hmac_key(partner_id);
+  const auto second_key = ed25519_key(partner_id);
+  const auto other = hmac_key("beanhouse");
+  HttpClient limited_client{limited.port()};
+  const auto call = [&](const PartnerKey& key) {
+    const std::string path = "/partner/v1/members/REF-nobody/rights";
+    const std::string timestamp = std::to_string(
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+    const std::string nonce = new_id("nonce_");
+    const std::string message = partners::signing_string({"GET", path, "", timestamp, nonce, ""});
+    const std::string signature = key.algorithm == "hmac-sha256"
+                                      ? base64_encode(partners::hmac_sha256(key.secret, message))
+                                      : *partners::sign_ed25519(key.private_pem, message);
+    return limited_client.request("GET", path, "",
+                                  {{"X-Partner-Id", key.partner_id}, {"X-Key-Id", key.key_id},
+                                   {"X-Timestamp", timestamp}, {"X-Nonce", nonce}, {"X-Signature", signature}});
+  };
+  int limited_count = 0;
+  HttpResult last_limited;
+  for (int i = 0; i < 6; ++i) {
+    // Both keys of the partner draw on the partner's one allowance.
+    const auto result = call(i % 2 ? first_key : second_key);
+    if (result.status == 429) {
+      ++limited_count;
+      last_limited = result;
+      EXPECT_EQ(result.json()["code"], "rate_limited");
+    } else {
+      EXPECT_EQ(result.status, 404) << result.body;  // verified; the ref is nobody's
+    }
+  }
+  EXPECT_GE(limited_count, 2);
+  EXPECT_GE(std::atoi(last_limited.header("retry-after").c_str()), 1);
+  // Another partner has an allowance of its own.
+  EXPECT_EQ(call(other).status, 404);
+  EXPECT_TRUE(signed_by_us(last_limited)) << last_limited.body;
+  // Limits apply only after verification: a forged request naming the partner is refused as
+  // forged (401), never counted against the partner.
+  PartnerKey forged = first_key;
+  forged.secret = std::string(32, '\x09');
+  EXPECT_EQ(call(forged).json()["code"], "invalid_signature");
 }
 
 TEST_F(Partners, ReplayedStaleTamperedUnknownAndRevokedRequestsAreRefusedAndMoveNothing) {

@@ -118,6 +118,21 @@ TEST_F(Service, ACallerOverItsRateIsToldToWait) {
   EXPECT_FALSE(retry_after.empty());
 }
 
+TEST_F(Service, WithoutASigningKeyThePemIsUnavailableAndPartnerResponsesGoUnsigned) {
+  // This fixture's service runs without LOYALTY_SIGNING_KEY.
+  HttpClient client{service().port()};
+  const auto pem = client.request("GET", "/partner/v1/signing-keys");
+  EXPECT_EQ(pem.status, 503) << pem.body;
+  EXPECT_EQ(pem.json()["code"], "signing_key_unavailable");
+  EXPECT_TRUE(pem.header("x-signature").empty());
+  const auto listed = client.request("GET", "/partner/v1/signing-keys", "", {{"Accept", "application/json"}});
+  EXPECT_EQ(listed.status, 200) << listed.body;
+  const nlohmann::json keys = listed.json();
+  ASSERT_TRUE(keys.is_object()) << listed.body;
+  for (const auto& key : keys.value("keys", nlohmann::json::array())) EXPECT_FALSE(key.value("current", false));
+  EXPECT_EQ(client.request("GET", "/partner/v1/nowhere").status, 404);
+}
+
 TEST_F(Service, WithoutADatabaseRequestsAnswer503AndReadinessFails) {
   auto options = RunningService::default_options("postgresql://loyalty@127.0.0.1:1/nowhere?connect_timeout=1");
   options.database.workers = 1;

@@ -48,6 +48,24 @@ TEST(PartnerSigningVectors, AStatementRequestWithAQuerySignsAsPublished) {
                              "SuEsla2Li2QvnnpimdHRV4egnaUJ2tyDMlKlhYUHHzd6ksJ/8rUpKZ7nd9pnDTPf9NUHReOAeAltgRAN4AnWCQ=="));
 }
 
+TEST(PartnerSigningVectors, APlusInTheQueryIsALiteralPlusAsPublished) {
+  // RFC 3986: '+' is not a space; it signs as "%2B", "%20" as a space.
+  const std::string message = signing_string(
+      {"GET", "/partner/v1/statements", "tag=a+b%20c&date=2026-11-22", "1795334400", "n0nce-0f1e2d3c4b5a6978", ""});
+  EXPECT_EQ(message,
+            "GET\n/partner/v1/statements\ndate=2026-11-22&tag=a%2Bb%20c\n1795334400\nn0nce-0f1e2d3c4b5a6978\n"
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  // The same query written another way (order, lower-case hex) signs the same.
+  EXPECT_EQ(message, signing_string({"GET", "/partner/v1/statements", "date=2026-11-22&tag=a%2bb%20c", "1795334400",
+                                     "n0nce-0f1e2d3c4b5a6978", ""}));
+  const std::string key = *base64_decode(vector_hmac_key_base64);
+  EXPECT_EQ(base64_encode(hmac_sha256(key, message)), "JRkZansFhw+Ln4Wof/sKbsjXFUX9w9i3q4PD5nWwPDY=");
+  const auto signature = sign_ed25519(vector_private_pem, message);
+  ASSERT_TRUE(signature);
+  EXPECT_EQ(*signature,
+            "UVPO5IcSpHtNywCtSV9UGMUgWqQIpQ7UmBd5sIOlFhbtp5uk7epxwkXGzzcSEAYF2Ba0n45y+lG+NItELs9dBQ==");
+}
+
 TEST(OurSigningKeys, AKeyIdIsDerivedFromThePublicKeyAndStableAcrossItsForms) {
   const auto public_pem = public_pem_of(vector_private_pem);
   ASSERT_TRUE(public_pem);

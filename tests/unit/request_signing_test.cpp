@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "ledger/digest.hpp"
+#include "ledger/text.hpp"
 #include "partners/request_signing.hpp"
 
 namespace loyalty::partners {
@@ -11,8 +12,19 @@ namespace {
 TEST(RequestSigning, TheCanonicalQuerySortsDecodesAndReencodes) {
   EXPECT_EQ(canonical_query(""), "");
   EXPECT_EQ(canonical_query("b=2&a=1&a=0"), "a=0&a=1&b=2");
-  EXPECT_EQ(canonical_query("date=2026-11-22&note=a%20b+c"), "date=2026-11-22&note=a%20b%20c");
+  // RFC 3986: "%20" is a space, a '+' is a literal plus (not a space, as in form encoding).
+  EXPECT_EQ(canonical_query("date=2026-11-22&note=a%20b+c"), "date=2026-11-22&note=a%20b%2Bc");
+  EXPECT_EQ(canonical_query("note=a+b"), canonical_query("note=a%2Bb"));
+  EXPECT_NE(canonical_query("note=a+b"), canonical_query("note=a%20b"));
+  EXPECT_EQ(canonical_query("a+b=1"), "a%2Bb=1");
   EXPECT_EQ(canonical_query("k=%7e%2F"), "k=~%2F");
+}
+
+TEST(RequestSigning, PercentDecodingTreatsPlusAsTheCallerAsks) {
+  EXPECT_EQ(percent_decode("a+b%2Bc%20d"), "a b+c d");  // the API's own query parameters
+  EXPECT_EQ(percent_decode("a+b%2Bc%20d", Plus::space), "a b+c d");
+  EXPECT_EQ(percent_decode("a+b%2Bc%20d", Plus::literal), "a+b+c d");  // RFC 3986
+  EXPECT_EQ(percent_decode("100%", Plus::literal), "100%");
 }
 
 TEST(RequestSigning, TheSigningStringJoinsTheSixPartsWithNewlines) {

@@ -25,8 +25,11 @@ constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
 // `target` is the request's target when its request line was read (empty otherwise: a header
 // over the limit is refused before anything of it is parsed).
-HttpResponse too_large(Service& service, unsigned version, std::string_view target) {
+HttpResponse too_large(Service& service, unsigned version, std::string_view target,
+                       const std::optional<std::string>& given_request_id) {
   HttpResponse response{http::status::payload_too_large, version};
+  const std::string request_id = request_id_for(given_request_id);
+  response.set("X-Request-Id", request_id);
   response.set(http::field::content_type, "application/problem+json");
   v1::Problem body;
   body.set_type("https://loyalty-ledger.dev/problems/payload_too_large");
@@ -34,6 +37,7 @@ HttpResponse too_large(Service& service, unsigned version, std::string_view targ
   body.set_status(413);
   body.set_detail("the request's headers or body exceed the limit (body 1 MiB, headers 16 KiB)");
   body.set_code("payload_too_large");
+  body.set_request_id(request_id);
   response.body() = to_json(body);
   // This answer bypasses Service::encode: sign it here when it is on the partner side.
   if (is_partner_path(target)) sign_partner_response(service, response);
@@ -61,7 +65,11 @@ asio::awaitable<void> serve_connection(Service& service, tcp::socket socket, std
     (void)read_bytes;
     if (read_error == http::error::body_limit || read_error == http::error::header_limit) {
       const auto target = parser.get().target();
-      auto response = too_large(service, parser.get().version(), std::string_view(target.data(), target.size()));
+      const auto given = parser.get().find("X-Request-Id");
+      const std::optional<std::string> given_id =
+          given == parser.get().end() ? std::nullopt : std::optional<std::string>(given->value());
+      auto response = too_large(service, parser.get().version(), std::string_view(target.data(), target.size()),
+                                given_id);
       co_await http::async_write(stream, response, use_nothrow);
       break;
     }

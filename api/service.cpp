@@ -29,7 +29,7 @@ namespace {
 constexpr std::string_view json_type = "application/json";
 constexpr std::string_view protobuf_type = "application/x-protobuf";
 
-bool is_request_id(std::string_view id) {
+bool valid_request_id(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
   for (char c : id) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') return false;
@@ -294,6 +294,10 @@ asio::awaitable<Reply> Service::write(RequestContext& context, std::uint64_t rou
   co_return first;
 }
 
+std::string request_id_for(const std::optional<std::string>& given) {
+  return given && valid_request_id(*given) ? *given : new_id("req_");
+}
+
 asio::awaitable<Reply> Service::transact(std::uint64_t routing_key,
                                          std::function<Reply(pqxx::transaction_base&)> work, std::string request_id) {
   Reply reply;
@@ -421,7 +425,7 @@ asio::awaitable<HttpResponse> Service::handle(HttpRequest& request, std::string 
   const auto started = std::chrono::steady_clock::now();
   RequestContext context{request};
   const auto given_id = context.header("X-Request-Id");
-  context.request_id = given_id && is_request_id(*given_id) ? *given_id : new_id("req_");
+  context.request_id = request_id_for(given_id);
   context.source_address = std::move(source_address);
   context.received_at = now_utc();
   const std::string_view target(request.target().data(), request.target().size());

@@ -14,6 +14,7 @@
 #include <functional>
 #include <variant>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "api/api_keys.hpp"
@@ -34,6 +35,10 @@ struct ServiceOptions {
   double rate_limit_burst = 10000;
   std::string signing_key_pem;  // our Ed25519 private key (PEM) for partner responses; may be empty
 };
+
+// The request id a response carries: the caller's X-Request-Id when it is 1–128 of
+// [A-Za-z0-9._-], else a new one.
+std::string request_id_for(const std::optional<std::string>& given);
 
 class Service {
  public:

@@ -49,9 +49,12 @@ TEST_F(Service, ABodyOverOneMebibyteIsTooLarge) {
   const std::string huge = "{\"member_id\":\"" + member_id + "\",\"asset\":\"POINTS\",\"amount\":1,\"reason_code\":\"other\",\"note\":\"" +
                            std::string(1024 * 1024 + 10, 'a') + "\"}";
   const auto entries = count_rows("entries");
-  const auto refused = post_raw("/v1/adjustments", huge, {{"Idempotency-Key", unique("big-")}});
+  const auto refused =
+      post_raw("/v1/adjustments", huge, {{"Idempotency-Key", unique("big-")}, {"X-Request-Id", "trace-413"}});
   EXPECT_EQ(refused.status, 413);
   EXPECT_EQ(refused.json()["code"], "payload_too_large");
+  EXPECT_EQ(refused.header("x-request-id"), "trace-413");  // echoed, like every other answer
+  EXPECT_EQ(refused.json()["request_id"], "trace-413");
   EXPECT_EQ(count_rows("entries"), entries);
 }
 

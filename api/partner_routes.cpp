@@ -174,28 +174,34 @@ asio::awaitable<Reply> acknowledge_statement(Service& service, RequestContext& c
     co_return validation.reply();
   }
   const std::string statement_id = context.param("statement_id");
-  partners::AckOutcome outcome = partners::AckOutcome::acknowledged;
-  Reply reply = co_await service.transact(db::routing_key_of(context.partner->partner_id), [&](pqxx::transaction_base& txn) {
-    const auto done = partners::acknowledge_statement(txn, context.partner->partner_id, statement_id,
-                                                      request.statement_sha256(), context.partner->key_id,
-                                                      context.request_id, context.received_at);
-    if (!done) return partner_refusal_reply(done.refusal());
-    outcome = done->outcome;
-    audit_partner_write(txn, context, "statement:" + statement_id, outcome == partners::AckOutcome::acknowledged ? 200 : 409);
-    v1::StatementAcknowledgement message;
-    message.set_statement_id(done->statement_id);
-    message.set_status("acknowledged");
-    message.set_statement_sha256(done->statement_sha256);
-    message.set_acknowledged_at(format_rfc3339(done->at));
-    // A dispute must be recorded, so this transaction commits; the answer is a 409 below.
-    return Reply::of(200, std::move(message));
+  const auto routing_key = db::routing_key_of(context.partner->partner_id);
+  // With an Idempotency-Key the answer (an acknowledgement, or the 409 of a dispute it recorded)
+  // is the key's: a dispute commits and then answers 409, so one transaction cannot record it.
+  co_return co_await service.idempotent_operation(
+      context, routing_key, request, [&]() -> asio::awaitable<Reply> {
+    partners::AckOutcome outcome = partners::AckOutcome::acknowledged;
+    Reply reply = co_await service.transact(routing_key, [&](pqxx::transaction_base& txn) {
+      const auto done = partners::acknowledge_statement(txn, context.partner->partner_id, statement_id,
+                                                        request.statement_sha256(), context.partner->key_id,
+                                                        context.request_id, context.received_at);
+      if (!done) return partner_refusal_reply(done.refusal());
+      outcome = done->outcome;
+      audit_partner_write(txn, context, "statement:" + statement_id, outcome == partners::AckOutcome::acknowledged ? 200 : 409);
+      v1::StatementAcknowledgement message;
+      message.set_statement_id(done->statement_id);
+      message.set_status("acknowledged");
+      message.set_statement_sha256(done->statement_sha256);
+      message.set_acknowledged_at(format_rfc3339(done->at));
+      // A dispute must be recorded, so this transaction commits; the answer is a 409 below.
+      return Reply::of(200, std::move(message));
+    });
+    if (reply.succeeded() && outcome == partners::AckOutcome::dispute_recorded) {
+      co_return problem(409, "statement_disputed",
+                        "statement_sha256 does not match this statement: the mismatch is recorded as a dispute and the "
+                        "statement is blocked until it is resolved");
+    }
+    co_return reply;
   });
-  if (reply.succeeded() && outcome == partners::AckOutcome::dispute_recorded) {
-    co_return problem(409, "statement_disputed",
-                      "statement_sha256 does not match this statement: the mismatch is recorded as a dispute and the "
-                      "statement is blocked until it is resolved");
-  }
-  co_return reply;
 }
 
 // The q value the Accept header gives `type` exactly (wildcards do not count): 0 when the

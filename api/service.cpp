@@ -227,17 +227,23 @@ asio::awaitable<Reply> Service::idempotent_operation(RequestContext& context, st
   });
   if (earlier.status != 204) co_return earlier;
   Reply reply = co_await operation();
-  if (!reply.succeeded()) co_return reply;
+  // Answers are the key's, refusals included (as in write); failures (5xx) are not.
+  if (reply.status >= 500 || !reply.message) co_return reply;
   // Recorded after the operation; a concurrent request with the same key that recorded first wins.
-  co_return co_await transact(routing_key, [&](pqxx::transaction_base& txn) {
+  Reply answer = reply;
+  const Reply recorded = co_await transact(routing_key, [&](pqxx::transaction_base& txn) {
     IdempotencyClaim claim = claim_idempotency_key(txn, scope.caller, *scope.key, scope.request_hash);
-    if (claim.kind == IdempotencyClaim::Kind::replay) return std::move(claim.replay);
-    if (claim.kind == IdempotencyClaim::Kind::reused_with_other_request) {
-      return problem(409, "idempotency_key_reused", "this Idempotency-Key was used with a different request");
+    if (claim.kind == IdempotencyClaim::Kind::replay) {
+      answer = std::move(claim.replay);
+    } else if (claim.kind == IdempotencyClaim::Kind::reused_with_other_request) {
+      answer = problem(409, "idempotency_key_reused", "this Idempotency-Key was used with a different request");
+    } else {
+      record_idempotent_reply(txn, scope.caller, *scope.key, reply);
     }
-    record_idempotent_reply(txn, scope.caller, *scope.key, reply);
-    return reply;
+    return Reply::of(200, v1::Health{});  // commits the record; the answer is `answer`
   }, context.request_id);
+  if (!recorded.succeeded()) co_return recorded;
+  co_return answer;
 }
 
 asio::awaitable<Reply> Service::write(RequestContext& context, std::uint64_t routing_key,

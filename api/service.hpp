@@ -68,7 +68,8 @@ class Service {
 
   // An operation of several transactions (a job run) made idempotent: with an Idempotency-Key,
   // a key already answered gets that answer (or 409 for another request) and the operation does
-  // not run; otherwise it runs and its success is recorded under the key afterwards.
+  // not run; otherwise it runs and its answer (a success or a refusal, never a 5xx) is recorded
+  // under the key afterwards.
   boost::asio::awaitable<Reply> idempotent_operation(RequestContext& context, std::uint64_t routing_key,
                                                      const google::protobuf::Message& request,
                                                      std::function<boost::asio::awaitable<Reply>()> operation);

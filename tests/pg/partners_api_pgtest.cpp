@@ -688,9 +688,20 @@ TEST_F(Partners, StatementsAddUpCloseForGoodVerifyWithOpensslAndTakeOneAcknowled
   EXPECT_EQ(signed_call(key, "GET", "/partner/v1/statements?date=" + today).body, closed.body);
 
   const std::string ack_path = "/partner/v1/statements/" + statement["statement_id"].get<std::string>() + "/ack";
-  const auto agreed = signed_call(key, "POST", ack_path, json{{"statement_sha256", hash}}.dump());
+  const std::map<std::string, std::string> ack_key{{"Idempotency-Key", unique("ack-")}};
+  const auto agreed =
+      signed_call(key, "POST", ack_path, json{{"statement_sha256", hash}}.dump(), {0, std::nullopt, std::nullopt, ack_key});
   ASSERT_EQ(agreed.status, 200) << agreed.body;
   EXPECT_EQ(agreed.json()["status"], "acknowledged");
+  const auto replayed =
+      signed_call(key, "POST", ack_path, json{{"statement_sha256", hash}}.dump(), {0, std::nullopt, std::nullopt, ack_key});
+  EXPECT_EQ(replayed.body, agreed.body);
+  EXPECT_EQ(replayed.header("idempotent-replayed"), "true");
+  // The same key with another hash is refused before anything runs: no dispute is recorded.
+  const auto reused = signed_call(key, "POST", ack_path, json{{"statement_sha256", std::string(64, '1')}}.dump(),
+                                  {0, std::nullopt, std::nullopt, ack_key});
+  EXPECT_EQ(reused.json()["code"], "idempotency_key_reused");
+  EXPECT_EQ(signed_call(key, "POST", ack_path, json{{"statement_sha256", hash}}.dump()).status, 200);
   const auto disputed = signed_call(key, "POST", ack_path, json{{"statement_sha256", std::string(64, '0')}}.dump());
   EXPECT_EQ(disputed.json()["code"], "statement_disputed");
   // The dispute was recorded and blocks the statement, even for the right hash.

@@ -5,6 +5,8 @@
 #include "api/routes.hpp"
 #include "api/service.hpp"
 #include "ledger/adjustments.hpp"
+#include "ledger/batch.hpp"
+#include "program/cache.hpp"
 #include "ledger/executor.hpp"
 
 namespace loyalty::api {
@@ -32,23 +34,33 @@ asio::awaitable<Reply> create_adjustment(Service& service, RequestContext& conte
   ledger::AdjustmentRequest adjustment{request.member_id(), request.asset(), request.amount(),
                                        request.reason_code(),
                                        request.has_note() ? std::optional(request.note()) : std::nullopt};
-  co_return co_await service.write(
-      context, db::routing_key_of(request.member_id()), request, true, [&](pqxx::transaction_base& txn) {
-        const auto program = service.program(txn);
-        auto done = ledger::adjust(txn, adjustment, context.received_at,
-                                   program::points_expiry(program ? &program->program : nullptr), context.origin());
-        if (!done) return refusal_reply(done.refusal());
+  using Decided = ledger::Result<ledger::DecidedAdjustment>;
+  app::Subjects subjects;
+  subjects.members = {adjustment.member_id};
+  if (adjustment.asset == ledger::points_asset && adjustment.amount < 0) subjects.points_members = {adjustment.member_id};
+  const std::shared_ptr<app::Command> command = std::make_shared<app::DecisionCommand<Decided>>(
+      std::move(subjects),
+      [&service, adjustment, now = context.received_at, origin = context.origin()](ledger::Batch& batch) {
+        const auto program = service.program(batch.transaction());
+        return ledger::adjust(batch, adjustment, now, program::points_expiry(program ? &program->program : nullptr),
+                              origin);
+      },
+      [](const ledger::Batch& batch, const Decided& done) {
+        if (!done) return answer_of(refusal_reply(done.refusal()));
+        const ledger::Adjustment& adjusted = done->adjustment;
         v1::Adjustment message;
-        message.set_entry_id(done->entry_id);
-        message.set_member_id(done->member_id);
-        message.set_asset(done->asset);
-        message.set_amount(done->amount);
-        message.set_reason_code(done->reason_code);
-        if (done->note) message.set_note(*done->note);
-        message.set_available_after(done->balance_after);
-        message.set_created_at(format_rfc3339(done->created_at));
-        return Reply::of(201, std::move(message));
+        message.set_entry_id(batch.entry_id(done->entry));
+        message.set_member_id(adjusted.member_id);
+        message.set_asset(adjusted.asset);
+        message.set_amount(adjusted.amount);
+        message.set_reason_code(adjusted.reason_code);
+        if (adjusted.note) message.set_note(*adjusted.note);
+        message.set_available_after(adjusted.balance_after);
+        message.set_created_at(format_rfc3339(batch.entry_created_at(done->entry)));
+        return answer_of(Reply::of(201, std::move(message)));
       });
+  co_return co_await service.submit(context, db::routing_key_of(request.member_id()), request, true,
+                                    command);
 }
 
 }  // namespace

@@ -10,7 +10,10 @@
 #include "api/json_codec.hpp"
 #include "api/routes.hpp"
 #include "api/service.hpp"
+#include "earning/event_batch.hpp"
 #include "earning/events.hpp"
+#include "ledger/batch.hpp"
+#include "program/cache.hpp"
 #include "ledger/digest.hpp"
 #include "ledger/executor.hpp"
 
@@ -108,21 +111,31 @@ asio::awaitable<Reply> record_event(Service& service, RequestContext& context) {
   event.attributes_json.clear();
   (void)google::protobuf::util::MessageToJsonString(request.attributes(), &event.attributes_json, print);
   event.request_sha256 = to_hex(sha256(to_binary(request)));
-  co_return co_await service.write(
-      context, db::routing_key_of(event.member_id), request, false, [&](pqxx::transaction_base& txn) {
-        const auto program = service.program(txn);
+  using Decided = std::variant<Reply, earning::EventResult<earning::RecordedEvent>>;
+  app::Subjects subjects;
+  subjects.members = {event.member_id};
+  const std::shared_ptr<app::Command> command = std::make_shared<app::DecisionCommand<Decided>>(
+      std::move(subjects),
+      [&service, event, now = context.received_at, origin = context.origin()](ledger::Batch& batch) -> Decided {
+        const auto program = service.program(batch.transaction());
         if (!program) return no_program();
-        auto outcome = earning::record_event(txn, *program, event, context.received_at, earning::EventBounds{},
-                                             context.origin());
-        if (auto* refusal = std::get_if<earning::EventRefusal>(&outcome)) return event_refusal_reply(*refusal);
-        const auto& recorded = std::get<earning::EventOutcome>(outcome);
-        Reply reply = Reply::of(201, event_message(recorded));
-        if (recorded.replayed) {
-          reply.headers.emplace_back("Idempotent-Replayed", "true");
-          reply.keep_writes = false;
+        return earning::EventBatch::of(batch, program).record(event, now, earning::EventBounds{}, origin);
+      },
+      [](const ledger::Batch& batch, const Decided& decided) {
+        if (const auto* reply = std::get_if<Reply>(&decided)) return answer_of(*reply);
+        const auto& result = std::get<earning::EventResult<earning::RecordedEvent>>(decided);
+        if (const auto* refusal = std::get_if<earning::EventRefusal>(&result)) {
+          return answer_of(event_refusal_reply(*refusal));
         }
-        return reply;
+        const auto& recorded = std::get<earning::RecordedEvent>(result);
+        Reply reply = Reply::of(201, event_message(earning::outcome_of(batch, recorded)));
+        if (recorded.outcome.replayed) reply.headers.emplace_back("Idempotent-Replayed", "true");
+        return answer_of(std::move(reply));
+      },
+      [&service, event](ledger::Batch& batch) {
+        if (const auto program = service.program(batch.transaction())) earning::EventBatch::of(batch, program).want(event);
       });
+  co_return co_await service.submit(context, db::routing_key_of(event.member_id), request, false, command);
 }
 
 asio::awaitable<Reply> get_event(Service& service, RequestContext& context) {

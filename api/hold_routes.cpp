@@ -6,12 +6,16 @@
 #include "api/service.hpp"
 #include "ledger/accounts.hpp"
 #include "ledger/executor.hpp"
+#include "ledger/batch.hpp"
 #include "ledger/holds.hpp"
 #include "mall/orders.hpp"
 
 namespace loyalty::api {
 namespace asio = boost::asio;
 namespace {
+
+using HoldResult = ledger::Result<ledger::Hold>;
+using HoldChange = std::function<HoldResult(ledger::Batch&)>;
 
 v1::Hold hold_message(const ledger::Hold& hold) {
   v1::Hold message;
@@ -47,12 +51,20 @@ asio::awaitable<Reply> create_hold(Service& service, RequestContext& context) {
   if (!validation.ok()) co_return validation.reply();
   ledger::OpenHold hold{request.member_id(), request.amount(), ttl,
                         request.has_reference() ? std::optional(request.reference()) : std::nullopt};
-  co_return co_await service.write(
-      context, db::routing_key_of(request.member_id()), request, true, [&](pqxx::transaction_base& txn) {
-        auto opened = ledger::open_hold(txn, hold, context.received_at, context.origin());
-        if (!opened) return refusal_reply(opened.refusal());
-        return Reply::of(201, hold_message(opened.value()));
+  app::Subjects subjects;
+  subjects.members = {hold.member_id};
+  subjects.points_members = {hold.member_id};
+  const std::shared_ptr<app::Command> command = std::make_shared<app::DecisionCommand<HoldResult>>(
+      std::move(subjects),
+      [hold, now = context.received_at, origin = context.origin()](ledger::Batch& batch) {
+        return ledger::open_hold(batch, hold, now, origin);
+      },
+      [](const ledger::Batch&, const HoldResult& opened) {
+        if (!opened) return answer_of(refusal_reply(opened.refusal()));
+        return answer_of(Reply::of(201, hold_message(opened.value())));
       });
+  co_return co_await service.submit(context, db::routing_key_of(request.member_id()), request, true,
+                                    command);
 }
 
 asio::awaitable<Reply> get_hold(Service& service, RequestContext& context) {
@@ -73,6 +85,27 @@ std::optional<Reply> refuse_order_hold(pqxx::transaction_base& txn, const std::s
                  "the hold belongs to order " + *order_id + ": pay or cancel the order instead");
 }
 
+// Capture or void: the hold is locked before its member's accounts (the batch's lock order).
+asio::awaitable<Reply> change_hold(Service& service, RequestContext& context, const google::protobuf::Message& request,
+                                   const std::string& hold_id, const HoldChange& change) {
+  using Decided = std::variant<Reply, HoldResult>;
+  app::Subjects subjects;
+  subjects.holds = {hold_id};
+  const std::shared_ptr<app::Command> command = std::make_shared<app::DecisionCommand<Decided>>(
+      std::move(subjects),
+      [hold_id, change](ledger::Batch& batch) -> Decided {
+        if (auto refused = refuse_order_hold(batch.transaction(), hold_id)) return std::move(*refused);
+        return change(batch);
+      },
+      [](const ledger::Batch&, const Decided& decided) {
+        if (const auto* refused = std::get_if<Reply>(&decided)) return answer_of(*refused);
+        const auto& changed = std::get<HoldResult>(decided);
+        if (!changed) return answer_of(refusal_reply(changed.refusal()));
+        return answer_of(Reply::of(200, hold_message(changed.value())));
+      });
+  co_return co_await service.submit(context, db::routing_key_of(hold_id), request, false, command);
+}
+
 asio::awaitable<Reply> capture_hold(Service& service, RequestContext& context) {
   v1::CaptureHoldRequest request;
   if (auto bad = parse_body(context, request)) co_return *bad;
@@ -83,26 +116,21 @@ asio::awaitable<Reply> capture_hold(Service& service, RequestContext& context) {
   }
   const std::string hold_id = context.param("hold_id");
   const auto amount = request.has_amount() ? std::optional(request.amount()) : std::nullopt;
-  co_return co_await service.write(
-      context, db::routing_key_of(hold_id), request, false, [&](pqxx::transaction_base& txn) {
-        if (auto refused = refuse_order_hold(txn, hold_id)) return std::move(*refused);
-        auto captured = ledger::capture_hold(txn, hold_id, amount, context.received_at, context.origin());
-        if (!captured) return refusal_reply(captured.refusal());
-        return Reply::of(200, hold_message(captured.value()));
-      });
+  // A named local, not a temporary: GCC 12 destroys temporaries of a co_await expression twice
+  // (GCC bug 99576), and this one owns strings.
+  const HoldChange capture = [hold_id, amount, now = context.received_at, origin = context.origin()](
+                                 ledger::Batch& batch) { return ledger::capture_hold(batch, hold_id, amount, now, origin); };
+  co_return co_await change_hold(service, context, request, hold_id, capture);
 }
 
 asio::awaitable<Reply> void_hold(Service& service, RequestContext& context) {
   v1::VoidHoldRequest request;
   if (auto bad = parse_body(context, request)) co_return *bad;
   const std::string hold_id = context.param("hold_id");
-  co_return co_await service.write(
-      context, db::routing_key_of(hold_id), request, false, [&](pqxx::transaction_base& txn) {
-        if (auto refused = refuse_order_hold(txn, hold_id)) return std::move(*refused);
-        auto voided = ledger::void_hold(txn, hold_id, context.received_at, context.origin());
-        if (!voided) return refusal_reply(voided.refusal());
-        return Reply::of(200, hold_message(voided.value()));
-      });
+  const HoldChange void_it = [hold_id, now = context.received_at, origin = context.origin()](ledger::Batch& batch) {
+    return ledger::void_hold(batch, hold_id, now, origin);
+  };
+  co_return co_await change_hold(service, context, request, hold_id, void_it);
 }
 
 }  // namespace

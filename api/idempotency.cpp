@@ -31,7 +31,9 @@ const db::Statement update_reply{
 const db::Statement delete_old{
     "idempotency.purge", "DELETE FROM idempotency_keys WHERE created_at < $1"};
 
-Reply decode_stored(int status, const std::string& type, const std::string& bytes) {
+}  // namespace
+
+Reply replayed_reply(int status, const std::string& type, const std::string& bytes) {
   const auto* descriptor = google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(type);
   LOYALTY_ASSERT(descriptor != nullptr, "a stored reply of an unknown message type");
   std::shared_ptr<google::protobuf::Message> message{
@@ -44,8 +46,6 @@ Reply decode_stored(int status, const std::string& type, const std::string& byte
   reply.headers.emplace_back("Idempotent-Replayed", "true");
   return reply;
 }
-
-}  // namespace
 
 bool is_valid_idempotency_key(std::string_view key) {
   if (key.empty() || key.size() > limits::idempotency_key_chars_max) return false;
@@ -70,7 +70,7 @@ IdempotencyClaim judge_stored(const pqxx::row& row, const std::string& request_s
   // twice) whose reply is not recorded yet; rows of committed requests always have one.
   LOYALTY_ASSERT(status != 0, "an idempotency claim without its reply");
   const pqxx::binarystring response{row[3]};
-  return {IdempotencyClaim::Kind::replay, decode_stored(status, row[2].c_str(), response.str())};
+  return {IdempotencyClaim::Kind::replay, replayed_reply(status, row[2].c_str(), response.str())};
 }
 
 }  // namespace

@@ -39,4 +39,7 @@ long long purge_idempotency_keys(pqxx::transaction_base& txn, Timestamp older_th
 
 bool is_valid_idempotency_key(std::string_view key);
 
+// A recorded answer, given back to a replay (Idempotent-Replayed: true).
+Reply replayed_reply(int status, const std::string& type, const std::string& bytes);
+
 }  // namespace loyalty::api

@@ -194,13 +194,16 @@ asio::awaitable<Reply> create_order(Service& service, RequestContext& context) {
   }
   const mall::NewOrder order = new_order_of(request);
   if (auto invalid = validation_reply(mall::order_issues(order))) co_return *invalid;
+  app::Subjects subjects;  // its member's accounts are locked with the batch's, in order
+  subjects.members = {order.member_id};
   co_return co_await service.write(
       context, db::routing_key_of(order.member_id), request, false, [&](pqxx::transaction_base& txn) {
         const auto program = service.program(txn);
         auto created = mall::create_order(txn, program.get(), order, context.received_at, context.origin());
         if (!created) return order_refusal_reply(created.refusal());
         return order_reply(201, created.value());
-      });
+      },
+      std::move(subjects));
 }
 
 asio::awaitable<Reply> get_order(Service& service, RequestContext& context) {

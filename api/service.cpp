@@ -94,8 +94,15 @@ ledger::Origin RequestContext::origin() const {
   return origin;
 }
 
+namespace {
+ServiceOptions with_batch_applier(ServiceOptions options) {
+  options.database.apply_batch = app::apply_batch;
+  return options;
+}
+}  // namespace
+
 Service::Service(ServiceOptions options)
-    : options_(std::move(options)),
+    : options_(with_batch_applier(std::move(options))),
       executor_(options_.database),
       rate_limiter_(options_.rate_limit_per_second, options_.rate_limit_burst) {
   add_routes();
@@ -181,10 +188,11 @@ asio::awaitable<Reply> Service::read(std::uint64_t routing_key, std::function<Re
 
 asio::awaitable<Reply> Service::write(RequestContext& context, std::uint64_t routing_key,
                                       const google::protobuf::Message& request, bool key_required,
-                                      std::function<Reply(pqxx::transaction_base&)> work) {
+                                      std::function<Reply(pqxx::transaction_base&)> work, app::Subjects subjects) {
   // A message's identity is its deterministic binary form, so JSON and binary bodies of the
   // same message, or numbers written as strings, are the same request.
-  co_return co_await write(context, routing_key, to_binary(request), key_required, std::move(work));
+  co_return co_await write(context, routing_key, to_binary(request), key_required, std::move(work),
+                           std::move(subjects));
 }
 
 std::variant<Service::IdempotencyScope, Reply> Service::idempotency_scope(const RequestContext& context,
@@ -248,56 +256,73 @@ asio::awaitable<Reply> Service::idempotent_operation(RequestContext& context, st
 
 asio::awaitable<Reply> Service::write(RequestContext& context, std::uint64_t routing_key,
                                       std::string request_identity, bool key_required,
-                                      std::function<Reply(pqxx::transaction_base&)> work) {
+                                      std::function<Reply(pqxx::transaction_base&)> work, app::Subjects subjects) {
+  const std::shared_ptr<app::Command> command = std::make_shared<app::CompositeCommand>(
+      std::move(subjects), [work = std::move(work)](pqxx::transaction_base& txn) { return answer_of(work(txn)); });
+  Reply reply = co_await submit_command(context, routing_key, request_identity, key_required, command);
+  co_return reply;
+}
+
+asio::awaitable<Reply> Service::submit(RequestContext& context, std::uint64_t routing_key,
+                                       const google::protobuf::Message& request, bool key_required,
+                                       const std::shared_ptr<app::Command>& command) {
+  const std::string request_identity = to_binary(request);
+  Reply reply = co_await submit_command(context, routing_key, request_identity, key_required, command);
+  co_return reply;
+}
+
+asio::awaitable<Reply> Service::submit_command(RequestContext& context, std::uint64_t routing_key,
+                                               const std::string& request_identity, bool key_required,
+                                               const std::shared_ptr<app::Command>& command) {
   auto scoped = idempotency_scope(context, request_identity, key_required);
   if (auto* refused = std::get_if<Reply>(&scoped)) co_return std::move(*refused);
   const auto& scope = std::get<IdempotencyScope>(scoped);
-  const auto& key = scope.key;
-  const auto& caller = scope.caller;
-  const auto& request_hash = scope.request_hash;
-  bool refused_by_work = false;  // the work answered a refusal (not a key check, not a failure)
-  Reply reply = co_await transact(routing_key, [&](pqxx::transaction_base& txn) {
-    if (key) {
-      IdempotencyClaim claim = claim_idempotency_key(txn, caller, *key, request_hash);
-      if (claim.kind == IdempotencyClaim::Kind::replay) {
-        // A replay is a success reply that must not write: mark it so transact rolls back.
-        claim.replay.keep_writes = false;
-        return std::move(claim.replay);
-      }
-      if (claim.kind == IdempotencyClaim::Kind::reused_with_other_request) {
-        return problem(409, "idempotency_key_reused", "this Idempotency-Key was used with a different request");
-      }
-    }
-    Reply reply = work(txn);
-    if (!reply.succeeded()) {
-      refused_by_work = true;
-      return reply;
-    }
-    if (key) record_idempotent_reply(txn, caller, *key, reply);
-    // Every state change made through the API is audited in its own transaction (partner
-    // handlers write their own record, naming the exchange or claim).
-    if (!context.partner) {
-      audit::AuditRecord record = audit_record(context, "ok");
-      record.details_json = "{\"status\":" + std::to_string(reply.status) + "}";
-      audit::record(txn, record);
-    }
-    return reply;
-  }, context.request_id);
-  if (!key || !refused_by_work || reply.status >= 500 || !reply.message) co_return reply;
-  // A refusal is the key's answer too: its writes were rolled back with it, so the key is
-  // recorded on its own. A request with the same key that recorded first keeps its answer.
-  Reply first = reply;
-  const Reply recorded = co_await transact(routing_key, [&](pqxx::transaction_base& txn) {
-    IdempotencyClaim claim = claim_idempotency_key(txn, caller, *key, request_hash);
-    if (claim.kind == IdempotencyClaim::Kind::fresh) {
-      record_idempotent_reply(txn, caller, *key, reply);
-    } else if (claim.kind == IdempotencyClaim::Kind::replay) {
-      first = std::move(claim.replay);
-    }
-    return Reply::of(200, v1::Health{});
-  }, context.request_id);
-  (void)recorded;  // if the key cannot be recorded now, the refusal still stands as the answer
-  co_return first;
+  if (scope.key) command->idempotency = app::IdempotencyScope{scope.caller, *scope.key, scope.request_hash};
+  // Every state change made through the API is audited in its own transaction (partner
+  // handlers write their own record, naming the exchange or claim).
+  if (!context.partner) command->audit = audit_record(context, "ok");
+  command->received_at = context.received_at;
+  auto io = co_await asio::this_coro::executor;
+  // The initiation captures only references and trivial values: GCC 12 destroys temporaries
+  // of a co_await expression twice (GCC bug 99576), which would release an owning capture twice.
+  const std::shared_ptr<db::BatchItem> item = command;
+  auto initiate = [this, routing_key, &io, &item](auto handler) {
+    auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+    executor_.submit(routing_key, item, [shared, io](db::JobStatus status, std::exception_ptr error) {
+      asio::post(io, [shared, status, error]() mutable { (*shared)(Outcome{status, error}); });
+    });
+  };
+  const Outcome outcome =
+      co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(Outcome)>(std::move(initiate), asio::use_awaitable);
+  if (outcome.status != db::JobStatus::finished) co_return reply_for_failure(outcome, context.request_id);
+  Reply reply = reply_of(command->outcome, context.request_id);
+  co_return reply;
+}
+
+Reply Service::reply_of(const app::Outcome& done, const std::string& request_id) {
+  switch (done.kind) {
+    case app::OutcomeKind::applied:
+    case app::OutcomeKind::refused: return std::any_cast<Reply>(done.answer.reply);
+    case app::OutcomeKind::replayed: return replayed_reply(done.replay.status, done.replay.type, done.replay.bytes);
+    case app::OutcomeKind::key_reused:
+      return problem(409, "idempotency_key_reused", "this Idempotency-Key was used with a different request");
+    case app::OutcomeKind::failed:
+      if (done.answer.reply.has_value()) return std::any_cast<Reply>(done.answer.reply);
+      return reply_for_failure(Outcome{db::JobStatus::failed, done.error}, request_id);
+    case app::OutcomeKind::pending: break;
+  }
+  return problem(500, "internal_error", "a write that was not applied");
+}
+
+app::Answer answer_of(Reply reply) {
+  app::Answer answer;
+  answer.status = reply.status;
+  answer.keep_writes = reply.keep_writes;
+  if (reply.message) {
+    answer.stored = {reply.status, reply.message->GetDescriptor()->full_name(), to_binary(*reply.message)};
+  }
+  answer.reply = std::move(reply);
+  return answer;
 }
 
 std::string request_id_for(const std::optional<std::string>& given) {

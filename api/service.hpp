@@ -24,6 +24,7 @@
 #include "api/rate_limiter.hpp"
 #include "api/reply.hpp"
 #include "api/router.hpp"
+#include "app/write_protocol.hpp"
 #include "ledger/executor.hpp"
 #include "program/cache.hpp"
 
@@ -56,15 +57,23 @@ class Service {
                                          std::function<Reply(pqxx::transaction_base&)> work,
                                          std::string request_id = "");
 
-  // Runs a client's write; its writes are kept only when its reply is a success. With an
-  // Idempotency-Key header (required when `key_required`), a retry gets the first reply.
+  // Runs a client's write through the write protocol (app/write_protocol.hpp), batched with
+  // others. With an Idempotency-Key header (required when `key_required`), a retry gets the
+  // first answer, refusals included.
+  boost::asio::awaitable<Reply> submit(RequestContext& context, std::uint64_t routing_key,
+                                       const google::protobuf::Message& request, bool key_required,
+                                       const std::shared_ptr<app::Command>& command);
+  // A composite write (its own SQL, in a savepoint of the batch); its writes are kept only
+  // when its reply is a success. `subjects` are locked first, in the batch's global order.
   boost::asio::awaitable<Reply> write(RequestContext& context, std::uint64_t routing_key,
                                       const google::protobuf::Message& request, bool key_required,
-                                      std::function<Reply(pqxx::transaction_base&)> work);
+                                      std::function<Reply(pqxx::transaction_base&)> work,
+                                      app::Subjects subjects = {});
   // The same, for a request whose identity is given as bytes (a body that is not a message).
   boost::asio::awaitable<Reply> write(RequestContext& context, std::uint64_t routing_key,
                                       std::string request_identity, bool key_required,
-                                      std::function<Reply(pqxx::transaction_base&)> work);
+                                      std::function<Reply(pqxx::transaction_base&)> work,
+                                      app::Subjects subjects = {});
 
   // An operation of several transactions (a job run) made idempotent: with an Idempotency-Key,
   // a key already answered gets that answer (or 409 for another request) and the operation does
@@ -88,6 +97,8 @@ class Service {
   };
   boost::asio::awaitable<Outcome> run(std::uint64_t routing_key, db::Executor::Work work);
   static Reply reply_for_failure(const Outcome& outcome, const std::string& request_id);
+  // The reply to a command's outcome (app/write_protocol.hpp).
+  static Reply reply_of(const app::Outcome& outcome, const std::string& request_id);
   boost::asio::awaitable<std::optional<Reply>> authenticate(RequestContext& context, const Route& route);
   boost::asio::awaitable<std::optional<Reply>> authenticate_key(RequestContext& context, const Route& route);
   static audit::AuditRecord audit_record(const RequestContext& context, std::string result);
@@ -102,6 +113,9 @@ class Service {
                                                                  const std::string& request_identity,
                                                                  bool key_required);
   static std::string refusal_code(const Reply& reply);
+  boost::asio::awaitable<Reply> submit_command(RequestContext& context, std::uint64_t routing_key,
+                                               const std::string& request_identity, bool key_required,
+                                               const std::shared_ptr<app::Command>& command);
   HttpResponse encode(const RequestContext& context, const Reply& reply);
   void add_routes();
 
@@ -113,6 +127,9 @@ class Service {
   program::ProgramCache programs_;
   Router router_;
 };
+
+// A reply as the write protocol's answer (what is recorded under an idempotency key).
+app::Answer answer_of(Reply reply);
 
 // Parses the request body (JSON or binary, by Content-Type) into `message`; an empty body is
 // an empty message. Returns the problem to answer when it cannot.

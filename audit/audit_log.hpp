@@ -7,6 +7,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace loyalty::audit {
 
@@ -23,5 +24,7 @@ struct AuditRecord {
 };
 
 void record(pqxx::transaction_base& txn, const AuditRecord& record);
+// Many records in one statement, in order (a batch of writes).
+void record_many(pqxx::transaction_base& txn, const std::vector<AuditRecord>& records);
 
 }  // namespace loyalty::audit

@@ -3,6 +3,7 @@
 #include <map>
 
 #include "earning/budgets.hpp"
+#include "earning/event_batch.hpp"
 #include "earning/rules.hpp"
 #include "ledger/accounts.hpp"
 #include "ledger/amounts.hpp"
@@ -19,12 +20,6 @@ namespace {
 
 using ledger::LockedMemberAccounts;
 
-const db::Statement insert_event{
-    "events.insert",
-    "INSERT INTO events (event_id, member_id, type, occurred_at, attributes, amount_cents, request_sha256,"
-    " program_version, received_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9)"
-    " ON CONFLICT (event_id) DO NOTHING"};
-
 const db::Statement select_event{
     "events.select",
     "SELECT member_id, request_sha256, entry_id, reversed_at, reversal_entry_id FROM events WHERE event_id = $1"};
@@ -34,31 +29,13 @@ const db::Statement lock_event{
     "SELECT member_id, request_sha256, entry_id, reversed_at, reversal_entry_id FROM events"
     " WHERE event_id = $1 FOR UPDATE"};
 
-const db::Statement set_entry{"events.set_entry", "UPDATE events SET entry_id = $2 WHERE event_id = $1"};
-
 const db::Statement set_reversed{
     "events.set_reversed",
     "UPDATE events SET reversed_at = $2, reversal_entry_id = $3, reversal_reason = $4 WHERE event_id = $1"};
 
-// All of an event's awards in one statement, positions 0, 1, ... in array order.
-const db::Statement insert_awards{
-    "events.insert_awards",
-    "INSERT INTO event_awards (event_id, position, member_id, rule_id, campaign_id, asset, amount, occurred_at,"
-    " pending_until)"
-    " SELECT $1, a.position - 1, $2, a.rule_id, a.campaign_id, a.asset, a.amount, $3, a.pending_until"
-    " FROM unnest($4::text[], $5::text[], $6::text[], $7::bigint[], $8::timestamptz[]) WITH ORDINALITY"
-    "  AS a(rule_id, campaign_id, asset, amount, pending_until, position)"};
-
 const db::Statement select_awards{
     "events.select_awards",
     "SELECT rule_id, campaign_id, asset, amount, pending_until FROM event_awards WHERE event_id = $1 ORDER BY position"};
-
-// Awards of a rule (not campaign bonuses) to a member in a period, from events that stand.
-const db::Statement count_capped{
-    "events.count_capped",
-    "SELECT count(DISTINCT a.event_id) FROM event_awards a JOIN events e ON e.event_id = a.event_id"
-    " WHERE a.member_id = $1 AND a.rule_id = $2 AND a.campaign_id IS NULL"
-    "   AND a.occurred_at >= $3 AND a.occurred_at < $4 AND e.reversed_at IS NULL"};
 
 // Refunds of an order claw back shares of its earn event (earning/partial_reversal.hpp); a
 // whole reversal on top of them would take the same points twice.
@@ -83,10 +60,6 @@ const db::Statement lock_entry_lots{
 const db::Statement reduce_lot{
     "events.reduce_lot", "UPDATE lots SET remaining = remaining - $2 WHERE lot_id = $1 AND remaining >= $2"};
 
-std::optional<std::string> optional_time(const std::optional<Timestamp>& instant) {
-  if (!instant) return std::nullopt;
-  return db::sql_time(*instant);
-}
 
 // entry_id: the event's earn entry (0 when it awarded nothing).
 std::vector<Award> awards_of(pqxx::transaction_base& txn, const std::string& event_id, std::int64_t entry_id) {
@@ -99,101 +72,6 @@ std::vector<Award> awards_of(pqxx::transaction_base& txn, const std::string& eve
   }
   return awards;
 }
-
-// Plans every award the program gives for the event: base awards of matching rules under
-// their caps, and campaign bonuses within budget.
-EventResult<std::vector<PlannedAward>> plan_awards(pqxx::transaction_base& txn, const program::Program& program,
-                                                   const Event& event, int multiplier_pct, Timestamp now) {
-  const EventFacts facts{event.type, event.occurred_at, event.amount_cents, multiplier_pct};
-  std::vector<PlannedAward> planned;
-  for (const auto& rule : program.rules) {
-    if (std::find(rule.events.begin(), rule.events.end(), event.type) == rule.events.end()) continue;
-    if (rule.cap) {
-      const auto [from, to] = cap_period(rule.cap->period, event.occurred_at);
-      const auto used = db::exec(txn, count_capped, event.member_id, rule.id, db::sql_time(from), db::sql_time(to));
-      if (used[0][0].as<std::int64_t>() >= rule.cap->per_member) continue;
-    }
-    auto plan = plan_rule_awards(rule, facts);
-    if (auto* problem = std::get_if<PlanProblem>(&plan)) {
-      return *problem == PlanProblem::amount_cents_required ? EventRefusal::amount_cents_required
-                                                            : EventRefusal::amount_overflow;
-    }
-    auto& awards = std::get<std::vector<PlannedAward>>(plan);
-    std::int64_t base_points = 0;
-    for (auto& award : awards) {
-      // A return window that has already passed needs no pending stage.
-      if (award.pending_until && *award.pending_until <= now) award.pending_until.reset();
-      // Only points wait for the return window; contribution value is credited at once.
-      if (award.asset != ledger::points_asset) award.pending_until.reset();
-      if (award.asset == ledger::points_asset) base_points += award.amount;
-      planned.push_back(award);
-    }
-    std::optional<Timestamp> pending_until = awards.empty() ? std::nullopt : awards.front().pending_until;
-    for (const program::Campaign* campaign : active_campaigns(program, rule.id, event.occurred_at)) {
-      const auto bonus = campaign_bonus(base_points, campaign->multiplier_pct);
-      if (!bonus) return EventRefusal::amount_overflow;
-      if (*bonus <= 0) continue;
-      if (!reserve_budget(txn, campaign->id, *bonus, db::routing_key_of(event.member_id))) continue;
-      planned.push_back({rule.id, campaign->id, std::string(ledger::points_asset), *bonus, campaign->funding_account,
-                         pending_until});
-    }
-  }
-  return planned;
-}
-
-// The earn entry of an event's awards: funding accounts pay, the member's parts receive.
-ledger::EntryDraft earn_entry(pqxx::transaction_base& txn, const program::ProgramVersion& program, const Event& event,
-                              const std::vector<PlannedAward>& planned, const LockedMemberAccounts& points,
-                              const LockedMemberAccounts& growth, Timestamp now, const ledger::Origin& origin) {
-  ledger::EntryDraft entry{"earn", now, event.member_id, event.event_id};
-  entry.program_version = program.version;
-  entry.origin = origin;
-  for (const auto& award : planned) {
-    const LockedMemberAccounts& member = award.asset == ledger::points_asset ? points : growth;
-    const std::int64_t member_account = award.pending_until ? member.pending.account_id : member.available.account_id;
-    entry.postings.push_back({ledger::system_account_id(txn, award.funding_account, award.asset), award.asset,
-                              -award.amount});
-    entry.postings.push_back({member_account, award.asset, award.amount});
-  }
-  return entry;
-}
-
-// True when every credit keeps the member's total of its asset within int64.
-bool fits(const std::vector<PlannedAward>& planned, const LockedMemberAccounts& points,
-          const LockedMemberAccounts& growth) {
-  std::map<std::string, std::int64_t> totals;
-  for (const auto& [asset, accounts] : {std::pair{"POINTS", &points}, std::pair{"GROWTH", &growth}}) {
-    const auto total = accounts->total();
-    if (!total) return false;
-    totals[asset] = *total;
-  }
-  for (const auto& award : planned) {
-    const auto next = ledger::checked_add(totals[award.asset], award.amount);
-    if (!next) return false;
-    totals[award.asset] = *next;
-  }
-  return true;
-}
-
-// One lot for the points credited to available, one per pending date.
-void add_earned_lots(pqxx::transaction_base& txn, const program::Program& program, const Event& event,
-                     const std::vector<PlannedAward>& planned, std::int64_t entry_id, std::int64_t available_before) {
-  std::map<std::optional<Timestamp>, std::int64_t> by_pending_date;
-  for (const auto& award : planned) {
-    if (award.asset == ledger::points_asset) by_pending_date[award.pending_until] += award.amount;
-  }
-  const auto expires_at = program::points_expiry(&program).expiry_for(event.occurred_at);
-  for (const auto& [pending_until, amount] : by_pending_date) {
-    ledger::add_lot(txn,
-                    ledger::NewLot{event.member_id, amount, event.occurred_at, expires_at, pending_until, entry_id, "earn"},
-                    available_before);
-  }
-}
-
-void apply_awards(pqxx::transaction_base& txn, const program::ProgramVersion& program, const Event& event,
-                  const std::vector<PlannedAward>& planned, const LockedMemberAccounts& points,
-                  const LockedMemberAccounts& growth, Timestamp now, const ledger::Origin& origin,
-                  EventOutcome& outcome);
 
 }  // namespace
 
@@ -214,73 +92,17 @@ EventResult<EventOutcome> find_event(pqxx::transaction_base& txn, const std::str
 EventResult<EventOutcome> record_event(pqxx::transaction_base& txn, const program::ProgramVersion& program,
                                        const Event& event, Timestamp now, const EventBounds& bounds,
                                        const ledger::Origin& origin) {
-  if (event.occurred_at < now - bounds.past_max || event.occurred_at > now + bounds.future_max) {
-    return EventRefusal::occurred_at_out_of_range;
-  }
-  // The member's accounts are locked first: events of one member are applied one at a time,
-  // which is what makes caps and replays exact under concurrency.
-  const auto accounts = ledger::lock_member_points_and_growth(txn, event.member_id);
-  if (!accounts) return EventRefusal::member_not_found;
-  const LockedMemberAccounts* points = &accounts->points;
-  const LockedMemberAccounts* growth = &accounts->growth;
-
-  const auto inserted = db::exec(txn, insert_event, event.event_id, event.member_id, event.type,
-                                 db::sql_time(event.occurred_at), event.attributes_json,
-                                 db::nullable(db::nullable_number(event.amount_cents)), event.request_sha256,
-                                 program.version, db::sql_time(now));
-  if (inserted.affected_rows() == 0) {
-    const auto existing = db::exec(txn, select_event, event.event_id);
-    if (existing[0][1].c_str() != event.request_sha256) return EventRefusal::event_id_reused;
-    auto replay = find_event(txn, event.event_id);
-    std::get<EventOutcome>(replay).replayed = true;
-    return replay;
-  }
-
-  // Locked for the upgrade below; read now for the multiplier of this event's awards.
-  const auto levels = membership::lock_levels(txn, program.program, event.member_id);
-  auto plan = plan_awards(txn, program.program, event, membership::earn_multiplier_pct(program.program, levels), now);
-  if (auto* refusal = std::get_if<EventRefusal>(&plan)) return *refusal;
-  const auto& planned = std::get<std::vector<PlannedAward>>(plan);
-
-  EventOutcome outcome;
-  outcome.event_id = event.event_id;
-  outcome.member_id = event.member_id;
-  if (!planned.empty()) {
-    if (!fits(planned, *points, *growth)) return EventRefusal::amount_overflow;
-    apply_awards(txn, program, event, planned, *points, *growth, now, origin, outcome);
-  }
-  // The event may lift the member's levels; the new multiplier applies from the next award.
-  for (const auto& change : membership::upgrade_after_event(txn, program.program, event.member_id, levels, now,
-                                                                  event.event_id)) {
-    outcome.tier_changes.push_back({change.track, change.from_level, change.to_level});
-  }
-  return outcome;
+  // A batch of one event inside the caller's transaction (a mall order's earn event).
+  ledger::Batch batch{txn};
+  batch.lock_members({event.member_id});
+  const std::shared_ptr<const program::ProgramVersion> in_force(&program, [](const program::ProgramVersion*) {});
+  EventBatch& events = EventBatch::of(batch, in_force);
+  events.want(event);
+  auto recorded = events.record(event, now, bounds, origin);
+  batch.write();
+  if (auto* refusal = std::get_if<EventRefusal>(&recorded)) return *refusal;
+  return outcome_of(batch, std::get<RecordedEvent>(recorded));
 }
-
-namespace {
-
-// Posts the earn entry of an event's awards, its lots and its award rows.
-void apply_awards(pqxx::transaction_base& txn, const program::ProgramVersion& program, const Event& event,
-                  const std::vector<PlannedAward>& planned, const LockedMemberAccounts& points,
-                  const LockedMemberAccounts& growth, Timestamp now, const ledger::Origin& origin,
-                  EventOutcome& outcome) {
-  const auto posted = ledger::post_entry(txn, earn_entry(txn, program, event, planned, points, growth, now, origin));
-  add_earned_lots(txn, program.program, event, planned, posted.entry_id, points.available.balance);
-  const auto column = [&](auto format) { return db::array_literal(planned, format); };
-  db::exec(txn, insert_awards, event.event_id, event.member_id, db::sql_time(event.occurred_at),
-           column([](const PlannedAward& a) { return a.rule_id; }),
-           column([](const PlannedAward& a) { return a.campaign_id; }),
-           column([](const PlannedAward& a) { return a.asset; }),
-           column([](const PlannedAward& a) { return std::to_string(a.amount); }),
-           column([](const PlannedAward& a) { return optional_time(a.pending_until); }));
-  for (const auto& award : planned) {
-    outcome.awards.push_back(
-        {award.rule_id, award.campaign_id, award.asset, award.amount, posted.entry_id, award.pending_until});
-  }
-  db::exec(txn, set_entry, event.event_id, posted.entry_id);
-}
-
-}  // namespace
 
 namespace {
 

@@ -20,20 +20,19 @@ const db::Statement insert_member_accounts{
 const db::Statement lock_member{
     "accounts.lock_member",
     "SELECT part, account_id, balance FROM accounts"
-    " WHERE member_id = $1 AND asset = $2 ORDER BY part FOR UPDATE"};
+    " WHERE member_id = $1 AND asset = $2 ORDER BY account_id FOR UPDATE"};
 
-// POINTS then GROWTH, each by part: the order lock_member takes them in when called for one
-// asset after the other.
+// Every lock of accounts is taken in account id order: the global order that keeps batches of
+// several processes from waiting on each other in a circle (ledger/batch.hpp).
 const db::Statement lock_member_points_growth{
     "accounts.lock_member_points_growth",
     "SELECT asset, part, account_id, balance FROM accounts WHERE member_id = $1 AND asset IN ('POINTS', 'GROWTH')"
-    " ORDER BY asset = 'POINTS' DESC, part FOR UPDATE"};
+    " ORDER BY account_id FOR UPDATE"};
 
-// Members in id order, then parts in the order lock_member takes them.
 const db::Statement lock_members{
     "accounts.lock_members",
     "SELECT member_id, part, account_id, balance FROM accounts"
-    " WHERE member_id = ANY($1::text[]) AND asset = $2 ORDER BY member_id, part FOR UPDATE"};
+    " WHERE member_id = ANY($1::text[]) AND asset = $2 ORDER BY account_id FOR UPDATE"};
 
 const db::Statement find_system{
     "accounts.find_system",

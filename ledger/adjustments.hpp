@@ -43,8 +43,20 @@ struct Adjustment {
   Timestamp created_at;
 };
 
-// POINTS credits become a lot expiring per `expiry`; POINTS debits take from lots.
-Result<Adjustment> adjust(pqxx::transaction_base& txn, const AdjustmentRequest& request, Timestamp now,
-                          const ExpiryPolicy& expiry, const Origin& origin);
+class Batch;
+
+// The shape of a request, before any state is read: what the API checks field by field.
+std::optional<Refusal> check_adjustment(const AdjustmentRequest& request);
+
+// A decision inside a batch (ledger/batch.hpp): the member is locked and, for a POINTS debit,
+// its points prefetched. POINTS credits become a lot expiring per `expiry`; POINTS debits
+// take from lots. The adjustment's entry_id and created_at are known once the batch is
+// written (`entry`).
+struct DecidedAdjustment {
+  Adjustment adjustment;
+  int entry = 0;  // the batch's EntryIndex
+};
+Result<DecidedAdjustment> adjust(Batch& batch, const AdjustmentRequest& request, Timestamp now,
+                                 const ExpiryPolicy& expiry, const Origin& origin);
 
 }  // namespace loyalty::ledger

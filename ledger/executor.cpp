@@ -37,17 +37,86 @@ Executor::~Executor() {
 }
 
 void Executor::submit(std::uint64_t routing_key, Work work, Done done) {
+  enqueue(routing_key, Job{std::move(work), nullptr, std::move(done)});
+}
+
+void Executor::submit(std::uint64_t routing_key, std::shared_ptr<BatchItem> item, Done done) {
+  LOYALTY_ASSERT(options_.apply_batch != nullptr, "a batch item submitted without a batch applier");
+  enqueue(routing_key, Job{nullptr, std::move(item), std::move(done)});
+}
+
+void Executor::enqueue(std::uint64_t routing_key, Job job) {
   Worker& worker = *workers_[routing_key % workers_.size()];
   {
     std::lock_guard lock{worker.mutex};
     if (static_cast<int>(worker.queue.size()) < options_.queue_jobs_max && !stopping_) {
-      worker.queue.push_back(Job{std::move(work), std::move(done)});
+      worker.queue.push_back(std::move(job));
       ++queued_;
       worker.wake.notify_one();
       return;
     }
   }
-  done(JobStatus::overloaded, nullptr);
+  job.done(JobStatus::overloaded, nullptr);
+}
+
+// One transaction for all the items; true when it committed (or its outcome is in doubt).
+bool Executor::try_items(Worker& worker, std::vector<Job*>& items) {
+  std::vector<BatchItem*> batch;
+  for (Job* job : items) batch.push_back(job->item.get());
+  for (int attempt = 1;; ++attempt) {
+    try {
+      pqxx::work txn{*worker.connection, "batch"};
+      ledger::take_entries_posted_on_this_thread();
+      options_.apply_batch(txn, batch);
+      const std::int64_t entries = ledger::take_entries_posted_on_this_thread();
+      txn.commit();
+      entries_committed_ += entries;
+      for (Job* job : items) job->status = JobStatus::finished;
+      return true;
+    } catch (const pqxx::in_doubt_error&) {
+      for (Job* job : items) job->status = JobStatus::in_doubt;
+      return true;
+    } catch (const pqxx::broken_connection&) {
+      // Lost before the commit was sent, so nothing was committed: a pooled connection that
+      // went stale (the database restarted) gets one fresh try.
+      worker.connection.reset();
+      if (attempt >= 2 || !ensure_connection(worker)) {
+        for (Job* job : items) job->status = JobStatus::database_unavailable;
+        return true;
+      }
+    } catch (const pqxx::transaction_rollback&) {
+      // A deadlock or serialization failure: the whole batch again, a bounded number of times.
+      if (attempt >= transaction_attempts_max) {
+        for (Job* job : items) {
+          job->status = JobStatus::failed;
+          job->error = std::current_exception();
+        }
+        return true;
+      }
+    } catch (const std::exception& error) {
+      if (items.size() == 1) {
+        items.front()->status = JobStatus::failed;
+        items.front()->error = std::current_exception();
+        return true;
+      }
+      log::warn("batch failed; applying its writes one by one", {{"error", error.what()}});
+      return false;
+    }
+  }
+}
+
+void Executor::apply_items(Worker& worker, std::vector<Job*>& items) {
+  if (items.empty()) return;
+  if (try_items(worker, items)) return;
+  // Nothing of the batch was committed: each item alone, so that only the one at fault fails.
+  for (Job* job : items) {
+    std::vector<Job*> alone{job};
+    if (!worker.connection || !worker.connection->is_open()) {
+      job->status = JobStatus::database_unavailable;
+      continue;
+    }
+    try_items(worker, alone);
+  }
 }
 
 bool Executor::ensure_connection(Worker& worker) {
@@ -194,18 +263,32 @@ bool Executor::try_batch(Worker& worker, std::vector<Job>& batch) {
   return true;
 }
 
-void Executor::run_batch(Worker& worker, std::vector<Job>& batch) {
-  jobs_ += static_cast<std::int64_t>(batch.size());
+void Executor::run_batch(Worker& worker, std::vector<Job>& all) {
+  jobs_ += static_cast<std::int64_t>(all.size());
+  // Writes go to the batch applier in one transaction; other jobs share one of their own.
+  std::vector<Job*> items;
+  std::vector<Job> batch;
+  for (Job& job : all) {
+    if (job.item) items.push_back(&job);
+  }
+  apply_items(worker, items);
+  if (!items.empty()) ++batches_;
+  for (Job& job : all) {
+    if (!job.item) batch.push_back(std::move(job));
+  }
   if (batch.size() == 1) {
     run_alone(worker, batch.front());
-  } else if (!try_batch(worker, batch)) {
+  } else if (batch.size() > 1 && !try_batch(worker, batch)) {
     // A stale pooled connection gets one fresh try, as in run_alone.
     if (!ensure_connection(worker) || !try_batch(worker, batch)) {
       for (Job& job : batch) job.status = JobStatus::database_unavailable;
     }
   }
-  ++batches_;
+  if (!batch.empty()) ++batches_;
   if (!worker.connection || !worker.connection->is_open()) reachable_ = false;
+  for (Job& job : all) {
+    if (job.item) job.done(job.status, job.error);
+  }
   for (Job& job : batch) job.done(job.status, job.error);
 }
 

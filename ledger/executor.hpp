@@ -1,9 +1,13 @@
 // The database executor: a fixed set of worker threads, each owning one connection, that run
 // the service's database work so that no HTTP I/O thread ever waits on PostgreSQL.
 //
-// Group commit. A worker takes every job waiting in its queue (up to batch_jobs_max) and runs
-// them in ONE transaction, each inside its own savepoint, then commits once. A job that
-// refuses (returns false) or fails rolls back to its savepoint and leaves the others alone.
+// Batches. A worker takes every job waiting in its queue (up to batch_jobs_max). Writes
+// (BatchItem) are handed together to the batch applier (app/write_protocol.hpp), which applies
+// them as one unit in ONE transaction with a constant number of statements; the worker commits
+// once, retries the whole batch on a deadlock or serialization failure, and when the batch
+// fails for another reason applies its items one by one so that only the item at fault fails.
+// Other jobs (reads, and operations of their own) run in one transaction, each in its own
+// savepoint: a job that refuses (returns false) or fails rolls back to its savepoint.
 // Completions are delivered only after the commit, so no caller ever sees an answer for
 // writes that did not become durable. Jobs are routed to workers by a key (the member, or the
 // resource) so that jobs touching the same rows meet in the same worker instead of waiting on
@@ -36,12 +40,22 @@ enum class JobStatus {
   failed,                // the job threw (a bug or an unexpected database error); rolled back
 };
 
+// A write the batch applier knows how to apply together with others; opaque here.
+class BatchItem {
+ public:
+  virtual ~BatchItem() = default;
+};
+
+// Applies a batch of writes inside `txn` (the worker commits). Throws to fail the batch.
+using BatchApplier = std::function<void(pqxx::transaction_base& txn, const std::vector<BatchItem*>& items)>;
+
 struct ExecutorOptions {
   std::string database_url;
   int workers = 8;
   int batch_jobs_max = 32;
   int queue_jobs_max = 4096;  // per worker; more is refused as overloaded
   SessionLimits session_limits;
+  BatchApplier apply_batch;  // required to submit BatchItems
 };
 
 class Executor {
@@ -58,6 +72,8 @@ class Executor {
   Executor& operator=(const Executor&) = delete;
 
   void submit(std::uint64_t routing_key, Work work, Done done);
+  // A write applied in a batch with others by options.apply_batch.
+  void submit(std::uint64_t routing_key, std::shared_ptr<BatchItem> item, Done done);
 
   // Observability for /metrics and /readyz.
   std::int64_t queued_jobs() const { return queued_.load(); }
@@ -70,6 +86,7 @@ class Executor {
  private:
   struct Job {
     Work work;
+    std::shared_ptr<BatchItem> item;
     Done done;
     JobStatus status = JobStatus::finished;
     std::exception_ptr error;
@@ -89,6 +106,9 @@ class Executor {
   void run_alone(Worker& worker, Job& job);
   bool try_batch(Worker& worker, std::vector<Job>& batch);
   static void run_in_savepoint(pqxx::dbtransaction& txn, Job& job);
+  void apply_items(Worker& worker, std::vector<Job*>& items);
+  bool try_items(Worker& worker, std::vector<Job*>& items);
+  void enqueue(std::uint64_t routing_key, Job job);
 
   ExecutorOptions options_;
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -46,6 +46,16 @@ struct OpenHold {
   std::optional<std::string> reference;
 };
 
+class Batch;
+
+// Decisions inside a batch (ledger/batch.hpp): the hold and its member are locked and their
+// points prefetched by the caller. A refusal changes nothing.
+Result<Hold> open_hold(Batch& batch, const OpenHold& request, Timestamp now, const Origin& origin);
+Result<Hold> capture_hold(Batch& batch, const std::string& hold_id, std::optional<std::int64_t> amount, Timestamp now,
+                          const Origin& origin);
+Result<Hold> void_hold(Batch& batch, const std::string& hold_id, Timestamp now, const Origin& origin);
+
+// The same as a batch of one inside a caller's transaction (a mall order opens its hold so).
 Result<Hold> open_hold(pqxx::transaction_base& txn, const OpenHold& request, Timestamp now,
                        const Origin& origin);
 // `amount` absent captures all; the rest of the hold is released.

@@ -59,6 +59,14 @@ PostedEntry post_entry(pqxx::transaction_base& txn, const EntryDraft& draft);
 // per member); each is asserted balanced first. Returns their ids in draft order.
 std::vector<std::int64_t> post_entries(pqxx::transaction_base& txn, const std::vector<EntryDraft>& drafts);
 
+// Ids for `count` new entries, taken from the identity sequence (one round trip).
+std::vector<std::int64_t> allocate_entry_ids(pqxx::transaction_base& txn, std::int64_t count);
+
+// Writes entries under ids already allocated, with all their postings, in two round trips;
+// each is asserted balanced first. Returns each entry's created_at, in draft order.
+std::vector<Timestamp> write_entries(pqxx::transaction_base& txn, const std::vector<EntryDraft>& drafts,
+                                     const std::vector<std::int64_t>& ids);
+
 // Entries this thread has posted since the last call (the executor counts what it commits).
 std::int64_t take_entries_posted_on_this_thread();
 

@@ -47,23 +47,19 @@ const db::Statement select_history{
     "SELECT from_level, to_level, reason, qualifying_value, event_id, job, actor, note, changed_at"
     " FROM tier_changes WHERE member_id = $1 AND track = $2 ORDER BY change_id DESC LIMIT 50"};
 
-// Cash of the members' standing events of qualifying types in (from, to], less what refunds
-// took back of it.
+// Cash of the members' standing events of qualifying types on the window's days, less what
+// refunds took back of it (maintained per day by migrations/0010).
 const db::Statement sum_spend{
     "tiers.sum_spend",
-    "SELECT member_id, sum(amount_cents - reversed_cents) FROM events WHERE member_id = ANY($1::text[])"
-    " AND type = ANY($2::text[]) AND reversed_at IS NULL AND occurred_at > $3 AND occurred_at <= $4"
-    " GROUP BY member_id"};
+    "SELECT member_id, sum(spend_cents) FROM member_spend_days WHERE member_id = ANY($1::text[])"
+    " AND type = ANY($2::text[]) AND day BETWEEN $3::date AND $4::date GROUP BY member_id"};
 
-// GROWTH earned by the members' standing events in (from, to], less what partial reversals
-// clawed back of it.
+// GROWTH earned by the members' standing events on the window's days, less what partial
+// reversals clawed back of it (maintained per day by migrations/0010).
 const db::Statement sum_growth{
     "tiers.sum_growth",
-    "SELECT a.member_id, sum(a.amount - coalesce(c.settled, 0)) FROM event_awards a"
-    " JOIN events e ON e.event_id = a.event_id"
-    " LEFT JOIN event_award_clawbacks c ON c.event_id = a.event_id AND c.position = a.position"
-    " WHERE a.member_id = ANY($1::text[]) AND a.asset = 'GROWTH' AND e.reversed_at IS NULL"
-    " AND a.occurred_at > $2 AND a.occurred_at <= $3 GROUP BY a.member_id"};
+    "SELECT member_id, sum(growth) FROM member_growth_days WHERE member_id = ANY($1::text[])"
+    " AND day BETWEEN $2::date AND $3::date GROUP BY member_id"};
 
 // Rows after the run's cursor (member_id, track) that are due: past their guarantee and not
 // judged for this moment yet. Walked in primary key order, so a run reads each row once.
@@ -92,6 +88,8 @@ const db::Statement insert_changes{
     " FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[])"
     "  AS x(member_id, track, from_level, to_level, reason, value)"};
 
+}  // namespace
+
 int index_of(const program::Track& track, const std::string& level) {
   for (std::size_t i = 0; i < track.levels.size(); ++i) {
     if (track.levels[i].code == level) return static_cast<int>(i);
@@ -106,6 +104,8 @@ int index_for_value(const program::Track& track, std::int64_t value) {
   }
   return index;
 }
+
+namespace {
 
 struct Change {
   std::string track;
@@ -226,35 +226,41 @@ int earn_multiplier_pct(const program::Program& program, const std::map<std::str
   return best;
 }
 
-Window window_of(const program::Track& track, Timestamp as_of) {
+DayWindow day_window(const program::Track& track, Timestamp as_of) {
   using namespace std::chrono;
-  if (track.window.kind == "calendar_year") {
-    const year_month_day today{floor<days>(as_of)};
-    // (Dec 31 of last year's last instant, as_of]: the whole calendar year so far.
-    return {time_point_cast<microseconds>(sys_days{today.year() / January / 1}) - microseconds{1}, as_of};
+  const sys_days today = floor<days>(as_of);
+  if (track.window.kind == "calendar_year") return {sys_days{year_month_day{today}.year() / January / 1}, today};
+  return {today - days{std::max(track.window.days, 1) - 1}, today};
+}
+
+Window window_of(const program::Track& track, Timestamp as_of) {
+  return {std::chrono::time_point_cast<std::chrono::microseconds>(day_window(track, as_of).from), as_of};
+}
+
+std::vector<std::string> qualifying_types(const program::Program& program) {
+  std::vector<std::string> types;
+  for (const auto& rule : program.rules) {
+    if (!rule.qualifying_spend) continue;
+    for (const auto& type : rule.events) {
+      if (std::find(types.begin(), types.end(), type) == types.end()) types.push_back(type);
+    }
   }
-  return {as_of - days{track.window.days}, as_of};
+  return types;
 }
 
 std::map<std::string, std::int64_t> qualifying_values(pqxx::transaction_base& txn, const program::Program& program,
                                                      const program::Track& track,
                                                      const std::vector<std::string>& member_ids, Timestamp as_of) {
-  const Window window = window_of(track, as_of);
+  const DayWindow window = day_window(track, as_of);
+  const auto day_text = [](std::chrono::sys_days day) { return format_rfc3339(Timestamp{day}).substr(0, 10); };
   const auto members = db::array_literal(member_ids);
   pqxx::result rows;
   if (track.metric == "growth_earned") {
-    rows = db::exec(txn, sum_growth, members, db::sql_time(window.from), db::sql_time(window.to));
+    rows = db::exec(txn, sum_growth, members, day_text(window.from), day_text(window.to));
   } else {
-    std::vector<std::string> types;
-    for (const auto& rule : program.rules) {
-      if (!rule.qualifying_spend) continue;
-      for (const auto& type : rule.events) {
-        if (std::find(types.begin(), types.end(), type) == types.end()) types.push_back(type);
-      }
-    }
+    const auto types = qualifying_types(program);
     if (types.empty()) return {};
-    rows = db::exec(txn, sum_spend, members, db::array_literal(types), db::sql_time(window.from),
-                    db::sql_time(window.to));
+    rows = db::exec(txn, sum_spend, members, db::array_literal(types), day_text(window.from), day_text(window.to));
   }
   // Sums of bigint are numeric in PostgreSQL; a member's spend beyond 2^63 cents is not a
   // case this program can meet, and the conversion would refuse it rather than wrap.

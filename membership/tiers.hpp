@@ -1,9 +1,10 @@
 // Tier tracks: a member sits on two ladders at once — spend (qualifying cash spend) and
 // engagement (GROWTH earned) — each over its own window.
 //
-// Qualifying values are computed from the ledger's events every time (never a counter that
-// could drift): spend is the cash of the member's standing events whose type a qualifying
-// rule earns on; engagement is the GROWTH the member's standing events earned. Upgrades are
+// Qualifying values are sums over the window's UTC days of per-day rows the database keeps in
+// step with events, awards and refunds (migrations/0010), so their cost does not grow with
+// the member's history: spend is the cash of the member's standing events whose type a
+// qualifying rule earns on; engagement is the GROWTH the member's standing events earned. Upgrades are
 // immediate (after an event's awards); downgrades wait for the level's guaranteed period
 // and then fall at most max_levels_per_evaluation levels per evaluate-tiers run. An
 // administrator's override sets a level that is also a floor until it expires.
@@ -41,6 +42,22 @@ struct Window {
   Timestamp to;    // inclusive: the moment the value is computed for
 };
 Window window_of(const program::Track& track, Timestamp as_of);
+
+// The UTC days a track's value counts at `as_of`, both inclusive: a rolling window of N days
+// is the day of `as_of` and the N - 1 days before it; a calendar year its days so far.
+struct DayWindow {
+  std::chrono::sys_days from;
+  std::chrono::sys_days to;
+};
+DayWindow day_window(const program::Track& track, Timestamp as_of);
+
+// The event types whose cash counts for a spend track (the types of qualifying rules).
+std::vector<std::string> qualifying_types(const program::Program& program);
+
+// The level index a value reaches on a track, and the index of a level code (0 when the
+// program no longer has it).
+int index_for_value(const program::Track& track, std::int64_t value);
+int index_of(const program::Track& track, const std::string& level);
 
 // Per member, the track's qualifying value at `as_of` (members with nothing in the window are
 // absent: their value is 0). One statement for all of them.

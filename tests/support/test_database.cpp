@@ -114,6 +114,37 @@ std::vector<std::string> TestDatabase::invariant_violations() const {
     violations.push_back("member " + std::string(row[0].c_str()) + " has " + row[2].c_str() + " " + row[1].c_str() +
                          " POINTS but lots holding " + row[3].c_str());
   }
+  // The maintained daily aggregates (migrations/0010) equal the same sums computed afresh.
+  for (const auto& row : txn.exec(
+           "WITH fresh AS (SELECT member_id, utc_day(occurred_at) AS day, type, "
+           "  sum(coalesce(amount_cents, 0) - reversed_cents) AS v FROM events WHERE reversed_at IS NULL GROUP BY 1, 2, 3) "
+           "SELECT coalesce(f.member_id, m.member_id), coalesce(f.day, m.day), coalesce(f.v, 0), coalesce(m.spend_cents, 0) "
+           "FROM fresh f FULL JOIN member_spend_days m USING (member_id, day, type) "
+           "WHERE coalesce(f.v, 0) <> coalesce(m.spend_cents, 0) LIMIT 10")) {
+    violations.push_back("member " + std::string(row[0].c_str()) + " spent " + row[2].c_str() + " on " +
+                         row[1].c_str() + " but its spend day holds " + row[3].c_str());
+  }
+  for (const auto& row : txn.exec(
+           "WITH fresh AS (SELECT a.member_id, utc_day(a.occurred_at) AS day, sum(a.amount - coalesce(c.settled, 0)) AS v "
+           "  FROM event_awards a JOIN events e ON e.event_id = a.event_id "
+           "  LEFT JOIN event_award_clawbacks c ON c.event_id = a.event_id AND c.position = a.position "
+           "  WHERE a.asset = 'GROWTH' AND e.reversed_at IS NULL GROUP BY 1, 2) "
+           "SELECT coalesce(f.member_id, m.member_id), coalesce(f.day, m.day), coalesce(f.v, 0), coalesce(m.growth, 0) "
+           "FROM fresh f FULL JOIN member_growth_days m USING (member_id, day) "
+           "WHERE coalesce(f.v, 0) <> coalesce(m.growth, 0) LIMIT 10")) {
+    violations.push_back("member " + std::string(row[0].c_str()) + " earned " + row[2].c_str() + " GROWTH on " +
+                         row[1].c_str() + " but its growth day holds " + row[3].c_str());
+  }
+  for (const auto& row : txn.exec(
+           "WITH fresh AS (SELECT a.member_id, a.rule_id, utc_day(a.occurred_at) AS day, count(DISTINCT a.event_id) AS v "
+           "  FROM event_awards a JOIN events e ON e.event_id = a.event_id "
+           "  WHERE a.campaign_id IS NULL AND e.reversed_at IS NULL GROUP BY 1, 2, 3) "
+           "SELECT coalesce(f.member_id, m.member_id), coalesce(f.rule_id, m.rule_id), coalesce(f.v, 0), "
+           "  coalesce(m.events, 0) FROM fresh f FULL JOIN member_rule_days m USING (member_id, rule_id, day) "
+           "WHERE coalesce(f.v, 0) <> coalesce(m.events, 0) LIMIT 10")) {
+    violations.push_back("member " + std::string(row[0].c_str()) + " has " + row[2].c_str() + " events of rule " +
+                         row[1].c_str() + " on a day counted as " + row[3].c_str());
+  }
   return violations;
 }
 

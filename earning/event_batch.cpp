@@ -1,0 +1,429 @@
+#include "earning/event_batch.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "earning/budgets.hpp"
+#include "ledger/accounts.hpp"
+#include "ledger/amounts.hpp"
+#include "ledger/assert.hpp"
+#include "ledger/database.hpp"
+#include "ledger/executor.hpp"
+#include "membership/tiers.hpp"
+#include "program/cache.hpp"
+
+namespace loyalty::earning {
+namespace {
+
+using std::chrono::sys_days;
+
+const db::Statement select_existing{
+    "event_batch.select_existing", "SELECT event_id, request_sha256 FROM events WHERE event_id = ANY($1::text[])"};
+
+// After the accounts, in the global lock order (ledger/batch.hpp): tier rows by member, track.
+const db::Statement lock_tiers{
+    "event_batch.lock_tiers",
+    "SELECT member_id, track, level FROM member_tiers WHERE member_id = ANY($1::text[])"
+    " ORDER BY member_id, track FOR UPDATE"};
+
+// The members' days the decisions need, in one read: spend and GROWTH from the earliest day
+// of any track's window, and the day counts of capped rules from the start of their periods.
+const db::Statement select_days{
+    "event_batch.select_days",
+    "SELECT member_id, day, type, spend_cents, 's' FROM member_spend_days"
+    " WHERE member_id = ANY($1::text[]) AND day >= $2::date"
+    " UNION ALL SELECT member_id, day, NULL, growth, 'g' FROM member_growth_days"
+    " WHERE member_id = ANY($1::text[]) AND day >= $2::date"
+    " UNION ALL SELECT d.member_id, d.day, d.rule_id, d.events, 'r' FROM member_rule_days d"
+    " JOIN unnest($3::text[], $4::date[]) AS r(rule_id, from_day) ON d.rule_id = r.rule_id AND d.day >= r.from_day"
+    " WHERE d.member_id = ANY($1::text[])"};
+
+const db::Statement insert_events{
+    "event_batch.insert_events",
+    "INSERT INTO events (event_id, member_id, type, occurred_at, attributes, amount_cents, request_sha256,"
+    " program_version, received_at, entry_id)"
+    " SELECT e, m, t, o, a::jsonb, c, h, v, r, n FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[],"
+    " $5::text[], $6::bigint[], $7::text[], $8::integer[], $9::timestamptz[], $10::bigint[]) WITH ORDINALITY"
+    "  AS x(e, m, t, o, a, c, h, v, r, n, position) ORDER BY position"};
+
+const db::Statement insert_awards{
+    "event_batch.insert_awards",
+    "INSERT INTO event_awards (event_id, position, member_id, rule_id, campaign_id, asset, amount, occurred_at,"
+    " pending_until)"
+    " SELECT * FROM unnest($1::text[], $2::smallint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],"
+    " $8::timestamptz[], $9::timestamptz[])"};
+
+const db::Statement upsert_tiers{
+    "event_batch.upsert_tiers",
+    "INSERT INTO member_tiers (member_id, track, level, reached_at, guaranteed_until, evaluated_through)"
+    " SELECT m, t, l, a, g, a FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[])"
+    "  AS x(m, t, l, a, g)"
+    " ON CONFLICT (member_id, track) DO UPDATE SET level = EXCLUDED.level, reached_at = EXCLUDED.reached_at,"
+    " guaranteed_until = EXCLUDED.guaranteed_until, evaluated_through = EXCLUDED.evaluated_through"};
+
+const db::Statement insert_tier_changes{
+    "event_batch.insert_tier_changes",
+    "INSERT INTO tier_changes (member_id, track, from_level, to_level, reason, qualifying_value, event_id, changed_at)"
+    " SELECT m, t, f, o, 'upgrade', v, e, a FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[],"
+    " $6::text[], $7::timestamptz[]) WITH ORDINALITY AS x(m, t, f, o, v, e, a, position) ORDER BY position"};
+
+std::string day_text(sys_days day) { return format_rfc3339(Timestamp{day}).substr(0, 10); }
+
+sys_days day_of(const char* text) {
+  int year = 0;
+  unsigned month = 0, day = 0;
+  LOYALTY_ASSERT(std::sscanf(text, "%d-%u-%u", &year, &month, &day) == 3, "a date the database wrote");
+  return sys_days{std::chrono::year{year} / std::chrono::month{month} / std::chrono::day{day}};
+}
+
+sys_days day_of(Timestamp instant) { return std::chrono::floor<std::chrono::days>(instant); }
+
+std::optional<std::string> optional_time(const std::optional<Timestamp>& instant) {
+  if (!instant) return std::nullopt;
+  return db::sql_time(*instant);
+}
+
+bool earns_on(const program::Rule& rule, const std::string& type) {
+  return std::find(rule.events.begin(), rule.events.end(), type) != rule.events.end();
+}
+
+}  // namespace
+
+EventBatch& EventBatch::of(ledger::Batch& batch, std::shared_ptr<const program::ProgramVersion> program) {
+  return batch.extension<EventBatch>("earning.events", [&] {
+    return std::make_unique<EventBatch>(batch, std::move(program));
+  });
+}
+
+EventBatch::EventBatch(ledger::Batch& batch, std::shared_ptr<const program::ProgramVersion> program)
+    : batch_(batch), program_(std::move(program)) {
+  LOYALTY_ASSERT(program_ != nullptr, "events without a program in force");
+}
+
+void EventBatch::want(const Event& event) {
+  LOYALTY_ASSERT(!prefetched_, "an event wanted after the batch's decisions began");
+  wanted_.push_back(event);
+}
+
+void EventBatch::prefetch(Timestamp now) {
+  prefetched_ = true;
+  pqxx::transaction_base& txn = batch_.transaction();
+  const program::Program& program = program_->program;
+  std::vector<std::string> event_ids, member_ids;
+  std::map<std::string, sys_days> rule_from;  // capped rule → first day any event's period needs
+  for (const Event& event : wanted_) {
+    event_ids.push_back(event.event_id);
+    if (batch_.member(event.member_id)) member_ids.push_back(event.member_id);
+    for (const auto& rule : program.rules) {
+      if (!rule.cap || !earns_on(rule, event.type)) continue;
+      const sys_days from = day_of(cap_period(rule.cap->period, event.occurred_at).first);
+      const auto [at, inserted] = rule_from.emplace(rule.id, from);
+      if (!inserted) at->second = std::min(at->second, from);
+    }
+  }
+  std::sort(member_ids.begin(), member_ids.end());
+  member_ids.erase(std::unique(member_ids.begin(), member_ids.end()), member_ids.end());
+  if (!event_ids.empty()) {
+    for (const auto& row : db::exec(txn, select_existing, db::array_literal(event_ids))) {
+      existing_[row[0].c_str()] = row[1].c_str();
+    }
+  }
+  if (member_ids.empty()) return;
+  const auto members = db::array_literal(member_ids);
+  for (const auto& id : member_ids) {
+    MemberDays& days = members_[id];
+    for (const auto& track : program.tracks) days.levels[track.name] = track.levels.front().code;
+  }
+  for (const auto& row : db::exec(txn, lock_tiers, members)) members_[row[0].c_str()].levels[row[1].c_str()] = row[2].c_str();
+  sys_days window_from = day_of(now);
+  for (const auto& track : program.tracks) window_from = std::min(window_from, membership::day_window(track, now).from);
+  std::vector<std::string> rules, rule_days;
+  for (const auto& [rule, from] : rule_from) {
+    rules.push_back(rule);
+    rule_days.push_back(day_text(from));
+  }
+  for (const auto& row : db::exec(txn, select_days, members, day_text(window_from), db::array_literal(rules),
+                                  db::array_literal(rule_days))) {
+    MemberDays& days = members_[row[0].c_str()];
+    const sys_days day = day_of(row[1].c_str());
+    const auto amount = row[3].as<std::int64_t>();
+    switch (row[4].c_str()[0]) {
+      case 's': days.spend[{day, row[2].c_str()}] += amount; break;
+      case 'g': days.growth[day] += amount; break;
+      default: days.rule_events[{row[2].c_str(), day}] += amount; break;
+    }
+  }
+}
+
+std::int64_t EventBatch::rule_events_in(const MemberDays& days, const std::string& rule_id, Timestamp from,
+                                        Timestamp to) const {
+  std::int64_t events = 0;
+  const auto first = days.rule_events.lower_bound({rule_id, day_of(from)});
+  for (auto it = first; it != days.rule_events.end() && it->first.first == rule_id && it->first.second < day_of(to);
+       ++it) {
+    events += it->second;
+  }
+  return events;
+}
+
+std::int64_t EventBatch::qualifying_value(const MemberDays& days, const program::Track& track, Timestamp as_of) const {
+  const auto window = membership::day_window(track, as_of);
+  std::int64_t value = 0;
+  if (track.metric == "growth_earned") {
+    for (auto it = days.growth.lower_bound(window.from); it != days.growth.end() && it->first <= window.to; ++it) {
+      value += it->second;
+    }
+    return value;
+  }
+  const auto types = membership::qualifying_types(program_->program);
+  for (auto it = days.spend.lower_bound({window.from, ""}); it != days.spend.end() && it->first.first <= window.to;
+       ++it) {
+    if (std::find(types.begin(), types.end(), it->first.second) != types.end()) value += it->second;
+  }
+  return value;
+}
+
+// Every award the program gives for the event: base awards of matching rules under their
+// caps, and campaign bonuses within budget. Nothing is changed before the last check passes.
+EventResult<std::vector<PlannedAward>> EventBatch::plan(const Event& event, MemberDays& days, Timestamp now) {
+  const program::Program& program = program_->program;
+  const EventFacts facts{event.type, event.occurred_at, event.amount_cents,
+                         membership::earn_multiplier_pct(program, days.levels)};
+  std::vector<PlannedAward> planned;
+  struct Bonus {
+    const program::Campaign* campaign;
+    PlannedAward award;
+  };
+  std::vector<Bonus> bonuses;
+  for (const auto& rule : program.rules) {
+    if (!earns_on(rule, event.type)) continue;
+    if (rule.cap) {
+      const auto [from, to] = cap_period(rule.cap->period, event.occurred_at);
+      if (rule_events_in(days, rule.id, from, to) >= rule.cap->per_member) continue;
+    }
+    auto plan = plan_rule_awards(rule, facts);
+    if (auto* problem = std::get_if<PlanProblem>(&plan)) {
+      return *problem == PlanProblem::amount_cents_required ? EventRefusal::amount_cents_required
+                                                            : EventRefusal::amount_overflow;
+    }
+    auto& awards = std::get<std::vector<PlannedAward>>(plan);
+    std::int64_t base_points = 0;
+    for (auto& award : awards) {
+      // A return window that has already passed needs no pending stage; only points wait for
+      // it (contribution value is credited at once).
+      if (award.pending_until && *award.pending_until <= now) award.pending_until.reset();
+      if (award.asset != ledger::points_asset) award.pending_until.reset();
+      if (award.asset == ledger::points_asset) base_points += award.amount;
+      planned.push_back(award);
+    }
+    const std::optional<Timestamp> pending_until = awards.empty() ? std::nullopt : awards.front().pending_until;
+    for (const program::Campaign* campaign : active_campaigns(program, rule.id, event.occurred_at)) {
+      const auto bonus = campaign_bonus(base_points, campaign->multiplier_pct);
+      if (!bonus) return EventRefusal::amount_overflow;
+      if (*bonus <= 0) continue;
+      bonuses.push_back({campaign, {rule.id, campaign->id, std::string(ledger::points_asset), *bonus,
+                                    campaign->funding_account, pending_until}});
+    }
+  }
+  // Every credit must keep the member's total of its asset within int64.
+  ledger::MemberAccounts& member = *batch_.member(event.member_id);
+  std::map<std::string, std::int64_t> totals;
+  for (const auto& asset : {ledger::points_asset, ledger::growth_asset}) {
+    const auto total = member.of(asset).total();
+    if (!total) return EventRefusal::amount_overflow;
+    totals[std::string(asset)] = *total;
+  }
+  for (const auto& award : planned) {
+    const auto next = ledger::checked_add(totals[award.asset], award.amount);
+    if (!next) return EventRefusal::amount_overflow;
+    totals[award.asset] = *next;
+  }
+  for (const auto& bonus : bonuses) {
+    const auto next = ledger::checked_add(totals[bonus.award.asset], bonus.award.amount);
+    if (!next) return EventRefusal::amount_overflow;
+    totals[bonus.award.asset] = *next;
+  }
+  // Budgets last: a reservation is a write, made only for an event that will be recorded.
+  for (auto& bonus : bonuses) {
+    if (reserve_budget(batch_.transaction(), bonus.campaign->id, bonus.award.amount,
+                       db::routing_key_of(event.member_id))) {
+      planned.push_back(std::move(bonus.award));
+    }
+  }
+  // Base awards first, then bonuses: the order the rules list them in, per rule.
+  std::stable_sort(planned.begin(), planned.end(), [&](const PlannedAward& a, const PlannedAward& b) {
+    const auto rank = [&](const PlannedAward& award) {
+      for (std::size_t i = 0; i < program.rules.size(); ++i) {
+        if (program.rules[i].id == award.rule_id) return i;
+      }
+      return program.rules.size();
+    };
+    return rank(a) < rank(b);
+  });
+  return planned;
+}
+
+ledger::EntryDraft EventBatch::earn_entry(const Event& event, const std::vector<PlannedAward>& planned,
+                                          const ledger::MemberAccounts& member, Timestamp now,
+                                          const ledger::Origin& origin) {
+  ledger::EntryDraft entry{"earn", now, event.member_id, event.event_id};
+  entry.program_version = program_->version;
+  entry.origin = origin;
+  for (const auto& award : planned) {
+    const auto& accounts = award.asset == ledger::points_asset ? member.points : member.growth;
+    const std::int64_t credited = award.pending_until ? accounts.pending.account_id : accounts.available.account_id;
+    entry.postings.push_back({batch_.system_account(award.funding_account, award.asset), award.asset, -award.amount});
+    entry.postings.push_back({credited, award.asset, award.amount});
+  }
+  return entry;
+}
+
+// What the event adds to the member's days (as the database's triggers will).
+void EventBatch::count(const Event& event, const std::vector<PlannedAward>& planned, MemberDays& days) {
+  const sys_days day = day_of(event.occurred_at);
+  if (event.amount_cents && *event.amount_cents > 0) days.spend[{day, event.type}] += *event.amount_cents;
+  std::set<std::string> rules;
+  for (const auto& award : planned) {
+    if (award.asset == ledger::growth_asset) days.growth[day] += award.amount;
+    if (!award.campaign_id) rules.insert(award.rule_id);
+  }
+  for (const auto& rule : rules) days.rule_events[{rule, day}] += 1;
+}
+
+// Raises the member's levels their qualifying values reach now.
+std::vector<TierChange> EventBatch::upgrade(const Event& event, MemberDays& days, Timestamp now) {
+  std::vector<TierChange> changes;
+  for (const auto& track : program_->program.tracks) {
+    const int level = membership::index_of(track, days.levels[track.name]);
+    const std::int64_t value = qualifying_value(days, track, now);
+    const int reached = membership::index_for_value(track, value);
+    if (reached <= level) continue;
+    const std::string from = track.levels[level].code, to = track.levels[reached].code;
+    tiers_.push_back({event.member_id, track.name, to, now, track.guaranteed_days});
+    tier_changes_.push_back({event.member_id, track.name, from, to, value, event.event_id, now});
+    days.levels[track.name] = to;
+    changes.push_back({track.name, from, to});
+  }
+  return changes;
+}
+
+EventResult<RecordedEvent> EventBatch::record(const Event& event, Timestamp now, const EventBounds& bounds,
+                                              const ledger::Origin& origin) {
+  if (!prefetched_) prefetch(now);
+  if (event.occurred_at < now - bounds.past_max || event.occurred_at > now + bounds.future_max) {
+    return EventRefusal::occurred_at_out_of_range;
+  }
+  ledger::MemberAccounts* member = batch_.member(event.member_id);
+  if (!member) return EventRefusal::member_not_found;
+  // An event id is its own idempotency key: the same content is a replay, other content a conflict.
+  if (const auto found = recorded_.find(event.event_id); found != recorded_.end()) {
+    const auto& first = std::find_if(events_.begin(), events_.end(),
+                                     [&](const EventRow& row) { return row.event.event_id == event.event_id; })->event;
+    if (first.request_sha256 != event.request_sha256) return EventRefusal::event_id_reused;
+    RecordedEvent replay = found->second;
+    replay.outcome.replayed = true;
+    return replay;
+  }
+  if (const auto found = existing_.find(event.event_id); found != existing_.end()) {
+    if (found->second != event.request_sha256) return EventRefusal::event_id_reused;
+    auto replay = find_event(batch_.transaction(), event.event_id);
+    if (auto* refusal = std::get_if<EventRefusal>(&replay)) return *refusal;
+    RecordedEvent recorded{std::get<EventOutcome>(std::move(replay)), std::nullopt};
+    recorded.outcome.replayed = true;
+    return recorded;
+  }
+  MemberDays& days = members_[event.member_id];
+  auto plan = this->plan(event, days, now);
+  if (auto* refusal = std::get_if<EventRefusal>(&plan)) return *refusal;
+  const auto& planned = std::get<std::vector<PlannedAward>>(plan);
+
+  RecordedEvent recorded;
+  recorded.outcome.event_id = event.event_id;
+  recorded.outcome.member_id = event.member_id;
+  if (!planned.empty()) {
+    const std::int64_t available_before = member->points.available.balance;
+    recorded.entry = batch_.post(earn_entry(event, planned, *member, now, origin));
+    // One lot for the points credited to available, one per pending date.
+    std::map<std::optional<Timestamp>, std::int64_t> by_pending_date;
+    for (const auto& award : planned) {
+      if (award.asset == ledger::points_asset) by_pending_date[award.pending_until] += award.amount;
+    }
+    const auto expires_at = program::points_expiry(&program_->program).expiry_for(event.occurred_at);
+    for (const auto& [pending_until, amount] : by_pending_date) {
+      batch_.add_lot({event.member_id, amount, event.occurred_at, expires_at, pending_until, 0, "earn"},
+                     *recorded.entry, available_before);
+    }
+    for (std::size_t i = 0; i < planned.size(); ++i) {
+      awards_.push_back({event.event_id, static_cast<int>(i), event.member_id, planned[i], event.occurred_at});
+      recorded.outcome.awards.push_back({planned[i].rule_id, planned[i].campaign_id, planned[i].asset,
+                                         planned[i].amount, 0, planned[i].pending_until});
+    }
+  }
+  events_.push_back({event, now, recorded.entry});
+  count(event, planned, days);
+  recorded.outcome.tier_changes = upgrade(event, days, now);
+  recorded_[event.event_id] = recorded;
+  return recorded;
+}
+
+EventOutcome outcome_of(const ledger::Batch& batch, const RecordedEvent& recorded) {
+  EventOutcome outcome = recorded.outcome;
+  if (recorded.entry) {
+    for (auto& award : outcome.awards) award.entry_id = batch.entry_id(*recorded.entry);
+  }
+  return outcome;
+}
+
+void EventBatch::write() {
+  pqxx::transaction_base& txn = batch_.transaction();
+  if (!events_.empty()) {
+    const auto column = [&](auto format) { return db::array_literal(events_, format); };
+    db::exec(txn, insert_events, column([](const EventRow& r) { return r.event.event_id; }),
+             column([](const EventRow& r) { return r.event.member_id; }),
+             column([](const EventRow& r) { return r.event.type; }),
+             column([](const EventRow& r) { return db::sql_time(r.event.occurred_at); }),
+             column([](const EventRow& r) { return r.event.attributes_json; }),
+             column([](const EventRow& r) { return db::nullable_number(r.event.amount_cents); }),
+             column([](const EventRow& r) { return r.event.request_sha256; }),
+             column([&](const EventRow&) { return std::to_string(program_->version); }),
+             column([](const EventRow& r) { return db::sql_time(r.received_at); }),
+             column([&](const EventRow& r) -> std::optional<std::string> {
+               if (!r.entry) return std::nullopt;
+               return std::to_string(batch_.entry_id(*r.entry));
+             }));
+  }
+  if (!awards_.empty()) {
+    const auto column = [&](auto format) { return db::array_literal(awards_, format); };
+    db::exec(txn, insert_awards, column([](const AwardRow& r) { return r.event_id; }),
+             column([](const AwardRow& r) { return std::to_string(r.position); }),
+             column([](const AwardRow& r) { return r.member_id; }),
+             column([](const AwardRow& r) { return r.award.rule_id; }),
+             column([](const AwardRow& r) { return r.award.campaign_id; }),
+             column([](const AwardRow& r) { return r.award.asset; }),
+             column([](const AwardRow& r) { return std::to_string(r.award.amount); }),
+             column([](const AwardRow& r) { return db::sql_time(r.occurred_at); }),
+             column([](const AwardRow& r) { return optional_time(r.award.pending_until); }));
+  }
+  if (!tiers_.empty()) {
+    // A track raised twice in the batch is written once, at its last level.
+    std::map<std::pair<std::string, std::string>, const TierRow*> last;
+    for (const TierRow& row : tiers_) last[{row.member_id, row.track}] = &row;
+    std::vector<const TierRow*> rows;
+    for (const auto& [key, row] : last) rows.push_back(row);
+    const auto column = [&](auto format) { return db::array_literal(rows, format); };
+    db::exec(txn, upsert_tiers, column([](const TierRow* r) { return r->member_id; }),
+             column([](const TierRow* r) { return r->track; }), column([](const TierRow* r) { return r->level; }),
+             column([](const TierRow* r) { return db::sql_time(r->at); }),
+             column([](const TierRow* r) { return db::sql_time(r->at + std::chrono::days{r->guaranteed_days}); }));
+    const auto changes = [&](auto format) { return db::array_literal(tier_changes_, format); };
+    db::exec(txn, insert_tier_changes, changes([](const TierChangeRow& r) { return r.member_id; }),
+             changes([](const TierChangeRow& r) { return r.track; }),
+             changes([](const TierChangeRow& r) { return r.from; }),
+             changes([](const TierChangeRow& r) { return r.to; }),
+             changes([](const TierChangeRow& r) { return std::to_string(r.value); }),
+             changes([](const TierChangeRow& r) { return r.event_id; }),
+             changes([](const TierChangeRow& r) { return db::sql_time(r.at); }));
+  }
+}
+
+}  // namespace loyalty::earning

@@ -1,0 +1,112 @@
+// Events in a batch: every event of a batch is decided in memory against state prefetched for
+// the whole batch in a few set-based reads, and written with multi-row statements — so the
+// work of a batch does not grow with its size beyond its rows, and the work of one event does
+// not grow with the member's history (caps and qualifying values come from the per-day rows
+// of migrations/0010, not from the member's past events).
+//
+//   prepare  each event command registers its event (EventBatch::want);
+//   prefetch once, before the first decision: which event ids exist, the members' tier rows
+//            (locked), their qualifying days in the tracks' windows, and the day counts of the
+//            capped rules the events may meet;
+//   decide   record() per event, in arrival order; later events see earlier ones (caps,
+//            qualifying values, levels, balances);
+//   write    events, awards, tier rows and tier changes, after the ledger's entries and lots.
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "earning/events.hpp"
+#include "earning/rules.hpp"
+#include "ledger/batch.hpp"
+#include "program/store.hpp"
+
+namespace loyalty::earning {
+
+// An event recorded by the batch; its awards' entry id is known once the batch is written.
+struct RecordedEvent {
+  EventOutcome outcome;
+  std::optional<ledger::EntryIndex> entry;  // absent when nothing was awarded (or a replay)
+};
+
+// The outcome with entry ids, once the batch is written.
+EventOutcome outcome_of(const ledger::Batch& batch, const RecordedEvent& recorded);
+
+class EventBatch : public ledger::Batch::Extension {
+ public:
+  // The batch's event state for the program in force (one program per batch).
+  static EventBatch& of(ledger::Batch& batch, std::shared_ptr<const program::ProgramVersion> program);
+
+  EventBatch(ledger::Batch& batch, std::shared_ptr<const program::ProgramVersion> program);
+
+  void want(const Event& event);
+  EventResult<RecordedEvent> record(const Event& event, Timestamp now, const EventBounds& bounds,
+                                    const ledger::Origin& origin);
+  void write() override;
+
+ private:
+  struct MemberDays {
+    std::map<std::pair<std::chrono::sys_days, std::string>, std::int64_t> spend;  // (day, type) → cents
+    std::map<std::chrono::sys_days, std::int64_t> growth;
+    std::map<std::pair<std::string, std::chrono::sys_days>, std::int64_t> rule_events;  // (rule, day) → events
+    std::map<std::string, std::string> levels;  // track → level code
+  };
+  struct EventRow {
+    Event event;
+    Timestamp received_at;
+    std::optional<ledger::EntryIndex> entry;
+  };
+  struct AwardRow {
+    std::string event_id;
+    int position = 0;
+    std::string member_id;
+    PlannedAward award;
+    Timestamp occurred_at;
+  };
+  struct TierRow {
+    std::string member_id;
+    std::string track;
+    std::string level;
+    Timestamp at;
+    int guaranteed_days = 0;
+  };
+  struct TierChangeRow {
+    std::string member_id;
+    std::string track;
+    std::string from, to;
+    std::int64_t value = 0;
+    std::string event_id;
+    Timestamp at;
+  };
+
+  void prefetch(Timestamp now);
+  std::int64_t rule_events_in(const MemberDays& days, const std::string& rule_id, Timestamp from, Timestamp to) const;
+  std::int64_t qualifying_value(const MemberDays& days, const program::Track& track, Timestamp as_of) const;
+  EventResult<std::vector<PlannedAward>> plan(const Event& event, MemberDays& days, Timestamp now);
+  void count(const Event& event, const std::vector<PlannedAward>& planned, MemberDays& days);
+  std::vector<TierChange> upgrade(const Event& event, MemberDays& days, Timestamp now);
+  ledger::EntryDraft earn_entry(const Event& event, const std::vector<PlannedAward>& planned,
+                                const ledger::MemberAccounts& member, Timestamp now, const ledger::Origin& origin);
+
+  ledger::Batch& batch_;
+  std::shared_ptr<const program::ProgramVersion> program_;
+  std::vector<Event> wanted_;
+  bool prefetched_ = false;
+  std::map<std::string, std::string> existing_;   // event id → request_sha256 (committed)
+  std::map<std::string, RecordedEvent> recorded_;  // event id → recorded by this batch
+  std::map<std::string, MemberDays> members_;
+  std::vector<EventRow> events_;
+  std::vector<AwardRow> awards_;
+  std::vector<TierRow> tiers_;
+  std::vector<TierChangeRow> tier_changes_;
+};
+
+}  // namespace loyalty::earning

@@ -1,0 +1,457 @@
+#include "ledger/batch.hpp"
+
+#include <algorithm>
+#include <tuple>
+
+#include "ledger/amounts.hpp"
+#include "ledger/assert.hpp"
+#include "ledger/database.hpp"
+#include "ledger/ids.hpp"
+
+namespace loyalty::ledger {
+namespace {
+
+constexpr const char* hold_columns =
+    "hold_id, member_id, status, amount, captured_amount, reference, expires_at, created_at, closed_at";
+
+// The global lock order: holds by id, then accounts by id (docs/ARCHITECTURE.md, "Several
+// processes"). Every path that locks both takes them in this order.
+const db::Statement lock_holds_by_id{
+    "batch.lock_holds",
+    "SELECT hold_id, member_id, status, amount, captured_amount, reference, expires_at, created_at, closed_at"
+    " FROM holds WHERE hold_id = ANY($1::text[]) ORDER BY hold_id FOR UPDATE"};
+
+const db::Statement lock_accounts_of_members{
+    "batch.lock_accounts",
+    "SELECT member_id, asset, part, account_id, balance FROM accounts"
+    " WHERE member_id = ANY($1::text[]) ORDER BY account_id FOR UPDATE"};
+
+// Lapsed holds are taken after the accounts, so never waited on: SKIP LOCKED.
+const db::Statement lock_lapsed_holds{
+    "batch.lock_lapsed_holds",
+    "SELECT hold_id, member_id, status, amount, captured_amount, reference, expires_at, created_at, closed_at"
+    " FROM holds WHERE member_id = ANY($1::text[]) AND status = 'open' AND expires_at <= $2"
+    " ORDER BY hold_id FOR UPDATE SKIP LOCKED"};
+
+const db::Statement select_hold_lots{
+    "batch.select_hold_lots",
+    "SELECT h.hold_id, h.lot_id, h.amount, l.expires_at FROM hold_lots h JOIN lots l USING (lot_id)"
+    " WHERE h.hold_id = ANY($1::text[]) ORDER BY h.hold_id, l.expires_at, h.lot_id"};
+
+// Lots are written only under their member's account lock, so reading them needs no lock of
+// its own. The lots of holds are read even when empty: a void gives points back to them.
+const db::Statement select_spendable_lots{
+    "batch.select_spendable_lots",
+    "SELECT lot_id, member_id, remaining, expires_at FROM lots"
+    " WHERE member_id = ANY($1::text[]) AND remaining > 0 AND pending_until IS NULL"
+    " UNION SELECT lot_id, member_id, remaining, expires_at FROM lots"
+    " WHERE lot_id = ANY($2::bigint[]) AND pending_until IS NULL"
+    " ORDER BY 2, 4, 1"};
+
+const db::Statement next_lot_ids{
+    "batch.next_lot_ids", "SELECT nextval(pg_get_serial_sequence('lots', 'lot_id')) FROM generate_series(1, $1)"};
+
+const db::Statement insert_lots{
+    "batch.insert_lots",
+    "INSERT INTO lots (lot_id, member_id, amount, remaining, earned_at, expires_at, pending_until, entry_id, source)"
+    " OVERRIDING SYSTEM VALUE SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[],"
+    " $5::timestamptz[], $6::timestamptz[], $7::timestamptz[], $8::bigint[], $9::text[])"};
+
+const db::Statement change_lots{
+    "batch.change_lots",
+    "UPDATE lots l SET remaining = l.remaining + d.delta FROM unnest($1::bigint[], $2::bigint[]) AS d(lot_id, delta)"
+    " WHERE l.lot_id = d.lot_id"};
+
+const db::Statement insert_holds{
+    "batch.insert_holds",
+    "INSERT INTO holds (hold_id, member_id, amount, status, captured_amount, reference, expires_at, created_at,"
+    " closed_at, open_entry_id, close_entry_id)"
+    " SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::text[],"
+    " $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::bigint[], $11::bigint[])"};
+
+const db::Statement close_holds{
+    "batch.close_holds",
+    "UPDATE holds h SET status = x.status, captured_amount = x.captured, closed_at = x.closed_at,"
+    " close_entry_id = x.entry_id"
+    " FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::bigint[])"
+    "  AS x(hold_id, status, captured, closed_at, entry_id)"
+    " WHERE h.hold_id = x.hold_id AND h.status = 'open'"};
+
+const db::Statement insert_hold_lots{
+    "batch.insert_hold_lots",
+    "INSERT INTO hold_lots (hold_id, lot_id, amount) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[])"};
+
+Hold hold_from_row(const pqxx::row& row) {
+  Hold hold;
+  hold.hold_id = row[0].c_str();
+  hold.member_id = row[1].c_str();
+  hold.status = row[2].c_str();
+  hold.amount = row[3].as<std::int64_t>();
+  hold.captured_amount = row[4].as<std::int64_t>();
+  hold.reference = db::optional_text(row[5]);
+  hold.expires_at = db::time_of(row[6]);
+  hold.created_at = db::time_of(row[7]);
+  if (!row[8].is_null()) hold.closed_at = db::time_of(row[8]);
+  return hold;
+}
+
+std::string text_of(std::int64_t value) { return std::to_string(value); }
+
+}  // namespace
+
+void Batch::lock_holds(const std::vector<std::string>& hold_ids) {
+  if (hold_ids.empty()) return;
+  for (const auto& row : db::exec(txn_, lock_holds_by_id, db::array_literal(hold_ids))) {
+    Hold hold = hold_from_row(row);
+    const std::string id = hold.hold_id;
+    holds_.try_emplace(id, HoldState{std::move(hold)});
+  }
+}
+
+std::vector<std::string> Batch::hold_members() const {
+  std::vector<std::string> members;
+  for (const auto& [id, state] : holds_) members.push_back(state.hold.member_id);
+  return members;
+}
+
+void Batch::remember_account(MemberAccounts& member, const std::string& part, std::string_view asset,
+                             std::int64_t account_id, std::int64_t balance) {
+  LockedMemberAccounts& accounts = member.of(asset);
+  AccountBalance* slot = part == "available" ? &accounts.available
+                         : part == "pending" ? &accounts.pending
+                                             : &accounts.held;
+  *slot = AccountBalance{account_id, balance};
+  member_accounts_[account_id] = slot;
+}
+
+void Batch::lock_members(std::vector<std::string> member_ids) {
+  std::sort(member_ids.begin(), member_ids.end());
+  member_ids.erase(std::unique(member_ids.begin(), member_ids.end()), member_ids.end());
+  std::erase_if(member_ids, [&](const std::string& id) { return members_.count(id) > 0; });
+  if (member_ids.empty()) return;
+  for (const auto& row : db::exec(txn_, lock_accounts_of_members, db::array_literal(member_ids))) {
+    const std::string_view asset = row[1].c_str();
+    if (asset != points_asset && asset != growth_asset) continue;
+    remember_account(members_[row[0].c_str()], row[2].c_str(), asset, row[3].as<std::int64_t>(),
+                     row[4].as<std::int64_t>());
+  }
+  // The map's nodes never move, so the balance pointers above stay valid.
+  for (const auto& [id, member] : members_) {
+    LOYALTY_ASSERT(member.points.available.account_id != 0 && member.growth.available.account_id != 0,
+                   "a member without an available account of each asset");
+  }
+}
+
+bool Batch::prefetch_lapsed_holds(const std::vector<std::string>& member_ids, Timestamp as_of) {
+  std::vector<std::string> members;
+  for (const auto& id : member_ids) {
+    if (members_.count(id) && !lapsed_.count(id)) members.push_back(id);
+  }
+  if (members.empty()) return false;
+  for (const auto& id : members) lapsed_[id];
+  bool any = false;
+  for (const auto& row : db::exec(txn_, lock_lapsed_holds, db::array_literal(members), db::sql_time(as_of))) {
+    Hold hold = hold_from_row(row);
+    lapsed_[hold.member_id].push_back(hold.hold_id);
+    const std::string id = hold.hold_id;
+    holds_.try_emplace(id, HoldState{std::move(hold)});
+    any = true;
+  }
+  return any;
+}
+
+void Batch::prefetch_points(const std::vector<std::string>& member_ids, Timestamp as_of) {
+  prefetch_lapsed_holds(member_ids, as_of);
+  std::vector<std::string> members;
+  for (const auto& id : member_ids) {
+    if (members_.count(id) && !lots_.count(id)) members.push_back(id);
+  }
+  std::sort(members.begin(), members.end());
+  members.erase(std::unique(members.begin(), members.end()), members.end());
+  if (members.empty()) return;
+  // The lots of every known open hold that have not been read yet.
+  std::vector<std::string> hold_ids;
+  for (const auto& [id, state] : holds_) {
+    if (!state.opened_here && !state.lots_read && state.hold.status == "open") hold_ids.push_back(id);
+  }
+  std::vector<std::int64_t> hold_lot_ids;
+  if (!hold_ids.empty()) {
+    for (const auto& row : db::exec(txn_, select_hold_lots, db::array_literal(hold_ids))) {
+      const LotTake take{row[1].as<std::int64_t>(), row[2].as<std::int64_t>(), db::time_of(row[3])};
+      holds_.at(row[0].c_str()).lots.push_back(take);
+      hold_lot_ids.push_back(take.lot_id);
+    }
+    for (const auto& id : hold_ids) holds_.at(id).lots_read = true;
+  }
+  for (const auto& id : members) lots_[id];  // read, even if the member has no lots
+  for (const auto& row : db::exec(txn_, select_spendable_lots, db::array_literal(members),
+                                  db::array_literal(hold_lot_ids))) {
+    const auto found = lots_.find(row[1].c_str());
+    if (found == lots_.end()) continue;
+    // UNION has removed a hold's lot that is also spendable from the second half.
+    found->second.push_back({row[0].as<std::int64_t>(), row[2].as<std::int64_t>(), db::time_of(row[3])});
+  }
+}
+
+MemberAccounts* Batch::member(const std::string& member_id) {
+  const auto found = members_.find(member_id);
+  return found == members_.end() ? nullptr : &found->second;
+}
+
+Hold* Batch::hold(const std::string& hold_id) {
+  const auto found = holds_.find(hold_id);
+  return found == holds_.end() ? nullptr : &found->second.hold;
+}
+
+std::vector<std::string> Batch::locked_member_ids() const {
+  std::vector<std::string> ids;
+  for (const auto& [id, member] : members_) ids.push_back(id);
+  return ids;
+}
+
+std::int64_t Batch::system_account(std::string_view name, std::string_view asset) {
+  return system_account_id(txn_, name, asset);
+}
+
+EntryIndex Batch::post(EntryDraft entry) {
+  assert_balanced(entry);
+  for (const PostingDraft& posting : entry.postings) {
+    const auto found = member_accounts_.find(posting.account_id);
+    if (found == member_accounts_.end()) continue;  // a system account: no maintained balance
+    const auto after = checked_add(found->second->balance, posting.amount);
+    LOYALTY_ASSERT(after.has_value(), "a member balance beyond int64");
+    LOYALTY_ASSERT(*after >= 0 || posting.amount > 0 || posting.debt_allowed, "a debit below zero was not refused");
+    found->second->balance = *after;
+  }
+  entries_.push_back(std::move(entry));
+  return static_cast<EntryIndex>(entries_.size() - 1);
+}
+
+Batch::LotState* Batch::find_lot(const std::string& member_id, std::int64_t lot_id) {
+  const auto read = lots_.find(member_id);
+  if (read == lots_.end()) return nullptr;
+  auto& lots = read->second;
+  const auto found = std::find_if(lots.begin(), lots.end(), [&](const LotState& lot) { return lot.lot_id == lot_id; });
+  return found == lots.end() ? nullptr : &*found;
+}
+
+void Batch::change_lot(std::int64_t lot_id, std::int64_t delta) {
+  if (lot_id < 0) {
+    new_lots_[static_cast<std::size_t>(-lot_id - 1)].remaining += delta;
+  } else {
+    lot_changes_[lot_id] += delta;
+  }
+}
+
+std::vector<LotTake> Batch::take_from_lots(const std::string& member_id, std::int64_t amount) {
+  LOYALTY_ASSERT(amount > 0, "taking nothing from lots");
+  const auto found = lots_.find(member_id);
+  LOYALTY_ASSERT(found != lots_.end(), "lots taken from a member whose lots were not prefetched");
+  std::vector<LotTake> takes;
+  std::int64_t left = amount;
+  for (LotState& lot : found->second) {
+    if (left == 0) break;
+    const std::int64_t taken = std::min(left, lot.remaining);
+    if (taken == 0) continue;
+    lot.remaining -= taken;
+    change_lot(lot.lot_id, -taken);
+    takes.push_back({lot.lot_id, taken, lot.expires_at});
+    left -= taken;
+  }
+  LOYALTY_ASSERT(left == 0, "a member's lots do not cover their available points");
+  return takes;
+}
+
+void Batch::return_to_lots(const std::string& member_id, const std::vector<LotTake>& takes) {
+  for (const LotTake& take : takes) {
+    LotState* lot = find_lot(member_id, take.lot_id);
+    LOYALTY_ASSERT(lot != nullptr, "points returned to a lot that was not prefetched");
+    lot->remaining += take.amount;
+    change_lot(take.lot_id, take.amount);
+  }
+}
+
+void Batch::add_lot(const NewLot& lot, EntryIndex entry, std::int64_t available_before) {
+  LOYALTY_ASSERT(lot.amount > 0, "a lot of nothing");
+  std::int64_t remaining = lot.amount;
+  if (!lot.pending_until && available_before < 0) remaining = std::max<std::int64_t>(0, lot.amount + available_before);
+  if (remaining == 0) return;
+  new_lots_.push_back({lot, entry, remaining, remaining});
+  if (lot.pending_until) return;  // not spendable until released by its job
+  const std::int64_t id = -static_cast<std::int64_t>(new_lots_.size());
+  const auto read = lots_.find(lot.member_id);
+  if (read == lots_.end()) return;  // the member's lots were not prefetched: nothing in this batch takes from them
+  auto& lots = read->second;
+  // Soonest-expiring first; a new lot goes after existing lots of the same expiry (its id
+  // will be larger).
+  const auto at = std::find_if(lots.begin(), lots.end(), [&](const LotState& other) {
+    return other.expires_at > lot.expires_at;
+  });
+  lots.insert(at, LotState{id, remaining, lot.expires_at});
+}
+
+void Batch::close_hold(Hold& hold, const std::string& status, std::int64_t captured, Timestamp at,
+                       const Origin& origin, const char* kind) {
+  HoldState& state = holds_.at(hold.hold_id);
+  MemberAccounts* member = this->member(hold.member_id);
+  LOYALTY_ASSERT(member != nullptr, "a hold whose member is not locked");
+  LOYALTY_ASSERT(member->points.held.balance >= hold.amount, "held part smaller than an open hold");
+  EntryDraft entry{kind, at, hold.member_id, hold.reference};
+  entry.origin = origin;
+  entry.postings.push_back({member->points.held.account_id, std::string(points_asset), -hold.amount});
+  if (captured > 0) {
+    const auto redemptions = system_account(system_account::redemptions, points_asset);
+    entry.postings.push_back({redemptions, std::string(points_asset), captured});
+  }
+  const std::int64_t released = hold.amount - captured;
+  if (released > 0) {
+    entry.postings.push_back({member->points.available.account_id, std::string(points_asset), released});
+  }
+  state.close_entry = post(std::move(entry));
+  // What is not captured goes back to the lots it came from, latest-expiring first.
+  if (released > 0) return_to_lots(hold.member_id, latest_part(state.lots, released));
+  hold.status = status;
+  hold.captured_amount = captured;
+  hold.closed_at = at;
+  state.closed_here = true;
+}
+
+int Batch::release_lapsed_holds(const std::string& member_id, Timestamp as_of, const Origin& origin) {
+  // Holds that lapsed before the batch, then holds the batch opened that have lapsed since.
+  std::vector<std::string> candidates;
+  if (const auto found = lapsed_.find(member_id); found != lapsed_.end()) candidates = found->second;
+  if (const auto found = opened_.find(member_id); found != opened_.end()) {
+    candidates.insert(candidates.end(), found->second.begin(), found->second.end());
+  }
+  int released = 0;
+  for (const auto& hold_id : candidates) {
+    Hold& hold = holds_.at(hold_id).hold;
+    if (hold.status != "open" || hold.expires_at > as_of) continue;
+    // The release is dated at the hold's expiry: that is when the points came back.
+    close_hold(hold, "expired", 0, hold.expires_at, origin, "hold_release");
+    ++released;
+  }
+  return released;
+}
+
+Hold& Batch::open_hold(const OpenHold& request, Timestamp now, const Origin& origin) {
+  MemberAccounts* member = this->member(request.member_id);
+  LOYALTY_ASSERT(member != nullptr && member->points.available.balance >= request.amount,
+                 "a hold the decision did not cover");
+  Hold hold;
+  hold.hold_id = new_id("hold_");
+  hold.member_id = request.member_id;
+  hold.status = "open";
+  hold.amount = request.amount;
+  hold.reference = request.reference;
+  hold.created_at = now;
+  hold.expires_at = now + std::chrono::duration_cast<std::chrono::microseconds>(request.ttl);
+  EntryDraft entry{"hold", now, request.member_id, request.reference};
+  entry.origin = origin;
+  entry.postings = {{member->points.available.account_id, std::string(points_asset), -request.amount},
+                    {member->points.held.account_id, std::string(points_asset), request.amount}};
+  HoldState state{hold};
+  state.lots = take_from_lots(request.member_id, request.amount);
+  state.opened_here = true;
+  state.open_entry = post(std::move(entry));
+  const std::string id = hold.hold_id;
+  opened_[request.member_id].push_back(id);
+  return holds_.emplace(id, std::move(state)).first->second.hold;
+}
+
+void Batch::write() {
+  entry_ids_ = allocate_entry_ids(txn_, static_cast<std::int64_t>(entries_.size()));
+  created_at_ = write_entries(txn_, entries_, entry_ids_);
+
+  std::vector<std::int64_t> lot_ids;
+  if (!new_lots_.empty()) {
+    for (const auto& row : db::exec(txn_, next_lot_ids, static_cast<std::int64_t>(new_lots_.size()))) {
+      lot_ids.push_back(row[0].as<std::int64_t>());
+    }
+    LOYALTY_ASSERT(lot_ids.size() == new_lots_.size(), "the sequence gave fewer lot ids than asked");
+    const auto column = [&](auto format) { return db::array_literal(new_lots_, format); };
+    db::exec(txn_, insert_lots, db::array_literal(lot_ids),
+             column([](const NewLotRow& r) { return r.lot.member_id; }),
+             column([](const NewLotRow& r) { return text_of(r.amount); }),
+             column([](const NewLotRow& r) { return text_of(r.remaining); }),
+             column([](const NewLotRow& r) { return db::sql_time(r.lot.earned_at); }),
+             column([](const NewLotRow& r) { return db::sql_time(r.lot.expires_at); }),
+             column([](const NewLotRow& r) -> std::optional<std::string> {
+               if (!r.lot.pending_until) return std::nullopt;
+               return db::sql_time(*r.lot.pending_until);
+             }),
+             column([&](const NewLotRow& r) { return text_of(entry_ids_[static_cast<std::size_t>(r.entry)]); }),
+             column([](const NewLotRow& r) { return r.lot.source; }));
+  }
+  const auto lot_id_of = [&](std::int64_t id) { return id < 0 ? lot_ids[static_cast<std::size_t>(-id - 1)] : id; };
+
+  std::vector<std::pair<std::int64_t, std::int64_t>> changes;
+  for (const auto& [id, delta] : lot_changes_) {
+    if (delta != 0) changes.emplace_back(id, delta);
+  }
+  if (!changes.empty()) {
+    const auto column = [&](auto format) { return db::array_literal(changes, format); };
+    const auto updated = db::exec(txn_, change_lots, column([](const auto& c) { return text_of(c.first); }),
+                                  column([](const auto& c) { return text_of(c.second); }));
+    LOYALTY_ASSERT(updated.affected_rows() == changes.size(), "a lot the batch changed is missing");
+  }
+
+  std::vector<const HoldState*> opened, closed;
+  std::vector<std::tuple<std::string, std::int64_t, std::int64_t>> hold_lots;
+  for (const auto& [id, state] : holds_) {
+    if (state.opened_here) {
+      opened.push_back(&state);
+      for (const LotTake& take : state.lots) hold_lots.emplace_back(id, lot_id_of(take.lot_id), take.amount);
+    } else if (state.closed_here) {
+      closed.push_back(&state);
+    }
+  }
+  const auto entry_text = [&](std::optional<EntryIndex> index) -> std::optional<std::string> {
+    if (!index) return std::nullopt;
+    return text_of(entry_ids_[static_cast<std::size_t>(*index)]);
+  };
+  const auto closed_at = [](const HoldState* s) -> std::optional<std::string> {
+    if (!s->hold.closed_at) return std::nullopt;
+    return db::sql_time(*s->hold.closed_at);
+  };
+  if (!opened.empty()) {
+    const auto column = [&](auto format) { return db::array_literal(opened, format); };
+    db::exec(txn_, insert_holds, column([](const HoldState* s) { return s->hold.hold_id; }),
+             column([](const HoldState* s) { return s->hold.member_id; }),
+             column([](const HoldState* s) { return text_of(s->hold.amount); }),
+             column([](const HoldState* s) { return s->hold.status; }),
+             column([](const HoldState* s) { return text_of(s->hold.captured_amount); }),
+             column([](const HoldState* s) { return s->hold.reference; }),
+             column([](const HoldState* s) { return db::sql_time(s->hold.expires_at); }),
+             column([](const HoldState* s) { return db::sql_time(s->hold.created_at); }), column(closed_at),
+             column([&](const HoldState* s) { return *entry_text(s->open_entry); }),
+             column([&](const HoldState* s) { return entry_text(s->close_entry); }));
+  }
+  if (!closed.empty()) {
+    const auto column = [&](auto format) { return db::array_literal(closed, format); };
+    const auto updated = db::exec(txn_, close_holds, column([](const HoldState* s) { return s->hold.hold_id; }),
+                                  column([](const HoldState* s) { return s->hold.status; }),
+                                  column([](const HoldState* s) { return text_of(s->hold.captured_amount); }),
+                                  column(closed_at), column([&](const HoldState* s) { return *entry_text(s->close_entry); }));
+    LOYALTY_ASSERT(updated.affected_rows() == closed.size(), "closing a hold that is not open");
+  }
+  if (!hold_lots.empty()) {
+    const auto column = [&](auto format) { return db::array_literal(hold_lots, format); };
+    db::exec(txn_, insert_hold_lots, column([](const auto& r) { return std::get<0>(r); }),
+             column([](const auto& r) { return text_of(std::get<1>(r)); }),
+             column([](const auto& r) { return text_of(std::get<2>(r)); }));
+  }
+  for (Extension* extension : extension_order_) extension->write();
+}
+
+std::int64_t Batch::entry_id(EntryIndex index) const {
+  LOYALTY_ASSERT(static_cast<std::size_t>(index) < entry_ids_.size(), "an entry id asked before the batch was written");
+  return entry_ids_[static_cast<std::size_t>(index)];
+}
+
+Timestamp Batch::entry_created_at(EntryIndex index) const {
+  LOYALTY_ASSERT(static_cast<std::size_t>(index) < created_at_.size(), "a time asked before the batch was written");
+  return created_at_[static_cast<std::size_t>(index)];
+}
+
+}  // namespace loyalty::ledger

@@ -1,0 +1,172 @@
+// A batch of ledger writes: the locked state that a batch's decisions read and change in
+// memory, and the rows those decisions produce, written in a constant number of statements.
+//
+// A batch goes through fixed phases (TigerBeetle's prefetch / execute / commit, on
+// PostgreSQL; docs/ARCHITECTURE.md, "The path of one batch"):
+//
+//   1. lock      holds by hold id, then every account of every member the batch touches by
+//                account id — one statement per table, always in that global order, so two
+//                batches (in one process or several) can never wait on each other in a circle;
+//   2. prefetch  what decisions need, set-based: lapsed holds, the lots of holds being
+//                closed, spendable lots of members whose points are spent;
+//   3. decide    request by request in arrival order, in memory: each either changes the
+//                batch's state (and later requests see it) or is refused and changes nothing;
+//   4. write     entries, postings, lots, holds as multi-row statements.
+//
+// The database still enforces every invariant (balanced entries, no member below zero): the
+// decisions are the first line, the triggers the second.
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ledger/accounts.hpp"
+#include "ledger/holds.hpp"
+#include "ledger/journal.hpp"
+#include "ledger/lots.hpp"
+#include "ledger/time.hpp"
+
+namespace loyalty::ledger {
+
+// A member's accounts of both assets, as locked and then changed by the batch's decisions.
+struct MemberAccounts {
+  LockedMemberAccounts points;
+  LockedMemberAccounts growth;
+  LockedMemberAccounts& of(std::string_view asset) { return asset == points_asset ? points : growth; }
+};
+
+// An entry the batch will write, by its position; its id is known after write().
+using EntryIndex = int;
+
+class Batch {
+ public:
+  // The batch reads and writes in `txn`, which must outlive it.
+  explicit Batch(pqxx::transaction_base& txn) : txn_(txn) {}
+
+  // The transaction the batch runs in, for reads a decision needs beyond the batch's state.
+  pqxx::transaction_base& transaction() { return txn_; }
+
+  // ---- 1. lock -----------------------------------------------------------------------------
+  // Locks the holds that requests name (capture, void); unknown ids are simply absent.
+  void lock_holds(const std::vector<std::string>& hold_ids);
+  // Locks every account of these members (both assets, every part) in account id order.
+  // Members without accounts (unknown ids) are absent afterwards.
+  void lock_members(std::vector<std::string> member_ids);
+
+  // ---- 2. prefetch -------------------------------------------------------------------------
+  // For members whose POINTS are spent or whose holds close: their holds lapsed at `as_of`
+  // (SKIP LOCKED: a hold another transaction is closing is that transaction's), the lots of
+  // every hold the batch knows, and their spendable lots. Call after lock_members.
+  void prefetch_points(const std::vector<std::string>& member_ids, Timestamp as_of);
+  // Only the lapsed holds of these members; answers whether there are any.
+  bool prefetch_lapsed_holds(const std::vector<std::string>& member_ids, Timestamp as_of);
+
+  // ---- 3. decide ---------------------------------------------------------------------------
+  MemberAccounts* member(const std::string& member_id);
+  // A hold the batch locked or opened; nullptr when unknown.
+  Hold* hold(const std::string& hold_id);
+  std::vector<std::string> locked_member_ids() const;
+  std::vector<std::string> hold_members() const;
+
+  // Adds an entry: asserts it balanced and applies its postings to the locked balances (a
+  // posting that would take a member below zero without debt_allowed is a bug: decisions
+  // refuse first).
+  EntryIndex post(EntryDraft entry);
+  std::int64_t system_account(std::string_view name, std::string_view asset);
+
+  // The member's spendable POINTS lots (prefetched) cover `amount`; takes soonest-expiring first.
+  std::vector<LotTake> take_from_lots(const std::string& member_id, std::int64_t amount);
+  // Gives points back to lots they were taken from.
+  void return_to_lots(const std::string& member_id, const std::vector<LotTake>& takes);
+  // A lot for a credit of `lot.amount`; `available_before` repays a debt first (ledger/lots.hpp).
+  // The lot's entry is an index of this batch.
+  void add_lot(const NewLot& lot, EntryIndex entry, std::int64_t available_before);
+
+  // Releases the member's holds that lapsed at or before `as_of` (each entry dated at its
+  // hold's expiry). Idempotent within the batch. Returns how many it released.
+  int release_lapsed_holds(const std::string& member_id, Timestamp as_of, const Origin& origin);
+  // Opens a hold (the caller checked what is available).
+  Hold& open_hold(const OpenHold& request, Timestamp now, const Origin& origin);
+  // Moves a hold's points out of held: `captured` to redemptions, the rest back to available
+  // and to its lots, latest-expiring first.
+  void close_hold(Hold& hold, const std::string& status, std::int64_t captured, Timestamp at, const Origin& origin,
+                  const char* kind);
+
+  // State of a capability above the ledger that shares this batch (earning's events, say),
+  // made once per batch by `make`; its rows are written after the ledger's (entry ids known).
+  class Extension {
+   public:
+    virtual ~Extension() = default;
+    virtual void write() = 0;
+  };
+  template <typename T, typename Make>
+  T& extension(const std::string& name, Make make) {
+    auto& slot = extensions_[name];
+    if (!slot) {
+      slot = make();
+      extension_order_.push_back(slot.get());
+    }
+    return static_cast<T&>(*slot);
+  }
+
+  // ---- 4. write ----------------------------------------------------------------------------
+  void write();
+  std::int64_t entry_id(EntryIndex index) const;
+  Timestamp entry_created_at(EntryIndex index) const;
+  bool empty() const { return entries_.empty(); }
+
+ private:
+  struct LotState {
+    std::int64_t lot_id = 0;  // < 0: new in this batch (-1 is the first new lot)
+    std::int64_t remaining = 0;
+    Timestamp expires_at;
+  };
+  struct NewLotRow {
+    NewLot lot;
+    EntryIndex entry = 0;
+    std::int64_t amount = 0;     // what the lot holds when written (after repaying a debt)
+    std::int64_t remaining = 0;  // less what later decisions of the batch took from it
+  };
+  struct HoldState {
+    Hold hold;
+    std::vector<LotTake> lots;  // where its points came from
+    bool opened_here = false;
+    bool lots_read = false;
+    std::optional<EntryIndex> open_entry;
+    std::optional<EntryIndex> close_entry;
+    bool closed_here = false;
+  };
+  struct HoldLotRow {
+    std::string hold_id;
+    LotTake take;
+  };
+
+  void remember_account(MemberAccounts& member, const std::string& part, std::string_view asset,
+                        std::int64_t account_id, std::int64_t balance);
+  LotState* find_lot(const std::string& member_id, std::int64_t lot_id);
+  void change_lot(std::int64_t lot_id, std::int64_t delta);
+
+  pqxx::transaction_base& txn_;
+  std::map<std::string, MemberAccounts> members_;
+  std::map<std::int64_t, AccountBalance*> member_accounts_;  // account id → its balance above
+  std::map<std::string, std::vector<LotState>> lots_;      // member → spendable lots in take order (prefetched)
+  std::map<std::string, HoldState> holds_;
+  std::map<std::string, std::vector<std::string>> lapsed_;  // member → open hold ids lapsed before the batch
+  std::map<std::string, std::vector<std::string>> opened_;  // member → hold ids the batch opened
+  std::map<std::string, std::unique_ptr<Extension>> extensions_;
+  std::vector<Extension*> extension_order_;
+  std::vector<EntryDraft> entries_;
+  std::vector<NewLotRow> new_lots_;
+  std::map<std::int64_t, std::int64_t> lot_changes_;  // existing lot id → delta of remaining
+  std::vector<HoldLotRow> hold_lots_;
+  std::vector<std::int64_t> entry_ids_;
+  std::vector<Timestamp> created_at_;
+};
+
+}  // namespace loyalty::ledger

@@ -62,6 +62,9 @@ std::string Metrics::render(const db::Executor& executor) const {
                 "# HELP loyalty_db_transactions_total Transactions (batches of jobs) run.\n"
                 "# TYPE loyalty_db_transactions_total counter\n"
                 "loyalty_db_transactions_total %lld\n"
+                "# HELP loyalty_db_statements_total Statements sent to PostgreSQL (db::exec).\n"
+                "# TYPE loyalty_db_statements_total counter\n"
+                "loyalty_db_statements_total %llu\n"
                 "# HELP loyalty_db_reachable 1 when the last connection attempt succeeded.\n"
                 "# TYPE loyalty_db_reachable gauge\n"
                 "loyalty_db_reachable %d\n"
@@ -70,7 +73,8 @@ std::string Metrics::render(const db::Executor& executor) const {
                 "loyalty_ledger_entries_committed_total %lld\n",
                 static_cast<unsigned long long>(rate_limited_.load()), executor.workers(),
                 static_cast<long long>(executor.queued_jobs()), static_cast<long long>(executor.jobs_run()),
-                static_cast<long long>(executor.committed_batches()), executor.database_reachable() ? 1 : 0,
+                static_cast<long long>(executor.committed_batches()),
+                static_cast<unsigned long long>(db::statements_sent_total.load()), executor.database_reachable() ? 1 : 0,
                 static_cast<long long>(executor.entries_committed()));
   out += line;
   return out;

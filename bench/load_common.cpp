@@ -1,5 +1,7 @@
 #include "load_common.hpp"
 
+#include <sys/resource.h>
+
 #include <boost/asio/connect.hpp>
 #include <nlohmann/json.hpp>
 
@@ -24,34 +26,38 @@ using json = nlohmann::json;
 constexpr int error_bodies_printed_max = 5;
 constexpr std::size_t error_body_chars_max = 400;
 
-int parse_int(const CommandLine& command_line, const std::string& flag, const std::string& text, int low, int high) {
-  try {
-    std::size_t used = 0;
-    const int value = std::stoi(text, &used);
-    if (used == text.size() && value >= low && value <= high) return value;
-  } catch (const std::exception&) {
-  }
-  command_line.fail(flag + " must be a whole number from " + std::to_string(low) + " to " + std::to_string(high));
-}
-
 // Accepts http://HOST:PORT with an optional trailing slash (no TLS, no path).
-void parse_url(const CommandLine& command_line, const std::string& url, LoadOptions& options) {
+Endpoint parse_endpoint(const CommandLine& command_line, std::string_view url) {
   constexpr std::string_view scheme = "http://";
-  if (url.rfind(scheme, 0) != 0) command_line.fail(command_line.bad_scheme);
-  std::string rest = url.substr(scheme.size());
+  if (url.substr(0, scheme.size()) != scheme) command_line.fail("--url must start with http://");
+  std::string rest{url.substr(scheme.size())};
   if (!rest.empty() && rest.back() == '/') rest.pop_back();
   const auto colon = rest.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == rest.size()) {
-    command_line.fail("--url must be http://HOST:PORT");
+    command_line.fail("--url must be http://HOST:PORT[,http://HOST:PORT...]");
   }
-  options.host = rest.substr(0, colon);
-  options.port = rest.substr(colon + 1);
+  return Endpoint{rest.substr(0, colon), rest.substr(colon + 1)};
+}
+
+// A comma-separated list of URLs, one per loyaltyd process.
+std::vector<Endpoint> parse_endpoints(const CommandLine& command_line, const std::string& list) {
+  std::vector<Endpoint> endpoints;
+  std::size_t begin = 0;
+  while (begin <= list.size()) {
+    const auto comma = std::min(list.find(',', begin), list.size());
+    endpoints.push_back(parse_endpoint(command_line, std::string_view{list}.substr(begin, comma - begin)));
+    begin = comma + 1;
+  }
+  if (endpoints.size() > static_cast<std::size_t>(endpoints_max)) {
+    command_line.fail("--url takes at most " + std::to_string(endpoints_max) + " URLs");
+  }
+  return endpoints;
 }
 
 // Creates and credits the members [first, last) on one connection.
 std::vector<std::string> create_members(const LoadOptions& options, const std::string& run, int thread, int first,
                                         int last, const MemberSetUp& how, ErrorLog& errors) {
-  Connection connection{options};
+  Connection connection{options, options.endpoints[thread % options.endpoints.size()]};
   std::vector<std::string> members;
   std::uint64_t credits = 0;
   for (int i = first; i < last; ++i) {
@@ -83,35 +89,44 @@ void CommandLine::fail(const std::string& problem) const {
   std::exit(2);
 }
 
+int CommandLine::whole_number(const std::string& flag, const std::string& text, int low, int high) const {
+  try {
+    std::size_t used = 0;
+    const int value = std::stoi(text, &used);
+    if (used == text.size() && value >= low && value <= high) return value;
+  } catch (const std::exception&) {
+  }
+  fail(flag + " must be a whole number from " + std::to_string(low) + " to " + std::to_string(high));
+}
+
 void parse_load_options(int argc, char** argv, const CommandLine& command_line, LoadOptions& options,
                         const std::function<bool(const std::string& flag, const std::string& value)>& extra) {
-  bool have_url = false;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (i + 1 >= argc) command_line.fail(flag + " needs a value");
     const std::string value = argv[++i];
     if (flag == "--url") {
-      parse_url(command_line, value, options);
-      have_url = true;
+      options.endpoints = parse_endpoints(command_line, value);
     } else if (flag == "--key") {
       options.key = value;
     } else if (flag == "--clients") {
-      options.clients = parse_int(command_line, flag, value, 1, clients_max);
+      options.clients = command_line.whole_number(flag, value, 1, clients_max);
     } else if (flag == "--seconds") {
-      options.seconds = parse_int(command_line, flag, value, 1, seconds_max);
+      options.seconds = command_line.whole_number(flag, value, 1, seconds_max);
     } else if (flag == "--members") {
-      options.members = parse_int(command_line, flag, value, 1, members_max);
+      options.members = command_line.whole_number(flag, value, 1, members_max);
     } else if (!extra || !extra(flag, value)) {
       command_line.fail("unknown flag " + flag);
     }
   }
-  if (!have_url) command_line.fail("--url is required");
+  if (options.endpoints.empty()) command_line.fail("--url is required");
   if (options.key.empty()) command_line.fail("--key is required");
 }
 
 // ---- one keep-alive HTTP/1.1 connection ------------------------------------------------------
 
-Connection::Connection(const LoadOptions& options) : options_(options), stream_(io_) {}
+Connection::Connection(const LoadOptions& options, Endpoint endpoint)
+    : endpoint_(std::move(endpoint)), authorization_("Bearer " + options.key), stream_(io_) {}
 
 Response Connection::post(const std::string& target, const std::string& body, const std::string& idempotency_key) {
   return request(http::verb::post, target, body, idempotency_key, true);
@@ -122,8 +137,8 @@ Response Connection::get(const std::string& target) { return request(http::verb:
 Response Connection::request(http::verb verb, const std::string& target, const std::string& body,
                              const std::string& idempotency_key, bool authorised) {
   http::request<http::string_body> request{verb, target, 11};
-  request.set(http::field::host, options_.host);
-  if (authorised) request.set(http::field::authorization, "Bearer " + options_.key);
+  request.set(http::field::host, endpoint_.host);
+  if (authorised) request.set(http::field::authorization, authorization_);
   if (!idempotency_key.empty()) request.set("Idempotency-Key", idempotency_key);
   if (!body.empty()) request.set(http::field::content_type, "application/json");
   request.body() = body;
@@ -148,7 +163,7 @@ Response Connection::request(http::verb verb, const std::string& target, const s
 
 void Connection::connect() {
   tcp::resolver resolver{io_};
-  stream_.connect(resolver.resolve(options_.host, options_.port));
+  stream_.connect(resolver.resolve(endpoint_.host, endpoint_.port));
   stream_.socket().set_option(tcp::no_delay(true));
   buffer_.clear();
   open_ = true;
@@ -164,11 +179,20 @@ void Connection::close() {
 // ---- shared run state --------------------------------------------------------------------
 
 void ErrorLog::record(const std::string& what, const Response& response) {
-  const auto seen = ++count_;
+  if (response.status == 0) ++connection_failed_;
+  else if (response.status == 503) ++unavailable_503_;
+  else if (response.status >= 500 && response.status <= 599) ++server_error_other_;
+  else ++client_error_;
+  const auto seen = ++total_;
   if (seen > error_bodies_printed_max) return;
   std::lock_guard lock{mutex_};
   std::fprintf(stderr, "error %lld: %s -> %d %s\n", static_cast<long long>(seen), what.c_str(), response.status,
                response.body.substr(0, error_body_chars_max).c_str());
+}
+
+FailureCounts ErrorLog::counts() const {
+  return FailureCounts{unavailable_503_.load(), server_error_other_.load(), client_error_.load(),
+                       connection_failed_.load()};
 }
 
 std::string random_run_prefix(char letter) {
@@ -213,15 +237,17 @@ std::vector<std::string> set_up_members(const LoadOptions& options, const std::s
 
 Response timed_post(Connection& connection, Tally& tally, ErrorLog& errors, const char* what,
                     const std::string& target, const std::string& body, const std::string& idempotency_key) {
-  const auto started = Clock::now();
+  const auto sent = Clock::now();
+  const auto counted_from = tally.due ? std::min(*tally.due, sent) : sent;
+  tally.due.reset();
   Response response = connection.post(target, body, idempotency_key);
-  tally.latencies_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - started).count());
+  tally.latencies_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - counted_from).count());
   ++tally.requests;
   if (!response.ok()) errors.record(what, response);
   return response;
 }
 
-Clock::time_point run_clients(std::vector<Tally>& tallies, int seconds,
+Clock::time_point run_clients(std::vector<Tally>& tallies, const Pace& pace,
                               const std::function<bool(int client, Tally& tally)>& operation,
                               const std::function<void()>& before_clock) {
   const int clients = static_cast<int>(tallies.size());
@@ -234,7 +260,17 @@ Clock::time_point run_clients(std::vector<Tally>& tallies, int seconds,
     threads.emplace_back([&, t] {
       ready.arrive_and_wait();
       Tally& tally = tallies[t];
-      while (Clock::now() < deadline) {
+      const bool paced = pace.operations_per_second > 0;
+      for (std::int64_t k = 0;; ++k) {
+        if (paced) {
+          const std::chrono::duration<double> offset{static_cast<double>(k * clients + t) / pace.operations_per_second};
+          const auto due = started + std::chrono::duration_cast<Clock::duration>(offset);
+          if (due >= deadline) break;
+          std::this_thread::sleep_until(due);
+          tally.due = due;
+        } else if (Clock::now() >= deadline) {
+          break;
+        }
         if (operation(t, tally)) ++tally.operations;
       }
       tally.finished = Clock::now();
@@ -242,17 +278,24 @@ Clock::time_point run_clients(std::vector<Tally>& tallies, int seconds,
   }
   if (before_clock) before_clock();
   started = Clock::now();
-  deadline = started + std::chrono::seconds(seconds);
+  deadline = started + std::chrono::seconds(pace.seconds);
   ready.arrive_and_wait();
   for (auto& thread : threads) thread.join();
   return started;
 }
 
+double process_cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const auto seconds = [](const timeval& time) { return static_cast<double>(time.tv_sec) + time.tv_usec / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
 // ---- results -----------------------------------------------------------------------------
 
-Summary summarise(const std::vector<Tally>& tallies, Clock::time_point started, std::int64_t errors) {
+Summary summarise(const std::vector<Tally>& tallies, Clock::time_point started, FailureCounts failures) {
   Summary summary;
-  summary.errors = errors;
+  summary.failures = failures;
   std::vector<double> latencies;
   Clock::time_point last = started;
   for (const auto& tally : tallies) {

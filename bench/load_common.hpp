@@ -1,8 +1,12 @@
-// What the HTTP load generators share (loyalty_bench, bench/http_load.cpp, and checkout_bench,
-// bench/checkout.cpp): their common flags, one keep-alive HTTP/1.1 connection per client, the
-// set-up of credited members, the timed closed loop and the latency figures. Each program
-// keeps its own workload, its own extra flags and its own printed lines (bench/run and
-// bench/checkout.sh parse them).
+// What the HTTP load generator (loyalty_bench, bench/http_load.cpp) is made of apart from its
+// workloads: the flags every run takes, one keep-alive HTTP/1.1 connection per client spread
+// over one or more loyaltyd processes, the set-up of credited members, the timed loop (closed,
+// or paced at a target rate), the status classes of failed requests and the latency figures.
+//
+// The generator shares the machine's cores with the service and PostgreSQL, so it is kept
+// lean: one blocking connection per client thread, no per-request allocation beyond the
+// request itself, and its own CPU time is measured and printed so a reader can see what it
+// took from the others.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -15,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,27 +30,34 @@ using Clock = std::chrono::steady_clock;
 constexpr int clients_max = 1024;
 constexpr int seconds_max = 3600;
 constexpr int members_max = 1000000;
+constexpr int endpoints_max = 16;
 
 // ---- command line ------------------------------------------------------------------------
 
-// The flags every load generator takes: --url http://HOST:PORT, --key, --clients, --seconds
-// and --members.
-struct LoadOptions {
+// One loyaltyd process: http://HOST:PORT.
+struct Endpoint {
   std::string host;
   std::string port;
+};
+
+// The flags every run takes: --url http://HOST:PORT[,http://HOST:PORT...] (client t talks to
+// the (t mod N)th), --key, --clients, --seconds and --members.
+struct LoadOptions {
+  std::vector<Endpoint> endpoints;
   std::string key;
   int clients = 8;
   int seconds = 10;
-  int members = 0;  // each program's own default
+  int members = 0;  // the program's own default
 };
 
 struct CommandLine {
-  const char* program;     // "loyalty_bench"
-  std::string usage;       // the "usage: ..." lines printed under a problem, each ending in '\n'
-  const char* bad_scheme;  // the problem printed for a --url that does not start with http://
+  const char* program;  // "loyalty_bench"
+  std::string usage;    // the "usage: ..." lines printed under a problem, each ending in '\n'
 
   // Prints "PROGRAM: PROBLEM" and the usage on stderr, and exits with status 2.
   [[noreturn]] void fail(const std::string& problem) const;
+  // A whole number from `low` to `high`, or fail().
+  int whole_number(const std::string& flag, const std::string& text, int low, int high) const;
 };
 
 // Reads the common flags into `options`; `extra(flag, value)` may take a program's own flag
@@ -65,7 +77,7 @@ struct Response {
 // Connects on first use; reconnects once when a reused connection turns out to be closed.
 class Connection {
  public:
-  explicit Connection(const LoadOptions& options);
+  Connection(const LoadOptions& options, Endpoint endpoint);
 
   // POSTs a (JSON) body with the API key.
   Response post(const std::string& target, const std::string& body, const std::string& idempotency_key = "");
@@ -78,7 +90,8 @@ class Connection {
   void connect();
   void close();
 
-  const LoadOptions& options_;
+  Endpoint endpoint_;
+  std::string authorization_;
   boost::asio::io_context io_;
   boost::beast::tcp_stream stream_;
   boost::beast::flat_buffer buffer_;
@@ -88,14 +101,31 @@ class Connection {
 
 // ---- shared run state --------------------------------------------------------------------
 
-// Counts errors and prints the first few response bodies.
+// Failed requests by class: what a reader must tell apart. A 503 is the service shedding load
+// or answering commit_in_doubt (a client retries it with its key); any other 5xx is a bug or a
+// deadlock that escaped; a 4xx is the benchmark's or the service's mistake; 0 is a broken
+// connection.
+struct FailureCounts {
+  std::int64_t unavailable_503 = 0;
+  std::int64_t server_error_other = 0;  // 5xx but 503
+  std::int64_t client_error = 0;        // 4xx (and anything else that is not 2xx or 5xx)
+  std::int64_t connection_failed = 0;
+  std::int64_t total() const { return unavailable_503 + server_error_other + client_error + connection_failed; }
+};
+
+// Counts failures by class and prints the first few response bodies.
 class ErrorLog {
  public:
   void record(const std::string& what, const Response& response);
-  std::int64_t count() const { return count_.load(); }
+  std::int64_t count() const { return total_.load(); }
+  FailureCounts counts() const;
 
  private:
-  std::atomic<std::int64_t> count_{0};
+  std::atomic<std::int64_t> total_{0};
+  std::atomic<std::int64_t> unavailable_503_{0};
+  std::atomic<std::int64_t> server_error_other_{0};
+  std::atomic<std::int64_t> client_error_{0};
+  std::atomic<std::int64_t> connection_failed_{0};
   std::mutex mutex_;
 };
 
@@ -130,6 +160,10 @@ struct Tally {
   std::int64_t requests = 0;
   std::int64_t operations = 0;  // operations whose every request succeeded
   Clock::time_point finished;
+  // Paced runs only: when the current operation was due. Its first request's latency is taken
+  // from then, not from when it was sent, so that time spent waiting behind a slow answer
+  // counts (no coordinated omission).
+  std::optional<Clock::time_point> due;
 };
 
 // POSTs on `connection` and records the request's latency in `tally`; a non-2xx reply or a
@@ -137,26 +171,39 @@ struct Tally {
 Response timed_post(Connection& connection, Tally& tally, ErrorLog& errors, const char* what,
                     const std::string& target, const std::string& body, const std::string& idempotency_key = "");
 
+// How the clients send.
+struct Pace {
+  int seconds = 10;
+  // 0: a closed loop, each client sends its next operation as soon as the last is answered.
+  // Otherwise operations per second over all clients: client t's k-th operation is due at
+  // start + (k * clients + t) / rate, and waits for that moment if it is early.
+  double operations_per_second = 0;
+};
+
 // Runs one thread per tally. Once every thread exists, `before_clock` runs (not timed), then
-// the clock starts for all together: thread t calls `operation(t, tallies[t])` back to back
-// (a closed loop) until `seconds` are up, counting the operations that return true. Returns
-// when the clock started.
-Clock::time_point run_clients(std::vector<Tally>& tallies, int seconds,
+// the clock starts for all together: thread t calls `operation(t, tallies[t])` (see Pace)
+// until the time is up, counting the operations that return true. Returns when the clock
+// started.
+Clock::time_point run_clients(std::vector<Tally>& tallies, const Pace& pace,
                               const std::function<bool(int client, Tally& tally)>& operation,
                               const std::function<void()>& before_clock = {});
+
+// CPU seconds (user + system) this process has used so far: the generator's own share of the
+// machine.
+double process_cpu_seconds();
 
 // ---- results -----------------------------------------------------------------------------
 
 struct Summary {
   std::int64_t requests = 0;
   std::int64_t operations = 0;
-  std::int64_t errors = 0;
+  FailureCounts failures;
   double elapsed_seconds = 0;  // from the start to the last client's end
   double p50_ms = 0;
   double p99_ms = 0;
 };
 
-Summary summarise(const std::vector<Tally>& tallies, Clock::time_point started, std::int64_t errors);
+Summary summarise(const std::vector<Tally>& tallies, Clock::time_point started, FailureCounts failures);
 
 // The value at `fraction` of sorted values (the nearest rank); 0 for none.
 double percentile(const std::vector<double>& sorted, double fraction);

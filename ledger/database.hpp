@@ -7,6 +7,7 @@
 
 #include <pqxx/pqxx>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -34,9 +35,16 @@ class Statement {
   const char* sql_;
 };
 
+// Statements this process has sent to PostgreSQL (/metrics: loyalty_db_statements_total), so
+// that a benchmark can divide them by requests. db::exec counts its own; code that sends SQL
+// another way calls count_statement() once per round trip.
+inline std::atomic<std::uint64_t> statements_sent_total{0};
+inline void count_statement() { statements_sent_total.fetch_add(1, std::memory_order_relaxed); }
+
 // Runs a registered statement with positional parameters.
 template <typename... Args>
 pqxx::result exec(pqxx::transaction_base& txn, const Statement& statement, Args&&... args) {
+  count_statement();
   return txn.exec_prepared(statement.name(), std::forward<Args>(args)...);
 }
 

@@ -18,6 +18,11 @@ void Metrics::observe_request(const std::string& route, int status, double secon
   histogram.sum += seconds;
 }
 
+void Metrics::count_auth_refusal(const std::string& code) {
+  std::lock_guard lock{mutex_};
+  ++auth_refusals_[code];
+}
+
 std::string Metrics::render(const db::Executor& executor) const {
   std::string out;
   char line[2048];
@@ -46,6 +51,19 @@ std::string Metrics::render(const db::Executor& executor) const {
                   route.c_str(), static_cast<unsigned long long>(histogram.count));
     out += line;
   }
+  out += "# HELP loyalty_auth_refusals_total Refused authentications (401) and authorizations (403) by code.\n";
+  out += "# TYPE loyalty_auth_refusals_total counter\n";
+  for (const auto& [code, count] : auth_refusals_) {
+    std::snprintf(line, sizeof line, "loyalty_auth_refusals_total{code=\"%s\"} %llu\n", code.c_str(),
+                  static_cast<unsigned long long>(count));
+    out += line;
+  }
+  std::snprintf(line, sizeof line,
+                "# HELP loyalty_source_limited_total Requests refused with 429 before authentication, by source address limits.\n"
+                "# TYPE loyalty_source_limited_total counter\n"
+                "loyalty_source_limited_total %llu\n",
+                static_cast<unsigned long long>(source_limited_.load()));
+  out += line;
   std::snprintf(line, sizeof line,
                 "# HELP loyalty_rate_limited_total Requests refused with 429.\n"
                 "# TYPE loyalty_rate_limited_total counter\n"

@@ -20,6 +20,11 @@ class Metrics {
  public:
   void observe_request(const std::string& route, int status, double seconds);
   void count_rate_limited() { ++rate_limited_; }
+  // A refused authentication (401) or authorization (403), by its problem code.
+  void count_auth_refusal(const std::string& code);
+  // A request refused before authentication: its source address sent too many requests, or
+  // too many that were refused.
+  void count_source_limited() { ++source_limited_; }
   std::string render(const db::Executor& executor) const;
 
  private:
@@ -34,6 +39,8 @@ class Metrics {
   std::map<std::tuple<std::string, int>, std::uint64_t> requests_;
   std::map<std::string, Histogram> latency_;
   std::atomic<std::uint64_t> rate_limited_{0};
+  std::atomic<std::uint64_t> source_limited_{0};
+  std::map<std::string, std::uint64_t> auth_refusals_;  // by code; guarded by mutex_
 };
 
 }  // namespace loyalty::api

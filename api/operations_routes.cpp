@@ -2,6 +2,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "api/jobs_catalog.hpp"
+#include "api/limits.hpp"
 #include "api/routes.hpp"
 #include "api/service.hpp"
 #include "ledger/executor.hpp"
@@ -12,6 +13,12 @@ namespace asio = boost::asio;
 namespace {
 
 asio::awaitable<Reply> readiness(Service& service, RequestContext&) {
+  if (service.stopping()) {
+    // A graceful stop has begun: balancers stop sending here while in-flight work finishes.
+    v1::Health health;
+    health.set_status("stopping");
+    co_return Reply::of(503, std::move(health));
+  }
   Reply reply = co_await service.read(0, [](pqxx::transaction_base& txn) {
     const auto status = ledger::schema_status(txn);
     v1::Health health;
@@ -38,6 +45,14 @@ asio::awaitable<Reply> run_job(Service& service, RequestContext& context) {
     if (!parsed) co_return problem(422, "validation_failed", "as_of: not an RFC 3339 time");
     as_of = *parsed;
   }
+  // "Future" is beyond the server's clock plus a small allowance for clocks that differ between
+  // the caller and this process (and for a run asked for "now" by a caller slightly ahead).
+  if (as_of > context.received_at + limits::job_as_of_skew_max && !service.options().allow_future_jobs) {
+    co_return problem(422, "as_of_in_future",
+                      "as_of is more than 5 minutes after the server's clock (" + format_rfc3339(context.received_at) +
+                          "); processes started with LOYALTY_ALLOW_FUTURE_JOBS=1 accept it");
+  }
+  const std::string started_by = context.origin().actor.value_or("");
   // A run is many transactions (a chunk each); with an Idempotency-Key the whole run answers once.
   co_return co_await service.idempotent_operation(
       context, db::routing_key_of(job->name), request, [&]() -> asio::awaitable<Reply> {
@@ -48,9 +63,16 @@ asio::awaitable<Reply> run_job(Service& service, RequestContext& context) {
         std::int64_t items = 0;
         // One chunk per executor job, so that a long job never holds a worker for long.
         while (true) {
+          // A graceful stop ends the run at a chunk boundary; it resumes there when run again.
+          if (service.stopping()) {
+            Reply reply = problem(503, "stopping", "this process is stopping; the run stopped between chunks and "
+                                                    "resumes where it was when it is started again");
+            reply.headers.emplace_back("Retry-After", "1");
+            co_return reply;
+          }
           ledger::ChunkResult chunk;
           Reply failure = co_await service.transact(db::routing_key_of(job->name), [&](pqxx::transaction_base& txn) {
-            chunk = ledger::run_job_chunk(txn, *job, as_of);
+            chunk = ledger::run_job_chunk(txn, *job, as_of, ledger::job_chunk_items, started_by);
             return Reply::of(200, v1::JobRun{});
           });
           if (!failure.succeeded()) co_return failure;

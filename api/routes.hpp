@@ -24,6 +24,7 @@ void add_event_routes(Router& router, Service& service);       // earning events
 void add_program_routes(Router& router, Service& service);     // the program document
 void add_order_routes(Router& router, Service& service);       // mall orders: checkout, pay, cancel, refunds
 void add_tier_routes(Router& router, Service& service);        // tier tracks and overrides
+void add_key_routes(Router& router, Service& service);         // API keys: list, create, revoke
 
 // Opaque list cursors: the position of the last item a page returned.
 std::string encode_cursor(std::int64_t position);

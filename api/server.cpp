@@ -3,9 +3,14 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+
+#include <future>
+#include <thread>
 
 #include "api/limits.hpp"
 #include "api/partner_auth.hpp"
@@ -18,6 +23,7 @@ namespace loyalty::api {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -46,11 +52,38 @@ HttpResponse too_large(Service& service, unsigned version, std::string_view targ
   return response;
 }
 
-asio::awaitable<void> serve_connection(Service& service, tcp::socket socket, std::atomic<std::size_t>& connections) {
+// Waits, between two requests, until the peer sends something (true), or until the
+// connection should close (false): the read timeout passed, or a graceful stop began and the
+// idle grace passed. Slices of limits::drain_poll_interval let a stop that begins meanwhile be
+// noticed without touching this connection from another thread.
+asio::awaitable<bool> wait_for_request(beast::tcp_stream& stream, const beast::flat_buffer& buffer,
+                                       const Server::Counters& counters) {
+  if (buffer.size() > 0) co_return true;  // the next request's bytes are already here
+  using Clock = std::chrono::steady_clock;
+  asio::steady_timer timer{stream.get_executor()};
+  const auto idle_deadline = Clock::now() + limits::read_timeout;
+  std::optional<Clock::time_point> drain_deadline;
+  while (true) {
+    const auto now = Clock::now();
+    if (counters.draining && !drain_deadline) drain_deadline = now + limits::drain_idle_grace;
+    const auto deadline = drain_deadline ? std::min(idle_deadline, *drain_deadline) : idle_deadline;
+    if (now >= deadline) {
+      // A request that arrived just now is still answered rather than cut off.
+      beast::error_code error;
+      co_return stream.socket().available(error) > 0 && !error;
+    }
+    timer.expires_after(std::min<Clock::duration>(deadline - now, limits::drain_poll_interval));
+    auto waited = co_await (stream.socket().async_wait(tcp::socket::wait_read, use_nothrow) ||
+                            timer.async_wait(use_nothrow));
+    if (waited.index() == 0) co_return !std::get<0>(std::get<0>(waited));
+  }
+}
+
+asio::awaitable<void> serve_connection(Service& service, tcp::socket socket, Server::Counters& counters) {
   struct Count {
     std::atomic<std::size_t>& n;
     ~Count() { --n; }
-  } count{connections};
+  } count{counters.connections};
   beast::error_code ignored;
   const auto remote = socket.remote_endpoint(ignored);
   const std::string source = remote.address().to_string();
@@ -60,6 +93,7 @@ asio::awaitable<void> serve_connection(Service& service, tcp::socket socket, std
     http::request_parser<http::string_body> parser;
     parser.header_limit(limits::header_bytes_max);
     parser.body_limit(limits::body_bytes_max);
+    if (!co_await wait_for_request(stream, buffer, counters)) break;
     stream.expires_after(limits::read_timeout);
     auto [read_error, read_bytes] = co_await http::async_read(stream, buffer, parser, use_nothrow);
     (void)read_bytes;
@@ -77,7 +111,8 @@ asio::awaitable<void> serve_connection(Service& service, tcp::socket socket, std
     HttpRequest request = parser.release();
     stream.expires_never();
     HttpResponse response = co_await service.handle(request, source);
-    response.keep_alive(request.keep_alive());
+    // While stopping, every answer closes its connection: the client knows to go elsewhere.
+    response.keep_alive(request.keep_alive() && !counters.draining);
     auto [write_error, written] = co_await http::async_write(stream, response, use_nothrow);
     (void)written;
     if (write_error || !response.keep_alive()) break;
@@ -85,7 +120,8 @@ asio::awaitable<void> serve_connection(Service& service, tcp::socket socket, std
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
 }
 
-asio::awaitable<void> accept_loop(Service& service, tcp::acceptor& acceptor, std::atomic<std::size_t>& connections) {
+asio::awaitable<void> accept_loop(Service& service, tcp::acceptor& acceptor, Server::Counters& counters) {
+  auto& connections = counters.connections;
   while (acceptor.is_open()) {
     auto [error, socket] = co_await acceptor.async_accept(use_nothrow);
     if (error) {
@@ -96,7 +132,7 @@ asio::awaitable<void> accept_loop(Service& service, tcp::acceptor& acceptor, std
     ++connections;
     socket.set_option(tcp::no_delay(true), error);
     auto executor = socket.get_executor();
-    asio::co_spawn(executor, serve_connection(service, std::move(socket), connections), asio::detached);
+    asio::co_spawn(executor, serve_connection(service, std::move(socket), counters), asio::detached);
   }
 }
 
@@ -115,8 +151,40 @@ Server::Server(Service& service, const std::string& address, unsigned short port
 Server::~Server() { stop(); }
 
 void Server::start() {
-  asio::co_spawn(io_, accept_loop(service_, acceptor_, connections_), asio::detached);
+  asio::co_spawn(io_, accept_loop(service_, acceptor_, counters_), asio::detached);
   for (int i = 0; i < io_threads_; ++i) threads_.emplace_back([this] { io_.run(); });
+}
+
+bool Server::drain(std::chrono::steady_clock::time_point deadline) {
+  if (threads_.empty()) return true;
+  // The listener closes first, and only then do answers say `Connection: close`: a client told
+  // to reconnect finds the port closed (refused at once) rather than a dying listener.
+  std::promise<void> listener_closed;
+  asio::post(io_, [this, &listener_closed] {
+    beast::error_code error;
+    acceptor_.cancel(error);  // accept_loop ends
+    // Connections the kernel completed that nobody accepted yet would be reset by close():
+    // take them and answer them like the others.
+    acceptor_.non_blocking(true, error);
+    while (!error) {
+      tcp::socket socket{io_};
+      acceptor_.accept(socket, error);
+      if (error) break;
+      ++counters_.connections;
+      auto executor = socket.get_executor();
+      asio::co_spawn(executor, serve_connection(service_, std::move(socket), counters_), asio::detached);
+    }
+    acceptor_.close(error);
+    listener_closed.set_value();
+  });
+  listener_closed.get_future().wait();
+  counters_.draining = true;
+  while (counters_.connections.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const bool drained = counters_.connections.load() == 0;
+  stop();
+  return drained;
 }
 
 void Server::stop() {

@@ -99,12 +99,23 @@ ServiceOptions with_batch_applier(ServiceOptions options) {
   options.database.apply_batch = app::apply_batch;
   return options;
 }
+
+// One worker, for key lookups: they are small, batched, and kept apart from members' work.
+db::ExecutorOptions access_executor_options(db::ExecutorOptions options) {
+  options.workers = 1;
+  return options;
+}
+
 }  // namespace
 
 Service::Service(ServiceOptions options)
     : options_(with_batch_applier(std::move(options))),
       executor_(options_.database),
-      rate_limiter_(options_.rate_limit_per_second, options_.rate_limit_burst) {
+      access_executor_(access_executor_options(options_.database)),
+      rate_limiter_(options_.rate_limit_per_second, options_.rate_limit_burst),
+      source_limiter_(options_.source_rate_limit_per_second, options_.source_rate_limit_burst),
+      refusal_limiter_(options_.auth_refusals_per_second, options_.auth_refusals_burst),
+      refusals_(options_.database.database_url) {
   add_routes();
 }
 
@@ -124,6 +135,7 @@ void Service::add_routes() {
   add_program_routes(router_, *this);
   add_tier_routes(router_, *this);
   add_order_routes(router_, *this);
+  add_key_routes(router_, *this);
 }
 
 asio::awaitable<Service::Outcome> Service::run(std::uint64_t routing_key, db::Executor::Work work) {
@@ -341,7 +353,9 @@ asio::awaitable<Reply> Service::transact(std::uint64_t routing_key,
 }
 
 asio::awaitable<std::optional<Reply>> Service::authenticate(RequestContext& context, const Route& route) {
+  if (auto limited = limit_source(context, route)) co_return limited;
   std::optional<Reply> refusal;
+  std::string named_key_id;  // an existing key the request named, even when it is refused
   switch (route.access) {
     case Access::open: co_return std::nullopt;
     case Access::partner:
@@ -353,23 +367,70 @@ asio::awaitable<std::optional<Reply>> Service::authenticate(RequestContext& cont
         refusal = take_rate_token(rate_limiter_, metrics_, "partner:" + context.partner->partner_id);
       }
       break;
-    case Access::api_key: refusal = co_await authenticate_key(context, route); break;
+    case Access::api_key: refusal = co_await authenticate_key(context, route, named_key_id); break;
   }
-  // Refusals that matter for security are part of the audit trail.
+  // Refusals that matter for security are counted (RefusalLog), not written one row each.
   if (refusal && (refusal->status == 401 || refusal->status == 403)) {
-    const Reply audit_reply = co_await transact(0, [&](pqxx::transaction_base& txn) {
-      audit::AuditRecord record = audit_record(context, "refused");
-      record.details_json = "{\"status\":" + std::to_string(refusal->status) + ",\"code\":\"" +
-                            refusal_code(*refusal) + "\"}";
-      audit::record(txn, record);
-      return Reply::of(200, v1::Health{});
-    });
-    (void)audit_reply;  // an audit write that fails must not change the answer
+    record_refusal(context, *refusal, named_key_id);
   }
   co_return refusal;
 }
 
-asio::awaitable<std::optional<Reply>> Service::authenticate_key(RequestContext& context, const Route& route) {
+std::optional<Reply> Service::limit_source(const RequestContext& context, const Route& route) {
+  const std::string& source = context.source_address;
+  int wait_seconds = source_limiter_.take(source);
+  if (!wait_seconds && route.access != Access::open) {
+    // A source whose refusals ran out gets no more lookups until they refill; a key this
+    // process verified recently still passes (a client behind the same address keeps working).
+    wait_seconds = refusal_limiter_.wait_seconds(source);
+    if (wait_seconds && route.access == Access::api_key) {
+      const auto authorization = context.header("Authorization");
+      constexpr std::string_view bearer = "Bearer ";
+      if (authorization && authorization->starts_with(bearer)) {
+        const auto cached = key_cache_.find(authorization->substr(bearer.size()));
+        if (cached && cached->verdict == KeyVerdict::verified) wait_seconds = 0;
+      }
+    }
+  }
+  if (!wait_seconds) return std::nullopt;
+  metrics_.count_source_limited();
+  Reply reply = problem(429, "rate_limited", "too many requests (or refused requests) from this address; slow down");
+  reply.headers.emplace_back("Retry-After", std::to_string(wait_seconds));
+  return reply;
+}
+
+void Service::record_refusal(const RequestContext& context, const Reply& refusal, const std::string& named_key_id) {
+  const std::string code = refusal_code(refusal);
+  metrics_.count_auth_refusal(code);
+  // A 403 is a known key doing what its role may not: it does not use up its address's refusals.
+  if (refusal.status == 401) refusal_limiter_.take(context.source_address);
+  refusals_.add(context.source_address, named_key_id, code, context.route, context.received_at);
+}
+
+// Service::run's twin on the access executor (key lookups stay off the members' workers).
+asio::awaitable<KeyCheck> Service::check_key(const std::string& secret, Outcome& outcome) {
+  KeyCheck check;
+  const Timestamp now = now_utc();
+  auto io = co_await asio::this_coro::executor;
+  outcome = co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(Outcome)>(
+      [this, io, &check, &secret, now](auto handler) mutable {
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        access_executor_.submit(
+            db::routing_key_of(secret),
+            [&check, &secret, now](pqxx::transaction_base& txn) {
+              check = check_api_key(txn, secret, now);
+              return false;
+            },
+            [shared, io](db::JobStatus status, std::exception_ptr error) {
+              asio::post(io, [shared, status, error]() mutable { (*shared)(Outcome{status, error}); });
+            });
+      },
+      asio::use_awaitable);
+  co_return check;
+}
+
+asio::awaitable<std::optional<Reply>> Service::authenticate_key(RequestContext& context, const Route& route,
+                                                                std::string& named_key_id) {
   const auto authorization = context.header("Authorization");
   constexpr std::string_view bearer = "Bearer ";
   if (!authorization || authorization->size() <= bearer.size() || authorization->compare(0, bearer.size(), bearer) != 0) {
@@ -378,23 +439,31 @@ asio::awaitable<std::optional<Reply>> Service::authenticate_key(RequestContext& 
     co_return reply;
   }
   const std::string secret = authorization->substr(bearer.size());
-  std::optional<Caller> caller = key_cache_.find(secret);
-  if (!caller) {
-    std::optional<Caller> verified;
-    const Outcome outcome = co_await run(db::routing_key_of(secret), [&](pqxx::transaction_base& txn) {
-      verified = verify_api_key(txn, secret);
-      return false;
-    });
+  std::optional<KeyCheck> check = key_cache_.find(secret);
+  if (!check && !key_id_of_secret(secret)) check = KeyCheck{};  // malformed: nothing to look up
+  if (!check) {
+    const auto lookup_started = KeyCache::Clock::now();
+    Outcome outcome;
+    KeyCheck looked_up = co_await check_key(secret, outcome);
     if (outcome.status != db::JobStatus::finished) co_return reply_for_failure(outcome, context.request_id);
-    if (!verified) co_return problem(401, "unauthenticated", "the API key is not valid");
-    key_cache_.remember(secret, *verified);
-    caller = verified;
+    key_cache_.remember(secret, looked_up, lookup_started);
+    check = std::move(looked_up);
   }
+  named_key_id = check->key_id.value_or("");
+  switch (check->verdict) {
+    case KeyVerdict::verified: break;
+    case KeyVerdict::revoked: co_return problem(401, "key_revoked", "the API key has been revoked");
+    case KeyVerdict::expired: co_return problem(401, "unauthenticated", "the API key has expired");
+    case KeyVerdict::malformed:
+    case KeyVerdict::unknown_key:
+    case KeyVerdict::wrong_secret: co_return problem(401, "unauthenticated", "the API key is not valid");
+  }
+  const Caller& caller = *check->caller;
   context.caller = caller;
-  if (!route.allows(caller->role)) {
-    co_return problem(403, "forbidden", std::string("the role ") + role_name(caller->role) + " may not do this");
+  if (!route.allows(caller.role)) {
+    co_return problem(403, "forbidden", std::string("the role ") + role_name(caller.role) + " may not do this");
   }
-  co_return take_rate_token(rate_limiter_, metrics_, caller->key_id);
+  co_return take_rate_token(rate_limiter_, metrics_, caller.key_id);
 }
 
 audit::AuditRecord Service::audit_record(const RequestContext& context, std::string result) {

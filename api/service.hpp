@@ -11,6 +11,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <atomic>
 #include <functional>
 #include <variant>
 #include <memory>
@@ -18,6 +19,7 @@
 #include <string>
 
 #include "api/api_keys.hpp"
+#include "api/auth_refusals.hpp"
 #include "audit/audit_log.hpp"
 #include "api/context.hpp"
 #include "api/metrics.hpp"
@@ -35,6 +37,16 @@ struct ServiceOptions {
   double rate_limit_per_second = 5000;
   double rate_limit_burst = 10000;
   std::string signing_key_pem;  // our Ed25519 private key (PEM) for partner responses; may be empty
+  // Per source address, before authentication: every request, and refused authentications
+  // (once a source's refusals run out, keys this process has not verified recently are not
+  // looked up for it: 429 until they refill).
+  double source_rate_limit_per_second = 20000;
+  double source_rate_limit_burst = 40000;
+  double auth_refusals_per_second = 10;
+  double auth_refusals_burst = 100;
+  // POST /v1/jobs/{name} takes an as_of after now + limits::job_as_of_skew_max
+  // (LOYALTY_ALLOW_FUTURE_JOBS=1: test and staging set-ups that move a program through time).
+  bool allow_future_jobs = false;
 };
 
 // The request id a response carries: the caller's X-Request-Id when it is 1–128 of
@@ -89,6 +101,12 @@ class Service {
   std::shared_ptr<const program::ProgramVersion> program(pqxx::transaction_base& txn) { return programs_.current(txn); }
   void forget_program() { programs_.forget(); }
   Metrics& metrics() { return metrics_; }
+  KeyCache& key_cache() { return key_cache_; }
+  RefusalLog& refusals() { return refusals_; }
+
+  // Graceful stop: from here on /readyz answers 503 and job runs stop at their next chunk.
+  void begin_stopping() { stopping_ = true; }
+  bool stopping() const { return stopping_; }
 
  private:
   struct Outcome {
@@ -100,7 +118,11 @@ class Service {
   // The reply to a command's outcome (app/write_protocol.hpp).
   static Reply reply_of(const app::Outcome& outcome, const std::string& request_id);
   boost::asio::awaitable<std::optional<Reply>> authenticate(RequestContext& context, const Route& route);
-  boost::asio::awaitable<std::optional<Reply>> authenticate_key(RequestContext& context, const Route& route);
+  boost::asio::awaitable<std::optional<Reply>> authenticate_key(RequestContext& context, const Route& route,
+                                                                std::string& named_key_id);
+  std::optional<Reply> limit_source(const RequestContext& context, const Route& route);
+  boost::asio::awaitable<KeyCheck> check_key(const std::string& secret, Outcome& outcome);
+  void record_refusal(const RequestContext& context, const Reply& refusal, const std::string& named_key_id);
   static audit::AuditRecord audit_record(const RequestContext& context, std::string result);
   // The Idempotency-Key of a request, checked, with its caller and the request's hash; or the
   // 400 answer for a missing (when required) or malformed key.
@@ -121,8 +143,15 @@ class Service {
 
   ServiceOptions options_;
   db::Executor executor_;
+  // Looks up API keys that are not cached, apart from the workers that serve members: a flood
+  // of made-up keys waits here, never in front of a member's write.
+  db::Executor access_executor_;
   Metrics metrics_;
   RateLimiter rate_limiter_;
+  RateLimiter source_limiter_;
+  RateLimiter refusal_limiter_;
+  RefusalLog refusals_;
+  std::atomic<bool> stopping_{false};
   KeyCache key_cache_;
   program::ProgramCache programs_;
   Router router_;

@@ -12,8 +12,8 @@ const db::Statement select_run{
     "jobs.select_run", "SELECT finished_at, cursor FROM job_runs WHERE job = $1 AND as_of = $2"};
 const db::Statement add_items{
     "jobs.add_items",
-    "INSERT INTO job_runs (job, as_of, items, finished_at, cursor) VALUES ($1, $2, $3,"
-    " CASE WHEN $4 THEN clock_timestamp() END, $5)"
+    "INSERT INTO job_runs (job, as_of, items, finished_at, cursor, started_by) VALUES ($1, $2, $3,"
+    " CASE WHEN $4 THEN clock_timestamp() END, $5, NULLIF($6, ''))"
     " ON CONFLICT (job, as_of) DO UPDATE SET items = job_runs.items + EXCLUDED.items,"
     " finished_at = EXCLUDED.finished_at, cursor = EXCLUDED.cursor"};
 
@@ -31,7 +31,8 @@ std::vector<JobDefinition> ledger_jobs() {
   };
 }
 
-ChunkResult run_job_chunk(pqxx::transaction_base& txn, const JobDefinition& job, Timestamp as_of, int chunk) {
+ChunkResult run_job_chunk(pqxx::transaction_base& txn, const JobDefinition& job, Timestamp as_of, int chunk,
+                          const std::string& started_by) {
   // The lock key is the job's name hashed into PostgreSQL's signed bigint.
   const auto key = static_cast<std::int64_t>(db::routing_key_of("job:" + job.name));
   if (!db::exec(txn, try_lock, key)[0][0].as<bool>()) return {ChunkOutcome::busy, 0};
@@ -39,19 +40,31 @@ ChunkResult run_job_chunk(pqxx::transaction_base& txn, const JobDefinition& job,
   if (!run.empty() && !run[0][0].is_null()) return {ChunkOutcome::already_done, 0};
   JobChunk work{as_of, chunk, job_origin(job), run.empty() || run[0][1].is_null() ? "" : run[0][1].c_str()};
   const StepResult step = job.step(txn, work);
-  db::exec(txn, add_items, job.name, db::sql_time(as_of), step.items, step.done, work.cursor);
+  db::exec(txn, add_items, job.name, db::sql_time(as_of), step.items, step.done, work.cursor, started_by);
   return {step.done ? ChunkOutcome::finished : ChunkOutcome::more, step.items};
 }
 
 JobReport run_job(pqxx::connection& connection, const JobDefinition& job, Timestamp as_of,
                   const std::function<void(std::int64_t)>& progress) {
+  return run_job(connection, job, as_of, RunControl{"", progress, {}});
+}
+
+JobReport run_job(pqxx::connection& connection, const JobDefinition& job, Timestamp as_of,
+                  const RunControl& control) {
   JobReport report{job.name, as_of, "done", 0, now_utc(), std::nullopt};
   while (true) {
-    const ChunkResult chunk = db::run_transaction(
-        connection, "job", [&](pqxx::transaction_base& txn) { return run_job_chunk(txn, job, as_of); });
+    const ChunkResult chunk = db::run_transaction(connection, "job", [&](pqxx::transaction_base& txn) {
+      return run_job_chunk(txn, job, as_of, job_chunk_items, control.started_by);
+    });
     report.items += chunk.items;
-    if (progress) progress(report.items);
-    if (chunk.outcome == ChunkOutcome::more) continue;
+    if (control.progress) control.progress(report.items);
+    if (chunk.outcome == ChunkOutcome::more) {
+      if (control.stop_requested && control.stop_requested()) {
+        report.status = "stopped";  // at a chunk boundary: the next run resumes from here
+        return report;
+      }
+      continue;
+    }
     if (chunk.outcome == ChunkOutcome::already_done) report.status = "already_done";
     if (chunk.outcome == ChunkOutcome::busy) report.status = "busy";
     if (chunk.outcome == ChunkOutcome::finished) report.finished_at = now_utc();

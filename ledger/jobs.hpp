@@ -57,20 +57,34 @@ struct ChunkResult {
 
 inline constexpr int job_chunk_items = 1000;
 
+// `started_by` ("key:key_… (name)", "operator:alice", "scheduler") is recorded on the run's
+// row when this chunk is its first; a run resumed by someone else keeps its first starter.
 ChunkResult run_job_chunk(pqxx::transaction_base& txn, const JobDefinition& job, Timestamp as_of,
-                          int chunk = job_chunk_items);
+                          int chunk = job_chunk_items, const std::string& started_by = "");
 
 struct JobReport {
   std::string job;
   Timestamp as_of;
-  std::string status;  // done, already_done, busy
+  std::string status;  // done, already_done, busy, stopped
   std::int64_t items = 0;
   Timestamp started_at;
   std::optional<Timestamp> finished_at;
 };
 
+// How a run is driven from outside: who started it, who is told its progress, and when it
+// should stop early.
+struct RunControl {
+  std::string started_by;
+  std::function<void(std::int64_t)> progress;  // told the running item count after each chunk
+  // Asked between chunks: true stops the run there ("stopped"); it resumes where it was when
+  // it is run again for the same as_of (a graceful stop of the process).
+  std::function<bool()> stop_requested;
+};
+
 // Runs every chunk of a job on one connection. `progress` is told the running item count.
 JobReport run_job(pqxx::connection& connection, const JobDefinition& job, Timestamp as_of,
                   const std::function<void(std::int64_t)>& progress = {});
+JobReport run_job(pqxx::connection& connection, const JobDefinition& job, Timestamp as_of,
+                  const RunControl& control);
 
 }  // namespace loyalty::ledger

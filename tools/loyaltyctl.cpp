@@ -8,6 +8,7 @@
 
 #include "api/api_keys.hpp"
 #include "api/jobs_catalog.hpp"
+#include "api/limits.hpp"
 #include "audit/audit_log.hpp"
 #include "ledger/database.hpp"
 #include "ledger/migrator.hpp"
@@ -34,6 +35,7 @@ const std::vector<tools::FlagSpec> flag_specs = {
     {"json", "", "", "print one JSON object on stdout", true},
     {"role", "", "", "keys create: mall, ingest, admin or finance"},
     {"name", "", "", "keys create: who the key is for"},
+    {"expires-at", "", "", "keys create: when the key stops working (RFC 3339; default never)"},
     {"as-of", "", "", "jobs run: the moment to run the job for (RFC 3339; default now)"},
     {"from", "", "", "export: start of the range (RFC 3339, inclusive)"},
     {"to", "", "", "export: end of the range (RFC 3339, exclusive)"},
@@ -49,7 +51,10 @@ constexpr const char* usage =
     "commands:\n"
     "  migrate                          apply pending schema migrations\n"
     "  status                           show applied and pending migrations\n"
-    "  keys create --role R --name N    create an API key (the secret is shown once)\n"
+    "  keys create --role R --name N [--expires-at T]\n"
+    "                                   create an API key (the secret is shown once)\n"
+    "  keys list [--json]               list API keys (never a secret)\n"
+    "  keys revoke KEY_ID               revoke an API key (refused everywhere within 5 s)\n"
     "  program apply FILE.yaml          validate and apply a program document\n"
     "  program show                     print the program in force (JSON)\n"
     "  jobs list                        list the jobs\n"
@@ -104,18 +109,88 @@ int create_key(pqxx::connection& connection, const tools::Flags& flags) {
     std::fprintf(stderr, "loyaltyctl: keys create needs --role (mall, ingest, admin, finance) and --name (1-100 chars)\n");
     return 2;
   }
+  std::optional<Timestamp> expires_at;
+  if (flags.on("expires-at")) {
+    expires_at = parse_rfc3339(flags.value("expires-at"));
+    if (!expires_at || *expires_at <= now_utc()) {
+      std::fprintf(stderr, "loyaltyctl: --expires-at must be an RFC 3339 time in the future\n");
+      return 2;
+    }
+  }
   const auto key = db::run_transaction(connection, "keys_create", [&](pqxx::transaction_base& txn) {
-    auto created = api::create_api_key(txn, *role, name);
-    audit::record(txn, operator_action("api_key.create", created.key_id,
-                                       json{{"role", api::role_name(*role)}, {"name", name}}.dump()));
+    auto created = api::create_api_key(txn, api::NewKey{*role, name, expires_at, operator_name()});
+    json details{{"role", api::role_name(*role)}, {"name", name}};
+    if (expires_at) details["expires_at"] = format_rfc3339(*expires_at);
+    audit::record(txn, operator_action("api_key.create", created.key_id, details.dump()));
     return created;
   });
+  const json expires = key.expires_at ? json(format_rfc3339(*key.expires_at)) : json(nullptr);
   if (flags.on("json")) {
     std::printf("%s\n", json{{"key_id", key.key_id}, {"role", api::role_name(key.role)}, {"name", key.name},
-                             {"secret", key.secret}}.dump().c_str());
+                             {"secret", key.secret}, {"expires_at", expires}}.dump().c_str());
   } else {
     std::printf("key_id  %s\nrole    %s\nsecret  %s\n(the secret is shown only now)\n", key.key_id.c_str(),
                 api::role_name(key.role), key.secret.c_str());
+  }
+  return 0;
+}
+
+json key_json(const api::KeyInfo& key, Timestamp now) {
+  const auto time_or_null = [](const std::optional<Timestamp>& time) {
+    return time ? json(format_rfc3339(*time)) : json(nullptr);
+  };
+  return json{{"key_id", key.key_id}, {"role", api::role_name(key.role)}, {"name", key.name},
+              {"status", key.status(now)}, {"created_at", format_rfc3339(key.created_at)},
+              {"expires_at", time_or_null(key.expires_at)}, {"revoked_at", time_or_null(key.revoked_at)},
+              {"created_by", key.created_by ? json(*key.created_by) : json(nullptr)},
+              {"revoked_by", key.revoked_by ? json(*key.revoked_by) : json(nullptr)}};
+}
+
+int list_keys(pqxx::connection& connection, const tools::Flags& flags) {
+  pqxx::read_transaction txn{connection, "keys_list"};
+  const Timestamp now = now_utc();
+  std::vector<api::KeyInfo> keys;
+  std::optional<std::int64_t> before;
+  do {  // every key, a page at a time
+    auto page = api::list_api_keys(txn, 500, before);
+    for (auto& key : page.items) keys.push_back(std::move(key));
+    before = page.next_before;
+  } while (before);
+  if (flags.on("json")) {
+    json items = json::array();
+    for (const auto& key : keys) items.push_back(key_json(key, now));
+    std::printf("%s\n", json{{"items", items}}.dump().c_str());
+    return 0;
+  }
+  std::printf("%-26s %-8s %-8s %-21s %-21s %s\n", "KEY_ID", "ROLE", "STATUS", "CREATED", "EXPIRES", "NAME");
+  for (const auto& key : keys) {
+    std::printf("%-26s %-8s %-8s %-21s %-21s %s\n", key.key_id.c_str(), api::role_name(key.role), key.status(now),
+                format_rfc3339(std::chrono::floor<std::chrono::seconds>(key.created_at)).c_str(),
+                key.expires_at ? format_rfc3339(std::chrono::floor<std::chrono::seconds>(*key.expires_at)).c_str() : "-",
+                key.name.c_str());
+  }
+  return 0;
+}
+
+int revoke_key(pqxx::connection& connection, const std::string& key_id, const tools::Flags& flags) {
+  const auto key = db::run_transaction(connection, "keys_revoke", [&](pqxx::transaction_base& txn) {
+    auto revocation = api::revoke_api_key(txn, key_id, operator_name());
+    if (revocation && revocation->revoked_now) {
+      audit::record(txn, operator_action("api_key.revoke", key_id,
+                                         json{{"role", api::role_name(revocation->key.role)},
+                                              {"name", revocation->key.name}}.dump()));
+    }
+    return revocation ? std::optional(revocation->key) : std::nullopt;
+  });
+  if (!key) {
+    std::fprintf(stderr, "loyaltyctl: no API key %s\n", key_id.c_str());
+    return 1;
+  }
+  if (flags.on("json")) {
+    std::printf("%s\n", key_json(*key, now_utc()).dump().c_str());
+  } else {
+    std::printf("%s revoked at %s (refused by every loyaltyd within 5 s)\n", key->key_id.c_str(),
+                format_rfc3339(*key->revoked_at).c_str());
   }
   return 0;
 }
@@ -181,10 +256,20 @@ int run_job(pqxx::connection& connection, const std::string& name, const tools::
     }
     as_of = *parsed;
   }
+  // The same rule as POST /v1/jobs/{name} (docs/API.md, "Operations").
+  const char* allow_future = std::getenv("LOYALTY_ALLOW_FUTURE_JOBS");
+  if (as_of > now_utc() + api::limits::job_as_of_skew_max && !(allow_future && std::string(allow_future) == "1")) {
+    std::fprintf(stderr, "loyaltyctl: --as-of is more than 5 minutes ahead (as_of_in_future); "
+                         "set LOYALTY_ALLOW_FUTURE_JOBS=1 to run a job for the future\n");
+    return 2;
+  }
   const bool terminal = isatty(STDERR_FILENO);
-  const auto report = ledger::run_job(connection, *job, as_of, [&](std::int64_t items) {
+  ledger::RunControl control;
+  control.started_by = operator_name();
+  control.progress = [&](std::int64_t items) {
     if (terminal) std::fprintf(stderr, "\r%s: %lld item(s) processed", name.c_str(), static_cast<long long>(items));
-  });
+  };
+  const auto report = ledger::run_job(connection, *job, as_of, control);
   if (terminal) std::fprintf(stderr, "\n");
   if (flags.on("json")) {
     json out{{"job", report.job}, {"as_of", format_rfc3339(report.as_of)}, {"status", report.status}, {"items", report.items}};
@@ -248,6 +333,8 @@ int main(int argc, char** argv) {
     auto connection = db::connect(url);
     if (command({"status"})) return status(*connection);
     if (command({"keys", "create"})) return create_key(*connection, flags);
+    if (command({"keys", "list"}) && args.size() == 2) return list_keys(*connection, flags);
+    if (command({"keys", "revoke"}) && args.size() == 3) return revoke_key(*connection, args[2], flags);
     if (command({"program", "apply"}) && args.size() == 3) return apply_program(*connection, args[2], flags);
     if (command({"program", "show"})) return show_program(*connection);
     if (command({"jobs", "run"}) && args.size() == 3) return run_job(*connection, args[2], flags);

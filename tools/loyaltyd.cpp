@@ -1,5 +1,6 @@
 // loyaltyd: the HTTP service and its job scheduler.
 #include <csignal>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <cstdio>
@@ -27,8 +28,20 @@ const std::vector<tools::FlagSpec> flag_specs = {
     {"rate-limit", "LOYALTY_RATE_LIMIT_PER_SECOND", "5000", "requests per second per API key"},
     {"scheduler-interval", "LOYALTY_SCHEDULER_INTERVAL_SECONDS", "30", "seconds between scheduled job runs (0: off)"},
     {"signing-key", "LOYALTY_SIGNING_KEY", "", "Ed25519 private key (PEM) for our signatures"},
+    {"source-rate-limit", "LOYALTY_SOURCE_RATE_LIMIT_PER_SECOND", "20000",
+     "requests per second per source address, before authentication"},
+    {"auth-refusals-per-second", "LOYALTY_AUTH_REFUSALS_PER_SECOND", "10",
+     "refused authentications per second per source address (bursts of 10x) before 429"},
+    {"allow-future-jobs", "LOYALTY_ALLOW_FUTURE_JOBS", "0",
+     "1: POST /v1/jobs/{name} accepts an as_of more than 5 minutes ahead (test and staging set-ups)"},
+    {"stop-timeout", "LOYALTY_STOP_TIMEOUT_SECONDS", "20",
+     "on SIGTERM/SIGINT, seconds to finish in-flight requests before stopping anyway"},
     {"help", "", "", "show this help", true},
 };
+
+// After the stop timeout, what is still running (a database statement, a chunk of a job) gets
+// this long before the process exits regardless.
+constexpr std::chrono::seconds stop_grace_after_timeout{10};
 
 // Waits for the database (it may still be starting) and checks that its schema is the one
 // this binary was built for.
@@ -75,13 +88,15 @@ void run_scheduler(const std::string& url, std::chrono::seconds interval, const 
     if (std::chrono::steady_clock::now() >= next) {
       next += interval;
       for (const Schedule& schedule : schedules) {
+        if (stop) break;
         const auto job = api::find_job(schedule.job);
         if (!job) continue;
         try {
           if (!connection || !connection->is_open()) connection = db::connect(url);
           const auto now = now_utc().time_since_epoch();
           const Timestamp as_of{std::chrono::duration_cast<std::chrono::microseconds>(now - now % schedule.period)};
-          const auto report = ledger::run_job(*connection, *job, as_of);
+          ledger::RunControl control{"scheduler", {}, [&stop] { return stop.load(); }};
+          const auto report = ledger::run_job(*connection, *job, as_of, control);
           if (report.items > 0) {
             log::info("scheduled job", {{"job", job->name}, {"status", report.status},
                                         {"items", std::to_string(report.items)}});
@@ -134,6 +149,12 @@ int main(int argc, char** argv) {
   options.database.batch_jobs_max = std::stoi(flags.value("batch-max"));
   options.rate_limit_per_second = std::stod(flags.value("rate-limit"));
   options.rate_limit_burst = options.rate_limit_per_second * 2;
+  options.source_rate_limit_per_second = std::stod(flags.value("source-rate-limit"));
+  options.source_rate_limit_burst = options.source_rate_limit_per_second * 2;
+  options.auth_refusals_per_second = std::stod(flags.value("auth-refusals-per-second"));
+  options.auth_refusals_burst = options.auth_refusals_per_second * 10;
+  options.allow_future_jobs = flags.value("allow-future-jobs") == "1";
+  const std::chrono::seconds stop_timeout{std::stoi(flags.value("stop-timeout"))};
   if (const std::string path = flags.value("signing-key"); !path.empty()) {
     std::ifstream file{path};
     if (!file) {
@@ -160,10 +181,25 @@ int main(int argc, char** argv) {
 
   int received = 0;
   sigwait(&signals, &received);
-  log::info("stopping", {{"signal", std::to_string(received)}});
+  // Graceful stop, in this order: /readyz answers 503 and job runs stop at their next chunk;
+  // the listener closes; requests read (or being read) are answered, each with
+  // `Connection: close`; idle connections get a moment to send one more; then the process
+  // exits. A watchdog bounds it all: whatever hangs, the process is gone after
+  // stop_timeout + stop_grace_after_timeout.
+  const auto stop_began = std::chrono::steady_clock::now();
+  log::info("stopping", {{"signal", std::to_string(received)}, {"timeout_seconds", std::to_string(stop_timeout.count())}});
+  std::thread([stop_timeout] {
+    std::this_thread::sleep_for(stop_timeout + stop_grace_after_timeout);
+    log::error("the graceful stop took too long; exiting now");
+    std::_Exit(1);
+  }).detach();
+  service.begin_stopping();
   stop = true;
+  const bool drained = server.drain(stop_began + stop_timeout);
+  if (!drained) log::warn("stop timeout: connections still open were closed");
+  if (scheduler.joinable()) scheduler.join();  // a running job stops at its chunk boundary
   sealer.stop();
-  server.stop();
-  if (scheduler.joinable()) scheduler.join();
+  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - stop_began);
+  log::info("stopped", {{"drained", drained ? "true" : "false"}, {"duration_ms", std::to_string(millis.count())}});
   return 0;
 }

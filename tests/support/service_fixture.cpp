@@ -12,6 +12,12 @@ api::ServiceOptions RunningService::default_options(const std::string& database_
   options.database.workers = 4;
   options.rate_limit_per_second = 1e6;
   options.rate_limit_burst = 1e6;
+  options.source_rate_limit_per_second = 1e6;
+  options.source_rate_limit_burst = 1e6;
+  options.auth_refusals_per_second = 1e6;
+  options.auth_refusals_burst = 1e6;
+  // Tests move the program through time (LOYALTY_ALLOW_FUTURE_JOBS=1 in a real process).
+  options.allow_future_jobs = true;
   return options;
 }
 
@@ -38,7 +44,7 @@ const std::string& RunningService::secret(api::Role role) {
 }
 
 RunningService& ServiceTest::service() {
-  static RunningService running{RunningService::default_options(TestDatabase::instance().url())};
+  static RunningService running{RunningService::default_options(TestDatabase::instance().service_url())};
   return running;
 }
 

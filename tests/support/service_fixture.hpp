@@ -26,6 +26,7 @@ class RunningService {
   static api::ServiceOptions default_options(const std::string& database_url);
 
   unsigned short port() const { return server_->port(); }
+  api::Service& service() { return *service_; }
   // The secret of an API key with this role (created once per role).
   const std::string& secret(api::Role role);
 

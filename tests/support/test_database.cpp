@@ -48,6 +48,14 @@ TestDatabase::TestDatabase() {
   url_ = with_database(admin_url_, name_);
   pqxx::connection connection{url_};
   ledger::migrate(connection);
+  service_url_ = url_;
+  {
+    pqxx::read_transaction txn{connection};
+    const auto usable = txn.exec("SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = 'loyalty_app'");
+    if (!usable.empty() && usable[0][0].as<bool>()) {
+      service_url_ += std::string(url_.find('?') == std::string::npos ? "?" : "&") + "options=-c%20role%3Dloyalty_app";
+    }
+  }
   std::ifstream file{std::string(LOYALTY_SOURCE_DIR) + "/examples/program.yaml"};
   std::stringstream text;
   text << file.rdbuf();

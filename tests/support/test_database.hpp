@@ -17,6 +17,10 @@ class TestDatabase {
   static TestDatabase& instance();
 
   const std::string& url() const { return url_; }
+  // The URL the service under test uses: the same database, acting as the least-privileged
+  // role loyalty_app (migration 0011) when this user may (otherwise the same as url()), so
+  // that every test also proves the service needs no more than that role's grants.
+  const std::string& service_url() const { return service_url_; }
   std::unique_ptr<pqxx::connection> connect() const;
 
   // Violations of the ledger's invariants, as sentences; empty when all hold:
@@ -33,6 +37,7 @@ class TestDatabase {
   std::string admin_url_;
   std::string name_;
   std::string url_;
+  std::string service_url_;
 };
 
 // Appends `/name` in place of the database of a libpq URI.

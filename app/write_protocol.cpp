@@ -94,6 +94,8 @@ void settle(Command& command, Answer answer) {
 // Step 6: a composite command in a savepoint of its own, retried there on a deadlock.
 void run_composite(pqxx::transaction_base& txn, Command& command) {
   for (int attempt = 1;; ++attempt) {
+    db::count_statement();  // the savepoint and its release: one round trip each
+    db::count_statement();
     txn.exec("SAVEPOINT command");
     try {
       Answer answer = command.run(txn);

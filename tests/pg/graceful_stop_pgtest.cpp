@@ -22,6 +22,7 @@
 #include "api/api_keys.hpp"
 #include "ledger/database.hpp"
 #include "ledger/ids.hpp"
+#include "tests/support/loyaltyd_process.hpp"
 #include "tests/support/service_fixture.hpp"
 
 namespace loyalty::testing {
@@ -32,73 +33,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
-
-// loyaltyd as a child process, its stderr in a file.
-class Loyaltyd {
- public:
-  explicit Loyaltyd(const std::string& database_url) {
-    log_path_ = "/tmp/loyalty-graceful-stop-" + std::to_string(getpid()) + ".log";
-    const std::string binary = std::string(LOYALTY_BINARY_DIR) + "/tools/loyaltyd";
-    pid_ = fork();
-    if (pid_ == 0) {
-      const int log = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(log, STDERR_FILENO);
-      setenv("LOYALTY_DATABASE_URL", database_url.c_str(), 1);
-      execl(binary.c_str(), binary.c_str(), "--listen", "127.0.0.1:0", "--scheduler-interval", "0",
-            "--stop-timeout", "10", "--db-workers", "4", static_cast<char*>(nullptr));
-      _exit(127);
-    }
-  }
-  ~Loyaltyd() {
-    if (pid_ > 0 && !exited_) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-
-  // The port it serves on, from its "serving" log line (0 if it never served).
-  unsigned short wait_until_serving() {
-    const std::regex serving{R"re("msg":"serving".*"url":"http://127\.0\.0\.1:([0-9]+)")re"};
-    for (int i = 0; i < 300; ++i) {
-      std::ifstream in{log_path_};
-      std::stringstream text;
-      text << in.rdbuf();
-      std::smatch match;
-      const std::string log = text.str();
-      if (std::regex_search(log, match, serving)) return static_cast<unsigned short>(std::stoi(match[1]));
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return 0;
-  }
-
-  void terminate() { kill(pid_, SIGTERM); }
-
-  // The exit status, or -1 when it is still running after `limit`.
-  int wait_for_exit(std::chrono::seconds limit) {
-    const auto until = Clock::now() + limit;
-    while (Clock::now() < until) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        exited_ = true;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return -1;
-  }
-
-  std::string log() const {
-    std::ifstream in{log_path_};
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-  }
-
- private:
-  pid_t pid_ = -1;
-  bool exited_ = false;
-  std::string log_path_;
-};
 
 // What one client saw.
 struct Tally {
@@ -159,7 +93,7 @@ TEST(GracefulStop, UnderLoadEveryRequestIsAnsweredReadinessFailsFirstAndTheProce
   const auto admin = db::run_transaction(*connection, "stop_key", [](pqxx::transaction_base& txn) {
     return api::create_api_key(txn, api::Role::admin, "stop-test");
   });
-  Loyaltyd daemon{database.service_url()};  // as loyalty_app, as `scripts/dev serve` runs it
+  LoyaltydProcess daemon{database.service_url(), "graceful-stop", {"--stop-timeout", "10", "--db-workers", "4"}};  // as loyalty_app, as `scripts/dev serve` runs it
   const unsigned short port = daemon.wait_until_serving();
   ASSERT_NE(port, 0) << daemon.log();
   HttpClient setup{port};

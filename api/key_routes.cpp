@@ -48,12 +48,8 @@ audit::AuditRecord key_audit_record(const RequestContext& context, std::string a
 
 asio::awaitable<Reply> list_keys(Service& service, RequestContext& context) {
   int limit = 0;
-  if (auto bad = parse_limit(context, limit)) co_return *bad;
   std::optional<std::int64_t> before;
-  if (const auto cursor = context.query_value("cursor"); cursor && !cursor->empty()) {
-    before = decode_cursor(*cursor);
-    if (!before) co_return problem(422, "validation_failed", "cursor: not a cursor this API returned");
-  }
+  if (auto bad = parse_page(context, limit, before)) co_return *bad;
   co_return co_await service.read(db::routing_key_of("api_keys"), [&](pqxx::transaction_base& txn) {
     const KeyPage page = list_api_keys(txn, limit, before);
     v1::ApiKeyPage message;

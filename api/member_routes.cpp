@@ -101,12 +101,8 @@ asio::awaitable<Reply> get_balances(Service& service, RequestContext& context) {
 asio::awaitable<Reply> list_entries(Service& service, RequestContext& context) {
   const std::string member_id = context.param("member_id");
   int limit = 0;
-  if (auto bad = parse_limit(context, limit)) co_return *bad;
   std::optional<std::int64_t> before;
-  if (const auto cursor = context.query_value("cursor"); cursor && !cursor->empty()) {
-    before = decode_cursor(*cursor);
-    if (!before) co_return problem(422, "validation_failed", "cursor: not a cursor this API returned");
-  }
+  if (auto bad = parse_page(context, limit, before)) co_return *bad;
   std::optional<std::string> asset = context.query_value("asset");
   if (asset && asset->empty()) asset.reset();
   co_return co_await service.read(db::routing_key_of(member_id), [&](pqxx::transaction_base& txn) {

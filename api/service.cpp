@@ -603,4 +603,13 @@ std::optional<Reply> parse_limit(const RequestContext& context, int& limit) {
   return std::nullopt;
 }
 
+std::optional<Reply> parse_page(const RequestContext& context, int& limit, std::optional<std::int64_t>& before) {
+  if (auto bad = parse_limit(context, limit)) return bad;
+  if (const auto cursor = context.query_value("cursor"); cursor && !cursor->empty()) {
+    before = decode_cursor(*cursor);
+    if (!before) return problem(422, "validation_failed", "cursor: not a cursor this API returned");
+  }
+  return std::nullopt;
+}
+
 }  // namespace loyalty::api

@@ -167,4 +167,7 @@ std::optional<Reply> parse_body(const RequestContext& context, google::protobuf:
 // The page size a list asks for (`limit`), or a problem.
 std::optional<Reply> parse_limit(const RequestContext& context, int& limit);
 
+// `limit` and the optional `cursor` of a page (the position a previous page ended at), or a problem.
+std::optional<Reply> parse_page(const RequestContext& context, int& limit, std::optional<std::int64_t>& before);
+
 }  // namespace loyalty::api

@@ -98,6 +98,7 @@ EventBatch& EventBatch::of(ledger::Batch& batch, std::shared_ptr<const program::
 EventBatch::EventBatch(ledger::Batch& batch, std::shared_ptr<const program::ProgramVersion> program)
     : batch_(batch), program_(std::move(program)) {
   LOYALTY_ASSERT(program_ != nullptr, "events without a program in force");
+  qualifying_types_ = membership::qualifying_types(program_->program);
 }
 
 void EventBatch::want(const Event& event) {
@@ -175,10 +176,11 @@ std::int64_t EventBatch::qualifying_value(const MemberDays& days, const program:
     }
     return value;
   }
-  const auto types = membership::qualifying_types(program_->program);
   for (auto it = days.spend.lower_bound({window.from, ""}); it != days.spend.end() && it->first.first <= window.to;
        ++it) {
-    if (std::find(types.begin(), types.end(), it->first.second) != types.end()) value += it->second;
+    if (std::find(qualifying_types_.begin(), qualifying_types_.end(), it->first.second) != qualifying_types_.end()) {
+      value += it->second;
+    }
   }
   return value;
 }
@@ -317,9 +319,7 @@ EventResult<RecordedEvent> EventBatch::record(const Event& event, Timestamp now,
   if (!member) return EventRefusal::member_not_found;
   // An event id is its own idempotency key: the same content is a replay, other content a conflict.
   if (const auto found = recorded_.find(event.event_id); found != recorded_.end()) {
-    const auto& first = std::find_if(events_.begin(), events_.end(),
-                                     [&](const EventRow& row) { return row.event.event_id == event.event_id; })->event;
-    if (first.request_sha256 != event.request_sha256) return EventRefusal::event_id_reused;
+    if (recorded_sha256_.at(event.event_id) != event.request_sha256) return EventRefusal::event_id_reused;
     RecordedEvent replay = found->second;
     replay.outcome.replayed = true;
     return replay;
@@ -363,6 +363,7 @@ EventResult<RecordedEvent> EventBatch::record(const Event& event, Timestamp now,
   count(event, planned, days);
   recorded.outcome.tier_changes = upgrade(event, days, now);
   recorded_[event.event_id] = recorded;
+  recorded_sha256_[event.event_id] = event.request_sha256;
   return recorded;
 }
 

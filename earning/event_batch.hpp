@@ -98,10 +98,12 @@ class EventBatch : public ledger::Batch::Extension {
 
   ledger::Batch& batch_;
   std::shared_ptr<const program::ProgramVersion> program_;
+  std::vector<std::string> qualifying_types_;  // of the program, for spend tracks
   std::vector<Event> wanted_;
   bool prefetched_ = false;
   std::map<std::string, std::string> existing_;   // event id → request_sha256 (committed)
   std::map<std::string, RecordedEvent> recorded_;  // event id → recorded by this batch
+  std::map<std::string, std::string> recorded_sha256_;  // event id → its request's hash
   std::map<std::string, MemberDays> members_;
   std::vector<EventRow> events_;
   std::vector<AwardRow> awards_;

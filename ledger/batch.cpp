@@ -11,9 +11,6 @@
 namespace loyalty::ledger {
 namespace {
 
-constexpr const char* hold_columns =
-    "hold_id, member_id, status, amount, captured_amount, reference, expires_at, created_at, closed_at";
-
 // The global lock order: holds by id, then accounts by id (docs/ARCHITECTURE.md, "Several
 // processes"). Every path that locks both takes them in this order.
 const db::Statement lock_holds_by_id{
@@ -81,20 +78,6 @@ const db::Statement insert_hold_lots{
     "batch.insert_hold_lots",
     "INSERT INTO hold_lots (hold_id, lot_id, amount) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[])"};
 
-Hold hold_from_row(const pqxx::row& row) {
-  Hold hold;
-  hold.hold_id = row[0].c_str();
-  hold.member_id = row[1].c_str();
-  hold.status = row[2].c_str();
-  hold.amount = row[3].as<std::int64_t>();
-  hold.captured_amount = row[4].as<std::int64_t>();
-  hold.reference = db::optional_text(row[5]);
-  hold.expires_at = db::time_of(row[6]);
-  hold.created_at = db::time_of(row[7]);
-  if (!row[8].is_null()) hold.closed_at = db::time_of(row[8]);
-  return hold;
-}
-
 std::string text_of(std::int64_t value) { return std::to_string(value); }
 
 }  // namespace
@@ -102,7 +85,7 @@ std::string text_of(std::int64_t value) { return std::to_string(value); }
 void Batch::lock_holds(const std::vector<std::string>& hold_ids) {
   if (hold_ids.empty()) return;
   for (const auto& row : db::exec(txn_, lock_holds_by_id, db::array_literal(hold_ids))) {
-    Hold hold = hold_from_row(row);
+    Hold hold = hold_of_row(row);
     const std::string id = hold.hold_id;
     holds_.try_emplace(id, HoldState{std::move(hold)});
   }
@@ -151,7 +134,7 @@ bool Batch::prefetch_lapsed_holds(const std::vector<std::string>& member_ids, Ti
   for (const auto& id : members) lapsed_[id];
   bool any = false;
   for (const auto& row : db::exec(txn_, lock_lapsed_holds, db::array_literal(members), db::sql_time(as_of))) {
-    Hold hold = hold_from_row(row);
+    Hold hold = hold_of_row(row);
     lapsed_[hold.member_id].push_back(hold.hold_id);
     const std::string id = hold.hold_id;
     holds_.try_emplace(id, HoldState{std::move(hold)});

@@ -18,20 +18,6 @@ const db::Statement pick_lapsed{
     "holds.pick_lapsed",
     "SELECT hold_id FROM holds WHERE status = 'open' AND expires_at <= $1 ORDER BY expires_at LIMIT $2"};
 
-Hold hold_from_row(const pqxx::row& row) {
-  Hold hold;
-  hold.hold_id = row[0].c_str();
-  hold.member_id = row[1].c_str();
-  hold.status = row[2].c_str();
-  hold.amount = row[3].as<std::int64_t>();
-  hold.captured_amount = row[4].as<std::int64_t>();
-  hold.reference = db::optional_text(row[5]);
-  hold.expires_at = db::time_of(row[6]);
-  hold.created_at = db::time_of(row[7]);
-  if (!row[8].is_null()) hold.closed_at = db::time_of(row[8]);
-  return hold;
-}
-
 bool lapsed(const Hold& hold, Timestamp now) { return hold.status == "open" && hold.expires_at <= now; }
 
 // An open, unexpired hold of the batch, for a state change.
@@ -56,6 +42,20 @@ Result<Hold> with_hold(pqxx::transaction_base& txn, const std::string& hold_id, 
 }
 
 }  // namespace
+
+Hold hold_of_row(const pqxx::row& row) {
+  Hold hold;
+  hold.hold_id = row[0].c_str();
+  hold.member_id = row[1].c_str();
+  hold.status = row[2].c_str();
+  hold.amount = row[3].as<std::int64_t>();
+  hold.captured_amount = row[4].as<std::int64_t>();
+  hold.reference = db::optional_text(row[5]);
+  hold.expires_at = db::time_of(row[6]);
+  hold.created_at = db::time_of(row[7]);
+  if (!row[8].is_null()) hold.closed_at = db::time_of(row[8]);
+  return hold;
+}
 
 Result<Hold> open_hold(Batch& batch, const OpenHold& request, Timestamp now, const Origin& origin) {
   if (request.amount <= 0) return Refusal::amount_not_positive;
@@ -108,7 +108,7 @@ Result<Hold> void_hold(pqxx::transaction_base& txn, const std::string& hold_id, 
 Result<Hold> find_hold(pqxx::transaction_base& txn, const std::string& hold_id, Timestamp now) {
   const auto rows = db::exec(txn, select_hold, hold_id);
   if (rows.empty()) return Refusal::hold_not_found;
-  Hold hold = hold_from_row(rows[0]);
+  Hold hold = hold_of_row(rows[0]);
   if (lapsed(hold, now)) hold.status = "expired";
   return hold;
 }

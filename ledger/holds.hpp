@@ -63,6 +63,10 @@ Result<Hold> capture_hold(pqxx::transaction_base& txn, const std::string& hold_i
                           std::optional<std::int64_t> amount, Timestamp now, const Origin& origin);
 Result<Hold> void_hold(pqxx::transaction_base& txn, const std::string& hold_id, Timestamp now,
                        const Origin& origin);
+// A hold from a row of (hold_id, member_id, status, amount, captured_amount, reference,
+// expires_at, created_at, closed_at): the columns every read of holds selects.
+Hold hold_of_row(const pqxx::row& row);
+
 // Reads a hold; an open hold past its expiry reads as expired.
 Result<Hold> find_hold(pqxx::transaction_base& txn, const std::string& hold_id, Timestamp now);
 

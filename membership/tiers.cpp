@@ -12,11 +12,6 @@ namespace {
 const db::Statement select_levels{
     "tiers.select_levels", "SELECT track, level FROM member_tiers WHERE member_id = $1"};
 
-// All of a member's rows in track order: the order evaluate-tiers locks them in too.
-const db::Statement lock_member_tiers{
-    "tiers.lock_member",
-    "SELECT track, level FROM member_tiers WHERE member_id = $1 ORDER BY track FOR UPDATE"};
-
 const db::Statement lock_tier{
     "tiers.lock",
     "SELECT level, guaranteed_until, floor_level, floor_until FROM member_tiers"
@@ -123,12 +118,6 @@ void record_change(pqxx::transaction_base& txn, const std::string& member_id, co
   db::exec(txn, insert_change, member_id, change.track, change.from, change.to, change.reason, change.value,
            db::nullable(change.event_id), db::nullable(change.job), db::nullable(change.actor),
            db::nullable(change.note), db::sql_time(at));
-}
-
-void move_to(pqxx::transaction_base& txn, const std::string& member_id, const program::Track& track,
-             const std::string& level, Timestamp at) {
-  db::exec(txn, set_level, member_id, track.name, level, db::sql_time(at),
-           db::sql_time(at + std::chrono::days{track.guaranteed_days}), db::sql_time(at));
 }
 
 // Level code per track: the member's rows as `statement` reads them (track, level), the bottom
@@ -274,30 +263,6 @@ std::int64_t qualifying_value(pqxx::transaction_base& txn, const program::Progra
   const auto values = qualifying_values(txn, program, track, {member_id}, as_of);
   const auto found = values.find(member_id);
   return found == values.end() ? 0 : found->second;
-}
-
-std::map<std::string, std::string> lock_levels(pqxx::transaction_base& txn, const program::Program& program,
-                                               const std::string& member_id) {
-  return levels_of(txn, program, member_id, lock_member_tiers);
-}
-
-std::vector<LevelChange> upgrade_after_event(pqxx::transaction_base& txn, const program::Program& program,
-                                             const std::string& member_id,
-                                             const std::map<std::string, std::string>& locked_levels, Timestamp now,
-                                             const std::string& event_id) {
-  std::vector<LevelChange> changes;
-  for (const auto& track : program.tracks) {
-    const auto found = locked_levels.find(track.name);
-    const int level = found == locked_levels.end() ? 0 : index_of(track, found->second);
-    const std::int64_t value = qualifying_value(txn, program, track, member_id, now);
-    const int reached = index_for_value(track, value);
-    if (reached <= level) continue;
-    Change change{track.name, track.levels[level].code, track.levels[reached].code, "upgrade", value, event_id};
-    move_to(txn, member_id, track, change.to, now);
-    record_change(txn, member_id, change, now);
-    changes.push_back({track.name, change.from, change.to});
-  }
-  return changes;
 }
 
 std::vector<TrackStatus> tier_status(pqxx::transaction_base& txn, const program::Program& program,

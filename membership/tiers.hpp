@@ -68,18 +68,6 @@ std::map<std::string, std::int64_t> qualifying_values(pqxx::transaction_base& tx
 std::int64_t qualifying_value(pqxx::transaction_base& txn, const program::Program& program,
                               const program::Track& track, const std::string& member_id, Timestamp as_of);
 
-// current_levels, with the member's tier rows locked (in track order, as evaluate-tiers
-// locks them) until the transaction ends: for a write that may change them.
-std::map<std::string, std::string> lock_levels(pqxx::transaction_base& txn, const program::Program& program,
-                                               const std::string& member_id);
-
-// Raises the member's levels their qualifying values reach now, from `locked_levels` (what
-// lock_levels answered in this transaction); returns what changed.
-std::vector<LevelChange> upgrade_after_event(pqxx::transaction_base& txn, const program::Program& program,
-                                             const std::string& member_id,
-                                             const std::map<std::string, std::string>& locked_levels, Timestamp now,
-                                             const std::string& event_id);
-
 struct HistoryItem {
   std::string from_level;
   std::string to_level;

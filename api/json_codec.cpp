@@ -2,6 +2,7 @@
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/util/json_util.h>
 
@@ -71,7 +72,7 @@ class MessageCheck {
     if (problem) return;
     const Descriptor* descriptor = message.GetDescriptor();
     const std::string& type = descriptor->full_name();
-    const bool transparent = type == "google.protobuf.Value" || descriptor->options().map_entry();
+    const bool transparent = type == "google.protobuf.Value" || descriptor->map_key() != nullptr;  // a map entry
     const std::size_t here = transparent ? depth : depth + 1;
     if (here > limits::json_depth_max) {
       return fail(path, "nests deeper than " + std::to_string(limits::json_depth_max) + " levels");
@@ -134,6 +135,20 @@ class MessageCheck {
     }
   }
 };
+
+// Protobuf logs an ERROR line to stderr for every binary body with invalid UTF-8 in a string
+// field: a client could fill the log with them, and they would break its one-JSON-object-a-line
+// form. Such bodies are refused with a problem anyway; only fatal messages are kept.
+void quiet_protobuf_parse_logs() {
+  static const bool installed = [] {
+    google::protobuf::SetLogHandler([](google::protobuf::LogLevel level, const char* file, int line,
+                                       const std::string& text) {
+      if (level == google::protobuf::LOGLEVEL_FATAL) std::fprintf(stderr, "protobuf fatal at %s:%d: %s\n", file, line, text.c_str());
+    });
+    return true;
+  }();
+  (void)installed;
+}
 
 std::optional<std::string> check_message(const Message& message) {
   MessageCheck check;
@@ -279,6 +294,7 @@ std::optional<std::string> parse_json(std::string_view body, Message& message) {
 }
 
 std::optional<std::string> parse_binary(std::string_view body, Message& message) {
+  quiet_protobuf_parse_logs();
   google::protobuf::io::CodedInputStream input{reinterpret_cast<const std::uint8_t*>(body.data()),
                                                static_cast<int>(body.size())};
   // Deep enough for every message within the depth limit (a Value and a map entry are each a

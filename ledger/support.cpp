@@ -35,8 +35,12 @@ std::string format_rfc3339(Timestamp instant) {
   const std::time_t t = seconds.time_since_epoch().count();
   std::tm parts{};
   gmtime_r(&t, &parts);
-  char text[40];
-  std::size_t n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &parts);
+  // Years are written with at least four digits (strftime's %Y writes year 226 as "226",
+  // which is no RFC 3339 time); found by fuzz/rfc3339.cpp.
+  char text[64];
+  std::size_t n = static_cast<std::size_t>(std::snprintf(text, sizeof text, "%04lld-%02d-%02dT%02d:%02d:%02d",
+                                                         static_cast<long long>(parts.tm_year) + 1900, parts.tm_mon + 1,
+                                                         parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec));
   if (micros != 0) n += std::snprintf(text + n, sizeof text - n, ".%06lld", static_cast<long long>(micros));
   text[n++] = 'Z';
   return std::string(text, n);

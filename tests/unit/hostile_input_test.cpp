@@ -31,6 +31,9 @@ TEST(HostileTimes, YearsStayWithin0001And9999AfterTheOffset) {
   EXPECT_FALSE(parse_rfc3339("2026-11-22T08:00:00+05:60"));
   EXPECT_FALSE(parse_rfc3339("2026-11-22T08:00:00." + std::string(100000, '9') + "Zx"));
   EXPECT_TRUE(parse_rfc3339("2026-11-22T08:00:00." + std::string(1000, '9') + "Z"));
+  // Early years are written with four digits, so that what is written parses back.
+  EXPECT_EQ(format_rfc3339(*parse_rfc3339("0226-11-22T08:00:00Z")), "0226-11-22T08:00:00Z");
+  EXPECT_EQ(format_rfc3339(time_min), "0001-01-01T00:00:00Z");
 }
 
 TEST(HostileTimes, TheDatabasesWholeRangeIsReadable) {

@@ -82,7 +82,9 @@ std::optional<std::int64_t> amount_cents_of(const google::protobuf::Struct& attr
     const std::string& text = value.string_value();
     std::int64_t number = 0;
     const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
-    if (!text.empty() && error == std::errc{} && end == text.data() + text.size() && number >= 0) return number;
+    if (!text.empty() && error == std::errc{} && end == text.data() + text.size() && number >= 0 &&
+        number <= (std::int64_t{1} << 53))
+      return number;
   }
   validation.fail("attributes.amount_cents", "must be a whole number of cents from 0 to 2^53");
   return std::nullopt;
@@ -95,6 +97,9 @@ asio::awaitable<Reply> record_event(Service& service, RequestContext& context) {
   static const std::regex id_pattern{"[A-Za-z0-9_.:-]{1,128}"};
   static const std::regex type_pattern{"[a-z0-9][a-z0-9_-]{0,63}"};
   if (!std::regex_match(request.event_id(), id_pattern)) validation.fail("event_id", "1 to 128 characters of [A-Za-z0-9_.:-]");
+  if (request.event_id().starts_with("order:")) {
+    validation.fail("event_id", "the order: prefix belongs to mall orders' events");
+  }
   if (request.member_id().empty()) validation.fail("member_id", "is required");
   if (!std::regex_match(request.type(), type_pattern)) validation.fail("type", "a lower-case event type such as purchase");
   const auto occurred_at = parse_rfc3339(request.occurred_at());

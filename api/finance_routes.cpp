@@ -19,14 +19,25 @@ void read_time(const RequestContext& context, const char* name, std::optional<Ti
   if (!out) validation.fail(name, "must be an RFC 3339 time");
 }
 
+// A figure beyond int64 cannot be written in the report's message: the report is refused,
+// naming the figure, rather than failing as a 500 or wrapping.
+Reply report_overflow(const audit::ReportOverflow& overflow) {
+  return problem(422, "amount_overflow", std::string("the report cannot be given: ") + overflow.what());
+}
+
 asio::awaitable<Reply> get_trial_balance(Service& service, RequestContext& context) {
   Validation validation;
   std::optional<Timestamp> as_of;
   read_time(context, "as_of", as_of, validation);
   if (!validation.ok()) co_return validation.reply();
   const Timestamp moment = as_of.value_or(context.received_at);
-  co_return co_await service.read(0, [&](pqxx::transaction_base& txn) {
-    const audit::TrialBalance report = audit::trial_balance(txn, moment);
+  co_return co_await service.read(0, [&](pqxx::transaction_base& txn) -> Reply {
+    audit::TrialBalance report;
+    try {
+      report = audit::trial_balance(txn, moment);
+    } catch (const audit::ReportOverflow& overflow) {
+      return report_overflow(overflow);
+    }
     v1::TrialBalance message;
     message.set_as_of(format_rfc3339(report.as_of));
     for (const auto& line : report.accounts) {
@@ -110,7 +121,11 @@ asio::awaitable<Reply> get_liability(Service& service, RequestContext& context) 
     const auto program = service.program(txn);
     const std::int64_t point_value_cents = program ? program->program.point_value_cents : 1;
     const std::string currency = program ? program->program.currency : "CNY";
-    return Reply::of(200, liability_message(audit::liability_report(txn, moment, point_value_cents, period), currency));
+    try {
+      return Reply::of(200, liability_message(audit::liability_report(txn, moment, point_value_cents, period), currency));
+    } catch (const audit::ReportOverflow& overflow) {
+      return report_overflow(overflow);
+    }
   });
 }
 

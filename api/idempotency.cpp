@@ -1,5 +1,7 @@
 #include "api/idempotency.hpp"
 
+#include <stdexcept>
+
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
 
@@ -34,11 +36,13 @@ const db::Statement delete_old{
 }  // namespace
 
 Reply replayed_reply(int status, const std::string& type, const std::string& bytes) {
+  // A stored reply is data: one written by another version of the service (a message type
+  // this binary does not know, during a rolling upgrade) fails this request, not the process.
   const auto* descriptor = google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(type);
-  LOYALTY_ASSERT(descriptor != nullptr, "a stored reply of an unknown message type");
+  if (descriptor == nullptr) throw std::runtime_error("a stored reply of an unknown message type: " + type.substr(0, 100));
   std::shared_ptr<google::protobuf::Message> message{
       google::protobuf::MessageFactory::generated_factory()->GetPrototype(descriptor)->New()};
-  LOYALTY_ASSERT(message->ParseFromString(bytes), "a stored reply that does not parse");
+  if (!message->ParseFromString(bytes)) throw std::runtime_error("a stored reply of type " + type + " does not parse");
   Reply reply;
   reply.status = status;
   reply.message = std::move(message);

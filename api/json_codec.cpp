@@ -2,14 +2,18 @@
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <vector>
 
+#include "api/limits.hpp"
 #include "ledger/log.hpp"
+#include "ledger/text.hpp"
 
 namespace loyalty::api {
 namespace {
@@ -19,9 +23,12 @@ using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 using google::protobuf::Reflection;
 
-// Finds the first number token outside strings that is not an integer.
-std::optional<std::string> find_non_integer_number(std::string_view body) {
+// One pass over a JSON text before any parser sees it: refuses nesting deeper than
+// limits::json_depth_max (parsers recurse, and a body of a few KiB of '[' would overflow the
+// stack) and any number token outside strings that is not an integer.
+std::optional<std::string> scan_json_text(std::string_view body) {
   bool in_string = false;
+  std::size_t depth = 0;
   for (std::size_t i = 0; i < body.size(); ++i) {
     const char c = body[i];
     if (in_string) {
@@ -31,6 +38,12 @@ std::optional<std::string> find_non_integer_number(std::string_view body) {
     }
     if (c == '"') {
       in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > limits::json_depth_max) {
+        return "the body nests objects and arrays deeper than " + std::to_string(limits::json_depth_max) + " levels";
+      }
+    } else if (c == '}' || c == ']') {
+      if (depth > 0) --depth;
     } else if (c == '-' || (c >= '0' && c <= '9')) {
       std::size_t end = i;
       bool integral = true;
@@ -38,11 +51,109 @@ std::optional<std::string> find_non_integer_number(std::string_view body) {
         if (body[end] == '.' || body[end] == 'e' || body[end] == 'E') integral = false;
         ++end;
       }
-      if (!integral) return std::string(body.substr(i, end - i));
+      if (!integral) return "amounts and counts are integers; " + std::string(body.substr(i, std::min<std::size_t>(end - i, 40))) + " is not";
       i = end - 1;
     }
   }
   return std::nullopt;
+}
+
+// The checks a parsed message passes whichever encoding it came in, so that JSON and binary
+// protobuf are held to the same bounds: nesting depth (counted as JSON counts it: a message,
+// an array or an object is a level; a google.protobuf.Value or a map entry is not), list
+// sizes, text (valid UTF-8, no NUL, at most limits::string_bytes_max bytes), numbers in
+// free-form values (whole and finite, as the JSON scan demands), and no unknown fields (the
+// JSON parser refuses them; binary parsing would keep them silently).
+class MessageCheck {
+ public:
+  std::optional<std::string> problem;
+
+  void message(const Message& message, std::size_t depth, const std::string& path) {
+    if (problem) return;
+    const Descriptor* descriptor = message.GetDescriptor();
+    const std::string& type = descriptor->full_name();
+    const bool transparent = type == "google.protobuf.Value" || descriptor->map_key() != nullptr;  // a map entry
+    const std::size_t here = transparent ? depth : depth + 1;
+    if (here > limits::json_depth_max) {
+      return fail(path, "nests deeper than " + std::to_string(limits::json_depth_max) + " levels");
+    }
+    const Reflection* r = message.GetReflection();
+    if (!r->GetUnknownFields(message).empty()) return fail(path, "has a field that " + descriptor->name() + " does not have");
+    std::vector<const FieldDescriptor*> fields;
+    r->ListFields(message, &fields);
+    // A list or a map is a level of its own, except the ones that are the JSON value itself.
+    const bool is_container = type == "google.protobuf.ListValue" || type == "google.protobuf.Struct";
+    for (const FieldDescriptor* field : fields) {
+      const std::string at = path.empty() ? field->name() : path + "." + field->name();
+      if (!field->is_repeated()) {
+        value(message, field, -1, here, at);
+        continue;
+      }
+      const int size = r->FieldSize(message, field);
+      if (static_cast<std::size_t>(size) > limits::array_items_max) {
+        return fail(at, "has more than " + std::to_string(limits::array_items_max) + " items");
+      }
+      for (int i = 0; i < size && !problem; ++i) {
+        value(message, field, i, is_container ? here : here + 1, at + "[" + std::to_string(i) + "]");
+      }
+    }
+  }
+
+ private:
+  void fail(const std::string& path, const std::string& what) {
+    if (!problem) problem = (path.empty() ? std::string("the body") : path) + " " + what;
+  }
+
+  void value(const Message& message, const FieldDescriptor* field, int index, std::size_t depth, const std::string& at) {
+    const Reflection* r = message.GetReflection();
+    switch (field->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_MESSAGE:
+        this->message(index >= 0 ? r->GetRepeatedMessage(message, field, index) : r->GetMessage(message, field),
+                      depth, at);
+        break;
+      case FieldDescriptor::CPPTYPE_STRING: {
+        std::string scratch;
+        const std::string& text = index >= 0 ? r->GetRepeatedStringReference(message, field, index, &scratch)
+                                             : r->GetStringReference(message, field, &scratch);
+        if (text.size() > limits::string_bytes_max) {
+          fail(at, "is longer than " + std::to_string(limits::string_bytes_max) + " bytes");
+        } else if (field->type() == FieldDescriptor::TYPE_STRING && !is_clean_text(text)) {
+          fail(at, "must be UTF-8 text without NUL characters");
+        }
+        break;
+      }
+      case FieldDescriptor::CPPTYPE_DOUBLE:
+      case FieldDescriptor::CPPTYPE_FLOAT: {
+        const double number = field->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE
+                                  ? (index >= 0 ? r->GetRepeatedDouble(message, field, index) : r->GetDouble(message, field))
+                                  : (index >= 0 ? r->GetRepeatedFloat(message, field, index) : r->GetFloat(message, field));
+        if (!std::isfinite(number) || std::floor(number) != number) fail(at, "must be a whole number");
+        break;
+      }
+      default:
+        break;
+    }
+  }
+};
+
+// Protobuf logs an ERROR line to stderr for every binary body with invalid UTF-8 in a string
+// field: a client could fill the log with them, and they would break its one-JSON-object-a-line
+// form. Such bodies are refused with a problem anyway; only fatal messages are kept.
+void quiet_protobuf_parse_logs() {
+  static const bool installed = [] {
+    google::protobuf::SetLogHandler([](google::protobuf::LogLevel level, const char* file, int line,
+                                       const std::string& text) {
+      if (level == google::protobuf::LOGLEVEL_FATAL) std::fprintf(stderr, "protobuf fatal at %s:%d: %s\n", file, line, text.c_str());
+    });
+    return true;
+  }();
+  (void)installed;
+}
+
+std::optional<std::string> check_message(const Message& message) {
+  MessageCheck check;
+  check.message(message, 0, "");
+  return check.problem;
 }
 
 void write_string(std::string& out, std::string_view text) {
@@ -171,24 +282,28 @@ void write_message(std::string& out, const Message& message) {
 }  // namespace
 
 std::optional<std::string> parse_json(std::string_view body, Message& message) {
-  if (const auto number = find_non_integer_number(body)) {
-    return "amounts and counts are integers; " + *number + " is not";
-  }
+  if (auto problem = scan_json_text(body)) return problem;
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
   const auto status =
       google::protobuf::util::JsonStringToMessage(google::protobuf::StringPiece(body.data(), body.size()),
                                                   &message, options);
   if (!status.ok()) return "the body is not a valid " + message.GetDescriptor()->name() + ": " +
-                           std::string(status.message());
-  return std::nullopt;
+                           std::string(status.message()).substr(0, 200);
+  return check_message(message);
 }
 
 std::optional<std::string> parse_binary(std::string_view body, Message& message) {
-  if (!message.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
+  quiet_protobuf_parse_logs();
+  google::protobuf::io::CodedInputStream input{reinterpret_cast<const std::uint8_t*>(body.data()),
+                                               static_cast<int>(body.size())};
+  // Deep enough for every message within the depth limit (a Value and a map entry are each a
+  // message level in binary) and far below what would strain the stack.
+  input.SetRecursionLimit(static_cast<int>(4 * limits::json_depth_max));
+  if (!message.ParseFromCodedStream(&input) || !input.ConsumedEntireMessage()) {
     return "the body is not a valid binary " + message.GetDescriptor()->name();
   }
-  return std::nullopt;
+  return check_message(message);
 }
 
 std::string to_json(const Message& message) {

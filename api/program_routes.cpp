@@ -3,6 +3,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "api/limits.hpp"
 #include "api/routes.hpp"
 #include "api/service.hpp"
 #include "earning/program_apply.hpp"
@@ -11,6 +12,9 @@
 namespace loyalty::api {
 namespace asio = boost::asio;
 namespace {
+
+static_assert(program::document_depth_max == limits::json_depth_max,
+              "the program document is held to the same nesting limit as every other body");
 
 v1::ProgramVersion version_message(int version, const std::string& sha256, bool changed, Timestamp applied_at,
                                    const nlohmann::json& document) {
@@ -32,10 +36,12 @@ asio::awaitable<Reply> get_program(Service& service, RequestContext&) {
 }
 
 asio::awaitable<Reply> put_program(Service& service, RequestContext& context) {
-  const auto document = nlohmann::json::parse(context.http.body(), nullptr, false);
-  if (document.is_discarded() || !document.is_object()) {
-    co_return problem(400, "malformed_request", "the body must be the program document as a JSON object");
+  auto parsed = program::json_text_to_document(context.http.body(), limits::json_depth_max);
+  if (const auto* problems = std::get_if<program::DocumentProblems>(&parsed)) {
+    co_return problem(400, "malformed_request", "the body must be the program document as a JSON object: " +
+                                                    problems->problems.front());
   }
+  const nlohmann::json document = std::get<nlohmann::json>(std::move(parsed));
   const std::string actor = context.caller ? "key:" + context.caller->key_id : "unknown";
   Reply reply = co_await service.write(context, 0, document.dump(), false, [&](pqxx::transaction_base& txn) {
     auto applied = earning::apply_program(txn, document, actor);

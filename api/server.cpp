@@ -9,8 +9,12 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <array>
 #include <future>
+#include <mutex>
+#include <optional>
 #include <thread>
+#include <unordered_map>
 
 #include "api/limits.hpp"
 #include "api/partner_auth.hpp"
@@ -25,47 +29,142 @@ namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 using namespace asio::experimental::awaitable_operators;
 
+// Open connections, in all and per remote address (I/O threads admit and release them).
+class ConnectionTable {
+ public:
+  explicit ConnectionTable(ServerLimits limits) : limits_(limits) {}
+
+  bool admit(const std::string& address) {
+    std::lock_guard lock{mutex_};
+    if (total_ >= limits_.connections_max) return false;
+    std::size_t& mine = by_address_[address];
+    if (mine >= limits_.connections_per_address_max) {
+      if (mine == 0) by_address_.erase(address);
+      return false;
+    }
+    ++mine;
+    ++total_;
+    return true;
+  }
+  // Counted but never refused: connections taken from the backlog during a graceful stop.
+  void admit_anyway(const std::string& address) {
+    std::lock_guard lock{mutex_};
+    ++by_address_[address];
+    ++total_;
+  }
+  void release(const std::string& address) {
+    std::lock_guard lock{mutex_};
+    --total_;
+    const auto found = by_address_.find(address);
+    if (found != by_address_.end() && --found->second == 0) by_address_.erase(found);
+  }
+  std::size_t open() {
+    std::lock_guard lock{mutex_};
+    return total_;
+  }
+  // Once a graceful stop began, every answer closes its connection.
+  void start_draining() { draining_ = true; }
+  bool draining() const { return draining_; }
+
+ private:
+  std::atomic<bool> draining_{false};
+  const ServerLimits limits_;
+  std::mutex mutex_;
+  std::size_t total_ = 0;
+  std::unordered_map<std::string, std::size_t> by_address_;
+};
+
 namespace {
 
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
-// `target` is the request's target when its request line was read (empty otherwise: a header
-// over the limit is refused before anything of it is parsed).
-HttpResponse too_large(Service& service, unsigned version, std::string_view target,
-                       const std::optional<std::string>& given_request_id) {
-  HttpResponse response{http::status::payload_too_large, version};
-  const std::string request_id = request_id_for(given_request_id);
+// An answer given before the request was read whole (it bypasses Service::handle).
+struct EarlyRefusal {
+  http::status status;
+  const char* code;
+  const char* title;
+  const char* detail;
+};
+
+constexpr EarlyRefusal body_too_large{http::status::payload_too_large, "payload_too_large", "Payload Too Large",
+                                      "the request's body exceeds the limit (1 MiB)"};
+constexpr EarlyRefusal headers_too_large{http::status::request_header_fields_too_large,
+                                         "request_header_fields_too_large", "Request Header Fields Too Large",
+                                         "the request's headers exceed the limit (16 KiB)"};
+constexpr EarlyRefusal not_http{http::status::bad_request, "malformed_request", "Bad Request",
+                                "the request is not well-formed HTTP/1.1"};
+
+// `target` is the request's target when its request line was read (empty otherwise).
+HttpResponse early_response(Service& service, const EarlyRefusal& refusal, const http::request_parser<http::string_body>& parser) {
+  const auto& request = parser.get();
+  const auto target = request.target();
+  const auto given = request.find("X-Request-Id");
+  const std::optional<std::string> given_id =
+      given == request.end() ? std::nullopt : std::optional<std::string>(given->value());
+  HttpResponse response{refusal.status, request.version() == 10 ? 10u : 11u};
+  const std::string request_id = request_id_for(given_id);
   response.set("X-Request-Id", request_id);
   response.set(http::field::content_type, "application/problem+json");
   v1::Problem body;
-  body.set_type("https://loyalty-ledger.dev/problems/payload_too_large");
-  body.set_title("Payload Too Large");
-  body.set_status(413);
-  body.set_detail("the request's headers or body exceed the limit (body 1 MiB, headers 16 KiB)");
-  body.set_code("payload_too_large");
+  body.set_type(std::string("https://loyalty-ledger.dev/problems/") + refusal.code);
+  body.set_title(refusal.title);
+  body.set_status(static_cast<int>(refusal.status));
+  body.set_detail(refusal.detail);
+  body.set_code(refusal.code);
   body.set_request_id(request_id);
   response.body() = to_json(body);
   // This answer bypasses Service::encode: sign it here when it is on the partner side.
-  if (is_partner_path(target)) sign_partner_response(service, response);
+  if (is_partner_path(std::string_view(target.data(), target.size()))) sign_partner_response(service, response);
   response.keep_alive(false);
   response.prepare_payload();
   return response;
 }
 
+// Which read failures are a request we can answer (and how); the others (the peer closed,
+// a deadline passed) end the connection silently.
+const EarlyRefusal* refusal_for(const beast::error_code& error) {
+  if (error == http::error::body_limit) return &body_too_large;
+  if (error == http::error::header_limit) return &headers_too_large;
+  if (error.category() != http::make_error_code(http::error::bad_method).category()) return nullptr;
+  if (error == http::error::end_of_stream || error == http::error::partial_message || error == http::error::short_read ||
+      error == http::error::need_more || error == http::error::need_buffer) {
+    return nullptr;
+  }
+  return &not_http;
+}
+
+// After a refusal the client may still be sending what we will not read. Closing at once
+// would make the kernel answer that data with a reset, which destroys our answer in the
+// client's receive buffer. So: stop sending (the answer goes first, then FIN), read and
+// discard what comes, up to a bound of bytes and time, and close.
+asio::awaitable<void> lingering_close(beast::tcp_stream& stream, ServerLimits limits) {
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream.expires_after(limits.linger_timeout);
+  std::array<char, 16 * 1024> sink;
+  std::size_t discarded = 0;
+  while (discarded < limits.linger_bytes_max) {
+    auto [error, n] = co_await stream.async_read_some(asio::buffer(sink), use_nothrow);
+    if (error) break;
+    discarded += n;
+  }
+  stream.socket().close(ignored);
+}
+
 // Waits, between two requests, until the peer sends something (true), or until the
-// connection should close (false): the read timeout passed, or a graceful stop began and the
+// connection should close (false): the idle deadline passed, or a graceful stop began and the
 // idle grace passed. Slices of limits::drain_poll_interval let a stop that begins meanwhile be
 // noticed without touching this connection from another thread.
 asio::awaitable<bool> wait_for_request(beast::tcp_stream& stream, const beast::flat_buffer& buffer,
-                                       const Server::Counters& counters) {
+                                       const ConnectionTable& table, ServerLimits limits) {
   if (buffer.size() > 0) co_return true;  // the next request's bytes are already here
   using Clock = std::chrono::steady_clock;
   asio::steady_timer timer{stream.get_executor()};
-  const auto idle_deadline = Clock::now() + limits::read_timeout;
+  const auto idle_deadline = Clock::now() + limits.idle_timeout;
   std::optional<Clock::time_point> drain_deadline;
   while (true) {
     const auto now = Clock::now();
-    if (counters.draining && !drain_deadline) drain_deadline = now + limits::drain_idle_grace;
+    if (table.draining() && !drain_deadline) drain_deadline = now + limits::drain_idle_grace;
     const auto deadline = drain_deadline ? std::min(idle_deadline, *drain_deadline) : idle_deadline;
     if (now >= deadline) {
       // A request that arrived just now is still answered rather than cut off.
@@ -79,67 +178,85 @@ asio::awaitable<bool> wait_for_request(beast::tcp_stream& stream, const beast::f
   }
 }
 
-asio::awaitable<void> serve_connection(Service& service, tcp::socket socket, Server::Counters& counters) {
-  struct Count {
-    std::atomic<std::size_t>& n;
-    ~Count() { --n; }
-  } count{counters.connections};
-  beast::error_code ignored;
-  const auto remote = socket.remote_endpoint(ignored);
-  const std::string source = remote.address().to_string();
+asio::awaitable<void> serve_connection(Service& service, tcp::socket socket, std::shared_ptr<ConnectionTable> table,
+                                       std::string source, ServerLimits limits) {
+  struct Admitted {
+    ConnectionTable& table;
+    const std::string& source;
+    ~Admitted() { table.release(source); }
+  } admitted{*table, source};
   beast::tcp_stream stream{std::move(socket)};
   beast::flat_buffer buffer;
-  while (true) {
+  while (co_await wait_for_request(stream, buffer, *table, limits)) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(limits::header_bytes_max);
     parser.body_limit(limits::body_bytes_max);
-    if (!co_await wait_for_request(stream, buffer, counters)) break;
-    stream.expires_after(limits::read_timeout);
+    stream.expires_after(limits.read_timeout);
     auto [read_error, read_bytes] = co_await http::async_read(stream, buffer, parser, use_nothrow);
     (void)read_bytes;
-    if (read_error == http::error::body_limit || read_error == http::error::header_limit) {
-      const auto target = parser.get().target();
-      const auto given = parser.get().find("X-Request-Id");
-      const std::optional<std::string> given_id =
-          given == parser.get().end() ? std::nullopt : std::optional<std::string>(given->value());
-      auto response = too_large(service, parser.get().version(), std::string_view(target.data(), target.size()),
-                                given_id);
-      co_await http::async_write(stream, response, use_nothrow);
-      break;
+    if (read_error) {
+      const EarlyRefusal* refusal = refusal_for(read_error);
+      if (!refusal) break;  // the peer closed or timed out
+      auto response = early_response(service, *refusal, parser);
+      stream.expires_after(limits.write_timeout);
+      auto [write_error, written] = co_await http::async_write(stream, response, use_nothrow);
+      (void)written;
+      if (!write_error) co_await lingering_close(stream, limits);
+      co_return;
     }
-    if (read_error) break;  // the peer closed, timed out, or sent something that is not HTTP
     HttpRequest request = parser.release();
-    stream.expires_never();
+    stream.expires_never();  // the database has deadlines of its own
     HttpResponse response = co_await service.handle(request, source);
     // While stopping, every answer closes its connection: the client knows to go elsewhere.
-    response.keep_alive(request.keep_alive() && !counters.draining);
+    response.keep_alive(request.keep_alive() && !table->draining());
+    stream.expires_after(limits.write_timeout);  // a client that stops reading is dropped
     auto [write_error, written] = co_await http::async_write(stream, response, use_nothrow);
     (void)written;
     if (write_error || !response.keep_alive()) break;
   }
+  beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
 }
 
-asio::awaitable<void> accept_loop(Service& service, tcp::acceptor& acceptor, Server::Counters& counters) {
-  auto& connections = counters.connections;
+// Starts serving an accepted socket; `admit` false means it is served even over the limits
+// (connections the kernel completed before a graceful stop).
+void spawn_connection(Service& service, tcp::socket socket, const std::shared_ptr<ConnectionTable>& table,
+                      ServerLimits limits, bool admit) {
+  beast::error_code error;
+  const auto remote = socket.remote_endpoint(error);
+  if (error) return;
+  std::string source = remote.address().to_string();
+  if (admit) {
+    if (!table->admit(source)) return;  // over a limit: the socket closes here
+  } else {
+    table->admit_anyway(source);
+  }
+  socket.set_option(tcp::no_delay(true), error);
+  auto executor = socket.get_executor();
+  asio::co_spawn(executor, serve_connection(service, std::move(socket), table, std::move(source), limits),
+                 asio::detached);
+}
+
+asio::awaitable<void> accept_loop(Service& service, tcp::acceptor& acceptor, std::shared_ptr<ConnectionTable> table,
+                                  ServerLimits limits) {
   while (acceptor.is_open()) {
     auto [error, socket] = co_await acceptor.async_accept(use_nothrow);
     if (error) {
       if (error == asio::error::operation_aborted) co_return;
       continue;
     }
-    if (connections.load() >= limits::connections_max) continue;  // the socket closes here
-    ++connections;
-    socket.set_option(tcp::no_delay(true), error);
-    auto executor = socket.get_executor();
-    asio::co_spawn(executor, serve_connection(service, std::move(socket), counters), asio::detached);
+    spawn_connection(service, std::move(socket), table, limits, true);
   }
 }
 
 }  // namespace
 
-Server::Server(Service& service, const std::string& address, unsigned short port, int io_threads)
-    : service_(service), acceptor_(io_), io_threads_(io_threads) {
+Server::Server(Service& service, const std::string& address, unsigned short port, int io_threads, ServerLimits limits)
+    : service_(service),
+      acceptor_(io_),
+      io_threads_(io_threads),
+      limits_(limits),
+      connections_(std::make_shared<ConnectionTable>(limits_)) {
   const tcp::endpoint endpoint{asio::ip::make_address(address), port};
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(asio::socket_base::reuse_address(true));
@@ -151,7 +268,7 @@ Server::Server(Service& service, const std::string& address, unsigned short port
 Server::~Server() { stop(); }
 
 void Server::start() {
-  asio::co_spawn(io_, accept_loop(service_, acceptor_, counters_), asio::detached);
+  asio::co_spawn(io_, accept_loop(service_, acceptor_, connections_, limits_), asio::detached);
   for (int i = 0; i < io_threads_; ++i) threads_.emplace_back([this] { io_.run(); });
 }
 
@@ -170,19 +287,17 @@ bool Server::drain(std::chrono::steady_clock::time_point deadline) {
       tcp::socket socket{io_};
       acceptor_.accept(socket, error);
       if (error) break;
-      ++counters_.connections;
-      auto executor = socket.get_executor();
-      asio::co_spawn(executor, serve_connection(service_, std::move(socket), counters_), asio::detached);
+      spawn_connection(service_, std::move(socket), connections_, limits_, false);
     }
     acceptor_.close(error);
     listener_closed.set_value();
   });
   listener_closed.get_future().wait();
-  counters_.draining = true;
-  while (counters_.connections.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+  connections_->start_draining();
+  while (connections_->open() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  const bool drained = counters_.connections.load() == 0;
+  const bool drained = connections_->open() == 0;
   stop();
   return drained;
 }

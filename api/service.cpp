@@ -37,6 +37,15 @@ bool valid_request_id(std::string_view id) {
   return true;
 }
 
+// Path parameters and a query's keys and values reach SQL as C strings (a "%00" would cut
+// them short) and as UTF-8 text (PostgreSQL refuses anything else, which would be a 500).
+bool all_clean_text(const std::map<std::string, std::string>& pairs) {
+  for (const auto& [key, value] : pairs) {
+    if (!is_clean_text(key) || !is_clean_text(value)) return false;
+  }
+  return true;
+}
+
 std::map<std::string, std::string> parse_query(std::string_view query) {
   std::map<std::string, std::string> values;
   while (!query.empty()) {
@@ -553,6 +562,8 @@ asio::awaitable<HttpResponse> Service::handle(HttpRequest& request, std::string 
       if (!request.body().empty() && content_type && !media_type_is(*content_type, json_type) &&
           !media_type_is(*content_type, protobuf_type)) {
         reply = problem(415, "unsupported_media_type", "send application/json or application/x-protobuf");
+      } else if (!all_clean_text(context.query) || !all_clean_text(context.params)) {
+        reply = problem(400, "malformed_request", "the path and query must be UTF-8 text without NUL characters");
       } else if (auto denied = co_await authenticate(context, *match.route)) {
         reply = std::move(*denied);
       } else {

@@ -14,6 +14,32 @@
 #include "ledger/digest.hpp"
 
 namespace loyalty::audit {
+
+namespace {
+
+bool is_integer_text(std::string_view value) {
+  if (value.starts_with('-')) value.remove_prefix(1);
+  return !value.empty() && value.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+}  // namespace
+
+std::string csv_field(std::string_view value) {
+  std::string text;
+  if (!value.empty() && std::string_view("=+-@\t\r").find(value.front()) != std::string_view::npos &&
+      !is_integer_text(value)) {
+    text = "'";
+  }
+  text += value;
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
 namespace {
 
 using nlohmann::json;
@@ -102,16 +128,6 @@ class RowStream {
   std::size_t index_ = 0;
   bool done_ = false;
 };
-
-std::string csv_field(std::string_view value) {
-  if (value.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(value);
-  std::string out = "\"";
-  for (char c : value) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
 
 std::string csv_line(const std::vector<std::string>& fields) {
   std::string line;
@@ -282,7 +298,7 @@ void write_audit_events(ExportRun& run) {
     if (csv) {
       csv->row(csv_line({row[0].c_str(), time_text(row[1]), row[2].c_str(), text_or_empty(row[3]),
                          masked_or_empty(row[4]), row[5].c_str(), masked_or_empty(row[6]), text_or_empty(row[7]),
-                         text_or_empty(row[8]), row[9].c_str(), mask_phone_numbers(row[10].c_str())}));
+                         text_or_empty(row[8]), row[9].c_str(), mask_phone_numbers_in_json(row[10].c_str())}));
     }
     if (jsonl) {
       const json line{{"audit_id", row[0].as<std::int64_t>()}, {"occurred_at", time_text(row[1])},
@@ -290,7 +306,7 @@ void write_audit_events(ExportRun& run) {
                       {"actor_name", json_text(row[4], true)}, {"action", row[5].c_str()},
                       {"subject", json_text(row[6], true)}, {"request_id", json_text(row[7])},
                       {"source_address", json_text(row[8])}, {"result", row[9].c_str()},
-                      {"details", json::parse(mask_phone_numbers(row[10].c_str()))}};
+                      {"details", json::parse(mask_phone_numbers_in_json(row[10].c_str()))}};
       jsonl->row(line.dump() + "\n");
     }
     ++run.summary.audit_events;

@@ -26,6 +26,12 @@
 
 namespace loyalty::audit {
 
+// One CSV cell, quoted per RFC 4180 when it needs to be. A text cell that a spreadsheet would
+// run as a formula (it starts with = + - @, a tab or a CR) gets a leading apostrophe, so that
+// opening an export never runs what a client wrote in a note or a reference (OWASP "CSV
+// injection"); integers ("-500") are amounts and are written as they are.
+std::string csv_field(std::string_view value);
+
 inline constexpr int export_fetch_rows = 5000;                  // rows per cursor FETCH
 inline constexpr std::size_t export_buffer_bytes = 256 * 1024;   // file buffer before a sink write
 inline constexpr std::size_t export_chunk_bytes = 1024 * 1024;   // stored chunk (migrations/0006)

@@ -12,12 +12,20 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "ledger/time.hpp"
 
 namespace loyalty::audit {
+
+// A report figure beyond int64 (every member at 2^63−1 would do it: the sum over accounts is
+// not bounded by any one account). Sums are computed as numeric in SQL and read here, so the
+// report is refused with the figure named instead of failing in the database or wrapping.
+struct ReportOverflow : std::overflow_error {
+  using std::overflow_error::overflow_error;
+};
 
 struct AccountBalanceLine {
   std::string account;

@@ -1,5 +1,7 @@
 #include "audit/privacy.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <cctype>
 
 #include "ledger/database.hpp"
@@ -45,6 +47,26 @@ std::string mask_phone_numbers(std::string_view text) {
     i = end;
   }
   return out;
+}
+
+namespace {
+
+void mask_strings(nlohmann::json& value) {
+  if (value.is_string()) {
+    value = mask_phone_numbers(value.get_ref<const std::string&>());
+  } else if (value.is_structured()) {
+    for (auto& item : value) mask_strings(item);
+  }
+}
+
+}  // namespace
+
+std::string mask_phone_numbers_in_json(std::string_view json_text) {
+  nlohmann::json value = nlohmann::json::parse(json_text, nullptr, false);
+  if (value.is_discarded()) return mask_phone_numbers(json_text);
+  mask_strings(value);
+  // Text that is not valid UTF-8 is written with replacement characters, never refused.
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string mask_phone(std::string_view phone) {

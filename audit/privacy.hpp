@@ -21,6 +21,11 @@ namespace loyalty::audit {
 std::string mask_phone_numbers(std::string_view text);
 std::string mask_phone(std::string_view phone);  // one number, always masked
 
+// The same for a JSON text (audit details): every string value is masked, while keys and
+// numbers are kept as they are (an 8-digit amount is an amount, and masking it would leave
+// text that is no longer JSON). Text that is not JSON is masked as text.
+std::string mask_phone_numbers_in_json(std::string_view json_text);
+
 enum class ErasureOutcome { erased, already_erased, member_not_found };
 
 struct Erasure {

@@ -2,6 +2,7 @@
 #include "ledger/database.hpp"
 
 #include <mutex>
+#include <stdexcept>
 #include <vector>
 
 #include "ledger/assert.hpp"
@@ -57,8 +58,14 @@ std::optional<std::string> nullable_number(std::optional<std::int64_t> value) {
 }
 
 Timestamp time_of(const pqxx::field& field) {
-  const auto parsed = parse_rfc3339(field.c_str());
-  LOYALTY_ASSERT(parsed.has_value(), "the database returned a timestamp that does not parse");
+  // What the database holds is data, not a promise: a time out of the API's range (written
+  // before times were bounded) is read as it is, and text that is no time at all is an
+  // error of the environment for this request, never a reason to stop the process.
+  const auto parsed = parse_database_time(std::string_view(field.c_str(), field.size()));
+  if (!parsed) {
+    throw std::runtime_error("column " + std::string(field.name() ? field.name() : "?") +
+                             " holds a value that is not a timestamptz: " + std::string(field.c_str()).substr(0, 64));
+  }
   return *parsed;
 }
 

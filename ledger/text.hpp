@@ -17,4 +17,10 @@ enum class Plus { space, literal };
 // follows RFC 3986, Plus::literal, so that "a+b" signs as "a%2Bb".
 std::string percent_decode(std::string_view text, Plus plus = Plus::space);
 
+// True for well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing beyond
+// U+10FFFF) holding no NUL: what every text field a client, a file or a partner sends must be.
+// A NUL would cut the text short wherever it meets C (libpq parameters are C strings), and
+// PostgreSQL refuses both in text and jsonb.
+bool is_clean_text(std::string_view text);
+
 }  // namespace loyalty

@@ -2,6 +2,8 @@
 
 #include <map>
 
+#include "audit/csv.hpp"
+
 namespace loyalty::partners {
 namespace {
 
@@ -9,33 +11,6 @@ using nlohmann::json;
 using Row = std::map<std::string, std::string>;
 
 constexpr const char* compared_fields[] = {"partner_member_ref", "points", "units", "cents", "right_code"};
-
-// Splits CSV text into records of fields (RFC 4180 quoting; CRLF or LF line ends).
-std::variant<std::vector<std::vector<std::string>>, CsvProblem> parse_csv(std::string_view text) {
-  std::vector<std::vector<std::string>> records;
-  std::vector<std::string> record;
-  std::string field;
-  bool quoted = false, any = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') field += '"', ++i;
-      else if (c == '"') quoted = false;
-      else field += c;
-      continue;
-    }
-    if (c == '"') quoted = true, any = true;
-    else if (c == ',') record.push_back(std::move(field)), field.clear(), any = true;
-    else if (c == '\r') continue;
-    else if (c == '\n') {
-      if (any || !field.empty()) record.push_back(std::move(field)), records.push_back(std::move(record));
-      record.clear(), field.clear(), any = false;
-    } else field += c, any = true;
-  }
-  if (quoted) return CsvProblem{"a quoted field is not closed"};
-  if (any || !field.empty()) record.push_back(std::move(field)), records.push_back(std::move(record));
-  return records;
-}
 
 std::string text_of(const json& value) {
   if (value.is_string()) return value.get<std::string>();
@@ -46,9 +21,9 @@ std::string text_of(const json& value) {
 }  // namespace
 
 std::variant<std::vector<Difference>, CsvProblem> reconcile(const json& our_lines, std::string_view csv) {
-  auto parsed = parse_csv(csv);
-  if (auto* problem = std::get_if<CsvProblem>(&parsed)) return *problem;
-  auto& records = std::get<std::vector<std::vector<std::string>>>(parsed);
+  auto parsed = audit::read_csv(csv);
+  if (parsed.problem) return CsvProblem{*parsed.problem};
+  auto& records = parsed.records;
   if (records.empty()) return CsvProblem{"the file has no header row"};
   const auto header = records.front();
   std::map<std::string, std::size_t> column;

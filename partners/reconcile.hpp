@@ -2,7 +2,8 @@
 //
 // The CSV has a header row naming its columns; `kind` (exchange_in, exchange_out, claim) and
 // `id` (the exchange or claim id) are required, and any of partner_member_ref, points,
-// units, cents, right_code present are compared. Fields may be quoted ("a,b", "" for ").
+// units, cents, right_code present are compared. Fields may be quoted ("a,b", "" for "); the
+// file is read by audit/csv.hpp (RFC 4180, with its limits).
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -4,43 +4,177 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <optional>
 #include <regex>
 #include <set>
+
+#include "ledger/text.hpp"
 
 namespace loyalty::program {
 namespace {
 
 using nlohmann::json;
 
-json yaml_node_to_json(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined:
-      return nullptr;
-    case YAML::NodeType::Sequence: {
-      json list = json::array();
-      for (const auto& item : node) list.push_back(yaml_node_to_json(item));
-      return list;
+constexpr std::size_t document_items_max = 1000;    // any one list or object of the document
+constexpr std::size_t document_problems_max = 100;  // listed in one refusal
+
+// A plain YAML scalar that reads as a decimal number ("1.5", "-2.", "3.0e2").
+bool looks_like_decimal(std::string_view text) {
+  std::size_t i = text.starts_with('-') ? 1 : 0;
+  const std::size_t digits_from = i;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+  if (i == digits_from || i >= text.size() || text[i] != '.') return false;
+  ++i;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
+    ++i;
+    if (i < text.size() && (text[i] == '+' || text[i] == '-')) ++i;
+    const std::size_t exponent_from = i;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+    if (i == exponent_from) return false;
+  }
+  return i == text.size();
+}
+
+// YAML nodes → JSON values, refusing what the document may not hold: more than
+// document_nodes_max values (aliases can make a small text expand exponentially), nesting
+// beyond the depth limit, and text that is not UTF-8.
+class YamlConverter {
+ public:
+  explicit YamlConverter(std::size_t depth_max) : depth_max_(depth_max) {}
+  std::optional<std::string> problem;
+
+  json convert(const YAML::Node& node, std::size_t depth) {
+    if (problem) return nullptr;
+    if (++nodes_ > document_nodes_max) return refuse("the document has more than " + std::to_string(document_nodes_max) + " values");
+    switch (node.Type()) {
+      case YAML::NodeType::Null:
+      case YAML::NodeType::Undefined:
+        return nullptr;
+      case YAML::NodeType::Sequence: {
+        if (depth + 1 > depth_max_) return refuse(deeper_than());
+        json list = json::array();
+        for (const auto& item : node) {
+          list.push_back(convert(item, depth + 1));
+          if (problem) return nullptr;
+        }
+        return list;
+      }
+      case YAML::NodeType::Map: {
+        if (depth + 1 > depth_max_) return refuse(deeper_than());
+        json object = json::object();
+        for (const auto& item : node) {
+          const std::string key = item.first.as<std::string>();
+          if (!is_clean_text(key)) return refuse("the document has a key that is not UTF-8 text");
+          object[key] = convert(item.second, depth + 1);
+          if (problem) return nullptr;
+        }
+        return object;
+      }
+      case YAML::NodeType::Scalar:
+        return scalar(node);
     }
-    case YAML::NodeType::Map: {
-      json object = json::object();
-      for (const auto& item : node) object[item.first.as<std::string>()] = yaml_node_to_json(item.second);
-      return object;
+    return nullptr;
+  }
+
+ private:
+  json refuse(std::string why) {
+    if (!problem) problem = std::move(why);
+    return nullptr;
+  }
+  std::string deeper_than() const { return "the document nests deeper than " + std::to_string(depth_max_) + " levels"; }
+
+  json scalar(const YAML::Node& node) {
+    const std::string& text = node.Scalar();
+    if (!is_clean_text(text)) return refuse("the document has text that is not UTF-8 (or holds NUL)");
+    if (node.Tag() == "!") return text;  // quoted: always a string
+    if (text == "true") return true;
+    if (text == "false") return false;
+    if (text == "null" || text == "~") return nullptr;
+    std::int64_t integer = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), integer);
+    if (!text.empty() && error == std::errc{} && end == text.data() + text.size()) return integer;
+    if (looks_like_decimal(text)) {
+      // A decimal is always refused later ("must be a whole number"); one beyond double's
+      // range stays text, refused the same way.
+      const double number = std::strtod(text.c_str(), nullptr);
+      if (std::isfinite(number)) return number;
     }
-    case YAML::NodeType::Scalar: {
-      const std::string text = node.Scalar();
-      if (node.Tag() == "!") return text;  // quoted: always a string
-      if (text == "true") return true;
-      if (text == "false") return false;
-      if (text == "null" || text == "~") return nullptr;
-      std::int64_t integer = 0;
-      const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), integer);
-      if (!text.empty() && error == std::errc{} && end == text.data() + text.size()) return integer;
-      if (std::regex_match(text, std::regex(R"(-?[0-9]+\.[0-9]*([eE][-+]?[0-9]+)?)"))) return std::stod(text);
-      return text;
+    return text;
+  }
+
+  std::size_t depth_max_;
+  std::size_t nodes_ = 0;
+};
+
+// A conservative count of a YAML text's nesting before yaml-cpp (which recurses) reads it:
+// flow collections ('[', '{') outside quotes and comments, plus block levels (each deeper
+// indentation still open, and each "- " or "? " opening a line's content).
+bool yaml_nests_deeper_than(std::string_view text, std::size_t depth_max) {
+  std::vector<std::size_t> indents;
+  std::size_t flow = 0;
+  std::size_t at = 0;
+  while (at < text.size()) {
+    std::size_t end = text.find('\n', at);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view line = text.substr(at, end - at);
+    at = end + 1;
+    std::size_t indent = 0;
+    while (indent < line.size() && (line[indent] == ' ' || line[indent] == '\t')) ++indent;
+    if (indent == line.size() || line[indent] == '#') continue;
+    std::size_t block = 0;
+    if (flow == 0) {
+      while (!indents.empty() && indents.back() > indent) indents.pop_back();
+      if (indents.empty() || indents.back() < indent) indents.push_back(indent);
+      block = indents.size();
+      for (std::size_t i = indent; i + 1 < line.size() && (line[i] == '-' || line[i] == '?') && line[i + 1] == ' ';) {
+        ++block;
+        i += 2;
+        while (i < line.size() && line[i] == ' ') ++i;
+      }
+    }
+    char quote = 0;
+    for (std::size_t i = indent; i < line.size(); ++i) {
+      const char c = line[i];
+      if (quote) {
+        if (c == quote) quote = 0;
+        continue;
+      }
+      if (c == '"' || c == '\'') quote = c;
+      else if (c == '#' && (i == 0 || line[i - 1] == ' ')) break;
+      else if (c == '[' || c == '{') ++flow;
+      else if ((c == ']' || c == '}') && flow > 0) --flow;
+      if (block + flow > depth_max) return true;
+    }
+    if (block + flow > depth_max) return true;
+  }
+  return false;
+}
+
+// Every string and key of a document is short UTF-8 text without NUL (PostgreSQL's jsonb
+// refuses NUL, and nothing in a program needs more), and every list is of bounded length.
+void check_document_values(const json& value, const std::string& path, std::vector<std::string>& problems) {
+  if (problems.size() >= document_problems_max) return;
+  const auto fail = [&](const std::string& what) { problems.push_back((path.empty() ? "document" : path) + ": " + what); };
+  if (value.is_string()) {
+    const auto& text = value.get_ref<const std::string&>();
+    if (text.size() > document_text_bytes_max) fail("is longer than " + std::to_string(document_text_bytes_max) + " bytes");
+    else if (!is_clean_text(text)) fail("must be UTF-8 text without NUL characters");
+  } else if (value.is_array()) {
+    if (value.size() > document_items_max) return fail("has more than " + std::to_string(document_items_max) + " items");
+    for (std::size_t i = 0; i < value.size(); ++i) check_document_values(value[i], path + "[" + std::to_string(i) + "]", problems);
+  } else if (value.is_object()) {
+    if (value.size() > document_items_max) return fail("has more than " + std::to_string(document_items_max) + " fields");
+    for (const auto& [key, item] : value.items()) {
+      if (key.size() > 64 || !is_clean_text(key)) {
+        fail("has a field name that is not short UTF-8 text");
+        continue;
+      }
+      check_document_values(item, path.empty() ? key : path + "." + key, problems);
     }
   }
-  return nullptr;
 }
 
 // Reads fields of a JSON object, recording a problem for every field that is missing, of
@@ -92,8 +226,10 @@ class Reader {
       fail(field, "must be a whole number");
       return fallback;
     }
-    const auto number = value.get<std::int64_t>();
-    if (number < min || number > max) {
+    // nlohmann reads integers beyond int64 as unsigned: never let them wrap into range.
+    const bool beyond_int64 = value.is_number_unsigned() && value.get<std::uint64_t>() > INT64_MAX;
+    const auto number = beyond_int64 ? INT64_MAX : value.get<std::int64_t>();
+    if (beyond_int64 || number < min || number > max) {
       fail(field, "must be from " + std::to_string(min) + " to " + std::to_string(max));
       return fallback;
     }
@@ -128,7 +264,18 @@ class Reader {
 
 const std::regex asset_code(R"([A-Z][A-Z0-9_]{0,31})");
 const std::regex identifier(R"([a-z0-9][a-z0-9_-]{0,63})");
-const std::regex account_name(R"([a-z][a-z0-9_-]*:[a-z0-9][a-z0-9_-]{0,63})");
+const std::regex account_name(R"([a-z][a-z0-9_-]{0,31}:[a-z0-9][a-z0-9_-]{0,63})");
+
+// A rule's or campaign's funding account: a program account, never one of the ledger's own
+// (system:redemptions, ...) or a partner's clearing account, whose balances mean something else.
+void check_funding_account(Reader& r, const std::string& account) {
+  if (account.empty()) return;
+  if (!std::regex_match(account, account_name)) {
+    r.fail("funding_account", "must look like campaign:name");
+  } else if (account.starts_with("system:") || account.starts_with("partner:")) {
+    r.fail("funding_account", "may not be a system: or partner: account");
+  }
+}
 
 // A list that may be written as one item (`award: {...}`) or several (`award: [{...}]`).
 std::vector<const json*> one_or_many(const json& value) {
@@ -228,9 +375,7 @@ Rule parse_rule(std::vector<std::string>& problems, const std::string& path, con
   rule.tier_multiplier = r.boolean("tier_multiplier");
   rule.pending_days = static_cast<int>(r.integer("pending_days", false, 0, 0, 365));
   rule.funding_account = r.text("funding_account");
-  if (!rule.funding_account.empty() && !std::regex_match(rule.funding_account, account_name)) {
-    r.fail("funding_account", "must look like campaign:name");
-  }
+  check_funding_account(r, rule.funding_account);
   if (r.has("cap")) {
     Reader c{problems, r.at("cap"), r.raw("cap"), {"per_member", "period"}};
     rule.cap = Cap{c.integer("per_member", true, 0, 1, 1'000'000), c.one_of("period", {"day", "month", "year", "lifetime"}, true, "")};
@@ -257,9 +402,7 @@ Campaign parse_campaign(std::vector<std::string>& problems, const std::string& p
   campaign.multiplier_pct = static_cast<int>(r.integer("multiplier_pct", true, 100, 1, 10000));
   campaign.budget_points = r.integer("budget_points", true, 0, 0);
   campaign.funding_account = r.text("funding_account");
-  if (!campaign.funding_account.empty() && !std::regex_match(campaign.funding_account, account_name)) {
-    r.fail("funding_account", "must look like campaign:name");
-  }
+  check_funding_account(r, campaign.funding_account);
   return campaign;
 }
 
@@ -363,16 +506,57 @@ const Track* Program::track(const std::string& name) const {
   return nullptr;
 }
 
-std::variant<json, DocumentProblems> yaml_to_json(std::string_view yaml_text) {
+std::variant<json, DocumentProblems> yaml_to_json(std::string_view yaml_text, std::size_t depth_max) {
+  if (yaml_nests_deeper_than(yaml_text, depth_max)) {
+    return DocumentProblems{{"the document nests deeper than " + std::to_string(depth_max) + " levels"}};
+  }
   try {
-    return yaml_node_to_json(YAML::Load(std::string(yaml_text)));
+    YamlConverter converter{depth_max};
+    json document = converter.convert(YAML::Load(std::string(yaml_text)), 0);
+    if (converter.problem) return DocumentProblems{{*converter.problem}};
+    return document;
   } catch (const YAML::Exception& error) {
     return DocumentProblems{{std::string("the document is not valid YAML: ") + error.what()}};
   }
 }
 
+bool json_nests_deeper_than(std::string_view json_text, std::size_t depth_max) {
+  bool in_string = false;
+  std::size_t depth = 0;
+  for (std::size_t i = 0; i < json_text.size(); ++i) {
+    const char c = json_text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > depth_max) return true;
+    } else if ((c == '}' || c == ']') && depth > 0) {
+      --depth;
+    }
+  }
+  return false;
+}
+
+std::variant<json, DocumentProblems> json_text_to_document(std::string_view json_text, std::size_t depth_max) {
+  if (json_nests_deeper_than(json_text, depth_max)) {
+    return DocumentProblems{{"the document nests deeper than " + std::to_string(depth_max) + " levels"}};
+  }
+  json document = json::parse(json_text, nullptr, false);
+  if (document.is_discarded() || !document.is_object()) {
+    return DocumentProblems{{"the document must be a JSON object"}};
+  }
+  return document;
+}
+
 std::variant<Program, DocumentProblems> parse_program(const json& document) {
   std::vector<std::string> problems;
+  // Text and sizes first: the field checks below (regular expressions among them) only ever
+  // meet short, clean text, and a document with thousands of items is refused before any
+  // check that looks at pairs of them.
+  check_document_values(document, "", problems);
+  if (!problems.empty()) return DocumentProblems{problems};
   Reader r{problems, "", document,
            {"program", "currency", "point_value_cents", "clawback", "assets", "tracks", "rules", "campaigns", "partners"}};
   Program program;
@@ -410,6 +594,11 @@ std::variant<Program, DocumentProblems> parse_program(const json& document) {
     program.partners.push_back(parse_partner(problems, "partners[" + std::to_string(i) + "]", partners[i]));
   }
   check_references(program, problems);
+  if (problems.size() > document_problems_max) {
+    const std::size_t more = problems.size() - document_problems_max;
+    problems.resize(document_problems_max);
+    problems.push_back("document: and " + std::to_string(more) + " more problems");
+  }
   if (!problems.empty()) return DocumentProblems{problems};
   return program;
 }

@@ -1,7 +1,8 @@
 #include "program/store.hpp"
 
+#include <stdexcept>
+
 #include "ledger/accounts.hpp"
-#include "ledger/assert.hpp"
 #include "ledger/database.hpp"
 #include "ledger/digest.hpp"
 
@@ -73,7 +74,14 @@ std::optional<ProgramVersion> current_program(pqxx::transaction_base& txn) {
   version.sha256 = rows[0][2].c_str();
   version.applied_at = db::time_of(rows[0][3]);
   auto parsed = parse_program(version.document);
-  LOYALTY_ASSERT(std::holds_alternative<Program>(parsed), "a stored program that no longer validates");
+  // A stored program is data: one applied before a check was added (a funding account that is
+  // now refused, say) fails the requests that need it, with the reason in the log, until a
+  // corrected program is applied; it never stops the process.
+  if (const auto* problems = std::get_if<DocumentProblems>(&parsed)) {
+    throw std::runtime_error("the program in force (version " + std::to_string(version.version) +
+                             ") no longer validates; apply a corrected one: " +
+                             (problems->problems.empty() ? std::string("?") : problems->problems.front()));
+  }
   version.program = std::get<Program>(std::move(parsed));
   return version;
 }

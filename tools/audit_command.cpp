@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -20,10 +21,12 @@
 #include <set>
 #include <sstream>
 
+#include "audit/csv.hpp"
 #include "audit/export.hpp"
 #include "audit/seal.hpp"
 #include "audit/signing_key.hpp"
 #include "ledger/digest.hpp"
+#include "ledger/text.hpp"
 #include "partners/request_signing.hpp"
 #include "tools/flags.hpp"
 
@@ -73,35 +76,21 @@ std::optional<std::pair<std::string, std::int64_t>> hash_file(const fs::path& pa
   return std::pair{to_hex(std::string_view(reinterpret_cast<const char*>(hash), length)), size};
 }
 
-std::vector<std::string> csv_fields(const std::string& line) {
-  std::vector<std::string> fields(1);
-  bool quoted = false;
-  for (std::size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-        fields.back() += '"';
-        ++i;
-      } else if (c == '"') {
-        quoted = false;
-      } else {
-        fields.back() += c;
-      }
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == ',') {
-      fields.emplace_back();
-    } else {
-      fields.back() += c;
-    }
-  }
-  return fields;
+// An integer field of a file we are verifying; nullopt for anything else (never an exception:
+// an edited export is a failed check, not a crash).
+std::optional<std::int64_t> integer_of(const std::string& text) {
+  std::int64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || error != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  return value;
 }
 
 struct Totals {
-  std::map<std::string, std::int64_t> credits, debits, postings;
+  std::map<std::string, __int128> credits, debits;
+  std::map<std::string, std::int64_t> postings;
   std::int64_t rows = 0;
   std::int64_t unbalanced_entries = 0;
+  std::optional<std::string> unreadable;  // the first row that could not be read
 };
 
 // Sums per entry and per asset while postings arrive grouped by entry.
@@ -136,18 +125,21 @@ class EntryBalance {
 Totals totals_of_postings_csv(const fs::path& path) {
   Totals totals;
   EntryBalance balance{totals};
-  std::ifstream in{path};
-  std::string line;
-  std::getline(in, line);  // header
-  while (std::getline(in, line)) {
-    const auto fields = csv_fields(line);
-    if (fields.size() < 6) {
+  std::ifstream in{path, std::ios::binary};
+  audit::CsvReader reader{in};
+  (void)reader.next();  // header
+  while (const auto fields = reader.next()) {
+    const auto entry_id = fields->size() >= 6 ? integer_of((*fields)[1]) : std::nullopt;
+    const auto amount = fields->size() >= 6 ? integer_of((*fields)[4]) : std::nullopt;
+    if (!entry_id || !amount) {
+      if (!totals.unreadable) totals.unreadable = "row " + std::to_string(reader.records()) + " is not a posting";
       ++totals.unbalanced_entries;
       continue;
     }
-    balance.add(std::stoll(fields[1]), fields[3], std::stoll(fields[4]));
+    balance.add(*entry_id, (*fields)[3], *amount);
     ++totals.rows;
   }
+  if (reader.problem() && !totals.unreadable) totals.unreadable = *reader.problem();
   balance.finish();
   return totals;
 }
@@ -157,10 +149,24 @@ Totals totals_of_entries_jsonl(const fs::path& path, std::int64_t& entries) {
   EntryBalance balance{totals};
   std::ifstream in{path};
   for (std::string line; std::getline(in, line);) {
-    const json entry = json::parse(line);
-    for (const auto& posting : entry.at("postings")) {
-      balance.add(entry.at("entry_id").get<std::int64_t>(), posting.at("asset").get<std::string>(),
-                  posting.at("amount").get<std::int64_t>());
+    const json entry = json::parse(line, nullptr, false);
+    const bool readable = entry.is_object() && entry.contains("entry_id") && entry["entry_id"].is_number_integer() &&
+                          entry.contains("postings") && entry["postings"].is_array();
+    if (!readable) {
+      if (!totals.unreadable) totals.unreadable = "line " + std::to_string(entries + 1) + " is not an entry";
+      ++totals.unbalanced_entries;
+      ++entries;
+      continue;
+    }
+    for (const auto& posting : entry["postings"]) {
+      if (!posting.is_object() || !posting.contains("asset") || !posting["asset"].is_string() ||
+          !posting.contains("amount") || !posting["amount"].is_number_integer()) {
+        if (!totals.unreadable) totals.unreadable = "line " + std::to_string(entries + 1) + " has a posting that is not one";
+        ++totals.unbalanced_entries;
+        continue;
+      }
+      balance.add(entry["entry_id"].get<std::int64_t>(), posting["asset"].get<std::string>(),
+                  posting["amount"].get<std::int64_t>());
       ++totals.rows;
     }
     ++entries;
@@ -169,24 +175,52 @@ Totals totals_of_entries_jsonl(const fs::path& path, std::int64_t& entries) {
   return totals;
 }
 
+// A manifest's integer at object[key], or nullopt (an edited manifest fails its checks, and
+// never throws or asserts: nlohmann's const operator[] on a missing key is undefined).
+std::optional<std::int64_t> integer_at(const json& object, const char* key) {
+  if (!object.is_object()) return std::nullopt;
+  const auto found = object.find(key);
+  if (found == object.end() || !found->is_number_integer()) return std::nullopt;
+  return found->get<std::int64_t>();
+}
+
+std::string text_at(const json& object, const char* key) {
+  if (!object.is_object()) return "";
+  const auto found = object.find(key);
+  return found != object.end() && found->is_string() ? found->get<std::string>() : "";
+}
+
+const json& member_at(const json& object, const char* key) {
+  static const json none;
+  if (!object.is_object()) return none;
+  const auto found = object.find(key);
+  return found == object.end() ? none : *found;
+}
+
 void check_totals(Checks& checks, const json& manifest, const Totals& totals, const std::string& source) {
+  if (totals.unreadable) checks.fail(source + ": " + *totals.unreadable);
   checks.check(totals.unbalanced_entries == 0, source + ": every entry has two or more postings summing to zero per asset");
-  checks.check(totals.rows == manifest["row_counts"]["postings"].get<std::int64_t>(), source + ": posting count matches the manifest");
-  bool match = totals.postings.size() == manifest["totals"].size();
-  for (const auto& [asset, sums] : manifest["totals"].items()) {
-    const auto credits = totals.credits.count(asset) ? totals.credits.at(asset) : 0;
-    const auto debits = totals.debits.count(asset) ? totals.debits.at(asset) : 0;
-    match = match && credits == sums["credits"].get<std::int64_t>() && debits == sums["debits"].get<std::int64_t>() &&
-            sums["net"].get<std::int64_t>() == 0;
+  const json& counts = member_at(manifest, "row_counts");
+  checks.check(integer_at(counts, "postings") == totals.rows,
+               source + ": posting count matches the manifest");
+  const json& assets = member_at(manifest, "totals");
+  bool match = assets.is_object() && totals.postings.size() == assets.size();
+  for (const auto& [asset, sums] : assets.items()) {
+    const __int128 credits = totals.credits.count(asset) ? totals.credits.at(asset) : 0;
+    const __int128 debits = totals.debits.count(asset) ? totals.debits.at(asset) : 0;
+    match = match && integer_at(sums, "credits") == credits && integer_at(sums, "debits") == debits &&
+            integer_at(sums, "net") == 0;
   }
   checks.check(match, source + ": per-asset totals match the manifest and each asset nets to zero");
 }
 
-std::int64_t count_lines(const fs::path& path) {
-  std::ifstream in{path};
-  std::int64_t lines = 0;
-  for (std::string line; std::getline(in, line);) ++lines;
-  return lines;
+// Records of a CSV file after its header (quoted line breaks are inside a record), or -1.
+std::int64_t count_csv_records(const fs::path& path) {
+  std::ifstream in{path, std::ios::binary};
+  audit::CsvReader reader{in};
+  while (reader.next()) {
+  }
+  return reader.problem() ? -1 : static_cast<std::int64_t>(reader.records()) - 1;
 }
 
 std::string unquote(std::string text) {
@@ -195,9 +229,11 @@ std::string unquote(std::string text) {
 }
 
 // Balances per (account, commodity) from the journal, and whether every transaction balances.
-bool journal_balances(const fs::path& path, std::map<std::pair<std::string, std::string>, std::int64_t>& balances) {
+using AccountBalances = std::map<std::pair<std::string, std::string>, __int128>;  // summed wide: the file may lie
+
+bool journal_balances(const fs::path& path, AccountBalances& balances) {
   std::ifstream in{path};
-  std::map<std::string, std::int64_t> transaction;
+  std::map<std::string, __int128> transaction;
   bool ok = true;
   const auto close_transaction = [&] {
     for (const auto& [commodity, sum] : transaction) ok = ok && sum == 0;
@@ -226,16 +262,19 @@ bool journal_balances(const fs::path& path, std::map<std::pair<std::string, std:
 }
 
 void check_journal(Checks& checks, const fs::path& dir) {
-  std::map<std::pair<std::string, std::string>, std::int64_t> journal;
+  AccountBalances journal;
   checks.check(journal_balances(dir / "journal.ledger", journal), "journal.ledger: parses and every transaction balances");
-  std::map<std::pair<std::string, std::string>, std::int64_t> expected;
-  std::ifstream in{dir / "balances.csv"};
-  std::string line;
-  std::getline(in, line);
-  while (std::getline(in, line)) {
-    const auto fields = csv_fields(line);
-    if (fields.size() == 5 && std::stoll(fields[4]) != 0) expected[{fields[0], fields[1]}] = std::stoll(fields[4]);
+  AccountBalances expected;
+  std::ifstream in{dir / "balances.csv", std::ios::binary};
+  audit::CsvReader reader{in};
+  (void)reader.next();  // header
+  bool readable = true;
+  while (const auto fields = reader.next()) {
+    const auto closing = fields->size() == 5 ? integer_of((*fields)[4]) : std::nullopt;
+    if (!closing) readable = false;
+    else if (*closing != 0) expected[{(*fields)[0], (*fields)[1]}] = *closing;
   }
+  checks.check(readable && !reader.problem(), "balances.csv: every row is an account's balances");
   std::erase_if(journal, [](const auto& item) { return item.second == 0; });
   checks.check(journal == expected, "journal.ledger: account balances equal the closing balances of balances.csv");
 }
@@ -263,35 +302,43 @@ int verify_export(const std::string& directory, const Flags& flags) {
     public_key = audit::public_key_pem_of(*private_key);
     key_source = "the signing key";
   } else {
-    public_key = manifest["signing_key"].value("public_key_pem", "");
+    public_key = text_at(member_at(manifest, "signing_key"), "public_key_pem");
     key_source = "the key embedded in the manifest (pass --public-key to check who signed)";
   }
-  const std::string key_id = manifest["signing_key"].value("key_id", "");
+  const std::string key_id = text_at(member_at(manifest, "signing_key"), "key_id");
   checks.check(public_key && audit::key_id_of(*public_key) == key_id, "the manifest names the key " + key_id);
   std::string sig = *signature;
   while (!sig.empty() && (sig.back() == '\n' || sig.back() == '\r')) sig.pop_back();
   checks.check(public_key && partners::verify_ed25519(*public_key, *manifest_bytes, sig),
                "manifest.sig verifies with " + key_source);
   std::set<std::string> listed{"manifest.json", "manifest.sig"};
-  for (const auto& file : manifest["files"]) {
-    const std::string name = file["name"];
+  for (const auto& file : member_at(manifest, "files")) {
+    // A name is a file of this directory, nothing else: "../x" or "/dev/zero" in an edited
+    // manifest must not make the verifier read outside it (or forever).
+    const std::string name = text_at(file, "name");
+    if (name.empty() || name == "." || name == ".." || name.find_first_of("/\\") != std::string::npos ||
+        !is_clean_text(name)) {
+      checks.fail("manifest.json lists a file name that is not a file of the export");
+      continue;
+    }
     listed.insert(name);
     const auto hashed = hash_file(dir / name);
-    checks.check(hashed && hashed->first == file["sha256"] && hashed->second == file["bytes"].get<std::int64_t>(),
+    checks.check(hashed && text_at(file, "sha256") == hashed->first && integer_at(file, "bytes") == hashed->second,
                  name + ": size and sha256 match the manifest");
   }
   for (const auto& entry : fs::directory_iterator(dir)) {
     if (!listed.count(entry.path().filename().string())) checks.fail(entry.path().filename().string() + ": not in the manifest");
   }
-  const auto counts = manifest["row_counts"];
+  const json& counts = member_at(manifest, "row_counts");
   if (listed.count("postings.csv")) {
     check_totals(checks, manifest, totals_of_postings_csv(dir / "postings.csv"), "postings.csv");
-    checks.check(count_lines(dir / "entries.csv") - 1 == counts["entries"].get<std::int64_t>(), "entries.csv: entry count matches the manifest");
+    checks.check(integer_at(counts, "entries") == count_csv_records(dir / "entries.csv"),
+                 "entries.csv: entry count matches the manifest");
   }
   if (listed.count("entries.jsonl")) {
     std::int64_t entries = 0;
     check_totals(checks, manifest, totals_of_entries_jsonl(dir / "entries.jsonl", entries), "entries.jsonl");
-    checks.check(entries == counts["entries"].get<std::int64_t>(), "entries.jsonl: entry count matches the manifest");
+    checks.check(integer_at(counts, "entries") == entries, "entries.jsonl: entry count matches the manifest");
   }
   if (listed.count("journal.ledger")) check_journal(checks, dir);
   std::printf("%s: %d check(s) failed\n", checks.failed ? "NOT VERIFIED" : "verified", checks.failed);

@@ -203,7 +203,7 @@ int apply_program(pqxx::connection& connection, const std::string& file, const t
   }
   std::stringstream text;
   text << in.rdbuf();
-  auto document = program::yaml_to_json(text.str());
+  auto document = program::yaml_to_json(text.str(), api::limits::json_depth_max);
   if (auto* problems = std::get_if<program::DocumentProblems>(&document)) {
     for (const auto& problem : problems->problems) std::fprintf(stderr, "%s\n", problem.c_str());
     return 1;

@@ -248,7 +248,9 @@ TEST_F(Finance, AnExportThroughTheApiIsSignedAndServedFileByFile) {
   ASSERT_EQ(manifest.status, 200);
   const auto public_key = read_file(scratch.dir / "pub.pem");
   EXPECT_TRUE(partners::verify_ed25519(public_key, manifest.body, signature.body));
-  for (const auto& file : json::parse(manifest.body)["files"]) {
+  // Held in a variable: a range-for over a member of a temporary reads freed memory (C++20).
+  const json listed = json::parse(manifest.body);
+  for (const auto& file : listed.at("files")) {
     const auto body = client.request("GET", "/v1/exports/" + export_id + "/files/" + file["name"].get<std::string>(), "", finance);
     EXPECT_EQ(to_hex(sha256(body.body)), file["sha256"]) << file.dump();
   }

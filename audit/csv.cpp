@@ -1,0 +1,83 @@
+#include "audit/csv.hpp"
+
+#include <sstream>
+
+namespace loyalty::audit {
+
+CsvReader::CsvReader(std::istream& in, CsvLimits limits) : in_(in), limits_(limits) {}
+
+std::optional<std::vector<std::string>> CsvReader::fail(const std::string& what) {
+  problem_ = "record " + std::to_string(records_ + 1) + ": " + what;
+  return std::nullopt;
+}
+
+std::optional<std::vector<std::string>> CsvReader::next() {
+  if (problem_) return std::nullopt;
+  enum class State { field_start, unquoted, quoted, after_quote };
+  State state = State::field_start;
+  std::vector<std::string> fields;
+  std::string field;
+  std::streambuf* source = in_.rdbuf();
+  const auto end_field = [&]() -> bool {
+    if (fields.size() >= limits_.fields_max) return false;
+    fields.push_back(std::move(field));
+    field.clear();
+    return true;
+  };
+  const std::string too_many = "more than " + std::to_string(limits_.fields_max) + " fields";
+  while (true) {
+    const int next = source ? source->sbumpc() : std::char_traits<char>::eof();
+    if (next == std::char_traits<char>::eof()) {
+      if (state == State::quoted) return fail("a quoted field is not closed");
+      if (state == State::field_start && fields.empty()) return std::nullopt;  // the end
+      if (!end_field()) return fail(too_many);
+      ++records_;
+      return fields;
+    }
+    const char c = static_cast<char>(next);
+    if (state == State::quoted) {
+      if (c == '"') {
+        state = State::after_quote;
+      } else {
+        if (field.size() >= limits_.field_bytes_max) return fail("a field longer than " + std::to_string(limits_.field_bytes_max) + " bytes");
+        field += c;
+      }
+      continue;
+    }
+    if (state == State::after_quote && c == '"') {  // "" inside quotes: one quote
+      field += '"';
+      state = State::quoted;
+      continue;
+    }
+    if (c == '\r') continue;  // CRLF line ends; a CR elsewhere outside quotes is dropped
+    if (c == ',') {
+      if (!end_field()) return fail(too_many);
+      state = State::field_start;
+    } else if (c == '\n') {
+      if (state == State::field_start && fields.empty()) continue;  // a blank line
+      if (!end_field()) return fail(too_many);
+      ++records_;
+      return fields;
+    } else if (state == State::after_quote) {
+      return fail("text after a closing quote");
+    } else if (c == '"') {
+      if (state == State::unquoted) return fail("a quote inside an unquoted field");
+      state = State::quoted;
+    } else {
+      if (field.size() >= limits_.field_bytes_max) return fail("a field longer than " + std::to_string(limits_.field_bytes_max) + " bytes");
+      field += c;
+      state = State::unquoted;
+    }
+  }
+}
+
+CsvRecords read_csv(std::string_view text, CsvLimits limits) {
+  std::istringstream in{std::string(text)};
+  CsvReader reader{in, limits};
+  CsvRecords result;
+  while (auto record = reader.next()) result.records.push_back(std::move(*record));
+  result.problem = reader.problem();
+  return result;
+}
+
+}  // namespace loyalty::audit

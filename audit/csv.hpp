@@ -1,0 +1,50 @@
+// Reading CSV (RFC 4180) from files we do not control: a partner's reconciliation file, or an
+// export directory handed to `loyaltyctl audit verify` (which may have been edited). Records
+// are read one at a time from a stream, so a file of any size is read in constant memory.
+//
+// Quoted fields may hold commas, line breaks and doubled quotes (""); lines end in LF or CRLF;
+// blank lines are skipped. Anything else is a problem with the record number, never a crash:
+// a quote inside an unquoted field, text after a closing quote, an unclosed quote, and fields
+// or records beyond the limits below.
+#pragma once
+
+#include <cstddef>
+#include <istream>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace loyalty::audit {
+
+struct CsvLimits {
+  std::size_t field_bytes_max = 64 * 1024;
+  std::size_t fields_max = 256;  // per record
+};
+
+class CsvReader {
+ public:
+  explicit CsvReader(std::istream& in, CsvLimits limits = {});
+
+  // The next record, or nullopt at the end of the input or at a problem (then problem() says
+  // what, with the record's number counted from 1).
+  std::optional<std::vector<std::string>> next();
+  const std::optional<std::string>& problem() const { return problem_; }
+  std::size_t records() const { return records_; }  // records read so far
+
+ private:
+  std::optional<std::vector<std::string>> fail(const std::string& what);
+
+  std::istream& in_;
+  CsvLimits limits_;
+  std::optional<std::string> problem_;
+  std::size_t records_ = 0;
+};
+
+// A whole CSV text as its records, or the problem.
+struct CsvRecords {
+  std::vector<std::vector<std::string>> records;
+  std::optional<std::string> problem;
+};
+CsvRecords read_csv(std::string_view text, CsvLimits limits = {});
+
+}  // namespace loyalty::audit

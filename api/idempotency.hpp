@@ -12,6 +12,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "api/reply.hpp"
 #include "ledger/time.hpp"
@@ -38,6 +39,13 @@ void record_idempotent_reply(pqxx::transaction_base& txn, const std::string& cal
 long long purge_idempotency_keys(pqxx::transaction_base& txn, Timestamp older_than);
 
 bool is_valid_idempotency_key(std::string_view key);
+
+// Erasure of personal data (DELETE /v1/members/{id}/personal-data): every stored answer
+// recorded since `since` that holds one of `values` as a whole text field (a member's name or
+// phone, in a reply to POST /v1/members, say) is stored again with those fields cleared, so a
+// replay no longer shows them. Returns how many answers changed.
+std::size_t clear_from_stored_replies(pqxx::transaction_base& txn, const std::vector<std::string>& values,
+                                      Timestamp since);
 
 // A recorded answer, given back to a replay (Idempotent-Replayed: true).
 Reply replayed_reply(int status, const std::string& type, const std::string& bytes);

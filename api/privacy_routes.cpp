@@ -1,8 +1,11 @@
 // DELETE /v1/members/{member_id}/personal-data (admin): erases the member's name and phone and
-// keeps the member and the ledger under the pseudonymous member_id. Audited like every write.
+// keeps the member and the ledger under the pseudonymous member_id, and clears them from the
+// stored answers of idempotency keys too (a replay of the member's creation no longer shows
+// them). Audited like every write.
 #include <boost/asio/awaitable.hpp>
 
 #include "api/proto/loyalty/v1/finance.pb.h"
+#include "api/idempotency.hpp"
 #include "api/routes.hpp"
 #include "api/service.hpp"
 #include "audit/privacy.hpp"
@@ -21,6 +24,11 @@ asio::awaitable<Reply> erase_personal_data(Service& service, RequestContext& con
     const audit::Erasure erasure = audit::erase_personal_data(txn, member_id, context.received_at);
     if (erasure.outcome == audit::ErasureOutcome::member_not_found) {
       return problem(404, "member_not_found", "no member has this id");
+    }
+    if (erasure.member_created_at) {
+      // Stored answers are written in the same transaction as the member, whose creation time
+      // comes from this service's clock: a day of margin covers any skew with the database's.
+      clear_from_stored_replies(txn, erasure.erased_values, *erasure.member_created_at - std::chrono::hours(24));
     }
     v1::PersonalDataErasure message;
     message.set_member_id(member_id);

@@ -13,7 +13,7 @@ constexpr std::size_t phone_digits_min = 7;
 
 const db::Statement lock_member{
     "privacy.lock_member",
-    "SELECT display_name IS NOT NULL, phone IS NOT NULL, personal_data_erased_at FROM members"
+    "SELECT display_name, phone, personal_data_erased_at, created_at FROM members"
     " WHERE member_id = $1 FOR UPDATE"};
 const db::Statement clear_member{
     "privacy.clear_member",
@@ -84,8 +84,15 @@ Erasure erase_personal_data(pqxx::transaction_base& txn, const std::string& memb
   const auto rows = db::exec(txn, lock_member, member_id);
   if (rows.empty()) return {ErasureOutcome::member_not_found, {}, std::nullopt};
   Erasure erasure;
-  if (rows[0][0].as<bool>()) erasure.fields.push_back("display_name");
-  if (rows[0][1].as<bool>()) erasure.fields.push_back("phone");
+  if (!rows[0][0].is_null()) {
+    erasure.fields.push_back("display_name");
+    erasure.erased_values.push_back(rows[0][0].c_str());
+  }
+  if (!rows[0][1].is_null()) {
+    erasure.fields.push_back("phone");
+    erasure.erased_values.push_back(rows[0][1].c_str());
+  }
+  erasure.member_created_at = db::time_of(rows[0][3]);
   if (erasure.fields.empty() && !rows[0][2].is_null()) {
     return {ErasureOutcome::already_erased, {}, db::time_of(rows[0][2])};
   }

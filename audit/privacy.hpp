@@ -32,6 +32,10 @@ struct Erasure {
   ErasureOutcome outcome = ErasureOutcome::erased;
   std::vector<std::string> fields;  // what was cleared now: display_name, phone
   std::optional<Timestamp> erased_at;
+  // The texts cleared now (the name and phone as they were) and when the member was created:
+  // what else held them (stored idempotency replies) can be found and cleared too.
+  std::vector<std::string> erased_values;
+  std::optional<Timestamp> member_created_at;
 };
 
 Erasure erase_personal_data(pqxx::transaction_base& txn, const std::string& member_id, Timestamp now);

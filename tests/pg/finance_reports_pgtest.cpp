@@ -323,5 +323,27 @@ TEST_F(Finance, ErasingPersonalDataKeepsTheLedgerIntactAndIsAudited) {
   EXPECT_TRUE(found) << member_id << " " << audited.body;
 }
 
+// A replay of the member's creation under its idempotency key must not bring the erased name
+// and phone back: the stored answer is cleared with the member.
+TEST_F(Finance, ErasingPersonalDataClearsItFromStoredAnswersToo) {
+  const std::string key = unique("create-");
+  const nlohmann::json body = {{"external_id", unique("ext-")}, {"display_name", "Zhang Wei"}, {"phone", "13700002222"}};
+  const auto created = post("/v1/members", body, key);
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string member_id = created.json()["member_id"];
+  const auto before = post("/v1/members", body, key);
+  ASSERT_NE(before.body.find("13700002222"), std::string::npos) << "the replay showed the phone before the erasure";
+
+  ASSERT_EQ(erase(member_id).status, 200);
+  const auto replay = post("/v1/members", body, key);
+  EXPECT_EQ(replay.status, 201) << replay.body;
+  EXPECT_EQ(replay.json()["member_id"], member_id);
+  EXPECT_EQ(replay.body.find("13700002222"), std::string::npos) << replay.body;
+  EXPECT_EQ(replay.body.find("Zhang Wei"), std::string::npos) << replay.body;
+  EXPECT_EQ(count_rows("idempotency_keys WHERE position(convert_to('13700002222', 'UTF8') IN response) > 0"
+                       " OR position(convert_to('Zhang Wei', 'UTF8') IN response) > 0"),
+            0);
+}
+
 }  // namespace
 }  // namespace loyalty::testing

@@ -125,7 +125,7 @@ void run_composite(pqxx::transaction_base& txn, Command& command) {
 }
 
 // Step 7.
-void record(pqxx::transaction_base& txn, const std::vector<Command*>& commands,
+void record(db::WriteBuffer& writes, const std::vector<Command*>& commands,
             const std::map<std::size_t, std::size_t>& duplicates) {
   std::vector<const Command*> answered, unanswered;
   std::vector<audit::AuditRecord> audits;
@@ -144,7 +144,7 @@ void record(pqxx::transaction_base& txn, const std::vector<Command*>& commands,
   }
   if (!answered.empty()) {
     const auto column = [&](auto format) { return db::array_literal(answered, format); };
-    db::exec(txn, record_answers, column([](const Command* c) { return c->idempotency->caller; }),
+    writes.add(record_answers, column([](const Command* c) { return c->idempotency->caller; }),
              column([](const Command* c) { return c->idempotency->key; }),
              column([](const Command* c) { return std::to_string(c->outcome.answer.stored.status); }),
              column([](const Command* c) { return c->outcome.answer.stored.type; }),
@@ -153,10 +153,10 @@ void record(pqxx::transaction_base& txn, const std::vector<Command*>& commands,
   if (!unanswered.empty()) {
     // A failure is never a key's answer: the key is free for a retry.
     const auto column = [&](auto format) { return db::array_literal(unanswered, format); };
-    db::exec(txn, release_keys, column([](const Command* c) { return c->idempotency->caller; }),
+    writes.add(release_keys, column([](const Command* c) { return c->idempotency->caller; }),
              column([](const Command* c) { return c->idempotency->key; }));
   }
-  audit::record_many(txn, audits);
+  audit::record_many(writes, audits);
 }
 
 // A command whose key an earlier command of the same batch carried gets that command's answer.
@@ -214,14 +214,17 @@ void apply_batch(pqxx::transaction_base& txn, const std::vector<db::BatchItem*>&
     command.decide(batch);
     decided.push_back(&command);
   }
-  batch.write();
+  batch.stage();
   for (Command* command : decided) settle(*command, command->answer(batch));
   for (std::size_t i = 0; i < commands.size(); ++i) {
     Command& command = *commands[i];
-    if (pending(command) && !duplicates.count(i) && !command.native()) run_composite(txn, command);
+    if (!pending(command) || duplicates.count(i) || command.native()) continue;
+    batch.writes().flush();  // a composite reads what the batch wrote (a no-op once flushed)
+    run_composite(txn, command);
   }
   answer_duplicates(commands, duplicates);
-  record(txn, commands, duplicates);
+  record(batch.writes(), commands, duplicates);
+  batch.writes().flush();  // the natives' rows, the answers and the audit: one round trip
 }
 
 }  // namespace loyalty::app

@@ -20,10 +20,10 @@ const db::Statement insert_events{
 
 }  // namespace
 
-void record_many(pqxx::transaction_base& txn, const std::vector<AuditRecord>& records) {
+void record_many(db::WriteBuffer& writes, const std::vector<AuditRecord>& records) {
   if (records.empty()) return;
   const auto column = [&](auto format) { return db::array_literal(records, format); };
-  db::exec(txn, insert_events, column([](const AuditRecord& r) { return r.actor_kind; }),
+  writes.add(insert_events, column([](const AuditRecord& r) { return r.actor_kind; }),
            column([](const AuditRecord& r) { return r.actor_id; }),
            column([](const AuditRecord& r) { return r.actor_name; }),
            column([](const AuditRecord& r) { return r.action; }),

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "ledger/database.hpp"
+
 namespace loyalty::audit {
 
 struct AuditRecord {
@@ -24,7 +26,7 @@ struct AuditRecord {
 };
 
 void record(pqxx::transaction_base& txn, const AuditRecord& record);
-// Many records in one statement, in order (a batch of writes).
-void record_many(pqxx::transaction_base& txn, const std::vector<AuditRecord>& records);
+// Many records in one statement, in order, added to a batch's writes (sent by its next flush).
+void record_many(db::WriteBuffer& writes, const std::vector<AuditRecord>& records);
 
 }  // namespace loyalty::audit

@@ -17,26 +17,25 @@ namespace {
 
 using std::chrono::sys_days;
 
-const db::Statement select_existing{
-    "event_batch.select_existing", "SELECT event_id, request_sha256 FROM events WHERE event_id = ANY($1::text[])"};
-
-// After the accounts, in the global lock order (ledger/batch.hpp): tier rows by member, track.
-const db::Statement lock_tiers{
-    "event_batch.lock_tiers",
-    "SELECT member_id, track, level FROM member_tiers WHERE member_id = ANY($1::text[])"
-    " ORDER BY member_id, track FOR UPDATE"};
-
-// The members' days the decisions need, in one read: spend and GROWTH from the earliest day
-// of any track's window, and the day counts of capped rules from the start of their periods.
-const db::Statement select_days{
-    "event_batch.select_days",
-    "SELECT member_id, day, type, spend_cents, 's' FROM member_spend_days"
-    " WHERE member_id = ANY($1::text[]) AND day >= $2::date"
-    " UNION ALL SELECT member_id, day, NULL, growth, 'g' FROM member_growth_days"
-    " WHERE member_id = ANY($1::text[]) AND day >= $2::date"
-    " UNION ALL SELECT d.member_id, d.day, d.rule_id, d.events, 'r' FROM member_rule_days d"
-    " JOIN unnest($3::text[], $4::date[]) AS r(rule_id, from_day) ON d.rule_id = r.rule_id AND d.day >= r.from_day"
-    " WHERE d.member_id = ANY($1::text[])"};
+// Everything the decisions read, in one round trip: which event ids exist already (with their
+// request hashes); the members' tier rows, locked after the accounts in the global lock order
+// (ledger/batch.hpp), by member and track; their spend and GROWTH days from the earliest day
+// of any track's window; and the day counts of capped rules from the start of their periods.
+// Columns: kind, event or member id, day, name (tier track, event type or rule), amount, text.
+const db::Statement prefetch_all{
+    "event_batch.prefetch",
+    "WITH tiers AS (SELECT member_id, track, level FROM member_tiers WHERE member_id = ANY($2::text[])"
+    "   ORDER BY member_id, track FOR UPDATE)"
+    " SELECT 'e', event_id, NULL::date, NULL::text, 0::bigint, request_sha256 FROM events"
+    " WHERE event_id = ANY($1::text[])"
+    " UNION ALL SELECT 't', member_id, NULL, track, 0, level FROM tiers"
+    " UNION ALL SELECT 's', member_id, day, type, spend_cents, NULL FROM member_spend_days"
+    " WHERE member_id = ANY($2::text[]) AND day >= $3::date"
+    " UNION ALL SELECT 'g', member_id, day, NULL, growth, NULL FROM member_growth_days"
+    " WHERE member_id = ANY($2::text[]) AND day >= $3::date"
+    " UNION ALL SELECT 'r', d.member_id, d.day, d.rule_id, d.events, NULL FROM member_rule_days d"
+    " JOIN unnest($4::text[], $5::date[]) AS r(rule_id, from_day) ON d.rule_id = r.rule_id AND d.day >= r.from_day"
+    " WHERE d.member_id = ANY($2::text[])"};
 
 const db::Statement insert_events{
     "event_batch.insert_events",
@@ -124,18 +123,11 @@ void EventBatch::prefetch(Timestamp now) {
   }
   std::sort(member_ids.begin(), member_ids.end());
   member_ids.erase(std::unique(member_ids.begin(), member_ids.end()), member_ids.end());
-  if (!event_ids.empty()) {
-    for (const auto& row : db::exec(txn, select_existing, db::array_literal(event_ids))) {
-      existing_[row[0].c_str()] = row[1].c_str();
-    }
-  }
-  if (member_ids.empty()) return;
-  const auto members = db::array_literal(member_ids);
+  if (event_ids.empty()) return;
   for (const auto& id : member_ids) {
     MemberDays& days = members_[id];
     for (const auto& track : program.tracks) days.levels[track.name] = track.levels.front().code;
   }
-  for (const auto& row : db::exec(txn, lock_tiers, members)) members_[row[0].c_str()].levels[row[1].c_str()] = row[2].c_str();
   sys_days window_from = day_of(now);
   for (const auto& track : program.tracks) window_from = std::min(window_from, membership::day_window(track, now).from);
   std::vector<std::string> rules, rule_days;
@@ -143,15 +135,24 @@ void EventBatch::prefetch(Timestamp now) {
     rules.push_back(rule);
     rule_days.push_back(day_text(from));
   }
-  for (const auto& row : db::exec(txn, select_days, members, day_text(window_from), db::array_literal(rules),
-                                  db::array_literal(rule_days))) {
-    MemberDays& days = members_[row[0].c_str()];
-    const sys_days day = day_of(row[1].c_str());
-    const auto amount = row[3].as<std::int64_t>();
-    switch (row[4].c_str()[0]) {
-      case 's': days.spend[{day, row[2].c_str()}] += amount; break;
+  for (const auto& row : db::exec(txn, prefetch_all, db::array_literal(event_ids), db::array_literal(member_ids),
+                                  day_text(window_from), db::array_literal(rules), db::array_literal(rule_days))) {
+    const char kind = row[0].c_str()[0];
+    if (kind == 'e') {
+      existing_[row[1].c_str()] = row[5].c_str();
+      continue;
+    }
+    MemberDays& days = members_[row[1].c_str()];
+    if (kind == 't') {
+      days.levels[row[3].c_str()] = row[5].c_str();
+      continue;
+    }
+    const sys_days day = day_of(row[2].c_str());
+    const auto amount = row[4].as<std::int64_t>();
+    switch (kind) {
+      case 's': days.spend[{day, row[3].c_str()}] += amount; break;
       case 'g': days.growth[day] += amount; break;
-      default: days.rule_events[{row[2].c_str(), day}] += amount; break;
+      default: days.rule_events[{row[3].c_str(), day}] += amount; break;
     }
   }
 }
@@ -376,10 +377,10 @@ EventOutcome outcome_of(const ledger::Batch& batch, const RecordedEvent& recorde
 }
 
 void EventBatch::write() {
-  pqxx::transaction_base& txn = batch_.transaction();
+  db::WriteBuffer& writes = batch_.writes();
   if (!events_.empty()) {
     const auto column = [&](auto format) { return db::array_literal(events_, format); };
-    db::exec(txn, insert_events, column([](const EventRow& r) { return r.event.event_id; }),
+    writes.add(insert_events, column([](const EventRow& r) { return r.event.event_id; }),
              column([](const EventRow& r) { return r.event.member_id; }),
              column([](const EventRow& r) { return r.event.type; }),
              column([](const EventRow& r) { return db::sql_time(r.event.occurred_at); }),
@@ -395,7 +396,7 @@ void EventBatch::write() {
   }
   if (!awards_.empty()) {
     const auto column = [&](auto format) { return db::array_literal(awards_, format); };
-    db::exec(txn, insert_awards, column([](const AwardRow& r) { return r.event_id; }),
+    writes.add(insert_awards, column([](const AwardRow& r) { return r.event_id; }),
              column([](const AwardRow& r) { return std::to_string(r.position); }),
              column([](const AwardRow& r) { return r.member_id; }),
              column([](const AwardRow& r) { return r.award.rule_id; }),
@@ -412,12 +413,12 @@ void EventBatch::write() {
     std::vector<const TierRow*> rows;
     for (const auto& [key, row] : last) rows.push_back(row);
     const auto column = [&](auto format) { return db::array_literal(rows, format); };
-    db::exec(txn, upsert_tiers, column([](const TierRow* r) { return r->member_id; }),
+    writes.add(upsert_tiers, column([](const TierRow* r) { return r->member_id; }),
              column([](const TierRow* r) { return r->track; }), column([](const TierRow* r) { return r->level; }),
              column([](const TierRow* r) { return db::sql_time(r->at); }),
              column([](const TierRow* r) { return db::sql_time(r->at + std::chrono::days{r->guaranteed_days}); }));
     const auto changes = [&](auto format) { return db::array_literal(tier_changes_, format); };
-    db::exec(txn, insert_tier_changes, changes([](const TierChangeRow& r) { return r.member_id; }),
+    writes.add(insert_tier_changes, changes([](const TierChangeRow& r) { return r.member_id; }),
              changes([](const TierChangeRow& r) { return r.track; }),
              changes([](const TierChangeRow& r) { return r.from; }),
              changes([](const TierChangeRow& r) { return r.to; }),

@@ -1,5 +1,6 @@
 #include "ledger/batch.hpp"
 
+#include <tuple>
 #include <algorithm>
 #include <tuple>
 
@@ -45,8 +46,24 @@ const db::Statement select_spendable_lots{
     " WHERE lot_id = ANY($2::bigint[]) AND pending_until IS NULL"
     " ORDER BY 2, 4, 1"};
 
-const db::Statement next_lot_ids{
-    "batch.next_lot_ids", "SELECT nextval(pg_get_serial_sequence('lots', 'lot_id')) FROM generate_series(1, $1)"};
+// Ids for the batch's new entries and lots from their identity sequences, and the time every
+// entry is created at (entries.created_at defaults to now(), the transaction's start), so
+// that the inserts that follow need no RETURNING and can travel in one flush.
+const db::Statement allocate_ids{
+    "batch.allocate_ids",
+    "SELECT now(),"
+    " ARRAY(SELECT nextval(pg_get_serial_sequence('entries', 'entry_id')) FROM generate_series(1, $1)),"
+    " ARRAY(SELECT nextval(pg_get_serial_sequence('lots', 'lot_id')) FROM generate_series(1, $2))"};
+
+std::vector<std::int64_t> numbers_of(const pqxx::field& array) {
+  std::vector<std::int64_t> numbers;
+  auto parser = array.as_array();
+  for (auto [juncture, text] = parser.get_next(); juncture != pqxx::array_parser::done;
+       std::tie(juncture, text) = parser.get_next()) {
+    if (juncture == pqxx::array_parser::string_value) numbers.push_back(std::stoll(text));
+  }
+  return numbers;
+}
 
 const db::Statement insert_lots{
     "batch.insert_lots",
@@ -343,17 +360,39 @@ Hold& Batch::open_hold(const OpenHold& request, Timestamp now, const Origin& ori
 }
 
 void Batch::write() {
-  entry_ids_ = allocate_entry_ids(txn_, static_cast<std::int64_t>(entries_.size()));
-  created_at_ = write_entries(txn_, entries_, entry_ids_);
+  stage();
+  writes_.flush();
+}
+
+void Batch::stage() {
+  // Lots that existed before the batch, changed by what it took or gave back (new lots carry
+  // their changes in memory): at once, so that the row count is checked.
+  std::vector<std::pair<std::int64_t, std::int64_t>> changes;
+  for (const auto& [id, delta] : lot_changes_) {
+    if (delta != 0) changes.emplace_back(id, delta);
+  }
+  if (!changes.empty()) {
+    const auto column = [&](auto format) { return db::array_literal(changes, format); };
+    const auto updated = db::exec(txn_, change_lots, column([](const auto& c) { return text_of(c.first); }),
+                                  column([](const auto& c) { return text_of(c.second); }));
+    LOYALTY_ASSERT(updated.affected_rows() == changes.size(), "a lot the batch changed is missing");
+  }
 
   std::vector<std::int64_t> lot_ids;
+  if (!entries_.empty() || !new_lots_.empty()) {
+    const auto row = db::exec(txn_, allocate_ids, static_cast<std::int64_t>(entries_.size()),
+                              static_cast<std::int64_t>(new_lots_.size()))[0];
+    created_at_ = db::time_of(row[0]);
+    entry_ids_ = numbers_of(row[1]);
+    lot_ids = numbers_of(row[2]);
+    LOYALTY_ASSERT(entry_ids_.size() == entries_.size() && lot_ids.size() == new_lots_.size(),
+                   "the sequences gave fewer ids than asked");
+  }
+  write_entries(writes_, entries_, entry_ids_);
+
   if (!new_lots_.empty()) {
-    for (const auto& row : db::exec(txn_, next_lot_ids, static_cast<std::int64_t>(new_lots_.size()))) {
-      lot_ids.push_back(row[0].as<std::int64_t>());
-    }
-    LOYALTY_ASSERT(lot_ids.size() == new_lots_.size(), "the sequence gave fewer lot ids than asked");
     const auto column = [&](auto format) { return db::array_literal(new_lots_, format); };
-    db::exec(txn_, insert_lots, db::array_literal(lot_ids),
+    writes_.add(insert_lots, db::array_literal(lot_ids),
              column([](const NewLotRow& r) { return r.lot.member_id; }),
              column([](const NewLotRow& r) { return text_of(r.amount); }),
              column([](const NewLotRow& r) { return text_of(r.remaining); }),
@@ -367,17 +406,6 @@ void Batch::write() {
              column([](const NewLotRow& r) { return r.lot.source; }));
   }
   const auto lot_id_of = [&](std::int64_t id) { return id < 0 ? lot_ids[static_cast<std::size_t>(-id - 1)] : id; };
-
-  std::vector<std::pair<std::int64_t, std::int64_t>> changes;
-  for (const auto& [id, delta] : lot_changes_) {
-    if (delta != 0) changes.emplace_back(id, delta);
-  }
-  if (!changes.empty()) {
-    const auto column = [&](auto format) { return db::array_literal(changes, format); };
-    const auto updated = db::exec(txn_, change_lots, column([](const auto& c) { return text_of(c.first); }),
-                                  column([](const auto& c) { return text_of(c.second); }));
-    LOYALTY_ASSERT(updated.affected_rows() == changes.size(), "a lot the batch changed is missing");
-  }
 
   std::vector<const HoldState*> opened, closed;
   std::vector<std::tuple<std::string, std::int64_t, std::int64_t>> hold_lots;
@@ -399,7 +427,7 @@ void Batch::write() {
   };
   if (!opened.empty()) {
     const auto column = [&](auto format) { return db::array_literal(opened, format); };
-    db::exec(txn_, insert_holds, column([](const HoldState* s) { return s->hold.hold_id; }),
+    writes_.add(insert_holds, column([](const HoldState* s) { return s->hold.hold_id; }),
              column([](const HoldState* s) { return s->hold.member_id; }),
              column([](const HoldState* s) { return text_of(s->hold.amount); }),
              column([](const HoldState* s) { return s->hold.status; }),
@@ -411,6 +439,7 @@ void Batch::write() {
              column([&](const HoldState* s) { return entry_text(s->close_entry); }));
   }
   if (!closed.empty()) {
+    writes_.flush();  // the closing entries come first (close_entry_id references them)
     const auto column = [&](auto format) { return db::array_literal(closed, format); };
     const auto updated = db::exec(txn_, close_holds, column([](const HoldState* s) { return s->hold.hold_id; }),
                                   column([](const HoldState* s) { return s->hold.status; }),
@@ -420,7 +449,7 @@ void Batch::write() {
   }
   if (!hold_lots.empty()) {
     const auto column = [&](auto format) { return db::array_literal(hold_lots, format); };
-    db::exec(txn_, insert_hold_lots, column([](const auto& r) { return std::get<0>(r); }),
+    writes_.add(insert_hold_lots, column([](const auto& r) { return std::get<0>(r); }),
              column([](const auto& r) { return text_of(std::get<1>(r)); }),
              column([](const auto& r) { return text_of(std::get<2>(r)); }));
   }
@@ -433,8 +462,9 @@ std::int64_t Batch::entry_id(EntryIndex index) const {
 }
 
 Timestamp Batch::entry_created_at(EntryIndex index) const {
-  LOYALTY_ASSERT(static_cast<std::size_t>(index) < created_at_.size(), "a time asked before the batch was written");
-  return created_at_[static_cast<std::size_t>(index)];
+  LOYALTY_ASSERT(static_cast<std::size_t>(index) < entry_ids_.size() && created_at_,
+                 "a time asked before the batch was written");
+  return *created_at_;
 }
 
 }  // namespace loyalty::ledger

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "ledger/accounts.hpp"
+#include "ledger/database.hpp"
 #include "ledger/holds.hpp"
 #include "ledger/journal.hpp"
 #include "ledger/lots.hpp"
@@ -47,10 +48,13 @@ using EntryIndex = int;
 class Batch {
  public:
   // The batch reads and writes in `txn`, which must outlive it.
-  explicit Batch(pqxx::transaction_base& txn) : txn_(txn) {}
+  explicit Batch(pqxx::transaction_base& txn) : txn_(txn), writes_(txn) {}
 
   // The transaction the batch runs in, for reads a decision needs beyond the batch's state.
   pqxx::transaction_base& transaction() { return txn_; }
+  // The batch's writes not yet sent: stage() and the extensions add to it, and one flush sends
+  // them all in one round trip (db::WriteBuffer).
+  db::WriteBuffer& writes() { return writes_; }
 
   // ---- 1. lock -----------------------------------------------------------------------------
   // Locks the holds that requests name (capture, void); unknown ids are simply absent.
@@ -116,6 +120,11 @@ class Batch {
   }
 
   // ---- 4. write ----------------------------------------------------------------------------
+  // Allocates the ids of new entries and lots (one round trip) and adds every row the batch
+  // decided to writes(); the extensions add theirs after the ledger's. The few updates whose
+  // row counts are checked run at once, after a flush of what they depend on.
+  void stage();
+  // stage(), then flush: everything is in the database when it returns.
   void write();
   std::int64_t entry_id(EntryIndex index) const;
   Timestamp entry_created_at(EntryIndex index) const;
@@ -153,6 +162,7 @@ class Batch {
   void change_lot(std::int64_t lot_id, std::int64_t delta);
 
   pqxx::transaction_base& txn_;
+  db::WriteBuffer writes_;
   std::map<std::string, MemberAccounts> members_;
   std::map<std::int64_t, AccountBalance*> member_accounts_;  // account id → its balance above
   std::map<std::string, std::vector<LotState>> lots_;      // member → spendable lots in take order (prefetched)
@@ -166,7 +176,7 @@ class Batch {
   std::map<std::int64_t, std::int64_t> lot_changes_;  // existing lot id → delta of remaining
   std::vector<HoldLotRow> hold_lots_;
   std::vector<std::int64_t> entry_ids_;
-  std::vector<Timestamp> created_at_;
+  std::optional<Timestamp> created_at_;  // of every entry: the transaction's start (entries.created_at)
 };
 
 }  // namespace loyalty::ledger

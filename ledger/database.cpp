@@ -35,6 +35,47 @@ std::unique_ptr<pqxx::connection> connect(const std::string& url, SessionLimits 
   return connection;
 }
 
+void WriteBuffer::begin(const Statement& statement) {
+  // Statements are prepared on first use (libpqxx prepares lazily); EXECUTE needs it now. The
+  // first time on each connection this is one round trip of its own, then never again.
+  txn_.conn().prepare_now(statement.name());
+  sql_ += "EXECUTE ";
+  sql_ += txn_.quote_name(statement.name());
+  sql_ += '(';
+}
+
+void WriteBuffer::argument(const std::string& text, bool first) {
+  if (!first) sql_ += ", ";
+  sql_ += txn_.quote(text);
+}
+
+void WriteBuffer::argument(const char* text, bool first) {
+  if (text == nullptr) {
+    if (!first) sql_ += ", ";
+    sql_ += "NULL";
+    return;
+  }
+  argument(std::string(text), first);
+}
+
+void WriteBuffer::argument(const std::optional<std::string>& text, bool first) {
+  argument(text ? text->c_str() : nullptr, first);
+}
+
+void WriteBuffer::argument(std::int64_t number, bool first) {
+  if (!first) sql_ += ", ";
+  sql_ += std::to_string(number);
+}
+
+void WriteBuffer::flush() {
+  if (pending_ == 0) return;
+  std::string sql;
+  sql.swap(sql_);
+  pending_ = 0;
+  count_statement();
+  txn_.exec(sql);
+}
+
 void append_array_element(std::string& literal, std::string_view text) {
   literal += '"';
   for (const char c : text) {

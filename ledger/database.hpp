@@ -48,6 +48,42 @@ pqxx::result exec(pqxx::transaction_base& txn, const Statement& statement, Args&
   return txn.exec_prepared(statement.name(), std::forward<Args>(args)...);
 }
 
+// Writes whose results nobody reads, sent together: flush() sends every statement added since
+// the last flush in ONE round trip, as `EXECUTE "name"(literal, …)` commands in one
+// simple-query string (libpqxx 6.4 has no pipeline mode). They run in the order added, inside
+// the transaction, exactly as if sent one by one; the first that fails throws from flush()
+// with its SQLSTATE's exception, and the transaction is aborted. A batch collects its writes
+// here so that its cost in round trips does not grow with the number of tables it touches.
+class WriteBuffer {
+ public:
+  explicit WriteBuffer(pqxx::transaction_base& txn) : txn_(txn) {}
+  WriteBuffer(const WriteBuffer&) = delete;
+  WriteBuffer& operator=(const WriteBuffer&) = delete;
+
+  template <typename... Args>
+  void add(const Statement& statement, const Args&... args) {
+    begin(statement);
+    bool first = true;
+    ((argument(args, first), first = false), ...);
+    sql_ += ");\n";
+    ++pending_;
+  }
+  void flush();
+  std::size_t pending() const { return pending_; }
+  pqxx::transaction_base& transaction() { return txn_; }
+
+ private:
+  void begin(const Statement& statement);
+  void argument(const std::string& text, bool first);
+  void argument(const char* text, bool first);  // nullptr: NULL
+  void argument(const std::optional<std::string>& text, bool first);
+  void argument(std::int64_t number, bool first);
+
+  pqxx::transaction_base& txn_;
+  std::string sql_;
+  std::size_t pending_ = 0;
+};
+
 // Timeouts every connection gets: no statement or lock wait holds a worker for long.
 struct SessionLimits {
   std::chrono::milliseconds statement_timeout{15000};

@@ -36,8 +36,7 @@ const db::Statement insert_entries{
     "INSERT INTO entries (entry_id, kind, effective_at, member_id, reference, reason_code, note,"
     " reverses_entry_id, program_version, request_id, actor) OVERRIDING SYSTEM VALUE"
     " SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[],"
-    " $7::text[], $8::bigint[], $9::integer[], $10::text[], $11::text[])"
-    " RETURNING entry_id, created_at"};
+    " $7::text[], $8::bigint[], $9::integer[], $10::text[], $11::text[])"};
 
 const db::Statement insert_postings_of_entries{
     "journal.insert_postings_of_entries",
@@ -120,13 +119,13 @@ std::vector<std::int64_t> allocate_entry_ids(pqxx::transaction_base& txn, std::i
   return ids;
 }
 
-std::vector<Timestamp> write_entries(pqxx::transaction_base& txn, const std::vector<EntryDraft>& drafts,
-                                     const std::vector<std::int64_t>& ids) {
+void write_entries(db::WriteBuffer& writes, const std::vector<EntryDraft>& drafts,
+                   const std::vector<std::int64_t>& ids) {
   LOYALTY_ASSERT(drafts.size() == ids.size(), "an entry id for every draft");
-  if (drafts.empty()) return {};
+  if (drafts.empty()) return;
   for (const EntryDraft& draft : drafts) assert_balanced(draft);
   const auto column = [&](auto format) { return db::array_literal(drafts, format); };
-  const auto rows = db::exec(txn, insert_entries, db::array_literal(ids),
+  writes.add(insert_entries, db::array_literal(ids),
                              column([](const EntryDraft& d) { return d.kind; }),
                              column([](const EntryDraft& d) { return db::sql_time(d.effective_at); }),
                              column([](const EntryDraft& d) { return d.member_id; }),
@@ -137,13 +136,6 @@ std::vector<Timestamp> write_entries(pqxx::transaction_base& txn, const std::vec
                              column([](const EntryDraft& d) { return db::nullable_number(d.program_version); }),
                              column([](const EntryDraft& d) { return d.origin.request_id; }),
                              column([](const EntryDraft& d) { return d.origin.actor; }));
-  LOYALTY_ASSERT(rows.size() == drafts.size(), "entries were not all written");
-  // RETURNING gives no order: match the rows to the drafts by id.
-  std::map<std::int64_t, Timestamp> created;
-  for (const auto& row : rows) created.emplace(row[0].as<std::int64_t>(), db::time_of(row[1]));
-  std::vector<Timestamp> created_at;
-  created_at.reserve(ids.size());
-  for (const std::int64_t id : ids) created_at.push_back(created.at(id));
   std::vector<std::int64_t> posting_entry_ids;
   std::vector<const PostingDraft*> postings;
   for (std::size_t i = 0; i < drafts.size(); ++i) {
@@ -153,18 +145,18 @@ std::vector<Timestamp> write_entries(pqxx::transaction_base& txn, const std::vec
     }
   }
   const auto arrays = posting_arrays(postings);
-  const auto written = db::exec(txn, insert_postings_of_entries, db::array_literal(posting_entry_ids), arrays.accounts,
-                                arrays.assets, arrays.amounts, arrays.debts);
-  LOYALTY_ASSERT(written.affected_rows() == postings.size(), "postings were not all written");
+  writes.add(insert_postings_of_entries, db::array_literal(posting_entry_ids), arrays.accounts, arrays.assets,
+             arrays.amounts, arrays.debts);
   entries_posted_on_this_thread += static_cast<std::int64_t>(drafts.size());
-  return created_at;
 }
 
 std::vector<std::int64_t> post_entries(pqxx::transaction_base& txn, const std::vector<EntryDraft>& drafts) {
   if (drafts.empty()) return {};
   for (const EntryDraft& draft : drafts) assert_balanced(draft);
   auto ids = allocate_entry_ids(txn, static_cast<std::int64_t>(drafts.size()));
-  write_entries(txn, drafts, ids);
+  db::WriteBuffer writes{txn};
+  write_entries(writes, drafts, ids);
+  writes.flush();
   return ids;
 }
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "ledger/database.hpp"
 #include "ledger/time.hpp"
 
 namespace loyalty::ledger {
@@ -55,17 +56,18 @@ void assert_balanced(const EntryDraft& draft);
 
 PostedEntry post_entry(pqxx::transaction_base& txn, const EntryDraft& draft);
 
-// Posts many entries in three round trips, whatever their number (jobs that write one entry
+// Posts many entries in two round trips, whatever their number (jobs that write one entry
 // per member); each is asserted balanced first. Returns their ids in draft order.
 std::vector<std::int64_t> post_entries(pqxx::transaction_base& txn, const std::vector<EntryDraft>& drafts);
 
 // Ids for `count` new entries, taken from the identity sequence (one round trip).
 std::vector<std::int64_t> allocate_entry_ids(pqxx::transaction_base& txn, std::int64_t count);
 
-// Writes entries under ids already allocated, with all their postings, in two round trips;
-// each is asserted balanced first. Returns each entry's created_at, in draft order.
-std::vector<Timestamp> write_entries(pqxx::transaction_base& txn, const std::vector<EntryDraft>& drafts,
-                                     const std::vector<std::int64_t>& ids);
+// Adds the inserts of entries under ids already allocated, with all their postings, to
+// `writes` (two statements, sent by its next flush); each is asserted balanced first. Their
+// created_at is the transaction's start.
+void write_entries(db::WriteBuffer& writes, const std::vector<EntryDraft>& drafts,
+                   const std::vector<std::int64_t>& ids);
 
 // Entries this thread has posted since the last call (the executor counts what it commits).
 std::int64_t take_entries_posted_on_this_thread();

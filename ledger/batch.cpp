@@ -1,7 +1,9 @@
 #include "ledger/batch.hpp"
 
+#include <set>
 #include <tuple>
 #include <algorithm>
+#include <set>
 #include <tuple>
 
 #include "ledger/amounts.hpp"
@@ -38,13 +40,33 @@ const db::Statement select_hold_lots{
 
 // Lots are written only under their member's account lock, so reading them needs no lock of
 // its own. The lots of holds are read even when empty: a void gives points back to them.
+// A member's first spendable lots in take order ('s'), and the lots of holds being closed
+// ('h', which may be anywhere in that order or drained).
+constexpr std::int64_t lots_read_first = 64;
 const db::Statement select_spendable_lots{
     "batch.select_spendable_lots",
-    "SELECT lot_id, member_id, remaining, expires_at FROM lots"
-    " WHERE member_id = ANY($1::text[]) AND remaining > 0 AND pending_until IS NULL"
-    " UNION SELECT lot_id, member_id, remaining, expires_at FROM lots"
+    "SELECT l.lot_id, l.member_id, l.remaining, l.expires_at, 's' FROM unnest($1::text[]) AS m(member_id)"
+    " CROSS JOIN LATERAL (SELECT lot_id, member_id, remaining, expires_at FROM lots"
+    "   WHERE member_id = m.member_id AND remaining > 0 AND pending_until IS NULL"
+    "   ORDER BY expires_at, lot_id LIMIT $3) l"
+    " UNION ALL SELECT lot_id, member_id, remaining, expires_at, 'h' FROM lots"
     " WHERE lot_id = ANY($2::bigint[]) AND pending_until IS NULL"
-    " ORDER BY 2, 4, 1"};
+    " ORDER BY 2, 4, 1, 5 DESC"};
+
+// The rest of one member's spendable lots, after the last one read.
+const db::Statement select_lots_after{
+    "batch.select_lots_after",
+    "SELECT lot_id, remaining, expires_at FROM lots"
+    " WHERE member_id = $1 AND remaining > 0 AND pending_until IS NULL AND (expires_at, lot_id) > ($2, $3)"
+    " ORDER BY expires_at, lot_id"};
+
+// Take order: soonest expiry first; lots of one expiry by id, lots new in this batch (ids < 0,
+// -1 first) after the lots that existed (their ids will be larger).
+bool takes_before(Timestamp a_expires, std::int64_t a_id, Timestamp b_expires, std::int64_t b_id) {
+  if (a_expires != b_expires) return a_expires < b_expires;
+  if ((a_id < 0) != (b_id < 0)) return a_id > 0;
+  return a_id < 0 ? a_id > b_id : a_id < b_id;
+}
 
 // Ids for the batch's new entries and lots from their identity sequences, and the time every
 // entry is created at (entries.created_at defaults to now(), the transaction's start), so
@@ -184,13 +206,38 @@ void Batch::prefetch_points(const std::vector<std::string>& member_ids, Timestam
     for (const auto& id : hold_ids) holds_.at(id).lots_read = true;
   }
   for (const auto& id : members) lots_[id];  // read, even if the member has no lots
+  std::map<std::string, std::int64_t> spendable_read;
   for (const auto& row : db::exec(txn_, select_spendable_lots, db::array_literal(members),
-                                  db::array_literal(hold_lot_ids))) {
+                                  db::array_literal(hold_lot_ids), lots_read_first)) {
     const auto found = lots_.find(row[1].c_str());
     if (found == lots_.end()) continue;
-    // UNION has removed a hold's lot that is also spendable from the second half.
-    found->second.push_back({row[0].as<std::int64_t>(), row[2].as<std::int64_t>(), db::time_of(row[3])});
+    const LotState lot{row[0].as<std::int64_t>(), row[2].as<std::int64_t>(), db::time_of(row[3])};
+    if (row[4].c_str()[0] == 's' && ++spendable_read[row[1].c_str()] == lots_read_first) {
+      lots_read_until_[row[1].c_str()] = {lot.expires_at, lot.lot_id};
+    }
+    // A hold's lot that is also among the first spendable ones comes twice ('s' first).
+    if (!found->second.empty() && found->second.back().lot_id == lot.lot_id) continue;
+    found->second.push_back(lot);
   }
+}
+
+void Batch::read_remaining_lots(const std::string& member_id) {
+  const auto cursor = lots_read_until_.find(member_id);
+  if (cursor == lots_read_until_.end()) return;
+  auto& lots = lots_.at(member_id);
+  std::set<std::int64_t> known;
+  for (const LotState& lot : lots) known.insert(lot.lot_id);
+  for (const auto& row : db::exec(txn_, select_lots_after, member_id, db::sql_time(cursor->second.expires_at),
+                                  cursor->second.lot_id)) {
+    // A lot the batch knows already (a hold's) keeps the batch's state of it.
+    if (!known.count(row[0].as<std::int64_t>())) {
+      lots.push_back({row[0].as<std::int64_t>(), row[1].as<std::int64_t>(), db::time_of(row[2])});
+    }
+  }
+  std::stable_sort(lots.begin(), lots.end(), [](const LotState& a, const LotState& b) {
+    return takes_before(a.expires_at, a.lot_id, b.expires_at, b.lot_id);
+  });
+  lots_read_until_.erase(cursor);
 }
 
 MemberAccounts* Batch::member(const std::string& member_id) {
@@ -247,10 +294,24 @@ std::vector<LotTake> Batch::take_from_lots(const std::string& member_id, std::in
   LOYALTY_ASSERT(amount > 0, "taking nothing from lots");
   const auto found = lots_.find(member_id);
   LOYALTY_ASSERT(found != lots_.end(), "lots taken from a member whose lots were not prefetched");
+  auto& lots = found->second;
+  // Past the lots read so far, unread ones may come first: read them all, then go on from the
+  // same place (what was taken so far comes before any of them).
+  const auto past_what_was_read = [&](std::size_t i) {
+    const auto cursor = lots_read_until_.find(member_id);
+    if (cursor == lots_read_until_.end()) return false;
+    return i == lots.size() ||
+           takes_before(cursor->second.expires_at, cursor->second.lot_id, lots[i].expires_at, lots[i].lot_id);
+  };
   std::vector<LotTake> takes;
   std::int64_t left = amount;
-  for (LotState& lot : found->second) {
-    if (left == 0) break;
+  for (std::size_t i = 0; left > 0;) {
+    if (past_what_was_read(i)) {
+      read_remaining_lots(member_id);
+      continue;
+    }
+    if (i == lots.size()) break;
+    LotState& lot = lots[i++];
     const std::int64_t taken = std::min(left, lot.remaining);
     if (taken == 0) continue;
     lot.remaining -= taken;

@@ -66,7 +66,9 @@ class Batch {
   // ---- 2. prefetch -------------------------------------------------------------------------
   // For members whose POINTS are spent or whose holds close: their holds lapsed at `as_of`
   // (SKIP LOCKED: a hold another transaction is closing is that transaction's), the lots of
-  // every hold the batch knows, and their spendable lots. Call after lock_members.
+  // every hold the batch knows, and their first spendable lots in take order (at most
+  // lots_read_first each: a member with thousands of small lots costs the same as one with
+  // few; a take that goes past them reads the rest). Call after lock_members.
   void prefetch_points(const std::vector<std::string>& member_ids, Timestamp as_of);
   // Only the lapsed holds of these members; answers whether there are any.
   bool prefetch_lapsed_holds(const std::vector<std::string>& member_ids, Timestamp as_of);
@@ -166,6 +168,14 @@ class Batch {
   std::map<std::string, MemberAccounts> members_;
   std::map<std::int64_t, AccountBalance*> member_accounts_;  // account id → its balance above
   std::map<std::string, std::vector<LotState>> lots_;      // member → spendable lots in take order (prefetched)
+  // Members whose spendable lots were read only in part: the last lot read, in take order.
+  // Lots after it (and before any lot in the list that sorts after it) are not in lots_ yet.
+  struct LotCursor {
+    Timestamp expires_at;
+    std::int64_t lot_id = 0;
+  };
+  std::map<std::string, LotCursor> lots_read_until_;
+  void read_remaining_lots(const std::string& member_id);
   std::map<std::string, HoldState> holds_;
   std::map<std::string, std::vector<std::string>> lapsed_;  // member → open hold ids lapsed before the batch
   std::map<std::string, std::vector<std::string>> opened_;  // member → hold ids the batch opened

@@ -4,6 +4,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <nlohmann/json.hpp>
+#include <algorithm>
 #include <regex>
 
 #include "api/partner_auth.hpp"
@@ -216,6 +217,22 @@ asio::awaitable<Reply> add_right(Service& service, RequestContext& context) {
       });
 }
 
+v1::PartnerLink link_message(const partners::MemberLink& link) {
+  v1::PartnerLink message;
+  message.set_member_id(link.member_id);
+  message.set_partner_id(link.partner_id);
+  message.set_partner_member_ref(link.partner_member_ref);
+  message.set_linked_at(format_rfc3339(link.linked_at));
+  message.set_status(partners::to_string(link.status));
+  if (link.link_code_expires_at) message.set_link_code_expires_at(format_rfc3339(*link.link_code_expires_at));
+  if (link.confirmed_at) message.set_confirmed_at(format_rfc3339(*link.confirmed_at));
+  return message;
+}
+
+// The link is made pending, with a one-time code for the partner to redeem
+// (docs/api/partners.md, "Member links"). The code is never stored — only its hash — so it is
+// added to the answer after the write, and only to the answer of the request that issued it:
+// what an Idempotency-Key records, and replays, is the link without its code.
 asio::awaitable<Reply> link_member(Service& service, RequestContext& context) {
   v1::CreatePartnerLinkRequest request;
   if (auto bad = parse_body(context, request)) co_return *bad;
@@ -226,24 +243,32 @@ asio::awaitable<Reply> link_member(Service& service, RequestContext& context) {
   }
   if (!validation.ok()) co_return validation.reply();
   const std::string member_id = context.param("member_id");
-  co_return co_await service.write(
+  std::optional<std::string> issued_code;  // set by the run of the work that is kept
+  Reply reply = co_await service.write(
       context, db::routing_key_of(member_id), request, false, [&](pqxx::transaction_base& txn) {
+        issued_code.reset();
         if (!partners::find_partner(txn, program_of(service.program(txn)), request.partner_id())) {
           return partner_refusal_reply(partners::Refusal::partner_not_found);
         }
         const auto linked = partners::link_member(txn, member_id, request.partner_id(), request.partner_member_ref(),
                                                   context.received_at);
         if (!linked) return partner_refusal_reply(linked.refusal());
-        const auto& [link, replay] = linked.value();
-        v1::PartnerLink message;
-        message.set_member_id(link.member_id);
-        message.set_partner_id(link.partner_id);
-        message.set_partner_member_ref(link.partner_member_ref);
-        message.set_linked_at(format_rfc3339(link.linked_at));
-        Reply reply = Reply::of(replay == partners::Replay::fresh ? 201 : 200, std::move(message));
-        reply.keep_writes = replay == partners::Replay::fresh;
-        return reply;
+        const auto& [link, outcome] = linked.value();
+        issued_code = link.link_code;
+        Reply answer = Reply::of(outcome == partners::LinkOutcome::created ? 201 : 200, link_message(link));
+        answer.keep_writes = outcome != partners::LinkOutcome::already_confirmed;
+        return answer;
       });
+  const bool replayed = std::any_of(reply.headers.begin(), reply.headers.end(),
+                                    [](const auto& header) { return header.first == "Idempotent-Replayed"; });
+  if (reply.succeeded() && issued_code && !replayed && reply.message &&
+      reply.message->GetDescriptor() == v1::PartnerLink::descriptor()) {
+    v1::PartnerLink with_code;
+    with_code.CopyFrom(*reply.message);
+    with_code.set_link_code(*issued_code);
+    reply.message = std::make_shared<v1::PartnerLink>(std::move(with_code));
+  }
+  co_return reply;
 }
 
 asio::awaitable<Reply> create_outbound_exchange(Service& service, RequestContext& context) {

@@ -1,5 +1,6 @@
-// The partner-signed API: POST /partner/v1/exchanges, GET /partner/v1/members/{ref}/rights,
-// POST /partner/v1/rights/{code}/claims, GET /partner/v1/statements, POST .../ack; and, open
+// The partner-signed API: POST /partner/v1/links/confirm, POST /partner/v1/exchanges,
+// GET /partner/v1/members/{ref}/rights, POST /partner/v1/rights/{code}/claims,
+// GET /partner/v1/statements, POST .../ack; and, open
 // to anyone, our public signing keys: GET /partner/v1/signing-keys (the current key's PEM, or
 // with Accept: application/json the list of keys) and GET /partner/v1/signing-keys/{key_id}.
 //
@@ -204,6 +205,59 @@ asio::awaitable<Reply> acknowledge_statement(Service& service, RequestContext& c
   });
 }
 
+// A link code's redemption. A wrong code must be counted even though its answer is a refusal,
+// so, like a disputed acknowledgement, the transaction commits and the problem is made after
+// it; with an Idempotency-Key the problem is the key's answer.
+asio::awaitable<Reply> confirm_link(Service& service, RequestContext& context) {
+  v1::ConfirmPartnerLinkRequest request;
+  if (auto bad = parse_body(context, request)) co_return *bad;
+  Validation validation;
+  if (!partners::is_member_ref(request.partner_member_ref())) {
+    validation.fail("partner_member_ref", "1 to 128 of [A-Za-z0-9_.:-]");
+  }
+  if (!partners::canonical_link_code(request.link_code())) {
+    validation.fail("link_code", "the code as shown to the member: 10 letters and digits, e.g. ABCDE-FGHJK");
+  }
+  if (!validation.ok()) co_return validation.reply();
+  const std::string partner_id = context.partner->partner_id;
+  const std::string& ref = request.partner_member_ref();
+  const auto routing_key = db::routing_key_of(partner_id + ":" + ref);
+  co_return co_await service.idempotent_operation(
+      context, routing_key, request, [&]() -> asio::awaitable<Reply> {
+    std::optional<int> wrong_code_attempts_left;  // set: a wrong code was counted, and committed
+    Reply reply = co_await service.transact(routing_key, [&](pqxx::transaction_base& txn) {
+      wrong_code_attempts_left.reset();
+      const std::string confirmed_by = partner_origin(context).actor.value_or("partner:" + partner_id);
+      const auto done = partners::confirm_link(txn, partner_id, ref, request.link_code(), confirmed_by,
+                                               context.received_at);
+      if (!done) return partner_refusal_reply(done.refusal());
+      if (done->outcome == partners::ConfirmOutcome::wrong_code) {
+        wrong_code_attempts_left = done->attempts_left;
+        audit_partner_write(txn, context, "partner_link:" + ref, 422);
+        return Reply::of(200, v1::ConfirmedPartnerLink{});  // commits the count; answered below
+      }
+      v1::ConfirmedPartnerLink message;
+      message.set_partner_member_ref(done->link.partner_member_ref);
+      message.set_status(partners::to_string(done->link.status));
+      message.set_linked_at(format_rfc3339(done->link.linked_at));
+      if (done->link.confirmed_at) message.set_confirmed_at(format_rfc3339(*done->link.confirmed_at));
+      const bool fresh = done->outcome == partners::ConfirmOutcome::confirmed;
+      if (fresh) audit_partner_write(txn, context, "partner_link:" + ref, 200);
+      return answer(200, std::move(message), fresh ? partners::Replay::fresh : partners::Replay::replayed);
+    });
+    if (reply.succeeded() && wrong_code_attempts_left) {
+      co_return problem(422, "invalid_link_code",
+                        *wrong_code_attempts_left > 0
+                            ? "this is not the link code of this partner_member_ref; attempts left: " +
+                                  std::to_string(*wrong_code_attempts_left)
+                            : std::string("this is not the link code of this partner_member_ref, and that was the "
+                                          "last attempt: the code is void; the member gets a new one from the "
+                                          "program's app"));
+    }
+    co_return reply;
+  });
+}
+
 // The q value the Accept header gives `type` exactly (wildcards do not count): 0 when the
 // header does not name it (or refuses it with q=0).
 double accept_quality(std::string_view accept, std::string_view type) {
@@ -335,6 +389,18 @@ Reply partner_refusal_reply(partners::Refusal refusal) {
       return problem(409, "conflict", "the member or the partner_member_ref is linked differently already");
     case Refusal::not_linked:
       return problem(422, "not_linked", "the member has no link to this partner (POST /v1/members/{id}/partner-links)");
+    case Refusal::link_not_confirmed:
+      return problem(422, "link_not_confirmed",
+                     "the link between the member and this partner is pending: the partner has not confirmed it "
+                     "with its link code (POST /partner/v1/links/confirm)");
+    case Refusal::link_code_expired:
+      return problem(409, "link_code_expired",
+                     "this link code has expired: the member gets a new one from the program's app");
+    case Refusal::link_code_locked:
+      return problem(409, "link_code_locked",
+                     "too many wrong link codes: this code is void; the member gets a new one from the program's app");
+    case Refusal::link_already_confirmed:
+      return problem(409, "link_already_confirmed", "this link is confirmed already, and not with this code");
     case Refusal::units_not_whole:
       return problem(422, "validation_failed", "points: at this partner's rate they would not make whole units");
     case Refusal::amount_overflow: return problem(422, "amount_overflow", "an amount would exceed 2^63-1");
@@ -358,6 +424,8 @@ void add_partner_routes(Router& router, Service& service) {
   using http::verb;
   partners::set_statement_signing_key(service.options().signing_key_pem);
   add_partner_admin_routes(router, service);
+  router.add_partner(verb::post, "/partner/v1/links/confirm",
+                     [&service](RequestContext& c) { return confirm_link(service, c); });
   router.add_partner(verb::post, "/partner/v1/exchanges",
                      [&service](RequestContext& c) { return create_inbound_exchange(service, c); });
   router.add_partner(verb::get, "/partner/v1/members/{partner_member_ref}/rights",

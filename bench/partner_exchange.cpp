@@ -87,7 +87,9 @@ Credentials prepare(const std::string& url, const Options& options, std::vector<
     for (int i = 0; i < options.members; ++i) {
       auto member = ledger::create_member(txn, {"bench-" + std::to_string(i), std::nullopt, std::nullopt}, now_utc());
       refs.push_back("SKY-" + std::to_string(i));
-      (void)partners::link_member(txn, member->member_id, "skyair", refs.back(), now_utc());
+      // Linked and confirmed, as a partner confirms a link with the code (POST /partner/v1/links/confirm).
+      const auto linked = partners::link_member(txn, member->member_id, "skyair", refs.back(), now_utc());
+      (void)partners::confirm_link(txn, "skyair", refs.back(), linked->first.link_code.value_or(""), "bench", now_utc());
     }
     return 0;
   });

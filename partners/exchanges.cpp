@@ -131,9 +131,10 @@ ExchangeResult exchange_inbound(pqxx::transaction_base& txn, const ProgramContex
   if (!points || !cents) return Refusal::amount_overflow;
   exchange.points = *points;
   exchange.cents = *cents;
-  const auto member_id = member_of_ref(txn, partner.partner_id, request.partner_member_ref);
-  if (!member_id) return Refusal::member_ref_unknown;
-  exchange.member_id = *member_id;
+  // A pending link credits nobody: the partner's customer has not confirmed it is theirs.
+  const auto member_id = confirmed_member_of_ref(txn, partner.partner_id, request.partner_member_ref);
+  if (!member_id) return member_id.refusal();
+  exchange.member_id = member_id.value();
   exchange.created_at = now;
   exchange.settlement_date = settlement_date_for(txn, partner.partner_id, now);
   std::int64_t row_id = 0;
@@ -180,7 +181,9 @@ ExchangeResult exchange_outbound(pqxx::transaction_base& txn, const ProgramConte
   if (!ref) {
     return db::exec(txn, member_exists, request.member_id).empty() ? Refusal::member_not_found : Refusal::not_linked;
   }
-  exchange.partner_member_ref = *ref;
+  // Points leave the program only for a partner account whose holder confirmed the link.
+  if (ref->second != LinkStatus::confirmed) return Refusal::link_not_confirmed;
+  exchange.partner_member_ref = ref->first;
   exchange.created_at = now;
   exchange.settlement_date = settlement_date_for(txn, partner.partner_id, now);
   std::int64_t row_id = 0;

@@ -25,6 +25,10 @@ enum class Refusal {
   member_ref_unknown,           // a partner's ref that is not linked to any member
   link_conflict,                // the ref or the member is linked differently already
   not_linked,                   // an outbound exchange for a member without a link to the partner
+  link_not_confirmed,           // the link is pending: the partner has not redeemed its link code
+  link_code_expired,            // the pending link's code is past its expiry
+  link_code_locked,             // too many wrong codes: the code is void
+  link_already_confirmed,       // a confirmation, with another code, of a link confirmed already
   units_not_whole,              // points × rate / 1000 is not a whole number of units
   amount_overflow,
   insufficient_points,

@@ -86,15 +86,15 @@ std::string period_start(const std::string& period, Timestamp now) {
 Result<std::vector<AvailableRight>> rights_of_member(pqxx::transaction_base& txn, const program::Program* program,
                                                      const program::Partner& partner, const std::string& ref,
                                                      Timestamp now) {
-  const auto member_id = member_of_ref(txn, partner.partner_id, ref);
-  if (!member_id) return Refusal::member_ref_unknown;
+  const auto member_id = confirmed_member_of_ref(txn, partner.partner_id, ref);
+  if (!member_id) return member_id.refusal();
   std::vector<AvailableRight> available;
   if (!program) return available;
-  const auto levels = membership::current_levels(txn, *program, *member_id);
+  const auto levels = membership::current_levels(txn, *program, member_id.value());
   for (const auto& right : partner.rights) {
     if (!levels_meet(*program, right, levels)) continue;
     const std::int64_t used =
-        used_in_period(txn, partner.partner_id, right.code, *member_id, period_start(right.period, now));
+        used_in_period(txn, partner.partner_id, right.code, member_id.value(), period_start(right.period, now));
     const std::int64_t remaining = std::max<std::int64_t>(0, right.quota_per_period - used);
     if (remaining > 0) available.push_back({right.code, right.title, remaining});
   }
@@ -106,12 +106,12 @@ Result<std::pair<RightClaim, Replay>> claim_right(pqxx::transaction_base& txn, c
                                                   const std::string& claim_id, const std::string& ref, Timestamp now) {
   const program::PartnerRight* right = find_right(partner, code);
   if (!right) return Refusal::right_not_found;
-  const auto member_id = member_of_ref(txn, partner.partner_id, ref);
-  if (!member_id) return Refusal::member_ref_unknown;
+  const auto member_id = confirmed_member_of_ref(txn, partner.partner_id, ref);
+  if (!member_id) return member_id.refusal();
   const std::string hash = to_hex(sha256(code + "\n" + ref));
   const std::string period = period_start(right->period, now);
   const std::string settles = settlement_date_for(txn, partner.partner_id, now);
-  const auto claimed = db::exec(txn, claim_row, partner.partner_id, claim_id, code, *member_id, ref, period, hash,
+  const auto claimed = db::exec(txn, claim_row, partner.partner_id, claim_id, code, member_id.value(), ref, period, hash,
                                 db::sql_time(now), settles);
   if (claimed.empty()) {
     const auto existing = db::exec(txn, select_claim, partner.partner_id, claim_id);
@@ -119,10 +119,10 @@ Result<std::pair<RightClaim, Replay>> claim_right(pqxx::transaction_base& txn, c
     if (existing[0][7].c_str() != hash) return Refusal::id_reused;
     return std::pair{claim_of_row(existing[0]), Replay::replayed};
   }
-  if (!program || !levels_meet(*program, *right, membership::current_levels(txn, *program, *member_id))) {
+  if (!program || !levels_meet(*program, *right, membership::current_levels(txn, *program, member_id.value()))) {
     return Refusal::not_eligible;
   }
-  const auto used = db::exec(txn, use_one, partner.partner_id, code, *member_id, period, right->quota_per_period);
+  const auto used = db::exec(txn, use_one, partner.partner_id, code, member_id.value(), period, right->quota_per_period);
   if (used.empty()) return Refusal::limit_exceeded;
   const std::int64_t remaining = right->quota_per_period - used[0][0].as<std::int64_t>();
   db::exec(txn, set_remaining, partner.partner_id, claim_id, remaining);

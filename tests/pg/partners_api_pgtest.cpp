@@ -10,34 +10,22 @@
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <regex>
 #include <thread>
 
 #include "ledger/database.hpp"
 #include "ledger/digest.hpp"
 #include "ledger/ids.hpp"
+#include "migrations/embedded.hpp"
 #include "partners/request_signing.hpp"
 #include "partners/signing_keys.hpp"
+#include "tests/support/partner_requests.hpp"
 #include "tests/support/service_fixture.hpp"
 
 namespace loyalty::testing {
 namespace {
 
 using nlohmann::json;
-
-struct PartnerKey {
-  std::string partner_id;
-  std::string key_id;
-  std::string algorithm;
-  std::string secret;       // hmac: the 32 raw bytes
-  std::string private_pem;  // ed25519
-};
-
-struct Signing {
-  std::int64_t clock_skew_seconds = 0;
-  std::optional<std::string> nonce;
-  std::optional<std::string> body_sent;  // differs from the signed body: tampering
-  std::map<std::string, std::string> extra_headers;  // e.g. Idempotency-Key (not signed)
-};
 
 class Partners : public ::testing::Test {
  protected:
@@ -83,14 +71,31 @@ class Partners : public ::testing::Test {
     }
     return member_id;
   }
+  // A member linked to the partner, the link confirmed by the partner with its code.
   std::string linked_member(const std::string& partner_id, std::int64_t points, std::string* ref_out = nullptr) {
     const std::string member_id = member_with_points(points);
     const std::string ref = unique("REF-");
-    const auto linked = post("/v1/members/" + member_id + "/partner-links",
-                             {{"partner_id", partner_id}, {"partner_member_ref", ref}});
-    EXPECT_EQ(linked.status, 201) << linked.body;
+    link_and_confirm(client(), service().secret(api::Role::mall), confirming_key(partner_id), member_id, ref);
     if (ref_out) *ref_out = ref;
     return member_id;
+  }
+  // A key of the partner's for confirming links, made once per test and partner.
+  const PartnerKey& confirming_key(const std::string& partner_id) {
+    auto found = confirming_keys_.find(partner_id);
+    if (found == confirming_keys_.end()) found = confirming_keys_.emplace(partner_id, hmac_key(partner_id)).first;
+    return found->second;
+  }
+  // POST /v1/members/{id}/partner-links with a mall key: the link, pending, with its code.
+  HttpResult link(const std::string& member_id, const std::string& partner_id, const std::string& ref,
+                  const std::map<std::string, std::string>& extra_headers = {}) {
+    std::map<std::string, std::string> headers{{"Authorization", "Bearer " + service().secret(api::Role::mall)},
+                                               {"Content-Type", "application/json"}};
+    headers.insert(extra_headers.begin(), extra_headers.end());
+    return client().request("POST", "/v1/members/" + member_id + "/partner-links",
+                            json{{"partner_id", partner_id}, {"partner_member_ref", ref}}.dump(), headers);
+  }
+  HttpResult confirm(const PartnerKey& key, const std::string& ref, const std::string& code, const Signing& signing = {}) {
+    return confirm_partner_link(client(), key, ref, code, signing);
   }
   std::int64_t available_points(const std::string& member_id) {
     return get("/v1/members/" + member_id + "/balances").json()["balances"]["POINTS"].value("available", -1);
@@ -114,23 +119,7 @@ class Partners : public ::testing::Test {
 
   HttpResult signed_call(const PartnerKey& key, const std::string& method, const std::string& target,
                          const std::string& body = "", const Signing& signing = {}) {
-    const auto question = target.find('?');
-    const std::string path = target.substr(0, question);
-    const std::string query = question == std::string::npos ? "" : target.substr(question + 1);
-    const std::string timestamp = std::to_string(
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count() +
-        signing.clock_skew_seconds);
-    const std::string nonce = signing.nonce.value_or(new_id("nonce_"));
-    const std::string message = partners::signing_string({method, path, query, timestamp, nonce, body});
-    const std::string signature = key.algorithm == "hmac-sha256"
-                                      ? base64_encode(partners::hmac_sha256(key.secret, message))
-                                      : *partners::sign_ed25519(key.private_pem, message);
-    std::map<std::string, std::string> headers{{"X-Partner-Id", key.partner_id}, {"X-Key-Id", key.key_id},
-                                               {"X-Timestamp", timestamp},       {"X-Nonce", nonce},
-                                               {"X-Signature", signature}};
-    if (!body.empty()) headers["Content-Type"] = "application/json";
-    for (const auto& [name, value] : signing.extra_headers) headers[name] = value;
-    return client().request(method, target, signing.body_sent.value_or(body), headers);
+    return signed_partner_request(client(), key, method, target, body, signing);
   }
   HttpResult inbound(const PartnerKey& key, const std::string& exchange_id, const std::string& ref, std::int64_t units) {
     return signed_call(key, "POST", "/partner/v1/exchanges",
@@ -199,6 +188,7 @@ class Partners : public ::testing::Test {
 
  private:
   std::unique_ptr<HttpClient> client_;
+  std::map<std::string, PartnerKey> confirming_keys_;
 };
 
 TEST_F(Partners, AnHmacSignedInboundExchangeCreditsPointsAtTheInboundRate) {
@@ -707,6 +697,272 @@ TEST_F(Partners, StatementsAddUpCloseForGoodVerifyWithOpensslAndTakeOneAcknowled
   // The dispute was recorded and blocks the statement, even for the right hash.
   EXPECT_EQ(signed_call(key, "POST", ack_path, json{{"statement_sha256", hash}}.dump()).json()["code"],
             "statement_disputed");
+}
+
+// ---- Member links need the partner's confirmation (issue #12, item 10) --------------------
+
+const std::regex link_code_shape{"[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}"};
+
+// The link's row as stored: status, failed attempts, and whether any column holds the code.
+struct StoredLink {
+  std::string status;
+  int failed_attempts = -1;
+  bool code_in_clear = true;
+};
+StoredLink stored_link(const std::string& partner_id, const std::string& ref, const std::string& code) {
+  auto connection = TestDatabase::instance().connect();
+  pqxx::read_transaction txn{*connection};
+  const auto rows = txn.exec_params(
+      "SELECT status, link_code_failed_attempts, position($3 in l::text) > 0 OR position($4 in l::text) > 0"
+      " FROM partner_links l WHERE partner_id = $1 AND partner_member_ref = $2",
+      partner_id, ref, code, code.empty() ? std::string("\x01") : code.substr(0, 5) + code.substr(6));
+  if (rows.empty()) return {};
+  return {rows[0][0].c_str(), rows[0][1].as<int>(), rows[0][2].as<bool>()};
+}
+
+TEST_F(Partners, ALinkAMallKeyMadeMovesNothingUntilThePartnerConfirmsItWithItsCode) {
+  // The issue: a mall key linked any member to any ref and exchanged the points out at once.
+  const std::string partner_id = register_partner();  // one with rights
+  const std::string member_id = member_with_points(1000);
+  const std::string ref = unique("REF-");
+  const auto linked = link(member_id, partner_id, ref);
+  ASSERT_EQ(linked.status, 201) << linked.body;
+  EXPECT_EQ(linked.json()["status"], "pending");
+  const std::string code = linked.json().value("link_code", "");
+  EXPECT_TRUE(std::regex_match(code, link_code_shape)) << linked.body;
+  const auto expires_at = parse_rfc3339(linked.json().value("link_code_expires_at", ""));
+  ASSERT_TRUE(expires_at.has_value()) << linked.body;
+  EXPECT_NEAR(std::chrono::duration_cast<std::chrono::seconds>(*expires_at - now_utc()).count(), 900, 60);
+  EXPECT_FALSE(stored_link(partner_id, ref, code).code_in_clear) << "only the code's hash is stored";
+
+  // Nothing moves through a pending link, in either direction, and no right is shown or used.
+  const auto out = outbound(unique("out-"), member_id, partner_id, 100);
+  EXPECT_EQ(out.status, 422) << out.body;
+  EXPECT_EQ(out.json()["code"], "link_not_confirmed");
+  const auto key = hmac_key(partner_id);
+  const auto in = inbound(key, unique("ex-"), ref, 1);
+  EXPECT_EQ(in.status, 422) << in.body;
+  EXPECT_EQ(in.json()["code"], "link_not_confirmed");
+  EXPECT_EQ(signed_call(key, "GET", "/partner/v1/members/" + ref + "/rights").json()["code"], "link_not_confirmed");
+  EXPECT_EQ(signed_call(key, "POST", "/partner/v1/rights/lounge/claims",
+                        json{{"claim_id", unique("c-")}, {"partner_member_ref", ref}}.dump()).json()["code"],
+            "link_not_confirmed");
+  EXPECT_EQ(available_points(member_id), 1000);
+
+  // The partner redeems the code (case and hyphen do not matter) over its signed API.
+  std::string typed = code;
+  typed.erase(5, 1);
+  for (auto& c : typed) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const auto confirmed = confirm(key, ref, typed);
+  ASSERT_EQ(confirmed.status, 200) << confirmed.body;
+  EXPECT_EQ(confirmed.json()["status"], "confirmed");
+  EXPECT_EQ(confirmed.json()["partner_member_ref"], ref);
+  EXPECT_TRUE(confirmed.json().contains("confirmed_at"));
+  EXPECT_EQ(confirmed.body.find(member_id), std::string::npos) << "a partner never sees member ids";
+  EXPECT_TRUE(signed_by_us(confirmed));
+  EXPECT_EQ(outbound(unique("out-"), member_id, partner_id, 100).status, 201);
+  EXPECT_EQ(inbound(key, unique("ex-"), ref, 1).status, 201);
+  EXPECT_EQ(available_points(member_id), 903);  // − 100 out, + 1 unit × 3 in
+
+  // Confirming again with the same code answers the same; with another code it is refused.
+  const auto again = confirm(key, ref, code);
+  EXPECT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(again.body, confirmed.body);
+  EXPECT_EQ(confirm(key, ref, "00000-00000").json()["code"], "link_already_confirmed");
+  // Linking the same again answers the confirmed link, without a code.
+  const auto relinked = link(member_id, partner_id, ref);
+  EXPECT_EQ(relinked.status, 200) << relinked.body;
+  EXPECT_EQ(relinked.json()["status"], "confirmed");
+  EXPECT_FALSE(relinked.json().contains("link_code"));
+
+  // The confirmation is audited, naming the partner and its key.
+  auto connection = TestDatabase::instance().connect();
+  pqxx::read_transaction txn{*connection};
+  const auto audited = txn.exec_params(
+      "SELECT actor_id, actor_name FROM audit_events WHERE action = 'POST /partner/v1/links/confirm'"
+      " AND subject = $1 AND details->>'status' = '200'", "partner_link:" + ref);
+  ASSERT_EQ(audited.size(), 1u);
+  EXPECT_EQ(audited[0][0].c_str(), partner_id);
+  EXPECT_EQ(audited[0][1].c_str(), key.key_id);
+}
+
+TEST_F(Partners, WrongLinkCodesAreCountedAndTheFifthVoidsTheCodeUntilANewOneIsIssued) {
+  const std::string member_id = member_with_points(100);
+  const std::string ref = unique("REF-");
+  const auto linked = link(member_id, "skyair", ref);
+  ASSERT_EQ(linked.status, 201) << linked.body;
+  const std::string code = linked.json().value("link_code", "");
+  const std::string wrong = code.substr(0, 10) + (code[10] == '0' ? "1" : "0");
+  const auto key = hmac_key("skyair");
+  // A code that cannot be one is a validation failure, and not counted.
+  const auto malformed = confirm(key, ref, "not a code");
+  EXPECT_EQ(malformed.status, 422);
+  EXPECT_EQ(malformed.json()["code"], "validation_failed");
+  EXPECT_EQ(stored_link("skyair", ref, code).failed_attempts, 0);
+  for (int attempt = 1; attempt <= 5; ++attempt) {
+    const auto refused = confirm(key, ref, wrong);
+    EXPECT_EQ(refused.status, 422) << refused.body;
+    EXPECT_EQ(refused.json()["code"], "invalid_link_code");
+    EXPECT_EQ(stored_link("skyair", ref, code).failed_attempts, attempt) << "counted even though refused";
+  }
+  // The code is void now, even the right one; the link stays pending and moves nothing.
+  const auto locked = confirm(key, ref, code);
+  EXPECT_EQ(locked.status, 409) << locked.body;
+  EXPECT_EQ(locked.json()["code"], "link_code_locked");
+  EXPECT_EQ(stored_link("skyair", ref, code).failed_attempts, 5) << "a void code counts nothing more";
+  EXPECT_EQ(stored_link("skyair", ref, code).status, "pending");
+  EXPECT_EQ(outbound(unique("out-"), member_id, "skyair", 10).json()["code"], "link_not_confirmed");
+  // The wrong attempts are in the audit trail.
+  {
+    auto connection = TestDatabase::instance().connect();
+    pqxx::read_transaction txn{*connection};
+    EXPECT_EQ(txn.exec_params("SELECT count(*) FROM audit_events WHERE subject = $1 AND details->>'status' = '422'",
+                              "partner_link:" + ref)[0][0].as<int>(), 5);
+  }
+  // Our app links again: a fresh code (the old one stays void), and it confirms.
+  const auto reissued = link(member_id, "skyair", ref);
+  ASSERT_EQ(reissued.status, 200) << reissued.body;
+  EXPECT_EQ(reissued.json()["status"], "pending");
+  const std::string fresh = reissued.json().value("link_code", "");
+  EXPECT_TRUE(std::regex_match(fresh, link_code_shape)) << reissued.body;
+  EXPECT_EQ(stored_link("skyair", ref, fresh).failed_attempts, 0);
+  if (fresh != code) {
+    EXPECT_EQ(confirm(key, ref, code).json()["code"], "invalid_link_code");
+  }
+  EXPECT_EQ(confirm(key, ref, fresh).status, 200);
+  EXPECT_EQ(outbound(unique("out-"), member_id, "skyair", 10).status, 201);
+}
+
+TEST_F(Partners, AnExpiredLinkCodeIsRefusedAndItsPendingLinkGivesWayToANewOne) {
+  const std::string member_id = member_with_points(0);
+  const std::string ref = unique("REF-");
+  const auto linked = link(member_id, "skyair", ref);
+  ASSERT_EQ(linked.status, 201) << linked.body;
+  const std::string code = linked.json().value("link_code", "");
+  {
+    auto connection = TestDatabase::instance().connect();
+    pqxx::work txn{*connection};
+    txn.exec_params("UPDATE partner_links SET link_code_expires_at = now() - interval '1 second'"
+                    " WHERE partner_id = 'skyair' AND partner_member_ref = $1", ref);
+    txn.commit();
+  }
+  const auto key = hmac_key("skyair");
+  const auto expired = confirm(key, ref, code);
+  EXPECT_EQ(expired.status, 409) << expired.body;
+  EXPECT_EQ(expired.json()["code"], "link_code_expired");
+  EXPECT_EQ(stored_link("skyair", ref, code).status, "pending");
+  // A pending link with a void code never moved anything: the ref may be linked to the member
+  // who really holds it, while a live pending link still conflicts.
+  const std::string other = member_with_points(0);
+  const auto replaced = link(other, "skyair", ref);
+  EXPECT_EQ(replaced.status, 201) << replaced.body;
+  EXPECT_EQ(link(member_id, "skyair", ref).status, 409);
+  EXPECT_EQ(confirm(key, ref, replaced.json().value("link_code", "")).status, 200);
+}
+
+TEST_F(Partners, AnotherPartnerCannotConfirmALinkEvenWithItsCode) {
+  const std::string member_id = member_with_points(0);
+  const std::string ref = unique("REF-");
+  const auto linked = link(member_id, "skyair", ref);
+  ASSERT_EQ(linked.status, 201) << linked.body;
+  const std::string code = linked.json().value("link_code", "");
+  const auto bean = hmac_key("beanhouse");
+  const auto refused = confirm(bean, ref, code);
+  EXPECT_EQ(refused.status, 404) << refused.body;
+  EXPECT_EQ(refused.json()["code"], "member_not_found");
+  EXPECT_TRUE(signed_by_us(refused));
+  EXPECT_EQ(stored_link("skyair", ref, code).failed_attempts, 0);
+  EXPECT_EQ(stored_link("skyair", ref, code).status, "pending");
+  EXPECT_EQ(confirm(hmac_key("skyair"), ref, code).status, 200);
+  // An unsigned or badly signed confirmation never reaches the link.
+  const auto unsigned_call = client().request("POST", "/partner/v1/links/confirm",
+                                              json{{"partner_member_ref", ref}, {"link_code", code}}.dump(),
+                                              {{"Content-Type", "application/json"}});
+  EXPECT_EQ(unsigned_call.status, 401);
+}
+
+TEST_F(Partners, AnIdempotencyKeyReplaysALinkWithoutItsCodeAndAConfirmationWithoutCountingAgain) {
+  const std::string member_id = member_with_points(0);
+  const std::string ref = unique("REF-");
+  const std::map<std::string, std::string> idempotency{{"Idempotency-Key", unique("link-")}};
+  const auto first = link(member_id, "skyair", ref, idempotency);
+  ASSERT_EQ(first.status, 201) << first.body;
+  const std::string code = first.json().value("link_code", "");
+  ASSERT_FALSE(code.empty());
+  const auto replayed = link(member_id, "skyair", ref, idempotency);
+  EXPECT_EQ(replayed.status, 201) << replayed.body;
+  EXPECT_EQ(replayed.header("idempotent-replayed"), "true");
+  EXPECT_EQ(replayed.json()["status"], "pending");
+  EXPECT_EQ(replayed.json()["link_code_expires_at"], first.json()["link_code_expires_at"]);
+  EXPECT_FALSE(replayed.json().contains("link_code")) << "codes are never stored, so never replayed";
+  {
+    auto connection = TestDatabase::instance().connect();
+    pqxx::read_transaction txn{*connection};
+    EXPECT_EQ(txn.exec_params("SELECT count(*) FROM idempotency_keys WHERE position(convert_to($1, 'UTF8') in response) > 0",
+                              code)[0][0].as<int>(), 0);
+  }
+  // The replay issued nothing: the first code still confirms. A wrong code under a key is
+  // counted once, however often it is replayed.
+  const auto key = hmac_key("skyair");
+  const Signing wrong_key{0, std::nullopt, std::nullopt, {{"Idempotency-Key", unique("confirm-")}}};
+  const std::string wrong = code.substr(0, 10) + (code[10] == '0' ? "1" : "0");
+  const auto refused = confirm(key, ref, wrong, wrong_key);
+  EXPECT_EQ(refused.json()["code"], "invalid_link_code") << refused.body;
+  const auto refused_again = confirm(key, ref, wrong, wrong_key);
+  EXPECT_EQ(refused_again.json()["code"], "invalid_link_code");
+  EXPECT_EQ(refused_again.header("idempotent-replayed"), "true");
+  EXPECT_EQ(stored_link("skyair", ref, code).failed_attempts, 1);
+  const Signing right_key{0, std::nullopt, std::nullopt, {{"Idempotency-Key", unique("confirm-")}}};
+  const auto confirmed = confirm(key, ref, code, right_key);
+  ASSERT_EQ(confirmed.status, 200) << confirmed.body;
+  const auto confirmed_again = confirm(key, ref, code, right_key);
+  EXPECT_EQ(confirmed_again.body, confirmed.body);
+  EXPECT_EQ(confirmed_again.header("idempotent-replayed"), "true");
+}
+
+// Links made before migration 0012 were made under the old rules and may have moved value:
+// the migration keeps them usable, confirmed as of when they were linked.
+TEST(PartnerLinkMigration, LinksMadeBeforeConfirmationExistedStayConfirmed) {
+  const char* admin_url = std::getenv("LOYALTY_TEST_DATABASE_URL");
+  ASSERT_NE(admin_url, nullptr);
+  const std::string name = "links_migration_" + new_id("").substr(0, 12);
+  {
+    pqxx::connection admin{admin_url};
+    pqxx::nontransaction create{admin};
+    create.exec("CREATE DATABASE " + name);
+  }
+  {
+    pqxx::connection connection{with_database(admin_url, name)};
+    pqxx::nontransaction(connection).exec(
+        "CREATE TABLE schema_migrations (file_name text PRIMARY KEY, sha256 text NOT NULL,"
+        " applied_at timestamptz NOT NULL DEFAULT now())");  // as ledger::migrate makes it
+    for (const auto& migration : migrations::embedded()) {
+      pqxx::work txn{connection};
+      if (migration.file_name.substr(0, 4) == "0012") {
+        const auto before = txn.exec("SELECT count(*) FROM partner_links");
+        EXPECT_EQ(before[0][0].as<int>(), 1);
+      }
+      txn.exec(std::string(migration.sql));
+      if (migration.file_name.substr(0, 4) == "0011") {
+        txn.exec("INSERT INTO members (member_id, external_id, created_at)"
+                 " VALUES ('mem_aaaaaaaaaaaaaaaaaaaa', 'old-member', '2026-01-01T00:00:00Z')");
+        txn.exec("INSERT INTO partner_links (partner_id, partner_member_ref, member_id, linked_at)"
+                 " VALUES ('skyair', 'SKY-OLD', 'mem_aaaaaaaaaaaaaaaaaaaa', '2026-01-02T00:00:00Z')");
+      }
+      txn.commit();
+    }
+    pqxx::read_transaction txn{connection};
+    const auto rows = txn.exec("SELECT status, confirmed_at = linked_at, confirmed_by, link_code_sha256 IS NULL"
+                               " FROM partner_links WHERE partner_member_ref = 'SKY-OLD'");
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_STREQ(rows[0][0].c_str(), "confirmed");
+    EXPECT_TRUE(rows[0][1].as<bool>());
+    EXPECT_STREQ(rows[0][2].c_str(), "migration:0012");
+    EXPECT_TRUE(rows[0][3].as<bool>());
+  }
+  pqxx::connection admin{admin_url};
+  pqxx::nontransaction drop{admin};
+  drop.exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <chrono>
 #include <variant>
 
@@ -159,7 +160,7 @@ asio::awaitable<Service::Outcome> Service::run(std::uint64_t routing_key, db::Ex
       asio::use_awaitable);
 }
 
-Reply Service::reply_for_failure(const Outcome& outcome, const std::string& request_id) {
+Reply Service::reply_for_failure(const Outcome& outcome, const log::RequestTags& request) {
   switch (outcome.status) {
     case db::JobStatus::finished: break;
     case db::JobStatus::database_unavailable: {
@@ -186,11 +187,11 @@ Reply Service::reply_for_failure(const Outcome& outcome, const std::string& requ
           reply.headers.emplace_back("Retry-After", "1");
           return reply;
         }
-        log::error("database error", {{"request_id", request_id}, {"sqlstate", state}, {"error", error.what()}});
+        log::error(request, "database error", {{"sqlstate", state}, {"error", error.what()}});
       } catch (const pqxx::broken_connection&) {
         return problem(503, "database_unavailable", "the database cannot be reached; retry shortly");
       } catch (const std::exception& error) {
-        log::error("request failed", {{"request_id", request_id}, {"error", error.what()}});
+        log::error(request, "request failed", {{"error", error.what()}});
       }
       return problem(500, "internal_error", "the request failed; nothing was written");
   }
@@ -203,7 +204,7 @@ asio::awaitable<Reply> Service::read(std::uint64_t routing_key, std::function<Re
     reply = work(txn);
     return false;
   });
-  if (outcome.status != db::JobStatus::finished) co_return reply_for_failure(outcome, "");
+  if (outcome.status != db::JobStatus::finished) co_return reply_for_failure(outcome, log::RequestTags{});
   co_return reply;
 }
 
@@ -315,12 +316,12 @@ asio::awaitable<Reply> Service::submit_command(RequestContext& context, std::uin
   };
   const Outcome outcome =
       co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(Outcome)>(std::move(initiate), asio::use_awaitable);
-  if (outcome.status != db::JobStatus::finished) co_return reply_for_failure(outcome, context.request_id);
-  Reply reply = reply_of(command->outcome, context.request_id);
+  if (outcome.status != db::JobStatus::finished) co_return reply_for_failure(outcome, context.log_tags());
+  Reply reply = reply_of(command->outcome, context.log_tags());
   co_return reply;
 }
 
-Reply Service::reply_of(const app::Outcome& done, const std::string& request_id) {
+Reply Service::reply_of(const app::Outcome& done, const log::RequestTags& request) {
   switch (done.kind) {
     case app::OutcomeKind::applied:
     case app::OutcomeKind::refused: return std::any_cast<Reply>(done.answer.reply);
@@ -329,7 +330,7 @@ Reply Service::reply_of(const app::Outcome& done, const std::string& request_id)
       return problem(409, "idempotency_key_reused", "this Idempotency-Key was used with a different request");
     case app::OutcomeKind::failed:
       if (done.answer.reply.has_value()) return std::any_cast<Reply>(done.answer.reply);
-      return reply_for_failure(Outcome{db::JobStatus::failed, done.error}, request_id);
+      return reply_for_failure(Outcome{db::JobStatus::failed, done.error}, request);
     case app::OutcomeKind::pending: break;
   }
   return problem(500, "internal_error", "a write that was not applied");
@@ -357,7 +358,7 @@ asio::awaitable<Reply> Service::transact(std::uint64_t routing_key,
     reply = work(txn);
     return reply.succeeded() && reply.keep_writes;
   });
-  if (outcome.status != db::JobStatus::finished) co_return reply_for_failure(outcome, request_id);
+  if (outcome.status != db::JobStatus::finished) co_return reply_for_failure(outcome, log::RequestTags{request_id, ""});
   co_return reply;
 }
 
@@ -454,7 +455,7 @@ asio::awaitable<std::optional<Reply>> Service::authenticate_key(RequestContext& 
     const auto lookup_started = KeyCache::Clock::now();
     Outcome outcome;
     KeyCheck looked_up = co_await check_key(secret, outcome);
-    if (outcome.status != db::JobStatus::finished) co_return reply_for_failure(outcome, context.request_id);
+    if (outcome.status != db::JobStatus::finished) co_return reply_for_failure(outcome, context.log_tags());
     key_cache_.remember(secret, looked_up, lookup_started);
     check = std::move(looked_up);
   }
@@ -570,7 +571,7 @@ asio::awaitable<HttpResponse> Service::handle(HttpRequest& request, std::string 
         reply = co_await match.route->handler(context);
       }
     } catch (const std::exception& error) {
-      log::error("handler failed", {{"request_id", context.request_id}, {"route", context.route}, {"error", error.what()}});
+      log::error(context.log_tags(), "handler failed", {{"route", context.route}, {"error", error.what()}});
       reply = problem(500, "internal_error", "the request failed; nothing was written");
     }
   }
@@ -578,15 +579,13 @@ asio::awaitable<HttpResponse> Service::handle(HttpRequest& request, std::string 
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   metrics_.observe_request(context.route, reply.status, seconds);
   if (reply.status >= 500 || context.route.find("/healthz") == std::string::npos) {
-    const std::string status = std::to_string(reply.status);
-    const std::string millis = std::to_string(seconds * 1000.0);
-    log::info("request", {{"request_id", context.request_id},
-                          {"method", std::string_view(request.method_string().data(), request.method_string().size())},
-                          {"route", context.route},
-                          {"status", status},
-                          {"duration_ms", millis},
-                          {"key_id", context.caller ? context.caller->key_id : ""},
-                          {"source", context.source_address}});
+    const double milliseconds = std::round(seconds * 1e6) / 1e3;  // to the microsecond
+    log::info(context.log_tags(), "request",
+              {{"method", std::string_view(request.method_string().data(), request.method_string().size())},
+               {"route", context.route},
+               {"status", reply.status},
+               {"duration_ms", milliseconds},
+               {"source", context.source_address}});
   }
   co_return response;
 }

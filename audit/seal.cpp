@@ -406,7 +406,7 @@ void Sealer::run() {
       if (!connection || !connection->is_open()) connection = db::connect(database_url_);
       const SealReport report = seal_pending(*connection, "sealer");
       if (report.records > 0) {
-        log::info("sealed", {{"records", std::to_string(report.records)}, {"head", report.head_hex}});
+        log::info("sealed", {{"records", report.records}, {"head", report.head_hex}});
       }
     } catch (const std::exception& error) {
       connection.reset();

@@ -99,7 +99,7 @@ void run_scheduler(const std::string& url, std::chrono::seconds interval, const 
           const auto report = ledger::run_job(*connection, *job, as_of, control);
           if (report.items > 0) {
             log::info("scheduled job", {{"job", job->name}, {"status", report.status},
-                                        {"items", std::to_string(report.items)}});
+                                        {"items", report.items}});
           }
         } catch (const std::exception& error) {
           connection.reset();
@@ -187,7 +187,7 @@ int main(int argc, char** argv) {
   // exits. A watchdog bounds it all: whatever hangs, the process is gone after
   // stop_timeout + stop_grace_after_timeout.
   const auto stop_began = std::chrono::steady_clock::now();
-  log::info("stopping", {{"signal", std::to_string(received)}, {"timeout_seconds", std::to_string(stop_timeout.count())}});
+  log::info("stopping", {{"signal", received}, {"timeout_seconds", stop_timeout.count()}});
   std::thread([stop_timeout] {
     std::this_thread::sleep_for(stop_timeout + stop_grace_after_timeout);
     log::error("the graceful stop took too long; exiting now");
@@ -200,6 +200,6 @@ int main(int argc, char** argv) {
   if (scheduler.joinable()) scheduler.join();  // a running job stops at its chunk boundary
   sealer.stop();
   const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - stop_began);
-  log::info("stopped", {{"drained", drained ? "true" : "false"}, {"duration_ms", std::to_string(millis.count())}});
+  log::info("stopped", {{"drained", drained}, {"duration_ms", millis.count()}});
   return 0;
 }

@@ -246,10 +246,22 @@ std::string content_type_of(const std::string& name) {
 asio::awaitable<Reply> get_export_file(Service& service, RequestContext& context) {
   const std::string export_id = context.param("export_id");
   const std::string name = context.param("name");
+  const auto if_none_match = context.header("If-None-Match");
   co_return co_await service.read(db::routing_key_of(export_id), [&](pqxx::transaction_base& txn) {
-    auto content = audit::read_stored_file(txn, export_id, name);
-    if (!content) return problem(404, "not_found", "this export has no file by that name (or is not finished)");
-    return Reply::text(200, std::move(*content), content_type_of(name));
+    const auto file = audit::stored_file(txn, export_id, name);
+    if (!file) return problem(404, "not_found", "this export has no file by that name (or is not finished)");
+    // The file's sha256 (as manifest.json lists it) is its strong ETag: a file never changes.
+    const std::string etag = "\"" + file->sha256_hex + "\"";
+    Reply reply;
+    if (if_none_match && (if_none_match->find(etag) != std::string::npos || *if_none_match == "*")) {
+      reply = Reply::text(304, "", content_type_of(name));
+    } else {
+      reply = Reply::text(200, audit::read_stored_file(txn, export_id, name).value_or(""), content_type_of(name));
+      // Names are the export's own (entries.csv, manifest.json...): plain ASCII, no quoting needed.
+      reply.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + export_id + "-" + name + "\"");
+    }
+    reply.headers.emplace_back("ETag", etag);
+    return reply;
   });
 }
 

@@ -502,11 +502,59 @@ std::string Service::refusal_code(const Reply& reply) {
   return problem_body ? problem_body->code() : "";
 }
 
+namespace {
+
+// Where a created resource can be read: the Location of a 201 (and of an export's 202). The id
+// is read from the answer itself, so an idempotent replay carries the same Location.
+struct CreatedResource {
+  std::string_view route;     // the route that creates it
+  std::string_view id_field;  // the id's field in the answer
+  std::string_view prefix;    // the resource's path, before the id
+};
+constexpr CreatedResource created_resources[] = {
+    {"POST /v1/members", "member_id", "/v1/members/"}, {"POST /v1/holds", "hold_id", "/v1/holds/"},
+    {"POST /v1/events", "event_id", "/v1/events/"},    {"POST /v1/orders", "order_id", "/v1/orders/"},
+    {"POST /v1/exports", "export_id", "/v1/exports/"}, {"POST /v1/partners", "partner_id", "/v1/partners/"},
+};
+
+// A path segment: RFC 3986 unreserved characters as they are, every other byte %XX.
+std::string path_segment(std::string_view text) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (std::isalnum(byte) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += c;
+    } else {
+      out += '%';
+      out += hex[byte >> 4];
+      out += hex[byte & 15];
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> location_of(const RequestContext& context, const Reply& reply) {
+  if ((reply.status != 201 && reply.status != 202) || !reply.message || reply.is_problem) return std::nullopt;
+  for (const auto& created : created_resources) {
+    if (created.route != context.route) continue;
+    const auto* field = reply.message->GetDescriptor()->FindFieldByName(std::string(created.id_field));
+    if (!field || field->type() != google::protobuf::FieldDescriptor::TYPE_STRING || field->is_repeated()) return std::nullopt;
+    const std::string id = reply.message->GetReflection()->GetString(*reply.message, field);
+    if (id.empty()) return std::nullopt;
+    return std::string(created.prefix) + path_segment(id);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 HttpResponse Service::encode(const RequestContext& context, const Reply& reply) {
   HttpResponse response{static_cast<http::status>(reply.status), context.http.version()};
   response.set(http::field::server, "loyalty-ledger");
   response.set("X-Request-Id", context.request_id);
   for (const auto& [name, value] : reply.headers) response.set(name, value);
+  if (const auto location = location_of(context, reply)) response.set(http::field::location, *location);
   if (!reply.message) {
     response.set(http::field::content_type, reply.raw_content_type);
     response.body() = reply.raw_body;

@@ -25,11 +25,10 @@ const db::Statement insert_chunk{
     "INSERT INTO export_file_chunks (export_id, name, chunk, content) VALUES ($1, $2, $3, decode($4, 'hex'))"};
 const db::Statement insert_file{
     "export.insert_file", "INSERT INTO export_files (export_id, name, bytes, sha256) VALUES ($1, $2, $3, $4)"};
-const db::Statement select_chunks{
-    "export.select_chunks",
-    "SELECT content FROM export_file_chunks WHERE export_id = $1 AND name = $2 ORDER BY chunk"};
+const db::Statement select_chunk{
+    "export.select_chunk", "SELECT content FROM export_file_chunks WHERE export_id = $1 AND name = $2 AND chunk = $3"};
 const db::Statement select_file{
-    "export.select_file", "SELECT bytes FROM export_files WHERE export_id = $1 AND name = $2"};
+    "export.select_file", "SELECT bytes, sha256 FROM export_files WHERE export_id = $1 AND name = $2"};
 
 // One output file: buffered, hashed and counted as it is written.
 class ExportFile {
@@ -441,11 +440,23 @@ ExportSummary write_export(pqxx::transaction_base& txn, Timestamp from, Timestam
   return run.summary;
 }
 
+std::optional<StoredFile> stored_file(pqxx::transaction_base& txn, const std::string& export_id, const std::string& name) {
+  const auto rows = db::exec(txn, select_file, export_id, name);
+  if (rows.empty()) return std::nullopt;
+  return StoredFile{rows[0][0].as<std::int64_t>(), rows[0][1].c_str()};
+}
+
 std::optional<std::string> read_stored_file(pqxx::transaction_base& txn, const std::string& export_id,
                                             const std::string& name) {
-  if (db::exec(txn, select_file, export_id, name).empty()) return std::nullopt;
+  const auto file = stored_file(txn, export_id, name);
+  if (!file) return std::nullopt;
   std::string content;
-  for (const auto& row : db::exec(txn, select_chunks, export_id, name)) content += pqxx::binarystring(row[0]).str();
+  content.reserve(static_cast<std::size_t>(file->bytes));
+  for (int chunk = 0; static_cast<std::int64_t>(content.size()) < file->bytes; ++chunk) {
+    const auto rows = db::exec(txn, select_chunk, export_id, name, chunk);
+    if (rows.empty()) throw std::runtime_error("export " + export_id + " lacks chunk " + std::to_string(chunk) + " of " + name);
+    content += pqxx::binarystring(rows[0][0]).str();
+  }
   return content;
 }
 

@@ -111,7 +111,16 @@ ExportSummary write_export(pqxx::transaction_base& txn, Timestamp from, Timestam
                            ExportSink& sink, const ExportSigner& signer,
                            const std::function<void(std::int64_t)>& progress = {});
 
-// Reads one stored file of an API export (nullopt if there is none by that name).
+// One stored file of an API export: its size and sha256 (hex), as the manifest lists them.
+struct StoredFile {
+  std::int64_t bytes = 0;
+  std::string sha256_hex;
+};
+std::optional<StoredFile> stored_file(pqxx::transaction_base& txn, const std::string& export_id, const std::string& name);
+
+// Reads one stored file of an API export (nullopt if there is none by that name), one stored
+// chunk (export_chunk_bytes) per query, so that no more than one chunk is held besides the
+// text being assembled.
 std::optional<std::string> read_stored_file(pqxx::transaction_base& txn, const std::string& export_id,
                                             const std::string& name);
 

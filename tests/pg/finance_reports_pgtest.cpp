@@ -332,6 +332,7 @@ TEST_F(Finance, AnExportThroughTheApiIsSignedAndServedFileByFile) {
   const auto created = client.request("POST", "/v1/exports", request.dump(), finance);
   ASSERT_EQ(created.status, 202) << created.body;
   const std::string export_id = created.json()["export_id"];
+  EXPECT_EQ(created.header("location"), "/v1/exports/" + export_id);
   json status;
   for (int attempt = 0; attempt < 200; ++attempt) {
     status = client.request("GET", "/v1/exports/" + export_id, "", finance).json();
@@ -347,8 +348,20 @@ TEST_F(Finance, AnExportThroughTheApiIsSignedAndServedFileByFile) {
   // Held in a variable: a range-for over a member of a temporary reads freed memory (C++20).
   const json listed = json::parse(manifest.body);
   for (const auto& file : listed.at("files")) {
-    const auto body = client.request("GET", "/v1/exports/" + export_id + "/files/" + file["name"].get<std::string>(), "", finance);
+    const std::string path = "/v1/exports/" + export_id + "/files/" + file["name"].get<std::string>();
+    const auto body = client.request("GET", path, "", finance);
     EXPECT_EQ(to_hex(sha256(body.body)), file["sha256"]) << file.dump();
+    // Its ETag is its sha256; a client that has it gets 304 and no body.
+    const std::string etag = "\"" + file["sha256"].get<std::string>() + "\"";
+    EXPECT_EQ(body.header("etag"), etag);
+    EXPECT_EQ(body.header("content-disposition"),
+              "attachment; filename=\"" + export_id + "-" + file["name"].get<std::string>() + "\"");
+    auto conditional = finance;
+    conditional["If-None-Match"] = etag;
+    const auto unchanged = client.request("GET", path, "", conditional);
+    EXPECT_EQ(unchanged.status, 304);
+    EXPECT_TRUE(unchanged.body.empty());
+    EXPECT_EQ(unchanged.header("etag"), etag);
   }
   EXPECT_EQ(client.request("GET", "/v1/exports/" + export_id + "/files/secrets.txt", "", finance).status, 404);
   EXPECT_EQ(client.request("POST", "/v1/exports", json{{"from", "x"}, {"formats", {"pdf"}}}.dump(), finance).status, 422);

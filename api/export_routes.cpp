@@ -40,6 +40,15 @@ const db::Statement select_export{
     "   AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = runner_key)"
     " FROM exports WHERE export_id = $1"};
 
+// An export left `running` by a process that is gone (its runner key unheld) counts as failed.
+const db::Statement count_exports_by_status{
+    "api.count_exports",
+    "SELECT count(*) FILTER (WHERE status = 'running' AND NOT orphaned),"
+    " count(*) FILTER (WHERE status = 'failed' OR orphaned), count(*) FILTER (WHERE status = 'done')"
+    " FROM (SELECT status, status = 'running' AND NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory'"
+    "   AND l.granted AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = runner_key) AS orphaned"
+    "   FROM exports) e"};
+
 // The runner's presence: a session lock held for the life of the process.
 const db::Statement hold_presence{"api.export_presence", "SELECT pg_advisory_lock($1)"};
 const db::Statement select_export_files{
@@ -266,6 +275,11 @@ asio::awaitable<Reply> get_export_file(Service& service, RequestContext& context
 }
 
 }  // namespace
+
+ExportCounts count_exports(pqxx::transaction_base& txn) {
+  const auto row = db::exec(txn, count_exports_by_status)[0];
+  return ExportCounts{row[0].as<std::int64_t>(), row[1].as<std::int64_t>(), row[2].as<std::int64_t>()};
+}
 
 void add_export_routes(Router& router, Service& service) {
   using http::verb;

@@ -54,7 +54,7 @@ CLI::Validator integer_between(long long min, long long max, const std::string& 
         }
         return "";
       },
-      "INT " + std::to_string(min) + ".." + std::to_string(max));
+      std::to_string(min) + ".." + std::to_string(max));
 }
 
 CLI::Validator number_between(double min, double max, const std::string& environment) {
@@ -69,7 +69,7 @@ CLI::Validator number_between(double min, double max, const std::string& environ
         }
         return "";
       },
-      "NUMBER");
+      "");
 }
 
 CLI::Validator one_of(const std::vector<std::string>& values, const std::string& environment) {

@@ -117,7 +117,23 @@ void prepare(CLI::App& app) {
   app.get_formatter()->column_width(34);
   // Usage errors name the command whose help explains them.
   app.failure_message([](const CLI::App* failed, const CLI::Error& error) {
+    // A command that needs a subcommand: name the word that was not one, and list the choices.
+    const CLI::App* at = failed;
+    std::string path = failed->get_name();
+    while (!at->get_subcommands().empty()) {
+      at = at->get_subcommands().front();
+      path += " " + at->get_name();
+    }
+    const auto choices = at->get_subcommands([](const CLI::App*) { return true; });
     std::string text = failed->get_name() + ": " + error.what() + "\n";
+    if (dynamic_cast<const CLI::RequiredError*>(&error) && !choices.empty()) {
+      const auto left = failed->remaining(true);
+      text = path + ": ";
+      if (!left.empty() && !left.front().starts_with("-")) text += "no command \"" + left.front() + "\"; ";
+      text += "one of these is needed:";
+      for (const auto* choice : choices) text += " " + choice->get_name();
+      text += "\n";
+    }
     text += "Run with --help for the usage.\n";
     return text;
   });

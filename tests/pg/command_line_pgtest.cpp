@@ -87,6 +87,7 @@ TEST(CommandLine, ABadNumberInAnEnvironmentVariableIsAUsageErrorThatNamesIt) {
 TEST(CommandLine, UsageErrorsOfLoyaltyctlExitTwoAndSayWhy) {
   const auto unknown = run("$LOYALTYCTL frobnicate");
   EXPECT_EQ(unknown.status, 2) << unknown.output;
+  EXPECT_TRUE(contains(unknown.output, "frobnicate")) << unknown.output;
   const auto role = run("LOYALTY_DATABASE_URL=postgresql://nowhere/x $LOYALTYCTL keys create --role boss --name x");
   EXPECT_EQ(role.status, 2) << role.output;
   EXPECT_TRUE(contains(role.output, "boss")) << role.output;

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "ledger/journal.hpp"
+#include "ledger/log.hpp"
 #include "ledger/time.hpp"
 
 namespace loyalty::api {
@@ -53,6 +54,11 @@ struct RequestContext {
   std::optional<std::string> header(std::string_view name) const;
   // Recorded on ledger entries: the request id and the key that asked.
   ledger::Origin origin() const;
+  // On every log line of the request: its id and the key that asked (once authenticated).
+  log::RequestTags log_tags() const {
+    return {request_id, caller ? std::string_view(caller->key_id)
+                               : partner ? std::string_view(partner->key_id) : std::string_view()};
+  }
 };
 
 }  // namespace loyalty::api

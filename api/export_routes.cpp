@@ -40,6 +40,15 @@ const db::Statement select_export{
     "   AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = runner_key)"
     " FROM exports WHERE export_id = $1"};
 
+// An export left `running` by a process that is gone (its runner key unheld) counts as failed.
+const db::Statement count_exports_by_status{
+    "api.count_exports",
+    "SELECT count(*) FILTER (WHERE status = 'running' AND NOT orphaned),"
+    " count(*) FILTER (WHERE status = 'failed' OR orphaned), count(*) FILTER (WHERE status = 'done')"
+    " FROM (SELECT status, status = 'running' AND NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory'"
+    "   AND l.granted AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = runner_key) AS orphaned"
+    "   FROM exports) e"};
+
 // The runner's presence: a session lock held for the life of the process.
 const db::Statement hold_presence{"api.export_presence", "SELECT pg_advisory_lock($1)"};
 const db::Statement select_export_files{
@@ -246,14 +255,31 @@ std::string content_type_of(const std::string& name) {
 asio::awaitable<Reply> get_export_file(Service& service, RequestContext& context) {
   const std::string export_id = context.param("export_id");
   const std::string name = context.param("name");
+  const auto if_none_match = context.header("If-None-Match");
   co_return co_await service.read(db::routing_key_of(export_id), [&](pqxx::transaction_base& txn) {
-    auto content = audit::read_stored_file(txn, export_id, name);
-    if (!content) return problem(404, "not_found", "this export has no file by that name (or is not finished)");
-    return Reply::text(200, std::move(*content), content_type_of(name));
+    const auto file = audit::stored_file(txn, export_id, name);
+    if (!file) return problem(404, "not_found", "this export has no file by that name (or is not finished)");
+    // The file's sha256 (as manifest.json lists it) is its strong ETag: a file never changes.
+    const std::string etag = "\"" + file->sha256_hex + "\"";
+    Reply reply;
+    if (if_none_match && (if_none_match->find(etag) != std::string::npos || *if_none_match == "*")) {
+      reply = Reply::text(304, "", content_type_of(name));
+    } else {
+      reply = Reply::text(200, audit::read_stored_file(txn, export_id, name).value_or(""), content_type_of(name));
+      // Names are the export's own (entries.csv, manifest.json...): plain ASCII, no quoting needed.
+      reply.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + export_id + "-" + name + "\"");
+    }
+    reply.headers.emplace_back("ETag", etag);
+    return reply;
   });
 }
 
 }  // namespace
+
+ExportCounts count_exports(pqxx::transaction_base& txn) {
+  const auto row = db::exec(txn, count_exports_by_status)[0];
+  return ExportCounts{row[0].as<std::int64_t>(), row[1].as<std::int64_t>(), row[2].as<std::int64_t>()};
+}
 
 void add_export_routes(Router& router, Service& service) {
   using http::verb;

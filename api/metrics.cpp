@@ -1,8 +1,14 @@
 #include "api/metrics.hpp"
 
+#include <chrono>
 #include <cstdio>
 
+#include <pqxx/pqxx>
+
+#include "api/jobs_catalog.hpp"
+#include "audit/seal.hpp"
 #include "ledger/executor.hpp"
+#include "ledger/jobs.hpp"
 #include "ledger/journal.hpp"
 
 namespace loyalty::api {
@@ -94,6 +100,71 @@ std::string Metrics::render(const db::Executor& executor) const {
                 static_cast<long long>(executor.committed_batches()),
                 static_cast<unsigned long long>(db::statements_sent_total.load()), executor.database_reachable() ? 1 : 0,
                 static_cast<long long>(executor.entries_committed()));
+  out += line;
+  return out;
+}
+
+namespace {
+
+double epoch_seconds(Timestamp time) {
+  return std::chrono::duration<double>(time.time_since_epoch()).count();
+}
+
+void append_help(std::string& out, const char* name, const char* type, const char* help) {
+  out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+}
+
+}  // namespace
+
+std::string render_background(pqxx::transaction_base& txn) {
+  std::string out;
+  char line[512];
+  const auto failures = ledger::job_failures_seen();
+  std::string success_times, success_items, failure_times, failure_counts;
+  for (const auto& job : all_jobs()) {
+    const auto run = ledger::last_finished_run(txn, job.name);
+    std::snprintf(line, sizeof line, "loyalty_job_last_success_timestamp_seconds{job=\"%s\"} %.3f\n", job.name.c_str(),
+                  run ? epoch_seconds(run->finished_at) : 0.0);
+    success_times += line;
+    std::snprintf(line, sizeof line, "loyalty_job_last_success_items{job=\"%s\"} %lld\n", job.name.c_str(),
+                  static_cast<long long>(run ? run->items : 0));
+    success_items += line;
+    const auto failed = failures.find(job.name);
+    std::snprintf(line, sizeof line, "loyalty_job_last_failure_timestamp_seconds{job=\"%s\"} %.3f\n", job.name.c_str(),
+                  failed == failures.end() ? 0.0 : epoch_seconds(failed->second.last_at));
+    failure_times += line;
+    std::snprintf(line, sizeof line, "loyalty_job_failures_total{job=\"%s\"} %lld\n", job.name.c_str(),
+                  static_cast<long long>(failed == failures.end() ? 0 : failed->second.count));
+    failure_counts += line;
+  }
+  append_help(out, "loyalty_job_last_success_timestamp_seconds", "gauge",
+              "When the job's last run finished (Unix time; 0: never), whichever process ran it.");
+  out += success_times;
+  append_help(out, "loyalty_job_last_success_items", "gauge", "Items the job's last finished run processed.");
+  out += success_items;
+  append_help(out, "loyalty_job_last_failure_timestamp_seconds", "gauge",
+              "When a run of the job last failed in this process (Unix time; 0: never).");
+  out += failure_times;
+  append_help(out, "loyalty_job_failures_total", "counter", "Runs of the job that failed in this process.");
+  out += failure_counts;
+
+  const auto lag = audit::seal_lag(txn);
+  append_help(out, "loyalty_audit_seal_lag_records", "gauge",
+              "Committed entries and audit events not yet sealed into the hash chain.");
+  std::snprintf(line, sizeof line, "loyalty_audit_seal_lag_records %lld\n", static_cast<long long>(lag.records));
+  out += line;
+  append_help(out, "loyalty_audit_seal_lag_seconds", "gauge", "Age of the oldest record not yet sealed (0: none waits).");
+  std::snprintf(line, sizeof line, "loyalty_audit_seal_lag_seconds %.3f\n", lag.seconds);
+  out += line;
+
+  const auto exports = count_exports(txn);
+  append_help(out, "loyalty_exports", "gauge",
+              "Finance exports by status (failed includes those left running by a process that stopped).");
+  std::snprintf(line, sizeof line,
+                "loyalty_exports{status=\"running\"} %lld\nloyalty_exports{status=\"failed\"} %lld\n"
+                "loyalty_exports{status=\"done\"} %lld\n",
+                static_cast<long long>(exports.running), static_cast<long long>(exports.failed),
+                static_cast<long long>(exports.done));
   out += line;
   return out;
 }

@@ -1,5 +1,7 @@
 // Prometheus metrics of the HTTP service: requests by route and status, latency histograms
-// by route, the database executor's queue and batches, and ledger entries committed.
+// by route, the database executor's queue and batches, and ledger entries committed; and of
+// the background duties (render_background): every job's last success and failure, the audit
+// sealer's lag, exports running and failed. docs/API.md ("What to alert on") says what to alert on.
 #pragma once
 
 #include <array>
@@ -12,6 +14,9 @@
 
 namespace loyalty::db {
 class Executor;
+}
+namespace pqxx {
+class transaction_base;
 }
 
 namespace loyalty::api {
@@ -42,5 +47,15 @@ class Metrics {
   std::atomic<std::uint64_t> source_limited_{0};
   std::map<std::string, std::uint64_t> auth_refusals_;  // by code; guarded by mutex_
 };
+
+// Exports by state (api/export_routes.cpp owns the table).
+struct ExportCounts {
+  std::int64_t running = 0, failed = 0, done = 0;
+};
+ExportCounts count_exports(pqxx::transaction_base& txn);
+
+// The background duties' metrics: what the database says (job_runs, the seal chain, exports;
+// true whichever process did the work) and what this process saw (job runs that failed).
+std::string render_background(pqxx::transaction_base& txn);
 
 }  // namespace loyalty::api

@@ -3,6 +3,7 @@
 
 #include "api/jobs_catalog.hpp"
 #include "api/limits.hpp"
+#include "api/metrics.hpp"
 #include "api/routes.hpp"
 #include "api/service.hpp"
 #include "ledger/executor.hpp"
@@ -100,8 +101,18 @@ void add_operations_routes(Router& router, Service& service) {
   });
   router.add(verb::get, "/readyz", {}, [&service](RequestContext& c) { return readiness(service, c); });
   router.add(verb::get, "/metrics", {}, [&service](RequestContext&) -> asio::awaitable<Reply> {
-    co_return Reply::text(200, service.metrics().render(service.executor()),
-                          "text/plain; version=0.0.4; charset=utf-8");
+    // The process's own counters always; the background duties' when the database answers
+    // (loyalty_background_metrics_up says which).
+    std::string text = service.metrics().render(service.executor());
+    std::string background;
+    const Reply read = co_await service.read(0, [&background](pqxx::transaction_base& txn) {
+      background = render_background(txn);
+      return Reply::text(200, "", "text/plain");
+    });
+    text += "# HELP loyalty_background_metrics_up 1 when the job, seal and export metrics below could be read.\n"
+            "# TYPE loyalty_background_metrics_up gauge\n";
+    text += read.status == 200 ? "loyalty_background_metrics_up 1\n" + background : "loyalty_background_metrics_up 0\n";
+    co_return Reply::text(200, std::move(text), "text/plain; version=0.0.4; charset=utf-8");
   });
   router.add(verb::post, "/v1/jobs/{name}", {Role::admin},
              [&service](RequestContext& c) { return run_job(service, c); });

@@ -7,6 +7,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <chrono>
 #include <variant>
 
@@ -159,7 +160,7 @@ asio::awaitable<Service::Outcome> Service::run(std::uint64_t routing_key, db::Ex
       asio::use_awaitable);
 }
 
-Reply Service::reply_for_failure(const Outcome& outcome, const std::string& request_id) {
+Reply Service::reply_for_failure(const Outcome& outcome, const log::RequestTags& request) {
   switch (outcome.status) {
     case db::JobStatus::finished: break;
     case db::JobStatus::database_unavailable: {
@@ -186,11 +187,11 @@ Reply Service::reply_for_failure(const Outcome& outcome, const std::string& requ
           reply.headers.emplace_back("Retry-After", "1");
           return reply;
         }
-        log::error("database error", {{"request_id", request_id}, {"sqlstate", state}, {"error", error.what()}});
+        log::error(request, "database error", {{"sqlstate", state}, {"error", error.what()}});
       } catch (const pqxx::broken_connection&) {
         return problem(503, "database_unavailable", "the database cannot be reached; retry shortly");
       } catch (const std::exception& error) {
-        log::error("request failed", {{"request_id", request_id}, {"error", error.what()}});
+        log::error(request, "request failed", {{"error", error.what()}});
       }
       return problem(500, "internal_error", "the request failed; nothing was written");
   }
@@ -203,7 +204,7 @@ asio::awaitable<Reply> Service::read(std::uint64_t routing_key, std::function<Re
     reply = work(txn);
     return false;
   });
-  if (outcome.status != db::JobStatus::finished) co_return reply_for_failure(outcome, "");
+  if (outcome.status != db::JobStatus::finished) co_return reply_for_failure(outcome, log::RequestTags{});
   co_return reply;
 }
 
@@ -315,12 +316,12 @@ asio::awaitable<Reply> Service::submit_command(RequestContext& context, std::uin
   };
   const Outcome outcome =
       co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(Outcome)>(std::move(initiate), asio::use_awaitable);
-  if (outcome.status != db::JobStatus::finished) co_return reply_for_failure(outcome, context.request_id);
-  Reply reply = reply_of(command->outcome, context.request_id);
+  if (outcome.status != db::JobStatus::finished) co_return reply_for_failure(outcome, context.log_tags());
+  Reply reply = reply_of(command->outcome, context.log_tags());
   co_return reply;
 }
 
-Reply Service::reply_of(const app::Outcome& done, const std::string& request_id) {
+Reply Service::reply_of(const app::Outcome& done, const log::RequestTags& request) {
   switch (done.kind) {
     case app::OutcomeKind::applied:
     case app::OutcomeKind::refused: return std::any_cast<Reply>(done.answer.reply);
@@ -329,7 +330,7 @@ Reply Service::reply_of(const app::Outcome& done, const std::string& request_id)
       return problem(409, "idempotency_key_reused", "this Idempotency-Key was used with a different request");
     case app::OutcomeKind::failed:
       if (done.answer.reply.has_value()) return std::any_cast<Reply>(done.answer.reply);
-      return reply_for_failure(Outcome{db::JobStatus::failed, done.error}, request_id);
+      return reply_for_failure(Outcome{db::JobStatus::failed, done.error}, request);
     case app::OutcomeKind::pending: break;
   }
   return problem(500, "internal_error", "a write that was not applied");
@@ -357,7 +358,7 @@ asio::awaitable<Reply> Service::transact(std::uint64_t routing_key,
     reply = work(txn);
     return reply.succeeded() && reply.keep_writes;
   });
-  if (outcome.status != db::JobStatus::finished) co_return reply_for_failure(outcome, request_id);
+  if (outcome.status != db::JobStatus::finished) co_return reply_for_failure(outcome, log::RequestTags{request_id, ""});
   co_return reply;
 }
 
@@ -454,7 +455,7 @@ asio::awaitable<std::optional<Reply>> Service::authenticate_key(RequestContext& 
     const auto lookup_started = KeyCache::Clock::now();
     Outcome outcome;
     KeyCheck looked_up = co_await check_key(secret, outcome);
-    if (outcome.status != db::JobStatus::finished) co_return reply_for_failure(outcome, context.request_id);
+    if (outcome.status != db::JobStatus::finished) co_return reply_for_failure(outcome, context.log_tags());
     key_cache_.remember(secret, looked_up, lookup_started);
     check = std::move(looked_up);
   }
@@ -501,11 +502,59 @@ std::string Service::refusal_code(const Reply& reply) {
   return problem_body ? problem_body->code() : "";
 }
 
+namespace {
+
+// Where a created resource can be read: the Location of a 201 (and of an export's 202). The id
+// is read from the answer itself, so an idempotent replay carries the same Location.
+struct CreatedResource {
+  std::string_view route;     // the route that creates it
+  std::string_view id_field;  // the id's field in the answer
+  std::string_view prefix;    // the resource's path, before the id
+};
+constexpr CreatedResource created_resources[] = {
+    {"POST /v1/members", "member_id", "/v1/members/"}, {"POST /v1/holds", "hold_id", "/v1/holds/"},
+    {"POST /v1/events", "event_id", "/v1/events/"},    {"POST /v1/orders", "order_id", "/v1/orders/"},
+    {"POST /v1/exports", "export_id", "/v1/exports/"}, {"POST /v1/partners", "partner_id", "/v1/partners/"},
+};
+
+// A path segment: RFC 3986 unreserved characters as they are, every other byte %XX.
+std::string path_segment(std::string_view text) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (std::isalnum(byte) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += c;
+    } else {
+      out += '%';
+      out += hex[byte >> 4];
+      out += hex[byte & 15];
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> location_of(const RequestContext& context, const Reply& reply) {
+  if ((reply.status != 201 && reply.status != 202) || !reply.message || reply.is_problem) return std::nullopt;
+  for (const auto& created : created_resources) {
+    if (created.route != context.route) continue;
+    const auto* field = reply.message->GetDescriptor()->FindFieldByName(std::string(created.id_field));
+    if (!field || field->type() != google::protobuf::FieldDescriptor::TYPE_STRING || field->is_repeated()) return std::nullopt;
+    const std::string id = reply.message->GetReflection()->GetString(*reply.message, field);
+    if (id.empty()) return std::nullopt;
+    return std::string(created.prefix) + path_segment(id);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 HttpResponse Service::encode(const RequestContext& context, const Reply& reply) {
   HttpResponse response{static_cast<http::status>(reply.status), context.http.version()};
   response.set(http::field::server, "loyalty-ledger");
   response.set("X-Request-Id", context.request_id);
   for (const auto& [name, value] : reply.headers) response.set(name, value);
+  if (const auto location = location_of(context, reply)) response.set(http::field::location, *location);
   if (!reply.message) {
     response.set(http::field::content_type, reply.raw_content_type);
     response.body() = reply.raw_body;
@@ -570,7 +619,7 @@ asio::awaitable<HttpResponse> Service::handle(HttpRequest& request, std::string 
         reply = co_await match.route->handler(context);
       }
     } catch (const std::exception& error) {
-      log::error("handler failed", {{"request_id", context.request_id}, {"route", context.route}, {"error", error.what()}});
+      log::error(context.log_tags(), "handler failed", {{"route", context.route}, {"error", error.what()}});
       reply = problem(500, "internal_error", "the request failed; nothing was written");
     }
   }
@@ -578,15 +627,13 @@ asio::awaitable<HttpResponse> Service::handle(HttpRequest& request, std::string 
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   metrics_.observe_request(context.route, reply.status, seconds);
   if (reply.status >= 500 || context.route.find("/healthz") == std::string::npos) {
-    const std::string status = std::to_string(reply.status);
-    const std::string millis = std::to_string(seconds * 1000.0);
-    log::info("request", {{"request_id", context.request_id},
-                          {"method", std::string_view(request.method_string().data(), request.method_string().size())},
-                          {"route", context.route},
-                          {"status", status},
-                          {"duration_ms", millis},
-                          {"key_id", context.caller ? context.caller->key_id : ""},
-                          {"source", context.source_address}});
+    const double milliseconds = std::round(seconds * 1e6) / 1e3;  // to the microsecond
+    log::info(context.log_tags(), "request",
+              {{"method", std::string_view(request.method_string().data(), request.method_string().size())},
+               {"route", context.route},
+               {"status", reply.status},
+               {"duration_ms", milliseconds},
+               {"source", context.source_address}});
   }
   co_return response;
 }

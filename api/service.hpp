@@ -114,9 +114,9 @@ class Service {
     std::exception_ptr error;
   };
   boost::asio::awaitable<Outcome> run(std::uint64_t routing_key, db::Executor::Work work);
-  static Reply reply_for_failure(const Outcome& outcome, const std::string& request_id);
+  static Reply reply_for_failure(const Outcome& outcome, const log::RequestTags& request);
   // The reply to a command's outcome (app/write_protocol.hpp).
-  static Reply reply_of(const app::Outcome& outcome, const std::string& request_id);
+  static Reply reply_of(const app::Outcome& outcome, const log::RequestTags& request);
   boost::asio::awaitable<std::optional<Reply>> authenticate(RequestContext& context, const Route& route);
   boost::asio::awaitable<std::optional<Reply>> authenticate_key(RequestContext& context, const Route& route,
                                                                 std::string& named_key_id);

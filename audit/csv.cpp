@@ -71,6 +71,40 @@ std::optional<std::vector<std::string>> CsvReader::next() {
   }
 }
 
+namespace {
+
+bool is_integer_text(std::string_view value) {
+  if (value.starts_with('-')) value.remove_prefix(1);
+  return !value.empty() && value.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+}  // namespace
+
+std::string csv_field(std::string_view value) {
+  std::string text;
+  if (!value.empty() && std::string_view("=+-@\t\r").find(value.front()) != std::string_view::npos &&
+      !is_integer_text(value)) {
+    text = "'";
+  }
+  text += value;
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string csv_record(const std::vector<std::string>& fields) {
+  std::string line;
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    if (i) line += ',';
+    line += csv_field(fields[i]);
+  }
+  return line + "\n";
+}
+
 CsvRecords read_csv(std::string_view text, CsvLimits limits) {
   std::istringstream in{std::string(text)};
   CsvReader reader{in, limits};

@@ -1,6 +1,10 @@
-// Reading CSV (RFC 4180) from files we do not control: a partner's reconciliation file, or an
-// export directory handed to `loyaltyctl audit verify` (which may have been edited). Records
-// are read one at a time from a stream, so a file of any size is read in constant memory.
+// CSV (RFC 4180): the one reader and the one writer of the project. The exports write with
+// csv_record; `loyaltyctl audit verify` and partner reconciliation (and any later import)
+// read with CsvReader, so what we write is what we read back, whatever a free-text field holds.
+//
+// Reading is for files we do not control: a partner's reconciliation file, or an export
+// directory handed to `loyaltyctl audit verify` (which may have been edited). Records are
+// read one at a time from a stream, so a file of any size is read in constant memory.
 //
 // Quoted fields may hold commas, line breaks and doubled quotes (""); lines end in LF or CRLF;
 // blank lines are skipped. Anything else is a problem with the record number, never a crash:
@@ -12,6 +16,7 @@
 #include <istream>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace loyalty::audit {
@@ -46,5 +51,16 @@ struct CsvRecords {
   std::optional<std::string> problem;
 };
 CsvRecords read_csv(std::string_view text, CsvLimits limits = {});
+
+// One field, quoted when it holds a comma, a quote, CR or LF (quotes doubled inside). A text
+// field that a spreadsheet would run as a formula (it starts with = + - @, a tab or a CR) gets
+// a leading apostrophe, so that opening an export never runs what a client wrote in a note or
+// a reference (OWASP "CSV injection"); integers ("-500") are amounts and are written as they
+// are. The apostrophe is the one change a round trip through CsvReader shows.
+std::string csv_field(std::string_view value);
+
+// One record: the fields, separated by commas, ended by LF. (RFC 4180 says CRLF; LF is what
+// the Unix tools our operators use expect, and the reader takes both.)
+std::string csv_record(const std::vector<std::string>& fields);
 
 }  // namespace loyalty::audit

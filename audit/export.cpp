@@ -8,37 +8,13 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "audit/csv.hpp"
 #include "audit/privacy.hpp"
 #include "audit/seal.hpp"
 #include "ledger/database.hpp"
 #include "ledger/digest.hpp"
 
 namespace loyalty::audit {
-
-namespace {
-
-bool is_integer_text(std::string_view value) {
-  if (value.starts_with('-')) value.remove_prefix(1);
-  return !value.empty() && value.find_first_not_of("0123456789") == std::string_view::npos;
-}
-
-}  // namespace
-
-std::string csv_field(std::string_view value) {
-  std::string text;
-  if (!value.empty() && std::string_view("=+-@\t\r").find(value.front()) != std::string_view::npos &&
-      !is_integer_text(value)) {
-    text = "'";
-  }
-  text += value;
-  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
 
 namespace {
 
@@ -49,11 +25,10 @@ const db::Statement insert_chunk{
     "INSERT INTO export_file_chunks (export_id, name, chunk, content) VALUES ($1, $2, $3, decode($4, 'hex'))"};
 const db::Statement insert_file{
     "export.insert_file", "INSERT INTO export_files (export_id, name, bytes, sha256) VALUES ($1, $2, $3, $4)"};
-const db::Statement select_chunks{
-    "export.select_chunks",
-    "SELECT content FROM export_file_chunks WHERE export_id = $1 AND name = $2 ORDER BY chunk"};
+const db::Statement select_chunk{
+    "export.select_chunk", "SELECT content FROM export_file_chunks WHERE export_id = $1 AND name = $2 AND chunk = $3"};
 const db::Statement select_file{
-    "export.select_file", "SELECT bytes FROM export_files WHERE export_id = $1 AND name = $2"};
+    "export.select_file", "SELECT bytes, sha256 FROM export_files WHERE export_id = $1 AND name = $2"};
 
 // One output file: buffered, hashed and counted as it is written.
 class ExportFile {
@@ -129,15 +104,6 @@ class RowStream {
   bool done_ = false;
 };
 
-std::string csv_line(const std::vector<std::string>& fields) {
-  std::string line;
-  for (std::size_t i = 0; i < fields.size(); ++i) {
-    if (i) line += ',';
-    line += csv_field(fields[i]);
-  }
-  return line + "\n";
-}
-
 std::string text_or_empty(const pqxx::field& field) { return field.is_null() ? "" : field.c_str(); }
 std::string masked_or_empty(const pqxx::field& field) { return field.is_null() ? "" : mask_phone_numbers(field.c_str()); }
 std::string time_text(const pqxx::field& field) { return format_rfc3339(db::time_of(field)); }
@@ -174,7 +140,7 @@ struct ExportRun {
 
 void write_balances(ExportRun& run) {
   ExportFile balances{run.sink, "balances.csv"};
-  balances.write("account,asset,opening,movement,closing\n");
+  balances.write(csv_record({"account", "asset", "opening", "movement", "closing"}));
   std::string opening;
   RowStream rows{run.txn, "export_balances",
                  "SELECT a.name, a.asset,"
@@ -189,7 +155,7 @@ void write_balances(ExportRun& run) {
     const auto movement = (*row)[3].as<std::int64_t>();
     std::int64_t closing = 0;
     if (__builtin_add_overflow(open, movement, &closing)) throw std::overflow_error("a balance does not fit in int64");
-    balances.row(csv_line({(*row)[0].c_str(), (*row)[1].c_str(), std::to_string(open), std::to_string(movement),
+    balances.row(csv_record({(*row)[0].c_str(), (*row)[1].c_str(), std::to_string(open), std::to_string(movement),
                            std::to_string(closing)}));
     if (run.journal && open != 0) {
       if (!opening_started) {
@@ -210,7 +176,7 @@ void write_entry(ExportRun& run, const pqxx::row& entry, const std::vector<pqxx:
   const std::string entry_id = entry[0].c_str();
   const std::string kind = entry[1].c_str();
   if (run.entries_csv) {
-    run.entries_csv->row(csv_line({entry_id, kind, time_text(entry[2]), time_text(entry[3]), text_or_empty(entry[4]),
+    run.entries_csv->row(csv_record({entry_id, kind, time_text(entry[2]), time_text(entry[3]), text_or_empty(entry[4]),
                                    masked_or_empty(entry[5]), masked_or_empty(entry[6]), masked_or_empty(entry[7]),
                                    text_or_empty(entry[8]), text_or_empty(entry[9]), masked_or_empty(entry[10]),
                                    text_or_empty(entry[11])}));
@@ -226,7 +192,7 @@ void write_entry(ExportRun& run, const pqxx::row& entry, const std::vector<pqxx:
       throw std::overflow_error("an export total does not fit in int64");
     }
     if (run.postings_csv) {
-      run.postings_csv->row(csv_line({posting[1].c_str(), entry_id, posting[2].c_str(), asset, posting[4].c_str(),
+      run.postings_csv->row(csv_record({posting[1].c_str(), entry_id, posting[2].c_str(), asset, posting[4].c_str(),
                                       text_or_empty(posting[5])}));
     }
     if (run.entries_jsonl) {
@@ -286,7 +252,8 @@ void write_audit_events(ExportRun& run) {
   std::unique_ptr<ExportFile> csv, jsonl;
   if (run.formats.csv) {
     csv = std::make_unique<ExportFile>(run.sink, "audit_events.csv");
-    csv->write("audit_id,occurred_at,actor_kind,actor_id,actor_name,action,subject,request_id,source_address,result,details\n");
+    csv->write(csv_record({"audit_id", "occurred_at", "actor_kind", "actor_id", "actor_name", "action", "subject",
+                           "request_id", "source_address", "result", "details"}));
   }
   if (run.formats.jsonl) jsonl = std::make_unique<ExportFile>(run.sink, "audit_events.jsonl");
   RowStream events{run.txn, "export_audit",
@@ -296,7 +263,7 @@ void write_audit_events(ExportRun& run) {
   while (const auto event = events.peek()) {
     const pqxx::row& row = *event;
     if (csv) {
-      csv->row(csv_line({row[0].c_str(), time_text(row[1]), row[2].c_str(), text_or_empty(row[3]),
+      csv->row(csv_record({row[0].c_str(), time_text(row[1]), row[2].c_str(), text_or_empty(row[3]),
                          masked_or_empty(row[4]), row[5].c_str(), masked_or_empty(row[6]), text_or_empty(row[7]),
                          text_or_empty(row[8]), row[9].c_str(), mask_phone_numbers_in_json(row[10].c_str())}));
     }
@@ -447,11 +414,11 @@ ExportSummary write_export(pqxx::transaction_base& txn, Timestamp from, Timestam
   write_balances(run);  // the journal's opening balances come first
   if (formats.csv) {
     run.entries_csv = std::make_unique<ExportFile>(sink, "entries.csv");
-    run.entries_csv->write(
-        "entry_id,kind,effective_at,created_at,member_id,reference,reason_code,note,reverses_entry_id,"
-        "program_version,actor,request_id\n");
+    run.entries_csv->write(csv_record({"entry_id", "kind", "effective_at", "created_at", "member_id", "reference",
+                                       "reason_code", "note", "reverses_entry_id", "program_version", "actor",
+                                       "request_id"}));
     run.postings_csv = std::make_unique<ExportFile>(sink, "postings.csv");
-    run.postings_csv->write("posting_id,entry_id,account,asset,amount,balance_after\n");
+    run.postings_csv->write(csv_record({"posting_id", "entry_id", "account", "asset", "amount", "balance_after"}));
   }
   if (formats.jsonl) run.entries_jsonl = std::make_unique<ExportFile>(sink, "entries.jsonl");
   write_entries(run);
@@ -473,11 +440,23 @@ ExportSummary write_export(pqxx::transaction_base& txn, Timestamp from, Timestam
   return run.summary;
 }
 
+std::optional<StoredFile> stored_file(pqxx::transaction_base& txn, const std::string& export_id, const std::string& name) {
+  const auto rows = db::exec(txn, select_file, export_id, name);
+  if (rows.empty()) return std::nullopt;
+  return StoredFile{rows[0][0].as<std::int64_t>(), rows[0][1].c_str()};
+}
+
 std::optional<std::string> read_stored_file(pqxx::transaction_base& txn, const std::string& export_id,
                                             const std::string& name) {
-  if (db::exec(txn, select_file, export_id, name).empty()) return std::nullopt;
+  const auto file = stored_file(txn, export_id, name);
+  if (!file) return std::nullopt;
   std::string content;
-  for (const auto& row : db::exec(txn, select_chunks, export_id, name)) content += pqxx::binarystring(row[0]).str();
+  content.reserve(static_cast<std::size_t>(file->bytes));
+  for (int chunk = 0; static_cast<std::int64_t>(content.size()) < file->bytes; ++chunk) {
+    const auto rows = db::exec(txn, select_chunk, export_id, name, chunk);
+    if (rows.empty()) throw std::runtime_error("export " + export_id + " lacks chunk " + std::to_string(chunk) + " of " + name);
+    content += pqxx::binarystring(rows[0][0]).str();
+  }
   return content;
 }
 

@@ -8,7 +8,8 @@
 // Entries belong to the range by effective_at, audit events by occurred_at, both half-open
 // [from, to). The journal opens with the balances as of `from`, so its account balances are
 // the trial balance just before `to`. Members appear only under their pseudonymous member_id;
-// free text is masked (audit/privacy.hpp).
+// free text is masked (audit/privacy.hpp). CSV files are written by audit/csv.hpp, the writer
+// whose reader `loyaltyctl audit verify` uses.
 #pragma once
 
 #include <pqxx/pqxx>
@@ -25,12 +26,6 @@
 #include "ledger/time.hpp"
 
 namespace loyalty::audit {
-
-// One CSV cell, quoted per RFC 4180 when it needs to be. A text cell that a spreadsheet would
-// run as a formula (it starts with = + - @, a tab or a CR) gets a leading apostrophe, so that
-// opening an export never runs what a client wrote in a note or a reference (OWASP "CSV
-// injection"); integers ("-500") are amounts and are written as they are.
-std::string csv_field(std::string_view value);
 
 inline constexpr int export_fetch_rows = 5000;                  // rows per cursor FETCH
 inline constexpr std::size_t export_buffer_bytes = 256 * 1024;   // file buffer before a sink write
@@ -116,7 +111,16 @@ ExportSummary write_export(pqxx::transaction_base& txn, Timestamp from, Timestam
                            ExportSink& sink, const ExportSigner& signer,
                            const std::function<void(std::int64_t)>& progress = {});
 
-// Reads one stored file of an API export (nullopt if there is none by that name).
+// One stored file of an API export: its size and sha256 (hex), as the manifest lists them.
+struct StoredFile {
+  std::int64_t bytes = 0;
+  std::string sha256_hex;
+};
+std::optional<StoredFile> stored_file(pqxx::transaction_base& txn, const std::string& export_id, const std::string& name);
+
+// Reads one stored file of an API export (nullopt if there is none by that name), one stored
+// chunk (export_chunk_bytes) per query, so that no more than one chunk is held besides the
+// text being assembled.
 std::optional<std::string> read_stored_file(pqxx::transaction_base& txn, const std::string& export_id,
                                             const std::string& name);
 

@@ -77,6 +77,27 @@ const db::Statement verify_leaves{
     " LEFT JOIN audit_events a ON s.record_kind = 'audit' AND a.audit_id = s.record_id"
     " WHERE s.seq > $1 AND s.seq <= $1 + $2 ORDER BY s.seq"};
 // A bounded seq range (not LIMIT) lets the planner join by index, one chunk at a time.
+// Past each kind's last leaf in chain order (the sealer's own cursors), through the
+// (created_xid, id) indexes of migrations/0006.
+// Past each kind's last leaf in chain order (the sealer's own cursors), as a row comparison
+// that the (created_xid, id) indexes of migrations/0006 answer in order (xid8 0 and id 0 come
+// before every record: nothing is sealed yet).
+const db::Statement select_seal_lag{
+    "seal.lag",
+    "WITH last_entry AS (SELECT created_xid, record_id FROM audit_seal_log WHERE record_kind = 'entry'"
+    "                    ORDER BY seq DESC LIMIT 1),"
+    " last_audit AS (SELECT created_xid, record_id FROM audit_seal_log WHERE record_kind = 'audit'"
+    "                ORDER BY seq DESC LIMIT 1),"
+    " waiting AS ((SELECT e.created_at AS at FROM entries e"
+    "              WHERE (e.created_xid, e.entry_id) > (coalesce((SELECT created_xid FROM last_entry), '0'::xid8),"
+    "                                                   coalesce((SELECT record_id FROM last_entry), 0))"
+    "              ORDER BY e.created_xid, e.entry_id LIMIT $1)"
+    "             UNION ALL"
+    "             (SELECT a.occurred_at FROM audit_events a"
+    "              WHERE (a.created_xid, a.audit_id) > (coalesce((SELECT created_xid FROM last_audit), '0'::xid8),"
+    "                                                   coalesce((SELECT record_id FROM last_audit), 0))"
+    "              ORDER BY a.created_xid, a.audit_id LIMIT $1))"
+    " SELECT count(*), coalesce(extract(epoch FROM clock_timestamp() - min(at)), 0)::float8 FROM waiting"};
 const db::Statement select_next_seq{"seal.next_seq", "SELECT min(seq) FROM audit_seal_log WHERE seq > $1"};
 const db::Statement verify_postings{
     "seal.verify_postings",
@@ -383,6 +404,11 @@ std::optional<SealHead> latest_seal(pqxx::transaction_base& txn) {
                   format_rfc3339(db::time_of(rows[0][3]))};
 }
 
+SealLag seal_lag(pqxx::transaction_base& txn) {
+  const auto row = db::exec(txn, select_seal_lag, seal_lag_records_counted_max)[0];
+  return SealLag{std::min(row[0].as<std::int64_t>(), seal_lag_records_counted_max), std::max(0.0, row[1].as<double>())};
+}
+
 Sealer::Sealer(std::string database_url, std::chrono::milliseconds interval)
     : database_url_(std::move(database_url)), interval_(interval) {}
 
@@ -406,7 +432,7 @@ void Sealer::run() {
       if (!connection || !connection->is_open()) connection = db::connect(database_url_);
       const SealReport report = seal_pending(*connection, "sealer");
       if (report.records > 0) {
-        log::info("sealed", {{"records", std::to_string(report.records)}, {"head", report.head_hex}});
+        log::info("sealed", {{"records", report.records}, {"head", report.head_hex}});
       }
     } catch (const std::exception& error) {
       connection.reset();

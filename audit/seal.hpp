@@ -66,6 +66,16 @@ struct SealHead {
 };
 std::optional<SealHead> latest_seal(pqxx::transaction_base& txn);
 
+// How far the sealer is behind, for /metrics: the committed records not sealed yet (counted up
+// to seal_lag_records_counted_max, so that a long stall costs a bounded scrape) and the age of
+// the oldest of them (0 when none is waiting).
+inline constexpr std::int64_t seal_lag_records_counted_max = 1'000'000;
+struct SealLag {
+  std::int64_t records = 0;
+  double seconds = 0;
+};
+SealLag seal_lag(pqxx::transaction_base& txn);
+
 // The sealer thread of loyaltyd: seals every `interval` until stopped. Several processes may
 // run one each; a database advisory lock lets one of them work at a time.
 class Sealer {

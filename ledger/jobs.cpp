@@ -1,5 +1,7 @@
 #include "ledger/jobs.hpp"
 
+#include <mutex>
+
 #include "ledger/database.hpp"
 #include "ledger/executor.hpp"
 #include "ledger/holds.hpp"
@@ -17,9 +19,20 @@ const db::Statement add_items{
     " ON CONFLICT (job, as_of) DO UPDATE SET items = job_runs.items + EXCLUDED.items,"
     " finished_at = EXCLUDED.finished_at, cursor = EXCLUDED.cursor"};
 
+const db::Statement select_last_finished{
+    "jobs.last_finished",
+    "SELECT finished_at, items FROM job_runs WHERE job = $1 AND finished_at IS NOT NULL ORDER BY as_of DESC LIMIT 1"};
+
+std::mutex failures_mutex;
+std::map<std::string, JobFailures> failures;  // guarded by failures_mutex
+
 Origin job_origin(const JobDefinition& job) { return Origin{std::nullopt, "job:" + job.name}; }
 
 }  // namespace
+
+// Every chunk of one run (run_job counts the runs that throw).
+JobReport run_job_chunks(pqxx::connection& connection, const JobDefinition& job, Timestamp as_of,
+                         const RunControl& control);
 
 std::vector<JobDefinition> ledger_jobs() {
   return {
@@ -51,6 +64,30 @@ JobReport run_job(pqxx::connection& connection, const JobDefinition& job, Timest
 
 JobReport run_job(pqxx::connection& connection, const JobDefinition& job, Timestamp as_of,
                   const RunControl& control) {
+  try {
+    return run_job_chunks(connection, job, as_of, control);
+  } catch (...) {
+    std::lock_guard lock{failures_mutex};
+    JobFailures& seen = failures[job.name];
+    ++seen.count;
+    seen.last_at = now_utc();
+    throw;
+  }
+}
+
+std::optional<FinishedRun> last_finished_run(pqxx::transaction_base& txn, const std::string& job) {
+  const auto rows = db::exec(txn, select_last_finished, job);
+  if (rows.empty()) return std::nullopt;
+  return FinishedRun{db::time_of(rows[0][0]), rows[0][1].as<std::int64_t>()};
+}
+
+std::map<std::string, JobFailures> job_failures_seen() {
+  std::lock_guard lock{failures_mutex};
+  return failures;
+}
+
+JobReport run_job_chunks(pqxx::connection& connection, const JobDefinition& job, Timestamp as_of,
+                         const RunControl& control) {
   JobReport report{job.name, as_of, "done", 0, now_utc(), std::nullopt};
   while (true) {
     const ChunkResult chunk = db::run_transaction(connection, "job", [&](pqxx::transaction_base& txn) {

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -86,5 +87,20 @@ JobReport run_job(pqxx::connection& connection, const JobDefinition& job, Timest
                   const std::function<void(std::int64_t)>& progress = {});
 JobReport run_job(pqxx::connection& connection, const JobDefinition& job, Timestamp as_of,
                   const RunControl& control);
+
+// For /metrics. The last finished run of a job, from job_runs (whichever process ran it).
+struct FinishedRun {
+  Timestamp finished_at;
+  std::int64_t items = 0;
+};
+std::optional<FinishedRun> last_finished_run(pqxx::transaction_base& txn, const std::string& job);
+
+// Runs of run_job that threw (the database went away, a bug in a step), in this process: a
+// failed run leaves no finished row, so only the process that saw it can count it.
+struct JobFailures {
+  std::int64_t count = 0;
+  Timestamp last_at;
+};
+std::map<std::string, JobFailures> job_failures_seen();
 
 }  // namespace loyalty::ledger

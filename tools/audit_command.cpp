@@ -4,7 +4,9 @@
 //   verify DIR  checks an export offline: the manifest's signature (--public-key PEM, else
 //               the public half of --signing-key, else the key embedded in the manifest), every
 //               file's size and sha256, row counts and per-asset totals, that every entry
-//               balances, and that the journal's balances equal balances.csv.
+//               balances, that every CSV record has its header's fields (a quoted line break
+//               is inside a field, not a new record), and that the journal's balances equal
+//               balances.csv.
 // Exit status 0 only when every check passes.
 #include <openssl/evp.h>
 #include <unistd.h>
@@ -214,13 +216,35 @@ void check_totals(Checks& checks, const json& manifest, const Totals& totals, co
   checks.check(match, source + ": per-asset totals match the manifest and each asset nets to zero");
 }
 
-// Records of a CSV file after its header (quoted line breaks are inside a record), or -1.
-std::int64_t count_csv_records(const fs::path& path) {
+// The records of a CSV file after its header, read by the reader the export's writer pairs
+// with (audit/csv.hpp): a quoted line break in a note is inside one record, never two.
+struct CsvShape {
+  std::int64_t records = 0;
+  std::optional<std::string> problem;  // unreadable, or a record whose width is not the header's
+};
+
+CsvShape csv_shape(const fs::path& path) {
   std::ifstream in{path, std::ios::binary};
   audit::CsvReader reader{in};
-  while (reader.next()) {
+  CsvShape shape;
+  const auto header = reader.next();
+  while (const auto record = reader.next()) {
+    if (record->size() != header->size() && !shape.problem) {
+      shape.problem = "record " + std::to_string(reader.records()) + " has " + std::to_string(record->size()) +
+                      " fields; the header has " + std::to_string(header->size());
+    }
+    ++shape.records;
   }
-  return reader.problem() ? -1 : static_cast<std::int64_t>(reader.records()) - 1;
+  if (reader.problem()) shape.problem = *reader.problem();
+  if (!header && !shape.problem) shape.problem = "no header";
+  return shape;
+}
+
+void check_csv_rows(Checks& checks, const fs::path& dir, const std::string& name, const json& counts, const char* count) {
+  const CsvShape shape = csv_shape(dir / name);
+  if (shape.problem) checks.fail(name + ": " + *shape.problem);
+  checks.check(integer_at(counts, count) == shape.records,
+               name + ": " + count + " count matches the manifest (" + std::to_string(shape.records) + ")");
 }
 
 std::string unquote(std::string text) {
@@ -332,14 +356,14 @@ int verify_export(const std::string& directory, const Flags& flags) {
   const json& counts = member_at(manifest, "row_counts");
   if (listed.count("postings.csv")) {
     check_totals(checks, manifest, totals_of_postings_csv(dir / "postings.csv"), "postings.csv");
-    checks.check(integer_at(counts, "entries") == count_csv_records(dir / "entries.csv"),
-                 "entries.csv: entry count matches the manifest");
+    check_csv_rows(checks, dir, "entries.csv", counts, "entries");
   }
   if (listed.count("entries.jsonl")) {
     std::int64_t entries = 0;
     check_totals(checks, manifest, totals_of_entries_jsonl(dir / "entries.jsonl", entries), "entries.jsonl");
     checks.check(integer_at(counts, "entries") == entries, "entries.jsonl: entry count matches the manifest");
   }
+  if (listed.count("audit_events.csv")) check_csv_rows(checks, dir, "audit_events.csv", counts, "audit_events");
   if (listed.count("journal.ledger")) check_journal(checks, dir);
   std::printf("%s: %d check(s) failed\n", checks.failed ? "NOT VERIFIED" : "verified", checks.failed);
   return checks.failed ? 1 : 0;

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <sstream>
 
 #include "api/api_keys.hpp"
@@ -14,6 +15,7 @@
 #include "ledger/migrator.hpp"
 #include "earning/program_apply.hpp"
 #include "program/store.hpp"
+#include "ledger/log.hpp"
 #include "tools/flags.hpp"
 
 namespace loyalty::tools {
@@ -21,54 +23,15 @@ namespace loyalty::tools {
 int export_command(pqxx::connection& connection, const Flags& flags, const std::string& actor);
 int audit_command(const std::vector<std::string>& args, const Flags& flags,
                   const std::function<std::unique_ptr<pqxx::connection>()>& connect);
-int signing_key_command(int argc, char** argv);  // tools/signing_key_command.cpp (own flags)
-int partners_command(int argc, char** argv);     // tools/partners_command.cpp (own flags)
+int signing_key_init(const Flags& flags);
+int signing_key_retire(const Flags& flags);
+int partners_reconcile(const Flags& flags);
 }  // namespace loyalty::tools
 
 namespace {
 
 using namespace loyalty;
 using nlohmann::json;
-
-const std::vector<tools::FlagSpec> flag_specs = {
-    {"database-url", "LOYALTY_DATABASE_URL", "", "libpq URI of the database"},
-    {"json", "", "", "print one JSON object on stdout", true},
-    {"role", "", "", "keys create: mall, ingest, admin or finance"},
-    {"name", "", "", "keys create: who the key is for"},
-    {"expires-at", "", "", "keys create: when the key stops working (RFC 3339; default never)"},
-    {"as-of", "", "", "jobs run: the moment to run the job for (RFC 3339; default now)"},
-    {"from", "", "", "export: start of the range (RFC 3339, inclusive)"},
-    {"to", "", "", "export: end of the range (RFC 3339, exclusive)"},
-    {"format", "", "csv,jsonl,ledger", "export: comma-separated formats (csv, jsonl, ledger)"},
-    {"out", "", "", "export: the directory to write"},
-    {"signing-key", "LOYALTY_SIGNING_KEY", "", "export: Ed25519 private key (PEM) that signs manifest.json"},
-    {"public-key", "", "", "audit verify DIR: Ed25519 public key (PEM) the manifest must be signed with"},
-    {"help", "", "", "show this help", true},
-};
-
-constexpr const char* usage =
-    "loyaltyctl: the loyalty-ledger operator's command line\n\n"
-    "commands:\n"
-    "  migrate                          apply pending schema migrations\n"
-    "  status                           show applied and pending migrations\n"
-    "  keys create --role R --name N [--expires-at T]\n"
-    "                                   create an API key (the secret is shown once)\n"
-    "  keys list [--json]               list API keys (never a secret)\n"
-    "  keys revoke KEY_ID               revoke an API key (refused everywhere within 5 s)\n"
-    "  program apply FILE.yaml          validate and apply a program document\n"
-    "  program show                     print the program in force (JSON)\n"
-    "  jobs list                        list the jobs\n"
-    "  jobs run NAME [--as-of T]        run a job for a moment in time\n"
-    "  export --from T --to T --format csv,jsonl,ledger --out DIR\n"
-    "                                   write a signed finance export of a range\n"
-    "  audit seal                       seal finished records into the audit hash chain\n"
-    "  audit verify                     recompute the audit hash chain from the database\n"
-    "  audit verify DIR [--public-key P] check an export offline (exit 0 only if all passes)\n"
-    "  signing-key init [--out PATH]    make our Ed25519 signing key and register its public key\n"
-    "  signing-key retire KEY_ID        take an old signing key off GET /partner/v1/signing-keys\n"
-    "  partners reconcile --partner ID --date D --csv FILE\n"
-    "                                   compare a partner's CSV with our statement (exit 1 on any difference)\n\n"
-    "flags:\n";
 
 std::string operator_name() {
   const char* user = std::getenv("USER");
@@ -281,71 +244,178 @@ int run_job(pqxx::connection& connection, const std::string& name, const tools::
   return report.status == "busy" ? 3 : 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  // These command groups take flags of their own: they parse them themselves.
-  if (argc >= 2 && std::string(argv[1]) == "signing-key") return tools::signing_key_command(argc, argv);
-  if (argc >= 2 && std::string(argv[1]) == "partners") return tools::partners_command(argc, argv);
+// The command tree: each command's options, checked by CLI11 before anything runs, land in
+// `flags`; `chosen` names the command ("keys create").
+struct CommandLine {
+  CLI::App app{"loyaltyctl: the loyalty-ledger operator's command line", "loyaltyctl"};
   tools::Flags flags;
-  if (const auto error = flags.parse(flag_specs, argc, argv, 1)) {
-    std::fprintf(stderr, "loyaltyctl: %s\n", error->c_str());
-    return 2;
+  std::map<const CLI::App*, std::string> names;
+
+  CLI::App* command(CLI::App& parent, const std::string& name, const std::string& help) {
+    CLI::App* added = parent.add_subcommand(name, help);
+    const auto found = names.find(&parent);
+    names[added] = found == names.end() ? name : found->second + " " + name;
+    return added;
   }
+  void database(CLI::App& command) {
+    tools::add_value(command, flags, "database-url", "libpq URI of the database", "LOYALTY_DATABASE_URL")->required();
+  }
+  void json(CLI::App& command) { tools::add_switch(command, flags, "json", "print one JSON object on stdout"); }
+  std::string chosen() const {
+    const CLI::App* at = &app;
+    while (!at->get_subcommands().empty()) at = at->get_subcommands().front();
+    const auto found = names.find(at);
+    return found == names.end() ? "" : found->second;
+  }
+};
+
+void define_commands(CommandLine& line) {
+  auto& app = line.app;
+  auto& flags = line.flags;
+  tools::prepare(app);
+  app.require_subcommand(1);
+  line.database(*line.command(app, "migrate", "apply pending schema migrations"));
+  line.database(*line.command(app, "status", "show applied and pending migrations (exit 1 if any is pending)"));
+
+  auto* keys = line.command(app, "keys", "API keys");
+  keys->require_subcommand(1);
+  auto* create = line.command(*keys, "create", "create an API key (the secret is shown once)");
+  line.database(*create);
+  tools::add_value(*create, flags, "role", "mall, ingest, admin or finance")
+      ->required()->check(tools::one_of({"mall", "ingest", "admin", "finance"}));
+  tools::add_value(*create, flags, "name", "who the key is for (1-100 characters)")->required();
+  tools::add_value(*create, flags, "expires-at", "when the key stops working (RFC 3339; default never)")
+      ->check(tools::rfc3339_time());
+  line.json(*create);
+  auto* list = line.command(*keys, "list", "list API keys (never a secret)");
+  line.database(*list);
+  line.json(*list);
+  auto* revoke = line.command(*keys, "revoke", "revoke an API key (refused everywhere within 5 s)");
+  line.database(*revoke);
+  tools::add_positional(*revoke, flags, "KEY_ID", "the key to revoke")->required();
+  line.json(*revoke);
+
+  auto* program = line.command(app, "program", "the program document");
+  program->require_subcommand(1);
+  auto* apply = line.command(*program, "apply", "validate and apply a program document");
+  line.database(*apply);
+  tools::add_positional(*apply, flags, "FILE", "the program document (YAML or JSON)")->required()->check(CLI::ExistingFile);
+  line.json(*apply);
+  line.database(*line.command(*program, "show", "print the program in force (JSON)"));
+
+  auto* jobs = line.command(app, "jobs", "scheduled jobs");
+  jobs->require_subcommand(1);
+  line.command(*jobs, "list", "list the jobs");
+  auto* run = line.command(*jobs, "run", "run a job for a moment in time (progress on a terminal)");
+  line.database(*run);
+  tools::add_positional(*run, flags, "NAME", "the job (see: loyaltyctl jobs list)")->required();
+  tools::add_value(*run, flags, "as-of", "the moment to run the job for (RFC 3339; default now)")->check(tools::rfc3339_time());
+  line.json(*run);
+
+  auto* exporting = line.command(app, "export", "write a signed finance export of a range into a directory");
+  line.database(*exporting);
+  tools::add_value(*exporting, flags, "from", "start of the range (RFC 3339, inclusive)")->required()->check(tools::rfc3339_time());
+  tools::add_value(*exporting, flags, "to", "end of the range (RFC 3339, exclusive)")->required()->check(tools::rfc3339_time());
+  tools::add_value(*exporting, flags, "format", "comma-separated formats: csv, jsonl, ledger (default all three)");
+  tools::add_value(*exporting, flags, "out", "the directory to write")->required();
+  tools::add_value(*exporting, flags, "signing-key", "Ed25519 private key (PEM) that signs manifest.json",
+                   "LOYALTY_SIGNING_KEY")->required();
+  line.json(*exporting);
+
+  auto* audit = line.command(app, "audit", "the audit hash chain and exports");
+  audit->require_subcommand(1);
+  line.database(*line.command(*audit, "seal", "seal finished records into the audit hash chain now"));
+  auto* verify = line.command(*audit, "verify",
+                              "without DIR: recompute the audit hash chain from the database; with DIR: check an "
+                              "export offline (exit 0 only if every check passes)");
+  tools::add_positional(*verify, flags, "DIR", "an export directory (checked offline, no database needed)");
+  tools::add_value(*verify, flags, "database-url", "libpq URI of the database (without DIR)", "LOYALTY_DATABASE_URL");
+  tools::add_value(*verify, flags, "public-key", "DIR: the Ed25519 public key (PEM) the manifest must be signed with")
+      ->check(CLI::ExistingFile);
+  tools::add_value(*verify, flags, "signing-key", "DIR: our private key, whose public half must have signed",
+                   "LOYALTY_SIGNING_KEY");
+  line.json(*verify);
+
+  auto* signing = line.command(app, "signing-key", "our Ed25519 signing key (exports, statements, partner answers)");
+  signing->require_subcommand(1);
+  auto* init = line.command(*signing, "init",
+                            "make the key, write it where LOYALTY_SIGNING_KEY points (or --out; never over an existing "
+                            "file) and register its public half");
+  tools::add_value(*init, flags, "out", "where to write the private key (PEM, mode 0600)", "LOYALTY_SIGNING_KEY");
+  tools::add_value(*init, flags, "database-url", "libpq URI of the database (registers the public key)",
+                   "LOYALTY_DATABASE_URL");
+  line.json(*init);
+  auto* retire = line.command(*signing, "retire", "take an old signing key off GET /partner/v1/signing-keys");
+  line.database(*retire);
+  tools::add_positional(*retire, flags, "KEY_ID", "the key to retire")->required();
+  line.json(*retire);
+
+  auto* partners = line.command(app, "partners", "partner brands");
+  partners->require_subcommand(1);
+  auto* reconcile = line.command(*partners, "reconcile",
+                                 "compare a partner's CSV of one day with our statement (exit 1 on any difference)");
+  line.database(*reconcile);
+  tools::add_value(*reconcile, flags, "partner", "the partner's id")->required();
+  tools::add_value(*reconcile, flags, "date", "the UTC day, YYYY-MM-DD")->required();
+  tools::add_value(*reconcile, flags, "csv", "the partner's CSV (header: kind,id[,partner_member_ref,points,units,cents,right_code])")
+      ->required()->check(CLI::ExistingFile);
+  line.json(*reconcile);
+}
+
+int run_command(const std::string& command, const tools::Flags& flags) {
   const auto& args = flags.positionals();
-  if (flags.on("help") || args.empty()) {
-    std::printf("%s%s", usage, tools::Flags::help(flag_specs).c_str());
-    return args.empty() && !flags.on("help") ? 2 : 0;
-  }
-  const auto command = [&](std::initializer_list<const char*> words) {
-    if (args.size() < words.size()) return false;
-    std::size_t i = 0;
-    for (const char* word : words) {
-      if (args[i++] != word) return false;
-    }
-    return true;
-  };
-  if (command({"jobs", "list"})) {
+  if (command == "jobs list") {
     for (const auto& job : api::all_jobs()) std::printf("%s\n", job.name.c_str());
     return 0;
   }
+  if (command == "signing-key init") return tools::signing_key_init(flags);
+  if (command == "signing-key retire") return tools::signing_key_retire(flags);
+  if (command == "partners reconcile") return tools::partners_reconcile(flags);
   const std::string url = flags.value("database-url");
-  if (command({"audit"})) {  // `audit verify DIR` works offline, without a database
-    try {
-      return tools::audit_command(args, flags, [&] {
-        if (url.empty()) throw std::runtime_error("set LOYALTY_DATABASE_URL or --database-url");
-        return db::connect(url, db::SessionLimits{std::chrono::hours(1), std::chrono::seconds(5), std::chrono::hours(1)});
-      });
-    } catch (const std::exception& error) {
-      std::fprintf(stderr, "loyaltyctl: %s\n", error.what());
-      return 1;
-    }
+  const auto long_running = [&] {
+    return db::connect(url, db::SessionLimits{std::chrono::hours(1), std::chrono::seconds(5), std::chrono::hours(1)});
+  };
+  if (command == "audit seal" || command == "audit verify") {  // `audit verify DIR` works offline
+    std::vector<std::string> words{"audit", command.substr(6)};
+    words.insert(words.end(), args.begin(), args.end());
+    return tools::audit_command(words, flags, [&] {
+      if (url.empty()) throw std::runtime_error("set LOYALTY_DATABASE_URL or --database-url");
+      return long_running();
+    });
   }
-  if (url.empty()) {
-    std::fprintf(stderr, "loyaltyctl: set LOYALTY_DATABASE_URL or --database-url\n");
-    return 2;
+  if (command == "migrate") {
+    pqxx::connection connection{url};
+    return migrate(connection);
   }
+  if (command == "export") {
+    auto connection = long_running();
+    return tools::export_command(*connection, flags, operator_name());
+  }
+  auto connection = db::connect(url);
+  if (command == "status") return status(*connection);
+  if (command == "keys create") return create_key(*connection, flags);
+  if (command == "keys list") return list_keys(*connection, flags);
+  if (command == "keys revoke") return revoke_key(*connection, args.at(0), flags);
+  if (command == "program apply") return apply_program(*connection, args.at(0), flags);
+  if (command == "program show") return show_program(*connection);
+  if (command == "jobs run") return run_job(*connection, args.at(0), flags);
+  std::fprintf(stderr, "loyaltyctl: %s has no implementation (a bug)\n", command.c_str());
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (const char* level = std::getenv("LOYALTY_LOG_LEVEL"); level && *level) {
+    if (const auto parsed = log::parse_level(level)) log::set_level(*parsed);
+  }
+  CommandLine line;
+  define_commands(line);
+  if (const auto status = tools::parse(line.app, argc, argv)) return *status;
   try {
-    if (command({"migrate"})) {
-      pqxx::connection connection{url};
-      return migrate(connection);
-    }
-    auto connection = db::connect(url);
-    if (command({"status"})) return status(*connection);
-    if (command({"keys", "create"})) return create_key(*connection, flags);
-    if (command({"keys", "list"}) && args.size() == 2) return list_keys(*connection, flags);
-    if (command({"keys", "revoke"}) && args.size() == 3) return revoke_key(*connection, args[2], flags);
-    if (command({"program", "apply"}) && args.size() == 3) return apply_program(*connection, args[2], flags);
-    if (command({"program", "show"})) return show_program(*connection);
-    if (command({"jobs", "run"}) && args.size() == 3) return run_job(*connection, args[2], flags);
-    if (command({"export"}) && args.size() == 1) {
-      auto long_running = db::connect(url, db::SessionLimits{std::chrono::hours(1), std::chrono::seconds(5), std::chrono::hours(1)});
-      return tools::export_command(*long_running, flags, operator_name());
-    }
+    return run_command(line.chosen(), line.flags);
   } catch (const std::exception& error) {
     std::fprintf(stderr, "loyaltyctl: %s\n", error.what());
     return 1;
   }
-  std::fprintf(stderr, "loyaltyctl: unknown command (see loyaltyctl --help)\n");
-  return 2;
 }

@@ -19,25 +19,62 @@ namespace {
 
 using namespace loyalty;
 
-const std::vector<tools::FlagSpec> flag_specs = {
-    {"listen", "LOYALTY_LISTEN", "127.0.0.1:8080", "address:port to serve on"},
-    {"database-url", "LOYALTY_DATABASE_URL", "", "libpq URI of the database"},
-    {"io-threads", "LOYALTY_IO_THREADS", "2", "HTTP I/O threads"},
-    {"db-workers", "LOYALTY_DB_WORKERS", "8", "database worker threads (one connection each)"},
-    {"batch-max", "LOYALTY_BATCH_MAX", "32", "most requests committed in one transaction"},
-    {"rate-limit", "LOYALTY_RATE_LIMIT_PER_SECOND", "5000", "requests per second per API key"},
-    {"scheduler-interval", "LOYALTY_SCHEDULER_INTERVAL_SECONDS", "30", "seconds between scheduled job runs (0: off)"},
-    {"signing-key", "LOYALTY_SIGNING_KEY", "", "Ed25519 private key (PEM) for our signatures"},
-    {"source-rate-limit", "LOYALTY_SOURCE_RATE_LIMIT_PER_SECOND", "20000",
-     "requests per second per source address, before authentication"},
-    {"auth-refusals-per-second", "LOYALTY_AUTH_REFUSALS_PER_SECOND", "10",
-     "refused authentications per second per source address (bursts of 10x) before 429"},
-    {"allow-future-jobs", "LOYALTY_ALLOW_FUTURE_JOBS", "0",
-     "1: POST /v1/jobs/{name} accepts an as_of more than 5 minutes ahead (test and staging set-ups)"},
-    {"stop-timeout", "LOYALTY_STOP_TIMEOUT_SECONDS", "20",
-     "on SIGTERM/SIGINT, seconds to finish in-flight requests before stopping anyway"},
-    {"help", "", "", "show this help", true},
+// Every setting, from its option or else its environment variable, else the default shown.
+struct Settings {
+  std::string listen = "127.0.0.1:8080";
+  std::string database_url;
+  int io_threads = 2;
+  int db_workers = 8;
+  int batch_max = 32;
+  double rate_limit_per_second = 5000;
+  double source_rate_limit_per_second = 20000;
+  double auth_refusals_per_second = 10;
+  int scheduler_interval_seconds = 30;
+  std::string signing_key;
+  std::string allow_future_jobs = "0";
+  int stop_timeout_seconds = 20;
+  std::string log_level = "info";
 };
+
+// Adds --NAME for `value`, falling back to `environment`, checked by `check`.
+template <typename T>
+void setting(CLI::App& app, const std::string& name, T& value, const std::string& environment, const std::string& help,
+             const CLI::Validator& check) {
+  app.add_option("--" + name, value, help)->envname(environment)->check(check)->capture_default_str();
+}
+
+void define_settings(CLI::App& app, Settings& settings) {
+  tools::prepare(app);
+  setting(app, "listen", settings.listen, "LOYALTY_LISTEN", "address:port to serve on", tools::host_and_port("LOYALTY_LISTEN"));
+  app.add_option("--database-url", settings.database_url, "libpq URI of the database")
+      ->envname("LOYALTY_DATABASE_URL")->required();
+  setting(app, "io-threads", settings.io_threads, "LOYALTY_IO_THREADS", "HTTP I/O threads",
+          tools::integer_between(1, 64, "LOYALTY_IO_THREADS"));
+  setting(app, "db-workers", settings.db_workers, "LOYALTY_DB_WORKERS", "database worker threads (one connection each)",
+          tools::integer_between(1, 256, "LOYALTY_DB_WORKERS"));
+  setting(app, "batch-max", settings.batch_max, "LOYALTY_BATCH_MAX", "most requests committed in one transaction",
+          tools::integer_between(1, 4096, "LOYALTY_BATCH_MAX"));
+  setting(app, "rate-limit", settings.rate_limit_per_second, "LOYALTY_RATE_LIMIT_PER_SECOND",
+          "requests per second per API key", tools::number_between(0.001, 1e9, "LOYALTY_RATE_LIMIT_PER_SECOND"));
+  setting(app, "source-rate-limit", settings.source_rate_limit_per_second, "LOYALTY_SOURCE_RATE_LIMIT_PER_SECOND",
+          "requests per second per source address, before authentication",
+          tools::number_between(0.001, 1e9, "LOYALTY_SOURCE_RATE_LIMIT_PER_SECOND"));
+  setting(app, "auth-refusals-per-second", settings.auth_refusals_per_second, "LOYALTY_AUTH_REFUSALS_PER_SECOND",
+          "refused authentications per second per source address (bursts of 10x) before 429",
+          tools::number_between(0.001, 1e9, "LOYALTY_AUTH_REFUSALS_PER_SECOND"));
+  setting(app, "scheduler-interval", settings.scheduler_interval_seconds, "LOYALTY_SCHEDULER_INTERVAL_SECONDS",
+          "seconds between scheduled job runs (0: off)", tools::integer_between(0, 86400, "LOYALTY_SCHEDULER_INTERVAL_SECONDS"));
+  app.add_option("--signing-key", settings.signing_key, "Ed25519 private key (PEM) for our signatures")
+      ->envname("LOYALTY_SIGNING_KEY");
+  setting(app, "allow-future-jobs", settings.allow_future_jobs, "LOYALTY_ALLOW_FUTURE_JOBS",
+          "1: POST /v1/jobs/{name} accepts an as_of more than 5 minutes ahead (test and staging set-ups)",
+          tools::one_of({"0", "1"}, "LOYALTY_ALLOW_FUTURE_JOBS"));
+  setting(app, "stop-timeout", settings.stop_timeout_seconds, "LOYALTY_STOP_TIMEOUT_SECONDS",
+          "on SIGTERM/SIGINT, seconds to finish in-flight requests before stopping anyway",
+          tools::integer_between(1, 3600, "LOYALTY_STOP_TIMEOUT_SECONDS"));
+  setting(app, "log-level", settings.log_level, "LOYALTY_LOG_LEVEL", "the least level logged: debug, info, warn, error",
+          tools::one_of({"debug", "info", "warn", "warning", "error"}, "LOYALTY_LOG_LEVEL"));
+}
 
 // After the stop timeout, what is still running (a database statement, a chunk of a job) gets
 // this long before the process exits regardless.
@@ -99,7 +136,7 @@ void run_scheduler(const std::string& url, std::chrono::seconds interval, const 
           const auto report = ledger::run_job(*connection, *job, as_of, control);
           if (report.items > 0) {
             log::info("scheduled job", {{"job", job->name}, {"status", report.status},
-                                        {"items", std::to_string(report.items)}});
+                                        {"items", report.items}});
           }
         } catch (const std::exception& error) {
           connection.reset();
@@ -114,26 +151,14 @@ void run_scheduler(const std::string& url, std::chrono::seconds interval, const 
 }  // namespace
 
 int main(int argc, char** argv) {
-  tools::Flags flags;
-  if (const auto error = flags.parse(flag_specs, argc, argv, 1)) {
-    std::fprintf(stderr, "loyaltyd: %s\n", error->c_str());
-    return 2;
-  }
-  if (flags.on("help")) {
-    std::printf("loyaltyd: the loyalty-ledger HTTP service\n\n%s", tools::Flags::help(flag_specs).c_str());
-    return 0;
-  }
-  const std::string url = flags.value("database-url");
-  if (url.empty()) {
-    std::fprintf(stderr, "loyaltyd: set LOYALTY_DATABASE_URL or --database-url\n");
-    return 2;
-  }
-  const std::string listen = flags.value("listen");
+  Settings settings;
+  CLI::App app{"loyaltyd: the loyalty-ledger HTTP service and its job scheduler", "loyaltyd"};
+  define_settings(app, settings);
+  if (const auto status = tools::parse(app, argc, argv)) return *status;
+  log::set_level(log::parse_level(settings.log_level).value_or(log::Level::info));
+  const std::string& url = settings.database_url;
+  const std::string& listen = settings.listen;
   const auto colon = listen.rfind(':');
-  if (colon == std::string::npos) {
-    std::fprintf(stderr, "loyaltyd: --listen must be address:port\n");
-    return 2;
-  }
   if (!schema_is_current(url)) return 1;
 
   // Signals are taken by sigwait below, not by whichever thread happens to run.
@@ -145,17 +170,17 @@ int main(int argc, char** argv) {
 
   api::ServiceOptions options;
   options.database.database_url = url;
-  options.database.workers = std::stoi(flags.value("db-workers"));
-  options.database.batch_jobs_max = std::stoi(flags.value("batch-max"));
-  options.rate_limit_per_second = std::stod(flags.value("rate-limit"));
+  options.database.workers = settings.db_workers;
+  options.database.batch_jobs_max = settings.batch_max;
+  options.rate_limit_per_second = settings.rate_limit_per_second;
   options.rate_limit_burst = options.rate_limit_per_second * 2;
-  options.source_rate_limit_per_second = std::stod(flags.value("source-rate-limit"));
+  options.source_rate_limit_per_second = settings.source_rate_limit_per_second;
   options.source_rate_limit_burst = options.source_rate_limit_per_second * 2;
-  options.auth_refusals_per_second = std::stod(flags.value("auth-refusals-per-second"));
+  options.auth_refusals_per_second = settings.auth_refusals_per_second;
   options.auth_refusals_burst = options.auth_refusals_per_second * 10;
-  options.allow_future_jobs = flags.value("allow-future-jobs") == "1";
-  const std::chrono::seconds stop_timeout{std::stoi(flags.value("stop-timeout"))};
-  if (const std::string path = flags.value("signing-key"); !path.empty()) {
+  options.allow_future_jobs = settings.allow_future_jobs == "1";
+  const std::chrono::seconds stop_timeout{settings.stop_timeout_seconds};
+  if (const std::string& path = settings.signing_key; !path.empty()) {
     std::ifstream file{path};
     if (!file) {
       std::fprintf(stderr, "loyaltyd: cannot read the signing key %s\n", path.c_str());
@@ -167,12 +192,12 @@ int main(int argc, char** argv) {
   }
   api::Service service{options};
   api::Server server{service, listen.substr(0, colon),
-                     static_cast<unsigned short>(std::stoi(listen.substr(colon + 1))), std::stoi(flags.value("io-threads"))};
+                     static_cast<unsigned short>(std::stoi(listen.substr(colon + 1))), settings.io_threads};
   server.start();
   log::info("serving", {{"url", "http://" + listen.substr(0, colon) + ":" + std::to_string(server.port())}});
 
   std::atomic<bool> stop{false};
-  const int interval = std::stoi(flags.value("scheduler-interval"));
+  const int interval = settings.scheduler_interval_seconds;
   std::thread scheduler;
   if (interval > 0) scheduler = std::thread([&] { run_scheduler(url, std::chrono::seconds(interval), stop); });
   // Seals finished entries and audit events into the tamper-evidence chain (audit/seal.hpp).
@@ -187,7 +212,7 @@ int main(int argc, char** argv) {
   // exits. A watchdog bounds it all: whatever hangs, the process is gone after
   // stop_timeout + stop_grace_after_timeout.
   const auto stop_began = std::chrono::steady_clock::now();
-  log::info("stopping", {{"signal", std::to_string(received)}, {"timeout_seconds", std::to_string(stop_timeout.count())}});
+  log::info("stopping", {{"signal", received}, {"timeout_seconds", stop_timeout.count()}});
   std::thread([stop_timeout] {
     std::this_thread::sleep_for(stop_timeout + stop_grace_after_timeout);
     log::error("the graceful stop took too long; exiting now");
@@ -200,6 +225,6 @@ int main(int argc, char** argv) {
   if (scheduler.joinable()) scheduler.join();  // a running job stops at its chunk boundary
   sealer.stop();
   const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - stop_began);
-  log::info("stopped", {{"drained", drained ? "true" : "false"}, {"duration_ms", std::to_string(millis.count())}});
+  log::info("stopped", {{"drained", drained}, {"duration_ms", millis.count()}});
   return 0;
 }

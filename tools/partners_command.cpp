@@ -15,36 +15,11 @@
 #include "tools/flags.hpp"
 
 namespace loyalty::tools {
-namespace {
 
-const std::vector<FlagSpec> partners_flags = {
-    {"database-url", "LOYALTY_DATABASE_URL", "", "libpq URI of the database"},
-    {"partner", "", "", "the partner's id"},
-    {"date", "", "", "the UTC day, YYYY-MM-DD"},
-    {"csv", "", "", "the partner's CSV (header: kind,id[,partner_member_ref,points,units,cents,right_code])"},
-    {"json", "", "", "print one JSON object on stdout", true},
-    {"help", "", "", "show this help", true},
-};
-
-int usage(int status) {
-  std::printf("loyaltyctl partners reconcile --partner ID --date YYYY-MM-DD --csv FILE [--json]\n%s",
-              Flags::help(partners_flags).c_str());
-  return status;
-}
-
-}  // namespace
-
-int partners_command(int argc, char** argv) {
-  Flags flags;
-  if (const auto error = flags.parse(partners_flags, argc, argv, 3)) {
-    std::fprintf(stderr, "loyaltyctl: %s\n", error->c_str());
-    return 2;
-  }
-  if (flags.on("help")) return usage(0);
-  if (argc < 3 || std::string(argv[2]) != "reconcile" || !flags.positionals().empty()) return usage(2);
+int partners_reconcile(const Flags& flags) {
   const std::string partner_id = flags.value("partner"), date = flags.value("date"), url = flags.value("database-url");
-  if (partner_id.empty() || !partners::is_date(date) || flags.value("csv").empty() || url.empty()) {
-    std::fprintf(stderr, "loyaltyctl: partners reconcile needs --partner, --date YYYY-MM-DD, --csv and a database URL\n");
+  if (!partners::is_date(date)) {
+    std::fprintf(stderr, "loyaltyctl: --date must be a UTC day, YYYY-MM-DD, not \"%s\"\n", date.c_str());
     return 2;
   }
   std::ifstream file{flags.value("csv"), std::ios::binary};

@@ -1,6 +1,7 @@
-// loyaltyctl signing-key init [--out PATH] [--json]: makes our Ed25519 signing key (the PEM
-// loyaltyd reads from LOYALTY_SIGNING_KEY) and registers its public half in the database, so
-// that GET /partner/v1/signing-keys serves it beside the keys it rotates out.
+// loyaltyctl signing-key init [--out PATH] [--json]: makes our Ed25519 signing key, writes it
+// where LOYALTY_SIGNING_KEY points (the PEM loyaltyd reads) unless --out says elsewhere, never
+// over an existing file, and registers its public half in the database, so that
+// GET /partner/v1/signing-keys serves it beside the keys it rotates out.
 // loyaltyctl signing-key retire KEY_ID [--json]: takes an old key off that list once loyaltyd
 // signs with its successor (its PEM stays fetchable by id, for old signatures).
 #include <fcntl.h>
@@ -8,7 +9,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "audit/audit_log.hpp"
@@ -18,13 +21,6 @@
 
 namespace loyalty::tools {
 namespace {
-
-const std::vector<FlagSpec> signing_key_flags = {
-    {"database-url", "LOYALTY_DATABASE_URL", "", "libpq URI of the database (registers the public key)"},
-    {"out", "", "loyalty-signing-key.pem", "where to write the private key (PEM, mode 0600; never overwritten)"},
-    {"json", "", "", "print one JSON object on stdout", true},
-    {"help", "", "", "show this help", true},
-};
 
 bool write_private_key(const std::string& path, const std::string& pem) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
@@ -43,12 +39,10 @@ audit::AuditRecord operator_record(const std::string& action, const std::string&
   return record;
 }
 
-int retire(const Flags& flags) {
+}  // namespace
+
+int signing_key_retire(const Flags& flags) {
   const std::string url = flags.value("database-url");
-  if (url.empty()) {
-    std::fprintf(stderr, "loyaltyctl: set LOYALTY_DATABASE_URL (or --database-url)\n");
-    return 2;
-  }
   const std::string key_id = flags.positionals().front();
   partners::RetireOutcome outcome{};
   try {
@@ -75,29 +69,19 @@ int retire(const Flags& flags) {
   return outcome == partners::RetireOutcome::unknown ? 1 : 0;
 }
 
-}  // namespace
-
-int signing_key_command(int argc, char** argv) {
-  Flags flags;
-  if (const auto error = flags.parse(signing_key_flags, argc, argv, 3)) {
-    std::fprintf(stderr, "loyaltyctl: %s\n", error->c_str());
+int signing_key_init(const Flags& flags) {
+  const std::string path = flags.value("out");
+  if (path.empty()) {
+    std::fprintf(stderr, "loyaltyctl: signing-key init: set LOYALTY_SIGNING_KEY to where the key goes, or pass --out PATH\n");
     return 2;
   }
-  const std::string sub = argc >= 3 ? argv[2] : "";
-  const bool usable = (sub == "init" && flags.positionals().empty()) || (sub == "retire" && flags.positionals().size() == 1);
-  if (flags.on("help") || !usable) {
-    std::printf("loyaltyctl signing-key init [--out PATH] [--json]\n"
-                "loyaltyctl signing-key retire KEY_ID [--json]\n%s",
-                Flags::help(signing_key_flags).c_str());
-    return flags.on("help") ? 0 : 2;
-  }
-  if (sub == "retire") return retire(flags);
-  const std::string path = flags.value("out");
   const std::string private_pem = partners::generate_ed25519_private_pem();
   const std::string public_pem = *partners::public_pem_of(private_pem);
   const std::string key_id = *partners::our_key_id(private_pem);
   if (!write_private_key(path, private_pem)) {
-    std::fprintf(stderr, "loyaltyctl: cannot create %s (it must not exist yet)\n", path.c_str());
+    const int error = errno;
+    std::fprintf(stderr, "loyaltyctl: cannot create %s: %s%s\n", path.c_str(), std::strerror(error),
+                 error == EEXIST ? " (a key is never overwritten: retire it, or choose another --out)" : "");
     return 1;
   }
   bool registered = false;

@@ -11,11 +11,15 @@
 #include <sstream>
 #include <thread>
 
+#include "audit/audit_log.hpp"
+#include "audit/csv.hpp"
 #include "audit/export.hpp"
 #include "audit/signing_key.hpp"
+#include "ledger/accounts.hpp"
 #include "ledger/database.hpp"
 #include "ledger/digest.hpp"
 #include "ledger/ids.hpp"
+#include "ledger/journal.hpp"
 #include "partners/request_signing.hpp"
 #include "tests/support/service_fixture.hpp"
 
@@ -221,6 +225,98 @@ TEST_F(Finance, AManifestSignatureVerifiesWithStockOpensslAndLoyaltyctlChecksEve
   EXPECT_NE(edited.output.find("FAIL  postings.csv"), std::string::npos) << edited.output;
 }
 
+// The record of a CSV file whose column `column` holds `value`, read by the project's reader.
+std::optional<std::vector<std::string>> csv_record_with(const fs::path& path, std::size_t column, const std::string& value) {
+  std::ifstream in{path, std::ios::binary};
+  audit::CsvReader reader{in};
+  while (const auto record = reader.next()) {
+    if (record->size() > column && (*record)[column] == value) return record;
+  }
+  EXPECT_FALSE(reader.problem()) << *reader.problem();
+  return std::nullopt;
+}
+
+TEST_F(Finance, QuotesCommasAndLineBreaksInEveryFreeTextFieldRoundTripThroughExportAndVerify) {
+  // An adjustment note may hold a line break: the export writes it as one quoted CSV field, and
+  // the verifier must read it as one field of one record (counting lines raised a false alarm).
+  Scratch scratch;
+  const auto tricky = [](const std::string& field) {
+    return field + ": say \"hi\", then\nthe next line,\r\nand a \"\"quoted\"\" end, with a trailing comma,";
+  };
+  std::int64_t entry_id = 0;
+  {
+    auto connection = TestDatabase::instance().connect();
+    pqxx::work txn{*connection};
+    ledger::EntryDraft draft;
+    draft.kind = "adjustment";
+    draft.effective_at = now_utc();
+    draft.reference = tricky("reference");
+    draft.reason_code = tricky("reason_code");
+    draft.note = tricky("note");
+    draft.origin = ledger::Origin{tricky("request_id"), tricky("actor")};
+    draft.postings = {{ledger::ensure_system_account(txn, "test:csv-source", "POINTS"), "POINTS", -5},
+                      {ledger::ensure_system_account(txn, "test:csv-target", "POINTS"), "POINTS", 5}};
+    entry_id = ledger::post_entry(txn, draft).entry_id;
+    audit::AuditRecord event;
+    event.actor_kind = "operator";
+    event.actor_id = tricky("actor_id");
+    event.actor_name = tricky("actor_name");
+    event.action = "test.csv_round_trip";
+    event.subject = tricky("subject");
+    event.request_id = tricky("request_id");
+    event.source_address = tricky("source_address");
+    event.result = "ok";
+    event.details_json = json{{"note", tricky("details")}}.dump();
+    audit::record(txn, event);
+    txn.commit();
+  }
+  const fs::path out = scratch.dir / "export";
+  export_to(out, now_utc() - std::chrono::hours(1), now_utc() + std::chrono::hours(1), scratch.key());
+  const auto verified = run(loyaltyctl_binary().string() + " audit verify " + out.string() + " --public-key " +
+                            (scratch.dir / "pub.pem").string());
+  EXPECT_EQ(verified.status, 0) << verified.output;
+  EXPECT_EQ(verified.output.find("FAIL"), std::string::npos) << verified.output;
+
+  const auto entry = csv_record_with(out / "entries.csv", 0, std::to_string(entry_id));
+  ASSERT_TRUE(entry);
+  ASSERT_EQ(entry->size(), 12u);
+  EXPECT_EQ((*entry)[5], tricky("reference"));
+  EXPECT_EQ((*entry)[6], tricky("reason_code"));
+  EXPECT_EQ((*entry)[7], tricky("note"));
+  EXPECT_EQ((*entry)[10], tricky("actor"));
+  EXPECT_EQ((*entry)[11], tricky("request_id"));
+  const auto audited = csv_record_with(out / "audit_events.csv", 5, "test.csv_round_trip");
+  ASSERT_TRUE(audited);
+  ASSERT_EQ(audited->size(), 11u);
+  EXPECT_EQ((*audited)[3], tricky("actor_id"));
+  EXPECT_EQ((*audited)[4], tricky("actor_name"));
+  EXPECT_EQ((*audited)[6], tricky("subject"));
+  EXPECT_EQ((*audited)[7], tricky("request_id"));
+  EXPECT_EQ((*audited)[8], tricky("source_address"));
+  EXPECT_EQ(json::parse((*audited)[10]).at("note"), tricky("details"));
+  // The same record, as JSON Lines, holds the same text.
+  std::ifstream jsonl{out / "entries.jsonl"};
+  bool found = false;
+  for (std::string line; std::getline(jsonl, line);) {
+    const json parsed = json::parse(line);
+    if (parsed.at("entry_id") != entry_id) continue;
+    found = true;
+    EXPECT_EQ(parsed.at("note"), tricky("note"));
+    EXPECT_EQ(parsed.at("reference"), tricky("reference"));
+  }
+  EXPECT_TRUE(found);
+
+  // An edited file is caught (its sha256, and the reader: a stray quote unbalances the fields).
+  {
+    std::string text = read_file(out / "entries.csv");
+    text.insert(text.find("note: say"), "\"");
+    std::ofstream(out / "entries.csv", std::ios::binary | std::ios::trunc) << text;
+  }
+  const auto edited = run(loyaltyctl_binary().string() + " audit verify " + out.string());
+  EXPECT_NE(edited.status, 0) << edited.output;
+  EXPECT_NE(edited.output.find("FAIL  entries.csv"), std::string::npos) << edited.output;
+}
+
 TEST_F(Finance, AnExportThroughTheApiIsSignedAndServedFileByFile) {
   Scratch scratch;
   auto options = RunningService::default_options(TestDatabase::instance().url());
@@ -236,6 +332,7 @@ TEST_F(Finance, AnExportThroughTheApiIsSignedAndServedFileByFile) {
   const auto created = client.request("POST", "/v1/exports", request.dump(), finance);
   ASSERT_EQ(created.status, 202) << created.body;
   const std::string export_id = created.json()["export_id"];
+  EXPECT_EQ(created.header("location"), "/v1/exports/" + export_id);
   json status;
   for (int attempt = 0; attempt < 200; ++attempt) {
     status = client.request("GET", "/v1/exports/" + export_id, "", finance).json();
@@ -251,8 +348,20 @@ TEST_F(Finance, AnExportThroughTheApiIsSignedAndServedFileByFile) {
   // Held in a variable: a range-for over a member of a temporary reads freed memory (C++20).
   const json listed = json::parse(manifest.body);
   for (const auto& file : listed.at("files")) {
-    const auto body = client.request("GET", "/v1/exports/" + export_id + "/files/" + file["name"].get<std::string>(), "", finance);
+    const std::string path = "/v1/exports/" + export_id + "/files/" + file["name"].get<std::string>();
+    const auto body = client.request("GET", path, "", finance);
     EXPECT_EQ(to_hex(sha256(body.body)), file["sha256"]) << file.dump();
+    // Its ETag is its sha256; a client that has it gets 304 and no body.
+    const std::string etag = "\"" + file["sha256"].get<std::string>() + "\"";
+    EXPECT_EQ(body.header("etag"), etag);
+    EXPECT_EQ(body.header("content-disposition"),
+              "attachment; filename=\"" + export_id + "-" + file["name"].get<std::string>() + "\"");
+    auto conditional = finance;
+    conditional["If-None-Match"] = etag;
+    const auto unchanged = client.request("GET", path, "", conditional);
+    EXPECT_EQ(unchanged.status, 304);
+    EXPECT_TRUE(unchanged.body.empty());
+    EXPECT_EQ(unchanged.header("etag"), etag);
   }
   EXPECT_EQ(client.request("GET", "/v1/exports/" + export_id + "/files/secrets.txt", "", finance).status, 404);
   EXPECT_EQ(client.request("POST", "/v1/exports", json{{"from", "x"}, {"formats", {"pdf"}}}.dump(), finance).status, 422);

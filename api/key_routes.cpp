@@ -95,7 +95,7 @@ asio::awaitable<Reply> create_key(Service& service, RequestContext& context) {
     if (key.expires_at) message.set_expires_at(format_rfc3339(*key.expires_at));
     message.set_created_at(format_rfc3339(key.created_at));
     return Reply::of(201, std::move(message));
-  }, context.request_id);
+  });
 }
 
 // Idempotent by nature: revoking a revoked key answers it as it is (its first revocation).
@@ -119,7 +119,7 @@ asio::awaitable<Reply> revoke_key(Service& service, RequestContext& context) {
       audit::record(txn, key_audit_record(context, "api_key.revoke", key.key_id, details.dump()));
     }
     return Reply::of(200, key_message(key, context.received_at));
-  }, context.request_id);
+  });
   // This process refuses the key at once; the others within limits::key_cache_ttl.
   if (reply.succeeded()) service.key_cache().forget_key(key_id);
   co_return reply;

@@ -23,6 +23,8 @@ struct Reply {
   std::string raw_content_type;
   std::vector<std::pair<std::string, std::string>> headers;
   bool keep_writes = true;  // false: a success that must not commit (an idempotent replay)
+  // Why a request failed (a 500's exception), for the request's log line; never sent.
+  std::string failure;
 
   bool succeeded() const { return status >= 200 && status < 300; }
 

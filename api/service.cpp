@@ -160,7 +160,9 @@ asio::awaitable<Service::Outcome> Service::run(std::uint64_t routing_key, db::Ex
       asio::use_awaitable);
 }
 
-Reply Service::reply_for_failure(const Outcome& outcome, const log::RequestTags& request) {
+// A failure's reply. The exception behind a 500 goes into the reply (Reply::failure), and
+// handle() logs it on the request's line, with the request's id and key.
+Reply Service::reply_for_failure(const Outcome& outcome) {
   switch (outcome.status) {
     case db::JobStatus::finished: break;
     case db::JobStatus::database_unavailable: {
@@ -187,11 +189,15 @@ Reply Service::reply_for_failure(const Outcome& outcome, const log::RequestTags&
           reply.headers.emplace_back("Retry-After", "1");
           return reply;
         }
-        log::error(request, "database error", {{"sqlstate", state}, {"error", error.what()}});
+        Reply reply = problem(500, "internal_error", "the request failed; nothing was written");
+        reply.failure = "database error (SQLSTATE " + state + "): " + error.what();
+        return reply;
       } catch (const pqxx::broken_connection&) {
         return problem(503, "database_unavailable", "the database cannot be reached; retry shortly");
       } catch (const std::exception& error) {
-        log::error(request, "request failed", {{"error", error.what()}});
+        Reply reply = problem(500, "internal_error", "the request failed; nothing was written");
+        reply.failure = error.what();
+        return reply;
       }
       return problem(500, "internal_error", "the request failed; nothing was written");
   }
@@ -204,7 +210,7 @@ asio::awaitable<Reply> Service::read(std::uint64_t routing_key, std::function<Re
     reply = work(txn);
     return false;
   });
-  if (outcome.status != db::JobStatus::finished) co_return reply_for_failure(outcome, log::RequestTags{});
+  if (outcome.status != db::JobStatus::finished) co_return reply_for_failure(outcome);
   co_return reply;
 }
 
@@ -271,7 +277,7 @@ asio::awaitable<Reply> Service::idempotent_operation(RequestContext& context, st
       record_idempotent_reply(txn, scope.caller, *scope.key, reply);
     }
     return Reply::of(200, v1::Health{});  // commits the record; the answer is `answer`
-  }, context.request_id);
+  });
   if (!recorded.succeeded()) co_return recorded;
   co_return answer;
 }
@@ -316,12 +322,12 @@ asio::awaitable<Reply> Service::submit_command(RequestContext& context, std::uin
   };
   const Outcome outcome =
       co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(Outcome)>(std::move(initiate), asio::use_awaitable);
-  if (outcome.status != db::JobStatus::finished) co_return reply_for_failure(outcome, context.log_tags());
-  Reply reply = reply_of(command->outcome, context.log_tags());
+  if (outcome.status != db::JobStatus::finished) co_return reply_for_failure(outcome);
+  Reply reply = reply_of(command->outcome);
   co_return reply;
 }
 
-Reply Service::reply_of(const app::Outcome& done, const log::RequestTags& request) {
+Reply Service::reply_of(const app::Outcome& done) {
   switch (done.kind) {
     case app::OutcomeKind::applied:
     case app::OutcomeKind::refused: return std::any_cast<Reply>(done.answer.reply);
@@ -330,7 +336,7 @@ Reply Service::reply_of(const app::Outcome& done, const log::RequestTags& reques
       return problem(409, "idempotency_key_reused", "this Idempotency-Key was used with a different request");
     case app::OutcomeKind::failed:
       if (done.answer.reply.has_value()) return std::any_cast<Reply>(done.answer.reply);
-      return reply_for_failure(Outcome{db::JobStatus::failed, done.error}, request);
+      return reply_for_failure(Outcome{db::JobStatus::failed, done.error});
     case app::OutcomeKind::pending: break;
   }
   return problem(500, "internal_error", "a write that was not applied");
@@ -352,13 +358,13 @@ std::string request_id_for(const std::optional<std::string>& given) {
 }
 
 asio::awaitable<Reply> Service::transact(std::uint64_t routing_key,
-                                         std::function<Reply(pqxx::transaction_base&)> work, std::string request_id) {
+                                         std::function<Reply(pqxx::transaction_base&)> work) {
   Reply reply;
   const Outcome outcome = co_await run(routing_key, [&](pqxx::transaction_base& txn) {
     reply = work(txn);
     return reply.succeeded() && reply.keep_writes;
   });
-  if (outcome.status != db::JobStatus::finished) co_return reply_for_failure(outcome, log::RequestTags{request_id, ""});
+  if (outcome.status != db::JobStatus::finished) co_return reply_for_failure(outcome);
   co_return reply;
 }
 
@@ -455,7 +461,7 @@ asio::awaitable<std::optional<Reply>> Service::authenticate_key(RequestContext& 
     const auto lookup_started = KeyCache::Clock::now();
     Outcome outcome;
     KeyCheck looked_up = co_await check_key(secret, outcome);
-    if (outcome.status != db::JobStatus::finished) co_return reply_for_failure(outcome, context.log_tags());
+    if (outcome.status != db::JobStatus::finished) co_return reply_for_failure(outcome);
     key_cache_.remember(secret, looked_up, lookup_started);
     check = std::move(looked_up);
   }
@@ -628,6 +634,7 @@ asio::awaitable<HttpResponse> Service::handle(HttpRequest& request, std::string 
   metrics_.observe_request(context.route, reply.status, seconds);
   if (reply.status >= 500 || context.route.find("/healthz") == std::string::npos) {
     const double milliseconds = std::round(seconds * 1e6) / 1e3;  // to the microsecond
+    if (!reply.failure.empty()) log::error(context.log_tags(), "request failed", {{"error", reply.failure}});
     log::info(context.log_tags(), "request",
               {{"method", std::string_view(request.method_string().data(), request.method_string().size())},
                {"route", context.route},

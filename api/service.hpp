@@ -66,8 +66,7 @@ class Service {
 
   // Runs work that writes; its writes are kept only when its reply is a success.
   boost::asio::awaitable<Reply> transact(std::uint64_t routing_key,
-                                         std::function<Reply(pqxx::transaction_base&)> work,
-                                         std::string request_id = "");
+                                         std::function<Reply(pqxx::transaction_base&)> work);
 
   // Runs a client's write through the write protocol (app/write_protocol.hpp), batched with
   // others. With an Idempotency-Key header (required when `key_required`), a retry gets the
@@ -114,9 +113,9 @@ class Service {
     std::exception_ptr error;
   };
   boost::asio::awaitable<Outcome> run(std::uint64_t routing_key, db::Executor::Work work);
-  static Reply reply_for_failure(const Outcome& outcome, const log::RequestTags& request);
+  static Reply reply_for_failure(const Outcome& outcome);
   // The reply to a command's outcome (app/write_protocol.hpp).
-  static Reply reply_of(const app::Outcome& outcome, const log::RequestTags& request);
+  static Reply reply_of(const app::Outcome& outcome);
   boost::asio::awaitable<std::optional<Reply>> authenticate(RequestContext& context, const Route& route);
   boost::asio::awaitable<std::optional<Reply>> authenticate_key(RequestContext& context, const Route& route,
                                                                 std::string& named_key_id);

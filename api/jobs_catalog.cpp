@@ -5,7 +5,9 @@
 #include "audit/job_audit.hpp"
 #include "partners/statements.hpp"
 #include "earning/jobs.hpp"
+#include "ledger/log.hpp"
 #include "membership/tiers.hpp"
+#include "outbox/outbox.hpp"
 
 namespace loyalty::api {
 
@@ -24,8 +26,21 @@ std::vector<ledger::JobDefinition> all_jobs() {
                     const std::int64_t closed = partners::close_statements_step(txn, chunk.as_of, chunk.limit);
                     return {closed, closed < chunk.limit};
                   }});
-  // Every finished job run is recorded in the audit trail (audit/job_audit.hpp).
-  for (auto& job : jobs) job = audit::audited_job(std::move(job));
+  // Every finished job run is recorded in the audit trail (audit/job_audit.hpp); every run that
+  // fails is reported as a job.failed event, in a transaction of its own (the run's rolled back).
+  for (auto& job : jobs) {
+    job = audit::audited_job(std::move(job));
+    job.on_failure = [](pqxx::connection& connection, const std::string& name, Timestamp as_of, const std::string& error) {
+      std::string data = "{\"job\":\"";
+      log::append_json_escaped(data, name);
+      data += "\",\"as_of\":\"" + format_rfc3339(as_of) + "\",\"error\":\"";
+      log::append_json_escaped(data, error.substr(0, 500));
+      data += "\"}";
+      pqxx::work txn{connection, "job_failed"};
+      outbox::record(txn, {{"job.failed", now_utc(), std::nullopt, std::nullopt, std::move(data)}});
+      txn.commit();
+    };
+  }
   return jobs;
 }
 

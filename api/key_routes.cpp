@@ -32,20 +32,6 @@ v1::ApiKey key_message(const KeyInfo& key, Timestamp now) {
   return message;
 }
 
-audit::AuditRecord key_audit_record(const RequestContext& context, std::string action, std::string subject,
-                                    std::string details_json) {
-  audit::AuditRecord record;
-  record.actor_kind = "api_key";
-  record.actor_id = context.caller->key_id;
-  record.actor_name = context.caller->name;
-  record.action = std::move(action);
-  record.subject = std::move(subject);
-  record.request_id = context.request_id;
-  record.source_address = context.source_address;
-  record.details_json = std::move(details_json);
-  return record;
-}
-
 asio::awaitable<Reply> list_keys(Service& service, RequestContext& context) {
   int limit = 0;
   std::optional<std::int64_t> before;
@@ -86,7 +72,7 @@ asio::awaitable<Reply> create_key(Service& service, RequestContext& context) {
     const CreatedKey key = create_api_key(txn, NewKey{*role, request.name(), expires_at, created_by});
     nlohmann::json details{{"role", role_name(key.role)}, {"name", key.name}};
     if (key.expires_at) details["expires_at"] = format_rfc3339(*key.expires_at);
-    audit::record(txn, key_audit_record(context, "api_key.create", key.key_id, details.dump()));
+    audit::record(txn, caller_audit_record(context, "api_key.create", key.key_id, details.dump()));
     v1::CreatedApiKey message;
     message.set_key_id(key.key_id);
     message.set_role(role_name(key.role));
@@ -116,7 +102,7 @@ asio::awaitable<Reply> revoke_key(Service& service, RequestContext& context) {
     if (revocation->revoked_now) {
       nlohmann::json details{{"role", role_name(key.role)}, {"name", key.name}};
       if (request.has_reason()) details["reason"] = request.reason();
-      audit::record(txn, key_audit_record(context, "api_key.revoke", key.key_id, details.dump()));
+      audit::record(txn, caller_audit_record(context, "api_key.revoke", key.key_id, details.dump()));
     }
     return Reply::of(200, key_message(key, context.received_at));
   });
@@ -126,6 +112,20 @@ asio::awaitable<Reply> revoke_key(Service& service, RequestContext& context) {
 }
 
 }  // namespace
+
+audit::AuditRecord caller_audit_record(const RequestContext& context, std::string action, std::string subject,
+                                       std::string details_json) {
+  audit::AuditRecord record;
+  record.actor_kind = "api_key";
+  record.actor_id = context.caller->key_id;
+  record.actor_name = context.caller->name;
+  record.action = std::move(action);
+  record.subject = std::move(subject);
+  record.request_id = context.request_id;
+  record.source_address = context.source_address;
+  record.details_json = std::move(details_json);
+  return record;
+}
 
 void add_key_routes(Router& router, Service& service) {
   using http::verb;

@@ -10,6 +10,8 @@
 #include "ledger/executor.hpp"
 #include "ledger/jobs.hpp"
 #include "ledger/journal.hpp"
+#include "outbox/dispatcher.hpp"
+#include "outbox/outbox.hpp"
 
 namespace loyalty::api {
 
@@ -166,6 +168,36 @@ std::string render_background(pqxx::transaction_base& txn) {
                 static_cast<long long>(exports.running), static_cast<long long>(exports.failed),
                 static_cast<long long>(exports.done));
   out += line;
+
+  // Webhooks: the outbox's backlog (the database's) and deliveries (this process's).
+  const auto backlog = outbox::backlog(txn, now_utc());
+  append_help(out, "loyalty_outbox_events_sequenced_total", "counter",
+              "Events this process put in commit order (written events reach webhooks and the feed this way).");
+  std::snprintf(line, sizeof line, "loyalty_outbox_events_sequenced_total %llu\n",
+                static_cast<unsigned long long>(outbox::events_sequenced_seen()));
+  out += line;
+  append_help(out, "loyalty_outbox_unsequenced_events", "gauge", "Committed events not yet in commit order (sequencer lag).");
+  std::snprintf(line, sizeof line, "loyalty_outbox_unsequenced_events %lld\n", static_cast<long long>(backlog.unsequenced));
+  out += line;
+  append_help(out, "loyalty_webhook_pending_deliveries", "gauge", "Deliveries not yet made, retries included.");
+  std::snprintf(line, sizeof line, "loyalty_webhook_pending_deliveries %lld\n",
+                static_cast<long long>(backlog.pending_deliveries));
+  out += line;
+  append_help(out, "loyalty_webhook_oldest_undelivered_seconds", "gauge",
+              "Age of the oldest delivery not yet made (0: none waits).");
+  std::snprintf(line, sizeof line, "loyalty_webhook_oldest_undelivered_seconds %.3f\n", backlog.oldest_undelivered_seconds);
+  out += line;
+  const auto deliveries = outbox::delivery_counts_seen();
+  append_help(out, "loyalty_webhook_deliveries_total", "counter",
+              "Delivery attempts this process made, by endpoint and outcome (delivered, retry, failed).");
+  for (const auto& [webhook_id, counts] : deliveries) {
+    for (const auto& [outcome, count] : {std::pair{"delivered", counts.delivered}, std::pair{"retry", counts.retried},
+                                         std::pair{"failed", counts.failed}}) {
+      std::snprintf(line, sizeof line, "loyalty_webhook_deliveries_total{webhook_id=\"%s\",outcome=\"%s\"} %llu\n",
+                    webhook_id.c_str(), outcome, static_cast<unsigned long long>(count));
+      out += line;
+    }
+  }
   return out;
 }
 

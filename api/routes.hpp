@@ -6,6 +6,7 @@
 #include <string>
 
 #include "api/router.hpp"
+#include "audit/audit_log.hpp"
 
 namespace loyalty::api {
 
@@ -25,6 +26,11 @@ void add_program_routes(Router& router, Service& service);     // the program do
 void add_order_routes(Router& router, Service& service);       // mall orders: checkout, pay, cancel, refunds
 void add_tier_routes(Router& router, Service& service);        // tier tracks and overrides
 void add_key_routes(Router& router, Service& service);         // API keys: list, create, revoke
+void add_webhook_routes(Router& router, Service& service);     // webhook endpoints, deliveries, the event feed
+
+// The audit record of an administrative change made by the request's API key.
+audit::AuditRecord caller_audit_record(const RequestContext& context, std::string action, std::string subject,
+                                       std::string details_json);
 
 // Opaque list cursors: the position of the last item a page returned.
 std::string encode_cursor(std::int64_t position);

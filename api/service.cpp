@@ -146,6 +146,7 @@ void Service::add_routes() {
   add_tier_routes(router_, *this);
   add_order_routes(router_, *this);
   add_key_routes(router_, *this);
+  add_webhook_routes(router_, *this);
 }
 
 asio::awaitable<Service::Outcome> Service::run(std::uint64_t routing_key, db::Executor::Work work) {

@@ -12,6 +12,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <variant>
 #include <memory>
@@ -28,6 +29,7 @@
 #include "api/router.hpp"
 #include "app/write_protocol.hpp"
 #include "ledger/executor.hpp"
+#include "outbox/delivery.hpp"
 #include "program/cache.hpp"
 
 namespace loyalty::api {
@@ -47,6 +49,10 @@ struct ServiceOptions {
   // POST /v1/jobs/{name} takes an as_of after now + limits::job_as_of_skew_max
   // (LOYALTY_ALLOW_FUTURE_JOBS=1: test and staging set-ups that move a program through time).
   bool allow_future_jobs = false;
+  // Where webhook endpoints may point (outbox/delivery.hpp), and how long a delivery is retried
+  // (a redelivery gives each event this long again).
+  outbox::UrlPolicy webhook_url_policy;
+  std::chrono::seconds webhook_retry_window{24 * 3600};
 };
 
 // The request id a response carries: the caller's X-Request-Id when it is 1–128 of

@@ -417,6 +417,8 @@ void EventBatch::write() {
              column([](const TierRow* r) { return r->track; }), column([](const TierRow* r) { return r->level; }),
              column([](const TierRow* r) { return db::sql_time(r->at); }),
              column([](const TierRow* r) { return db::sql_time(r->at + std::chrono::days{r->guaranteed_days}); }));
+    // Only when there are changes: each insert also reports them (the outbox trigger, 0014).
+    if (tier_changes_.empty()) return;
     const auto changes = [&](auto format) { return db::array_literal(tier_changes_, format); };
     writes.add(insert_tier_changes, changes([](const TierChangeRow& r) { return r.member_id; }),
              changes([](const TierChangeRow& r) { return r.track; }),

@@ -5,6 +5,8 @@
 #include "ledger/accounts.hpp"
 #include "ledger/assert.hpp"
 #include "ledger/database.hpp"
+#include "ledger/log.hpp"
+#include "outbox/outbox.hpp"
 #include "program/store.hpp"
 
 namespace loyalty::earning {
@@ -57,6 +59,26 @@ const db::Statement insert_decays{
     " SELECT x.member_id, $1, x.amount, x.entry_id FROM unnest($2::text[], $3::bigint[], $4::bigint[])"
     "  AS x(member_id, amount, entry_id)"
     " ON CONFLICT (member_id, year) DO NOTHING"};
+
+// points.expiring: the next lots (after the run's cursor, in the order of the expiry index) that
+// expire within the notice period and were never noticed, each given one event and one notice
+// row (whose key makes a second notice impossible), in one statement. Answers how many and the
+// last lot's position in that order.
+const db::Statement notify_expiring{
+    "earning_jobs.notify_expiring",
+    "WITH chosen AS (SELECT l.lot_id, l.member_id, l.remaining, l.expires_at FROM lots l"
+    "  WHERE l.remaining > 0 AND l.pending_until IS NULL AND l.expires_at > $1 AND l.expires_at <= $2"
+    "   AND (l.expires_at, l.member_id, l.lot_id) > ($3::timestamptz, $4::text, $5::bigint)"
+    "   AND NOT EXISTS (SELECT 1 FROM lot_expiry_notices n WHERE n.lot_id = l.lot_id)"
+    "  ORDER BY l.expires_at, l.member_id, l.lot_id LIMIT $6),"
+    " noticed AS (INSERT INTO outbox_events (type, occurred_at, member_id, data)"
+    "  SELECT 'points.expiring', $1, c.member_id, jsonb_build_object('member_id', c.member_id, 'asset', 'POINTS',"
+    "   'lot_id', c.lot_id, 'amount', c.remaining, 'expires_at', utc_text(c.expires_at))"
+    "  FROM chosen c ORDER BY c.expires_at, c.member_id, c.lot_id RETURNING event_id, (data->>'lot_id')::bigint AS lot_id),"
+    " kept AS (INSERT INTO lot_expiry_notices (lot_id, event_id, noticed_at) SELECT lot_id, event_id, $1 FROM noticed"
+    "  ON CONFLICT (lot_id) DO NOTHING RETURNING 1)"
+    " SELECT (SELECT count(*) FROM kept), c.expires_at, c.member_id, c.lot_id"
+    " FROM (SELECT * FROM chosen ORDER BY expires_at DESC, member_id DESC, lot_id DESC LIMIT 1) c"};
 
 struct DueLot {
   std::int64_t lot_id;
@@ -148,7 +170,44 @@ ledger::StepResult expire_points(pqxx::transaction_base& txn, ledger::JobChunk& 
     ++index;
   }
   db::exec(txn, expire_lots, db::array_literal(lot_ids), db::array_literal(lot_entry_ids));
+  // points.expired: one event per member's expiry entry, in the chunk's transaction.
+  std::vector<outbox::NewEvent> events;
+  index = 0;
+  for (const auto& [member_id, lots] : due.by_member) {
+    std::string data = "{\"member_id\":\"";
+    log::append_json_escaped(data, member_id);
+    data += "\",\"asset\":\"POINTS\",\"amount\":" + std::to_string(entries[index].postings[1].amount) +
+            ",\"lots\":" + std::to_string(lots.size()) + ",\"entry_id\":" + std::to_string(entry_ids[index]) +
+            ",\"expired_at\":\"" + format_rfc3339(chunk.as_of) + "\"}";
+    events.push_back({"points.expired", chunk.as_of, member_id, std::nullopt, std::move(data)});
+    ++index;
+  }
+  outbox::record(txn, events);
   return {static_cast<std::int64_t>(lot_ids.size()), due.picked < chunk.limit};
+}
+
+// points.expiring for lots that expire within the program's notice period after as_of. The run's
+// cursor is the last lot noticed ("expires_at|member_id|lot_id"): each chunk reads only lots
+// after it.
+ledger::StepResult notify_expiring_points(pqxx::transaction_base& txn, ledger::JobChunk& chunk) {
+  const auto program = program::current_program(txn);
+  const program::AssetConfig* points = program ? program->program.asset(std::string(ledger::points_asset)) : nullptr;
+  if (!points || !points->expiry || points->expiry->notice_days <= 0) return {0, true};
+  const Timestamp until = chunk.as_of + std::chrono::days{points->expiry->notice_days};
+  std::string after_time = "-infinity", after_member, after_lot = "0";
+  if (const auto bar = chunk.cursor.find('|'); bar != std::string::npos) {
+    const auto second = chunk.cursor.rfind('|');
+    after_time = chunk.cursor.substr(0, bar);
+    after_member = chunk.cursor.substr(bar + 1, second - bar - 1);
+    after_lot = chunk.cursor.substr(second + 1);
+  }
+  const auto rows = db::exec(txn, notify_expiring, db::sql_time(chunk.as_of), db::sql_time(until), after_time,
+                             after_member, after_lot, chunk.limit);
+  if (rows.empty()) return {0, true};
+  const auto& row = rows[0];
+  chunk.cursor = format_rfc3339(db::time_of(row[1])) + "|" + row[2].c_str() + "|" + row[3].c_str();
+  const auto noticed = row[0].as<std::int64_t>();
+  return {noticed, false};
 }
 
 // The year whose decay is due at `as_of`: this year once its decay date has come, else last year.
@@ -202,7 +261,10 @@ ledger::StepResult decay_growth(pqxx::transaction_base& txn, ledger::JobChunk& c
 }  // namespace
 
 std::vector<ledger::JobDefinition> earning_jobs() {
-  return {{"release-pending", release_pending}, {"expire-points", expire_points}, {"decay-growth", decay_growth}};
+  return {{"release-pending", release_pending},
+          {"expire-points", expire_points},
+          {"decay-growth", decay_growth},
+          {"notify-expiring", notify_expiring_points}};
 }
 
 }  // namespace loyalty::earning

@@ -5,6 +5,7 @@
 #include "ledger/database.hpp"
 #include "ledger/executor.hpp"
 #include "ledger/holds.hpp"
+#include "ledger/log.hpp"
 
 namespace loyalty::ledger {
 namespace {
@@ -66,11 +67,20 @@ JobReport run_job(pqxx::connection& connection, const JobDefinition& job, Timest
                   const RunControl& control) {
   try {
     return run_job_chunks(connection, job, as_of, control);
-  } catch (...) {
-    std::lock_guard lock{failures_mutex};
-    JobFailures& seen = failures[job.name];
-    ++seen.count;
-    seen.last_at = now_utc();
+  } catch (const std::exception& error) {
+    {
+      std::lock_guard lock{failures_mutex};
+      JobFailures& seen = failures[job.name];
+      ++seen.count;
+      seen.last_at = now_utc();
+    }
+    if (job.on_failure) {
+      try {
+        job.on_failure(connection, job.name, as_of, error.what());
+      } catch (const std::exception& also) {
+        log::warn("a failed job run could not be reported", {{"job", job.name}, {"error", also.what()}});
+      }
+    }
     throw;
   }
 }

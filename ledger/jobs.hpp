@@ -44,6 +44,10 @@ struct StepResult {
 struct JobDefinition {
   std::string name;
   std::function<StepResult(pqxx::transaction_base&, JobChunk&)> step;
+  // Told when a run throws (after its chunk rolled back), on the run's connection, before the
+  // error goes on to the caller: the job.failed event is recorded this way (api/jobs_catalog).
+  // Whatever it throws is logged and dropped: the run's own error is the one reported.
+  std::function<void(pqxx::connection&, const std::string& job, Timestamp as_of, const std::string& error)> on_failure;
 };
 
 // The jobs of the ledger itself.

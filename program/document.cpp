@@ -295,8 +295,9 @@ AssetConfig parse_asset(std::vector<std::string>& problems, const std::string& p
   if (!asset.code.empty() && !std::regex_match(asset.code, asset_code)) r.fail("code", "must match [A-Z][A-Z0-9_]{0,31}");
   asset.spendable = r.boolean("spendable");
   if (r.has("expiry")) {
-    Reader e{problems, r.at("expiry"), r.raw("expiry"), {"policy", "months"}};
-    asset.expiry = ExpiryPolicy{e.one_of("policy", {"end_of_month_after"}, true, ""), static_cast<int>(e.integer("months", true, 0, 1, 1200))};
+    Reader e{problems, r.at("expiry"), r.raw("expiry"), {"policy", "months", "notice_days"}};
+    asset.expiry = ExpiryPolicy{e.one_of("policy", {"end_of_month_after"}, true, ""), static_cast<int>(e.integer("months", true, 0, 1, 1200)),
+                                static_cast<int>(e.integer("notice_days", false, 0, 0, 365))};
   }
   if (r.has("decay")) {
     Reader d{problems, r.at("decay"), r.raw("decay"), {"every", "on", "percent"}};

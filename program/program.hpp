@@ -16,6 +16,9 @@ namespace loyalty::program {
 struct ExpiryPolicy {
   std::string policy;  // end_of_month_after
   int months = 0;
+  // Members hear of a lot this many days before it expires (the points.expiring event; the
+  // notify-expiring job); 0: no notices.
+  int notice_days = 0;
 };
 
 struct DecayPolicy {

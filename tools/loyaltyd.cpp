@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <thread>
 
+#include <unistd.h>
+
 #include "api/jobs_catalog.hpp"
 #include "api/server.hpp"
 #include "api/service.hpp"
@@ -13,6 +15,7 @@
 #include "ledger/database.hpp"
 #include "ledger/log.hpp"
 #include "ledger/migrator.hpp"
+#include "outbox/dispatcher.hpp"
 #include "tools/flags.hpp"
 
 namespace {
@@ -34,6 +37,12 @@ struct Settings {
   std::string allow_future_jobs = "0";
   int stop_timeout_seconds = 20;
   std::string log_level = "info";
+  int webhook_workers = 4;
+  std::string webhook_allow_http = "0";
+  int webhook_timeout_ms = 10000;
+  int webhook_retry_window_seconds = 24 * 3600;
+  int webhook_retry_base_ms = 5000;
+  int webhook_lease_seconds = 60;
 };
 
 // Adds --NAME for `value`, falling back to `environment`, checked by `check`.
@@ -74,6 +83,32 @@ void define_settings(CLI::App& app, Settings& settings) {
           tools::integer_between(1, 3600, "LOYALTY_STOP_TIMEOUT_SECONDS"));
   setting(app, "log-level", settings.log_level, "LOYALTY_LOG_LEVEL", "the least level logged: debug, info, warn, error",
           tools::one_of({"debug", "info", "warn", "warning", "error"}, "LOYALTY_LOG_LEVEL"));
+  setting(app, "webhook-workers", settings.webhook_workers, "LOYALTY_WEBHOOK_WORKERS",
+          "webhook delivery workers (0: this process sends none; it still puts events in order)",
+          tools::integer_between(0, 64, "LOYALTY_WEBHOOK_WORKERS"));
+  setting(app, "webhook-allow-http", settings.webhook_allow_http, "LOYALTY_WEBHOOK_ALLOW_HTTP",
+          "1: webhook endpoints may be http:// to any address (default: https://, http:// only to loopback)",
+          tools::one_of({"0", "1"}, "LOYALTY_WEBHOOK_ALLOW_HTTP"));
+  setting(app, "webhook-timeout-ms", settings.webhook_timeout_ms, "LOYALTY_WEBHOOK_TIMEOUT_MS",
+          "milliseconds an endpoint has to answer a delivery with 2xx",
+          tools::integer_between(100, 60000, "LOYALTY_WEBHOOK_TIMEOUT_MS"));
+  setting(app, "webhook-retry-window", settings.webhook_retry_window_seconds, "LOYALTY_WEBHOOK_RETRY_WINDOW_SECONDS",
+          "seconds a delivery is retried before it is marked failed",
+          tools::integer_between(1, 30 * 86400, "LOYALTY_WEBHOOK_RETRY_WINDOW_SECONDS"));
+  setting(app, "webhook-retry-base-ms", settings.webhook_retry_base_ms, "LOYALTY_WEBHOOK_RETRY_BASE_MS",
+          "milliseconds before the first retry; each later one waits twice as long (at most an hour), with jitter",
+          tools::integer_between(10, 3600000, "LOYALTY_WEBHOOK_RETRY_BASE_MS"));
+  setting(app, "webhook-lease-seconds", settings.webhook_lease_seconds, "LOYALTY_WEBHOOK_LEASE_SECONDS",
+          "seconds an endpoint stays with the process delivering to it without word from it (after a crash, "
+          "another process takes over then)",
+          tools::integer_between(2, 3600, "LOYALTY_WEBHOOK_LEASE_SECONDS"));
+}
+
+// Who this process is, in webhook attempt rows and leases: host name and process id.
+std::string node_name() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return std::string(host) + ":" + std::to_string(::getpid());
 }
 
 // After the stop timeout, what is still running (a database statement, a chunk of a job) gets
@@ -114,7 +149,7 @@ constexpr Schedule schedules[] = {
     {"expire-holds", std::chrono::minutes{1}},      {"release-pending", std::chrono::minutes{1}},
     {"purge-idempotency-keys", std::chrono::hours{1}}, {"expire-points", std::chrono::hours{24}},
     {"decay-growth", std::chrono::hours{24}},       {"evaluate-tiers", std::chrono::hours{24}},
-    {"close-statements", std::chrono::hours{24}},
+    {"close-statements", std::chrono::hours{24}},   {"notify-expiring", std::chrono::hours{24}},
 };
 
 // Runs the scheduled jobs, checking every `interval`, until `stop` is set.
@@ -179,6 +214,8 @@ int main(int argc, char** argv) {
   options.auth_refusals_per_second = settings.auth_refusals_per_second;
   options.auth_refusals_burst = options.auth_refusals_per_second * 10;
   options.allow_future_jobs = settings.allow_future_jobs == "1";
+  options.webhook_url_policy.allow_plain_http = settings.webhook_allow_http == "1";
+  options.webhook_retry_window = std::chrono::seconds{settings.webhook_retry_window_seconds};
   const std::chrono::seconds stop_timeout{settings.stop_timeout_seconds};
   if (const std::string& path = settings.signing_key; !path.empty()) {
     std::ifstream file{path};
@@ -203,6 +240,19 @@ int main(int argc, char** argv) {
   // Seals finished entries and audit events into the tamper-evidence chain (audit/seal.hpp).
   audit::Sealer sealer{url, std::chrono::seconds(1)};
   sealer.start();
+  // Puts committed events in order and sends them to webhook endpoints (outbox/dispatcher.hpp).
+  outbox::DispatcherOptions webhooks;
+  webhooks.database_url = url;
+  webhooks.signing_key_pem = options.signing_key_pem;
+  webhooks.node = node_name();
+  webhooks.workers = settings.webhook_workers;
+  webhooks.timeout = std::chrono::milliseconds{settings.webhook_timeout_ms};
+  webhooks.retry_window = options.webhook_retry_window;
+  webhooks.retry_base = std::chrono::milliseconds{settings.webhook_retry_base_ms};
+  webhooks.url_policy = options.webhook_url_policy;
+  webhooks.lease = std::chrono::seconds{settings.webhook_lease_seconds};
+  outbox::Dispatcher dispatcher{webhooks};
+  dispatcher.start();
 
   int received = 0;
   sigwait(&signals, &received);
@@ -224,6 +274,7 @@ int main(int argc, char** argv) {
   if (!drained) log::warn("stop timeout: connections still open were closed");
   if (scheduler.joinable()) scheduler.join();  // a running job stops at its chunk boundary
   sealer.stop();
+  dispatcher.stop();  // attempts in flight end within the webhook timeout
   const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - stop_began);
   log::info("stopped", {{"drained", drained}, {"duration_ms", millis.count()}});
   return 0;

@@ -38,6 +38,13 @@ LoyaltydProcess::~LoyaltydProcess() {
   }
 }
 
+void LoyaltydProcess::kill_now() {
+  if (pid_ <= 0 || exited_) return;
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  exited_ = true;
+}
+
 unsigned short LoyaltydProcess::wait_until_serving() {
   const std::regex serving{R"re("msg":"serving".*"url":"http://127\.0\.0\.1:([0-9]+)")re"};
   for (int i = 0; i < 300; ++i) {

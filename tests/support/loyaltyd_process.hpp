@@ -21,6 +21,8 @@ class LoyaltydProcess {
   // The port it serves on, from its "serving" log line (0 if it never served in 30 s).
   unsigned short wait_until_serving();
   void terminate();
+  // SIGKILL, as a crash would: nothing is finished or cleaned up.
+  void kill_now();
   // The exit status, or -1 when it is still running after `limit`.
   int wait_for_exit(std::chrono::seconds limit);
   std::string log() const;

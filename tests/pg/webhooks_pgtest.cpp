@@ -11,9 +11,11 @@
 #include <set>
 
 #include "api/api_keys.hpp"
+#include "api/jobs_catalog.hpp"
 #include "ledger/database.hpp"
 #include "ledger/digest.hpp"
 #include "ledger/ids.hpp"
+#include "ledger/jobs.hpp"
 #include "partners/signing_keys.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/loyaltyd_process.hpp"
@@ -420,6 +422,105 @@ TEST(Webhooks, PointsExpiringIsNoticedOncePerLotAndPartnersHearOnlyOfTheirOwnExc
   EXPECT_EQ(body["data"]["points"], 1000);
   EXPECT_EQ(body["data"]["partner_units"], 100);
   api.call("DELETE", "/v1/webhooks/" + hook, nullptr, setup().admin);
+  EXPECT_LEDGER_INVARIANTS_HOLD();
+}
+
+// Runs after the partner test above (gtest keeps the file's order): its exchange gives today's
+// statement something to close.
+TEST(Webhooks, EveryKindOfChangeIsReportedInTheFeed) {
+  auto node = start_node("webhooks-kinds");
+  const auto port = node->wait_until_serving();
+  ASSERT_NE(port, 0) << node->log();
+  Api api{port};
+  std::string finance;
+  {
+    auto connection = TestDatabase::instance().connect();
+    finance = db::run_transaction(*connection, "finance_key", [](pqxx::transaction_base& txn) {
+      return api::create_api_key(txn, api::Role::finance, "webhooks-finance").secret;
+    });
+  }
+  const std::string member = api.member();
+  ASSERT_EQ(api.call("POST", "/v1/events",
+                     {{"event_id", new_id("wh-")}, {"member_id", member}, {"type", "vehicle_delivery"},
+                      {"occurred_at", format_rfc3339(now_utc())}},
+                     setup().ingest)
+                .status,
+            201);
+  // An order paid with points and cash, then refunded.
+  const std::string order_id = new_id("ord-");
+  const auto order = api.call("POST", "/v1/orders",
+                              {{"order_id", order_id}, {"member_id", member}, {"currency", "CNY"},
+                               {"lines", {{{"sku", "mug"}, {"title", "Mug"}, {"quantity", 1}, {"unit_price_cents", 10000}}}},
+                               {"points_to_use", 1000}, {"cash_cents", 9000}},
+                              setup().mall);
+  ASSERT_EQ(order.status, 201) << order.body;
+  ASSERT_EQ(api.call("POST", "/v1/orders/" + order_id + "/pay", {{"payment_ref", "pay-1"}}, setup().mall).status, 200);
+  const auto refund = api.call("POST", "/v1/orders/" + order_id + "/refunds",
+                               {{"refund_id", new_id("rf-")}, {"lines", {{{"sku", "mug"}, {"quantity", 1}}}}}, setup().mall);
+  ASSERT_EQ(refund.status / 100, 2) << refund.body;
+  // Today's statements closed, as the nightly job does tomorrow.
+  const auto tomorrow = std::chrono::floor<std::chrono::days>(now_utc()) + std::chrono::days{1};
+  ASSERT_EQ(api.call("POST", "/v1/jobs/close-statements", {{"as_of", format_rfc3339(Timestamp{tomorrow})}}, setup().admin)
+                .status / 100,
+            2);
+  // The member's lots expire, as expire-points does once their month has ended.
+  const auto balances = api.call("GET", "/v1/members/" + member + "/balances", nullptr, setup().admin).json();
+  const Timestamp expiry = *parse_rfc3339(std::string(balances["balances"]["POINTS"]["expiring"][0]["expires_at"]));
+  ASSERT_EQ(api.call("POST", "/v1/jobs/expire-points", {{"as_of", format_rfc3339(expiry + std::chrono::days{1})}},
+                     setup().admin)
+                .status / 100,
+            2);
+  // A finance export.
+  const auto exported = api.call("POST", "/v1/exports",
+                                 {{"from", format_rfc3339(now_utc() - std::chrono::hours(1))},
+                                  {"to", format_rfc3339(now_utc() + std::chrono::hours(1))}, {"formats", {"csv"}}},
+                                 finance);
+  ASSERT_EQ(exported.status, 202) << exported.body;
+  // A job run that fails, through the job runner every caller uses.
+  {
+    auto connection = TestDatabase::instance().connect();
+    auto job = *api::find_job("expire-holds");
+    job.step = [](pqxx::transaction_base&, ledger::JobChunk&) -> ledger::StepResult {
+      throw std::runtime_error("the step broke");
+    };
+    EXPECT_THROW(ledger::run_job(*connection, job, now_utc()), std::runtime_error);
+  }
+
+  std::map<std::string, json> last_of;  // type → the last event of that type about this test
+  for (int attempt = 0; attempt < 100 && last_of.size() < 7; ++attempt) {
+    std::string cursor;
+    last_of.clear();
+    while (true) {
+      const auto page = api.call("GET", "/v1/feed?limit=500" + (cursor.empty() ? "" : "&after=" + cursor), nullptr, finance).json();
+      for (const auto& item : page["items"]) {
+        const json& data = item["data"];
+        const bool ours = data.value("member_id", "") == member || data.value("order_id", "") == order_id ||
+                          item["type"] == "statement.closed" || item["type"] == "export.finished" ||
+                          (item["type"] == "job.failed" && data.value("job", "") == "expire-holds");
+        if (ours) last_of[item["type"]] = item;
+      }
+      if (page["items"].empty()) break;
+      cursor = page["next_cursor"];
+    }
+    if (last_of.size() < 7) std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(last_of.contains("order.paid"));
+  EXPECT_EQ(last_of["order.paid"]["data"]["points"], 1000);
+  EXPECT_EQ(last_of["order.paid"]["data"]["cash_cents"], 9000);
+  ASSERT_TRUE(last_of.contains("order.refunded"));
+  EXPECT_EQ(last_of["order.refunded"]["data"]["order_status"], "refunded");
+  EXPECT_EQ(last_of["order.refunded"]["data"]["value_cents"], 10000);
+  ASSERT_TRUE(last_of.contains("points.expired"));
+  EXPECT_EQ(last_of["points.expired"]["data"]["asset"], "POINTS");
+  EXPECT_GT(last_of["points.expired"]["data"]["amount"], 0);
+  ASSERT_TRUE(last_of.contains("statement.closed"));
+  EXPECT_EQ(last_of["statement.closed"]["data"]["sha256"].get<std::string>().size(), 64u);
+  ASSERT_TRUE(last_of.contains("export.finished"));
+  EXPECT_EQ(last_of["export.finished"]["data"]["status"], "done");
+  ASSERT_TRUE(last_of.contains("job.failed"));
+  EXPECT_EQ(last_of["job.failed"]["data"]["error"], "the step broke");
+  ASSERT_TRUE(last_of.contains("member.tier_changed"));  // the delivery's GROWTH: engagement track
+  EXPECT_EQ(last_of["member.tier_changed"]["data"]["track"], "engagement");
   EXPECT_LEDGER_INVARIANTS_HOLD();
 }
 

@@ -5,6 +5,9 @@
 // database can hand the files out. audit/export.hpp describes the files.
 #include <boost/asio/awaitable.hpp>
 
+#include <memory>
+#include <stdexcept>
+
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -265,7 +268,25 @@ asio::awaitable<Reply> get_export_file(Service& service, RequestContext& context
     if (if_none_match && (if_none_match->find(etag) != std::string::npos || *if_none_match == "*")) {
       reply = Reply::text(304, "", content_type_of(name));
     } else {
-      reply = Reply::text(200, audit::read_stored_file(txn, export_id, name).value_or(""), content_type_of(name));
+      // Streamed: one stored chunk per read, asked for as the previous one has been written, so
+      // a file of any size costs one chunk of memory (files never change once stored). The first
+      // chunk is read here: a file that cannot be read at all fails before its header is sent.
+      auto first = audit::read_stored_chunk(txn, export_id, name, 0);
+      if (!first && file->bytes > 0) throw std::runtime_error("export " + export_id + " lacks chunk 0 of " + name);
+      reply = Reply::text(200, "", content_type_of(name));
+      reply.body_bytes = file->bytes;
+      reply.body_source = [&service, export_id, name, first = std::make_shared<std::string>(first.value_or("")),
+                           next = std::make_shared<int>(0)]() -> asio::awaitable<std::string> {
+        const int chunk = (*next)++;
+        if (chunk == 0) co_return std::move(*first);
+        const Reply piece = co_await service.read(db::routing_key_of(export_id), [&](pqxx::transaction_base& txn) {
+          const auto bytes = audit::read_stored_chunk(txn, export_id, name, chunk);
+          if (!bytes) throw std::runtime_error("export " + export_id + " lacks chunk " + std::to_string(chunk) + " of " + name);
+          return Reply::text(200, *bytes, "");
+        });
+        if (!piece.succeeded()) throw std::runtime_error("reading chunk " + std::to_string(chunk) + " of " + name + " failed");
+        co_return piece.raw_body;
+      };
       // Names are the export's own (entries.csv, manifest.json...): plain ASCII, no quoting needed.
       reply.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + export_id + "-" + name + "\"");
     }

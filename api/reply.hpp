@@ -2,7 +2,11 @@
 // raw text body (metrics). Encoding to JSON or binary happens once, at the edge.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <google/protobuf/message.h>
+
+#include <cstdint>
+#include <functional>
 
 #include <memory>
 #include <string>
@@ -25,6 +29,11 @@ struct Reply {
   bool keep_writes = true;  // false: a success that must not commit (an idempotent replay)
   // Why a request failed (a 500's exception), for the request's log line; never sent.
   std::string failure;
+  // A raw body too big to hold in memory (an export file): `body_bytes` long, sent piece by
+  // piece as the server writes it, each piece asked of `body_source` ("" once it is all sent).
+  // raw_body stays empty.
+  std::function<boost::asio::awaitable<std::string>()> body_source;
+  std::int64_t body_bytes = 0;
 
   bool succeeded() const { return status >= 200 && status < 300; }
 

@@ -6,10 +6,13 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
 #include <array>
+#include <functional>
+#include <string>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -178,6 +181,36 @@ asio::awaitable<bool> wait_for_request(beast::tcp_stream& stream, const beast::f
   }
 }
 
+// Writes a response whose body comes in pieces (an export file): the header with its
+// Content-Length, then each piece as it is produced, each write under the write timeout. A
+// piece that cannot be produced ends the connection mid-body: the client sees a short body,
+// never a wrong one. Answers whether the whole response was written.
+asio::awaitable<bool> write_in_pieces(beast::tcp_stream& stream, HttpResponse& response,
+                                      const std::function<asio::awaitable<std::string>()>& next_piece,
+                                      const ServerLimits& limits) {
+  http::response_serializer<http::string_body> serializer{response};
+  auto [header_error, header_bytes] = co_await http::async_write_header(stream, serializer, use_nothrow);
+  (void)header_bytes;
+  if (header_error) co_return false;
+  std::uint64_t sent = 0;
+  const std::uint64_t length = response.has_content_length() ? std::stoull(std::string(response[http::field::content_length])) : 0;
+  while (sent < length) {
+    std::string piece;
+    try {
+      piece = co_await next_piece();
+    } catch (const std::exception& error) {
+      log::error("a response body could not be produced", {{"error", error.what()}});
+      co_return false;
+    }
+    if (piece.empty() || sent + piece.size() > length) co_return false;
+    stream.expires_after(limits.write_timeout);
+    auto [write_error, written] = co_await asio::async_write(stream, asio::buffer(piece), use_nothrow);
+    if (write_error) co_return false;
+    sent += written;
+  }
+  co_return true;
+}
+
 asio::awaitable<void> serve_connection(Service& service, tcp::socket socket, std::shared_ptr<ConnectionTable> table,
                                        std::string source, ServerLimits limits) {
   struct Admitted {
@@ -206,13 +239,19 @@ asio::awaitable<void> serve_connection(Service& service, tcp::socket socket, std
     }
     HttpRequest request = parser.release();
     stream.expires_never();  // the database has deadlines of its own
-    HttpResponse response = co_await service.handle(request, source);
+    ServedResponse served = co_await service.handle(request, source);
+    HttpResponse& response = served.response;
     // While stopping, every answer closes its connection: the client knows to go elsewhere.
     response.keep_alive(request.keep_alive() && !table->draining());
     stream.expires_after(limits.write_timeout);  // a client that stops reading is dropped
-    auto [write_error, written] = co_await http::async_write(stream, response, use_nothrow);
-    (void)written;
-    if (write_error || !response.keep_alive()) break;
+    if (served.body_source) {
+      if (!co_await write_in_pieces(stream, response, served.body_source, limits)) break;
+    } else {
+      auto [write_error, written] = co_await http::async_write(stream, response, use_nothrow);
+      (void)written;
+      if (write_error) break;
+    }
+    if (!response.keep_alive()) break;
   }
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);

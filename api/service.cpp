@@ -562,6 +562,12 @@ HttpResponse Service::encode(const RequestContext& context, const Reply& reply) 
   response.set("X-Request-Id", context.request_id);
   for (const auto& [name, value] : reply.headers) response.set(name, value);
   if (const auto location = location_of(context, reply)) response.set(http::field::location, *location);
+  if (reply.body_source) {
+    // The body follows the header in pieces (Server writes them); only its length is known here.
+    response.set(http::field::content_type, reply.raw_content_type);
+    response.content_length(static_cast<std::uint64_t>(reply.body_bytes));
+    return response;
+  }
   if (!reply.message) {
     response.set(http::field::content_type, reply.raw_content_type);
     response.body() = reply.raw_body;
@@ -586,7 +592,7 @@ HttpResponse Service::encode(const RequestContext& context, const Reply& reply) 
   return response;
 }
 
-asio::awaitable<HttpResponse> Service::handle(HttpRequest& request, std::string source_address) {
+asio::awaitable<ServedResponse> Service::handle(HttpRequest& request, std::string source_address) {
   const auto started = std::chrono::steady_clock::now();
   RequestContext context{request};
   const auto given_id = context.header("X-Request-Id");
@@ -643,7 +649,7 @@ asio::awaitable<HttpResponse> Service::handle(HttpRequest& request, std::string 
                {"duration_ms", milliseconds},
                {"source", context.source_address}});
   }
-  co_return response;
+  co_return ServedResponse{std::move(response), std::move(reply.body_source)};
 }
 
 std::optional<Reply> parse_body(const RequestContext& context, google::protobuf::Message& message) {

@@ -59,12 +59,20 @@ struct ServiceOptions {
 // [A-Za-z0-9._-], else a new one.
 std::string request_id_for(const std::optional<std::string>& given);
 
+// What the server writes for one request: the response, and for a body produced while it is
+// written (Reply::body_source), where its pieces come from (the response then carries the
+// header and Content-Length only).
+struct ServedResponse {
+  HttpResponse response;
+  std::function<boost::asio::awaitable<std::string>()> body_source;
+};
+
 class Service {
  public:
   explicit Service(ServiceOptions options);
   ~Service();
 
-  boost::asio::awaitable<HttpResponse> handle(HttpRequest& request, std::string source_address);
+  boost::asio::awaitable<ServedResponse> handle(HttpRequest& request, std::string source_address);
 
   // Runs read-only work on a database worker; the transaction is never committed.
   boost::asio::awaitable<Reply> read(std::uint64_t routing_key,

@@ -453,11 +453,18 @@ std::optional<std::string> read_stored_file(pqxx::transaction_base& txn, const s
   std::string content;
   content.reserve(static_cast<std::size_t>(file->bytes));
   for (int chunk = 0; static_cast<std::int64_t>(content.size()) < file->bytes; ++chunk) {
-    const auto rows = db::exec(txn, select_chunk, export_id, name, chunk);
-    if (rows.empty()) throw std::runtime_error("export " + export_id + " lacks chunk " + std::to_string(chunk) + " of " + name);
-    content += pqxx::binarystring(rows[0][0]).str();
+    const auto piece = read_stored_chunk(txn, export_id, name, chunk);
+    if (!piece) throw std::runtime_error("export " + export_id + " lacks chunk " + std::to_string(chunk) + " of " + name);
+    content += *piece;
   }
   return content;
+}
+
+std::optional<std::string> read_stored_chunk(pqxx::transaction_base& txn, const std::string& export_id,
+                                             const std::string& name, int chunk) {
+  const auto rows = db::exec(txn, select_chunk, export_id, name, chunk);
+  if (rows.empty()) return std::nullopt;
+  return pqxx::binarystring(rows[0][0]).str();
 }
 
 }  // namespace loyalty::audit

@@ -123,6 +123,10 @@ std::optional<StoredFile> stored_file(pqxx::transaction_base& txn, const std::st
 // text being assembled.
 std::optional<std::string> read_stored_file(pqxx::transaction_base& txn, const std::string& export_id,
                                             const std::string& name);
+// One stored chunk of a file (chunks are numbered from 0); nullopt past the last. What the API
+// streams a file from, one chunk per query, holding no more than one chunk in memory.
+std::optional<std::string> read_stored_chunk(pqxx::transaction_base& txn, const std::string& export_id,
+                                             const std::string& name, int chunk);
 
 // The journal's commodity for an asset: bare when it is letters only, else double-quoted.
 std::string journal_commodity(std::string_view asset);

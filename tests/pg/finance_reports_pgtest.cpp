@@ -367,6 +367,40 @@ TEST_F(Finance, AnExportThroughTheApiIsSignedAndServedFileByFile) {
   EXPECT_EQ(client.request("POST", "/v1/exports", json{{"from", "x"}, {"formats", {"pdf"}}}.dump(), finance).status, 422);
 }
 
+// A stored file of several chunks is streamed a chunk at a time, with its full length up front,
+// byte for byte; a second request on the same connection still works after it.
+TEST_F(Finance, AnExportFileOfSeveralChunksIsStreamedWhole) {
+  const std::string export_id = "exp_" + new_id("").substr(0, 20);
+  std::string content;
+  for (int row = 0; content.size() < 2 * audit::export_chunk_bytes + 12345; ++row) {
+    content += std::to_string(row) + ",\"a note, with \"\"quotes\"\"\",2026-12-02T08:00:00Z\n";
+  }
+  {
+    auto connection = TestDatabase::instance().connect();
+    pqxx::work txn{*connection};
+    txn.exec_params("INSERT INTO exports (export_id, range_from, range_to, formats, status, requested_by)"
+                    " VALUES ($1, now() - interval '1 hour', now(), '{csv}', 'done', 'test')",
+                    export_id);
+    audit::DatabaseSink sink{txn, export_id};
+    sink.begin_file("entries.csv");
+    for (std::size_t at = 0; at < content.size(); at += 100000) sink.write("entries.csv", std::string_view(content).substr(at, 100000));
+    sink.end_file({"entries.csv", static_cast<std::int64_t>(content.size()), 0, to_hex(sha256(content))});
+    txn.commit();
+  }
+  HttpClient client{service().port()};
+  const std::map<std::string, std::string> finance{{"Authorization", "Bearer " + service().secret(api::Role::finance)}};
+  const auto file = client.request("GET", "/v1/exports/" + export_id + "/files/entries.csv", "", finance);
+  ASSERT_EQ(file.status, 200);
+  EXPECT_EQ(file.header("content-length"), std::to_string(content.size()));
+  EXPECT_EQ(file.body.size(), content.size());
+  EXPECT_TRUE(file.body == content) << "the streamed file differs from what was stored";
+  EXPECT_EQ(file.header("etag"), "\"" + to_hex(sha256(content)) + "\"");
+  EXPECT_EQ(client.request("GET", "/v1/exports/" + export_id + "/files/entries.csv", "",
+                           {{"Authorization", finance.at("Authorization")}, {"If-None-Match", "\"" + to_hex(sha256(content)) + "\""}})
+                .status,
+            304);
+}
+
 TEST_F(Finance, AnExportLeftRunningByAProcessThatStoppedReadsFailed) {
   const std::string export_id = new_id("exp_");
   {

@@ -9,6 +9,7 @@
 // SELECT of ids and one flush.
 #include <map>
 #include <set>
+#include <stdexcept>
 
 #include <nlohmann/json.hpp>
 

@@ -115,6 +115,9 @@ std::optional<FileProblem> Run::start() {
   if (!db::exec(txn, try_lock_run, run_kind + ":" + sha)[0][0].as<bool>()) {
     return FileProblem{"another loyaltyctl is importing this file now"};
   }
+  if (options_.kind == Kind::events && !program::current_program(txn)) {
+    return FileProblem{"no program is in force: apply one first (loyaltyctl program apply)"};
+  }
   const auto rows = db::exec(txn, select_run, run_kind, sha);
   if (!rows.empty() && !rows[0][1].as<bool>()) {
     // An earlier run of this very file stopped midway: its committed batches need no second look.
@@ -122,9 +125,6 @@ std::optional<FileProblem> Run::start() {
     resumed_ = true;
   } else {
     db::exec(txn, start_run, run_kind, sha, options_.file, db::sql_time(now_utc()));
-  }
-  if (options_.kind == Kind::events && !program::current_program(txn)) {
-    return FileProblem{"no program is in force: apply one first (loyaltyctl program apply)"};
   }
   const std::string path = rejected_path(options_.file);
   if (!resumed_) std::filesystem::remove(path);
@@ -155,7 +155,7 @@ void Run::read(audit::CsvReader& reader, std::istream& in) {
       batch.push_back(std::move(row));
     }
     if (static_cast<int>(batch.size()) >= options_.batch_rows || (!more && !batch.empty())) {
-      apply(batch, static_cast<std::uint64_t>(std::max<std::streamoff>(in.tellg(), 0)));
+      apply(batch, static_cast<std::uint64_t>(std::max<std::streamoff>(static_cast<std::streamoff>(in.tellg()), 0)));
       batch.clear();
     }
     if (!more) break;

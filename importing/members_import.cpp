@@ -3,6 +3,7 @@
 // ON CONFLICT DO NOTHING: an external_id taken before is skipped) and one flush of the
 // accounts, the run's progress and its audit record.
 #include <map>
+#include <tuple>
 
 #include "importing/import_file.hpp"
 #include "ledger/ids.hpp"

@@ -313,15 +313,15 @@ void define_commands(CommandLine& line) {
   tools::add_value(*run, flags, "as-of", "the moment to run the job for (RFC 3339; default now)")->check(tools::rfc3339_time());
   line.json(*run);
 
-  auto* import = line.command(app, "import", "bring a program's history in from CSV files (resumable, idempotent by row)");
-  import->require_subcommand(1);
+  auto* imports = line.command(app, "import", "bring a program's history in from CSV files (resumable, idempotent by row)");
+  imports->require_subcommand(1);
   const std::map<std::string, std::string> import_files{
       {"members", "members (external_id,display_name,phone)"},
       {"balances", "opening balances as lots funded from system:migration "
                    "(import_id,external_id,asset,amount,expires_at,note)"},
       {"events", "past events (event_id,external_id,type,occurred_at,attributes)"}};
   for (const auto& [name, help] : import_files) {
-    auto* command = line.command(*import, name, "import " + help);
+    auto* command = line.command(*imports, name, "import " + help);
     line.database(*command);
     tools::add_positional(*command, flags, "FILE", "the CSV file (its first line the header)")->required()->check(CLI::ExistingFile);
     tools::add_value(*command, flags, "batch-rows", "rows applied per transaction (default 1000)")

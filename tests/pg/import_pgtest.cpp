@@ -150,7 +150,7 @@ TEST_F(Import, MembersAndBalancesTwiceChangeNothingTheSecondTimeAndShowInTheTria
   const auto trial = audit::trial_balance(txn, now_utc() + std::chrono::seconds{1});
   std::int64_t migration = 0;
   for (const auto& line : trial.accounts) {
-    if (line.name == "system:migration") migration = line.balance;
+    if (line.account == "system:migration") migration = line.balance;
   }
   EXPECT_EQ(migration - migration_before, -(30 * 100 + 29 * 30 / 2));
   EXPECT_EQ(trial.totals.at("POINTS"), 0);

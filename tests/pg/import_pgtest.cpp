@@ -20,6 +20,9 @@
 
 #include "audit/csv.hpp"
 #include "audit/finance_reports.hpp"
+#include "earning/events.hpp"
+#include "ledger/database.hpp"
+#include "program/store.hpp"
 #include "ledger/ids.hpp"
 #include "tests/support/test_database.hpp"
 
@@ -303,6 +306,19 @@ TEST_F(Import, HistoryOnlyEventsPutMembersOnTheLevelsTheyEarnWithoutAwardingAndC
   EXPECT_EQ(capped.summary["applied"], 1) << capped.errors;
   EXPECT_EQ(points(id("m3")), 0);
   EXPECT_EQ(number("SELECT count(*) FROM event_awards WHERE event_id = '" + id("h8") + "'"), 0);
+
+  // Reversing a history-only event takes its GROWTH and cap count out of the days (the
+  // invariants, checked at the end, compare the days with the events and history awards).
+  auto db = TestDatabase::instance().connect();
+  db::run_transaction(*db, "reverse", [&](pqxx::transaction_base& txn) {
+    const auto program = program::current_program(txn);
+    const auto reversed = earning::reverse_event(txn, *program, id("h7"), "imported by mistake", now_utc(), {});
+    EXPECT_TRUE(std::holds_alternative<earning::Reversal>(reversed));
+    return 0;
+  });
+  EXPECT_EQ(number("SELECT coalesce(sum(events), 0) FROM member_rule_days WHERE member_id = '" + member_id(id("m3")) +
+                   "' AND rule_id = 'delivery-welcome'"),
+            2);
 }
 
 }  // namespace

@@ -29,7 +29,7 @@ Reply event_refusal_reply(earning::EventRefusal refusal) {
       return problem(409, "conflict", "an event with this event_id was recorded with different content");
     case EventRefusal::occurred_at_out_of_range:
       return problem(422, "occurred_at_out_of_range",
-                     "occurred_at is too far in the past (over 90 days) or in the future (over 5 minutes)");
+                     "occurred_at is outside the program's event window (by default 90 days back, 5 minutes ahead)");
     case EventRefusal::amount_cents_required:
       return problem(422, "validation_failed", "attributes.amount_cents: required by a rule that awards per amount");
     case EventRefusal::amount_overflow:
@@ -124,7 +124,7 @@ asio::awaitable<Reply> record_event(Service& service, RequestContext& context) {
       [&service, event, now = context.received_at, origin = context.origin()](ledger::Batch& batch) -> Decided {
         const auto program = service.program(batch.transaction());
         if (!program) return no_program();
-        return earning::EventBatch::of(batch, program).record(event, now, earning::EventBounds{}, origin);
+        return earning::EventBatch::of(batch, program).record(event, now, earning::live_bounds(program->program), origin);
       },
       [](const ledger::Batch& batch, const Decided& decided) {
         if (const auto* reply = std::get_if<Reply>(&decided)) return answer_of(*reply);

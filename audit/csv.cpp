@@ -25,9 +25,12 @@ std::optional<std::vector<std::string>> CsvReader::next() {
     return true;
   };
   const std::string too_many = "more than " + std::to_string(limits_.fields_max) + " fields";
+  bool started = false;
+  problem_at_end_ = problem_ended_line_ = false;
   while (true) {
     const int next = source ? source->sbumpc() : std::char_traits<char>::eof();
     if (next == std::char_traits<char>::eof()) {
+      problem_at_end_ = true;
       if (state == State::quoted) return fail("a quoted field is not closed");
       if (state == State::field_start && fields.empty()) return std::nullopt;  // the end
       if (!end_field()) return fail(too_many);
@@ -35,6 +38,16 @@ std::optional<std::vector<std::string>> CsvReader::next() {
       return fields;
     }
     const char c = static_cast<char>(next);
+    if (!started && c != '\n' && c != '\r') {
+      started = true;
+      record_line_ = line_;
+    }
+    if (c == '\n') {
+      ++line_;
+      problem_ended_line_ = true;  // only read when a problem is returned for this character
+    } else {
+      problem_ended_line_ = false;
+    }
     if (state == State::quoted) {
       if (c == '"') {
         state = State::after_quote;
@@ -69,6 +82,23 @@ std::optional<std::vector<std::string>> CsvReader::next() {
       state = State::unquoted;
     }
   }
+}
+
+bool CsvReader::skip_faulty_record() {
+  if (!problem_) return true;
+  if (problem_at_end_) return false;
+  problem_.reset();
+  ++records_;
+  if (problem_ended_line_) return true;
+  std::streambuf* source = in_.rdbuf();
+  for (int next = source ? source->sbumpc() : std::char_traits<char>::eof(); next != std::char_traits<char>::eof();
+       next = source->sbumpc()) {
+    if (next == '\n') {
+      ++line_;
+      break;
+    }
+  }
+  return true;
 }
 
 namespace {

@@ -2,8 +2,9 @@
 // csv_record; `loyaltyctl audit verify` and partner reconciliation (and any later import)
 // read with CsvReader, so what we write is what we read back, whatever a free-text field holds.
 //
-// Reading is for files we do not control: a partner's reconciliation file, or an export
-// directory handed to `loyaltyctl audit verify` (which may have been edited). Records are
+// Reading is for files we do not control: a partner's reconciliation file, an export
+// directory handed to `loyaltyctl audit verify` (which may have been edited), or a legacy
+// system's history given to `loyaltyctl import`. Records are
 // read one at a time from a stream, so a file of any size is read in constant memory.
 //
 // Quoted fields may hold commas, line breaks and doubled quotes (""); lines end in LF or CRLF;
@@ -35,6 +36,14 @@ class CsvReader {
   std::optional<std::vector<std::string>> next();
   const std::optional<std::string>& problem() const { return problem_; }
   std::size_t records() const { return records_; }  // records read so far
+  // The line (counted from 1) the last record, or the record at the problem, started on: a
+  // quoted field may hold line breaks, so records and lines are counted apart.
+  std::size_t record_line() const { return record_line_; }
+  // After a problem, gives up the faulty record: skips to the end of the line where the problem
+  // was found, forgets the problem and answers true, so that reading goes on with the next
+  // line (a bulk import rejects the one record). False when the problem left nothing to read
+  // after it (a quote still open at the end of the input).
+  bool skip_faulty_record();
 
  private:
   std::optional<std::vector<std::string>> fail(const std::string& what);
@@ -43,6 +52,10 @@ class CsvReader {
   CsvLimits limits_;
   std::optional<std::string> problem_;
   std::size_t records_ = 0;
+  std::size_t line_ = 1;  // of the next character
+  std::size_t record_line_ = 0;
+  bool problem_at_end_ = false;       // the problem was met at the end of the input
+  bool problem_ended_line_ = false;   // the problem was met on a line break
 };
 
 // A whole CSV text as its records, or the problem.

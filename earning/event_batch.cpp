@@ -52,6 +52,13 @@ const db::Statement insert_awards{
     " SELECT * FROM unnest($1::text[], $2::smallint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],"
     " $8::timestamptz[], $9::timestamptz[])"};
 
+// What the rules would have awarded an event imported as history only (migrations/0015).
+const db::Statement insert_history_awards{
+    "event_batch.insert_history_awards",
+    "INSERT INTO history_awards (event_id, position, member_id, rule_id, asset, amount, occurred_at)"
+    " SELECT * FROM unnest($1::text[], $2::smallint[], $3::text[], $4::text[], $5::text[], $6::bigint[],"
+    " $7::timestamptz[])"};
+
 const db::Statement upsert_tiers{
     "event_batch.upsert_tiers",
     "INSERT INTO member_tiers (member_id, track, level, reached_at, guaranteed_until, evaluated_through)"
@@ -188,7 +195,8 @@ std::int64_t EventBatch::qualifying_value(const MemberDays& days, const program:
 
 // Every award the program gives for the event: base awards of matching rules under their
 // caps, and campaign bonuses within budget. Nothing is changed before the last check passes.
-EventResult<std::vector<PlannedAward>> EventBatch::plan(const Event& event, MemberDays& days, Timestamp now) {
+EventResult<std::vector<PlannedAward>> EventBatch::plan(const Event& event, MemberDays& days, Timestamp now,
+                                                        bool history_only) {
   const program::Program& program = program_->program;
   const EventFacts facts{event.type, event.occurred_at, event.amount_cents,
                          membership::earn_multiplier_pct(program, days.levels)};
@@ -220,6 +228,7 @@ EventResult<std::vector<PlannedAward>> EventBatch::plan(const Event& event, Memb
       planned.push_back(award);
     }
     const std::optional<Timestamp> pending_until = awards.empty() ? std::nullopt : awards.front().pending_until;
+    if (history_only) continue;  // a bonus is spent budget, and history spends nothing
     for (const program::Campaign* campaign : active_campaigns(program, rule.id, event.occurred_at)) {
       const auto bonus = campaign_bonus(base_points, campaign->multiplier_pct);
       if (!bonus) return EventRefusal::amount_overflow;
@@ -310,10 +319,17 @@ std::vector<TierChange> EventBatch::upgrade(const Event& event, MemberDays& days
   return changes;
 }
 
-EventResult<RecordedEvent> EventBatch::record(const Event& event, Timestamp now, const EventBounds& bounds,
-                                              const ledger::Origin& origin) {
+std::optional<std::string> EventBatch::recorded_before(const std::string& event_id, Timestamp now) {
   if (!prefetched_) prefetch(now);
-  if (event.occurred_at < now - bounds.past_max || event.occurred_at > now + bounds.future_max) {
+  const auto found = existing_.find(event_id);
+  if (found == existing_.end()) return std::nullopt;
+  return found->second;
+}
+
+EventResult<RecordedEvent> EventBatch::record(const Event& event, Timestamp now, const EventBounds& bounds,
+                                              const ledger::Origin& origin, bool history_only) {
+  if (!prefetched_) prefetch(now);
+  if ((bounds.past_max && event.occurred_at < now - *bounds.past_max) || event.occurred_at > now + bounds.future_max) {
     return EventRefusal::occurred_at_out_of_range;
   }
   ledger::MemberAccounts* member = batch_.member(event.member_id);
@@ -334,31 +350,19 @@ EventResult<RecordedEvent> EventBatch::record(const Event& event, Timestamp now,
     return recorded;
   }
   MemberDays& days = members_[event.member_id];
-  auto plan = this->plan(event, days, now);
+  auto plan = this->plan(event, days, now, history_only);
   if (auto* refusal = std::get_if<EventRefusal>(&plan)) return *refusal;
   const auto& planned = std::get<std::vector<PlannedAward>>(plan);
 
   RecordedEvent recorded;
   recorded.outcome.event_id = event.event_id;
   recorded.outcome.member_id = event.member_id;
-  if (!planned.empty()) {
-    const std::int64_t available_before = member->points.available.balance;
-    recorded.entry = batch_.post(earn_entry(event, planned, *member, now, origin));
-    // One lot for the points credited to available, one per pending date.
-    std::map<std::optional<Timestamp>, std::int64_t> by_pending_date;
-    for (const auto& award : planned) {
-      if (award.asset == ledger::points_asset) by_pending_date[award.pending_until] += award.amount;
-    }
-    const auto expires_at = program::points_expiry(&program_->program).expiry_for(event.occurred_at);
-    for (const auto& [pending_until, amount] : by_pending_date) {
-      batch_.add_lot({event.member_id, amount, event.occurred_at, expires_at, pending_until, 0, "earn"},
-                     *recorded.entry, available_before);
-    }
+  if (history_only) {
     for (std::size_t i = 0; i < planned.size(); ++i) {
-      awards_.push_back({event.event_id, static_cast<int>(i), event.member_id, planned[i], event.occurred_at});
-      recorded.outcome.awards.push_back({planned[i].rule_id, planned[i].campaign_id, planned[i].asset,
-                                         planned[i].amount, 0, planned[i].pending_until});
+      history_awards_.push_back({event.event_id, static_cast<int>(i), event.member_id, planned[i], event.occurred_at});
     }
+  } else if (!planned.empty()) {
+    credit(event, planned, *member, now, origin, recorded);
   }
   events_.push_back({event, now, recorded.entry});
   count(event, planned, days);
@@ -366,6 +370,28 @@ EventResult<RecordedEvent> EventBatch::record(const Event& event, Timestamp now,
   recorded_[event.event_id] = recorded;
   recorded_sha256_[event.event_id] = event.request_sha256;
   return recorded;
+}
+
+// The event's one earn entry, its lots (one for the points credited to available, one per
+// pending date) and its award rows.
+void EventBatch::credit(const Event& event, const std::vector<PlannedAward>& planned, ledger::MemberAccounts& member,
+                        Timestamp now, const ledger::Origin& origin, RecordedEvent& recorded) {
+  const std::int64_t available_before = member.points.available.balance;
+  recorded.entry = batch_.post(earn_entry(event, planned, member, now, origin));
+  std::map<std::optional<Timestamp>, std::int64_t> by_pending_date;
+  for (const auto& award : planned) {
+    if (award.asset == ledger::points_asset) by_pending_date[award.pending_until] += award.amount;
+  }
+  const auto expires_at = program::points_expiry(&program_->program).expiry_for(event.occurred_at);
+  for (const auto& [pending_until, amount] : by_pending_date) {
+    batch_.add_lot({event.member_id, amount, event.occurred_at, expires_at, pending_until, 0, "earn"},
+                   *recorded.entry, available_before);
+  }
+  for (std::size_t i = 0; i < planned.size(); ++i) {
+    awards_.push_back({event.event_id, static_cast<int>(i), event.member_id, planned[i], event.occurred_at});
+    recorded.outcome.awards.push_back({planned[i].rule_id, planned[i].campaign_id, planned[i].asset,
+                                       planned[i].amount, 0, planned[i].pending_until});
+  }
 }
 
 EventOutcome outcome_of(const ledger::Batch& batch, const RecordedEvent& recorded) {
@@ -405,6 +431,16 @@ void EventBatch::write() {
              column([](const AwardRow& r) { return std::to_string(r.award.amount); }),
              column([](const AwardRow& r) { return db::sql_time(r.occurred_at); }),
              column([](const AwardRow& r) { return optional_time(r.award.pending_until); }));
+  }
+  if (!history_awards_.empty()) {
+    const auto column = [&](auto format) { return db::array_literal(history_awards_, format); };
+    writes.add(insert_history_awards, column([](const AwardRow& r) { return r.event_id; }),
+               column([](const AwardRow& r) { return std::to_string(r.position); }),
+               column([](const AwardRow& r) { return r.member_id; }),
+               column([](const AwardRow& r) { return r.award.rule_id; }),
+               column([](const AwardRow& r) { return r.award.asset; }),
+               column([](const AwardRow& r) { return std::to_string(r.award.amount); }),
+               column([](const AwardRow& r) { return db::sql_time(r.occurred_at); }));
   }
   if (!tiers_.empty()) {
     // A track raised twice in the batch is written once, at its last level.

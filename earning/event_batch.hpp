@@ -48,8 +48,15 @@ class EventBatch : public ledger::Batch::Extension {
   EventBatch(ledger::Batch& batch, std::shared_ptr<const program::ProgramVersion> program);
 
   void want(const Event& event);
+  // The request hash of an event recorded before this batch, if it was (prefetched for every
+  // wanted event at the first call of this or record()): a bulk import skips such rows without
+  // reading their outcome.
+  std::optional<std::string> recorded_before(const std::string& event_id, Timestamp now);
+  // `history_only` (loyaltyctl import events --history-only): the event is recorded and what
+  // its rules would award counts in tier windows and caps (history_awards, migrations/0015),
+  // but nothing is credited and no campaign budget is spent.
   EventResult<RecordedEvent> record(const Event& event, Timestamp now, const EventBounds& bounds,
-                                    const ledger::Origin& origin);
+                                    const ledger::Origin& origin, bool history_only = false);
   void write() override;
 
  private:
@@ -90,7 +97,9 @@ class EventBatch : public ledger::Batch::Extension {
   void prefetch(Timestamp now);
   std::int64_t rule_events_in(const MemberDays& days, const std::string& rule_id, Timestamp from, Timestamp to) const;
   std::int64_t qualifying_value(const MemberDays& days, const program::Track& track, Timestamp as_of) const;
-  EventResult<std::vector<PlannedAward>> plan(const Event& event, MemberDays& days, Timestamp now);
+  EventResult<std::vector<PlannedAward>> plan(const Event& event, MemberDays& days, Timestamp now, bool history_only);
+  void credit(const Event& event, const std::vector<PlannedAward>& planned, ledger::MemberAccounts& member,
+              Timestamp now, const ledger::Origin& origin, RecordedEvent& recorded);
   void count(const Event& event, const std::vector<PlannedAward>& planned, MemberDays& days);
   std::vector<TierChange> upgrade(const Event& event, MemberDays& days, Timestamp now);
   ledger::EntryDraft earn_entry(const Event& event, const std::vector<PlannedAward>& planned,
@@ -107,6 +116,7 @@ class EventBatch : public ledger::Batch::Extension {
   std::map<std::string, MemberDays> members_;
   std::vector<EventRow> events_;
   std::vector<AwardRow> awards_;
+  std::vector<AwardRow> history_awards_;
   std::vector<TierRow> tiers_;
   std::vector<TierChangeRow> tier_changes_;
 };

@@ -89,6 +89,15 @@ EventResult<EventOutcome> find_event(pqxx::transaction_base& txn, const std::str
   return outcome;
 }
 
+EventBounds live_bounds(const program::Program& program) {
+  return {std::chrono::hours{24} * program.event_window.past_days,
+          std::chrono::seconds{program.event_window.future_seconds}};
+}
+
+EventBounds history_bounds(const program::Program& program) {
+  return {std::nullopt, std::chrono::seconds{program.event_window.future_seconds}};
+}
+
 EventResult<EventOutcome> record_event(pqxx::transaction_base& txn, const program::ProgramVersion& program,
                                        const Event& event, Timestamp now, const EventBounds& bounds,
                                        const ledger::Origin& origin) {

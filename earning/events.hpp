@@ -22,10 +22,15 @@
 
 namespace loyalty::earning {
 
+// How far from `now` an event's occurred_at may be. Live events use the program's window
+// (program.event_window: 90 days back and 5 minutes ahead unless the program says otherwise);
+// imported history takes any past instant the service accepts.
 struct EventBounds {
-  std::chrono::hours past_max{24 * 90};        // older events are refused
-  std::chrono::seconds future_max{5 * 60};     // clock skew allowed ahead of us
+  std::optional<std::chrono::seconds> past_max = std::chrono::hours{24 * 90};  // older events are refused
+  std::chrono::seconds future_max{5 * 60};  // clock skew allowed ahead of us
 };
+EventBounds live_bounds(const program::Program& program);
+EventBounds history_bounds(const program::Program& program);
 
 struct Event {
   std::string event_id;

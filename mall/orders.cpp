@@ -64,7 +64,7 @@ OrderResult<std::optional<std::string>> earn_on_cash(pqxx::transaction_base& txn
   // The event's identity leaves out the time: paying happens once per order.
   event.request_sha256 = to_hex(sha256("mall_purchase\n" + order.member_id + "\n" + order.order_id + "\n" +
                                        std::to_string(order.cash_cents)));
-  auto outcome = earning::record_event(txn, program, event, now, earning::EventBounds{}, origin);
+  auto outcome = earning::record_event(txn, program, event, now, earning::live_bounds(program.program), origin);
   if (auto* refusal = std::get_if<earning::EventRefusal>(&outcome)) {
     if (*refusal == earning::EventRefusal::event_id_reused) return OrderRefusal::earn_event_id_taken;
     if (*refusal == earning::EventRefusal::amount_overflow) return OrderRefusal::amount_overflow;

@@ -559,7 +559,8 @@ std::variant<Program, DocumentProblems> parse_program(const json& document) {
   check_document_values(document, "", problems);
   if (!problems.empty()) return DocumentProblems{problems};
   Reader r{problems, "", document,
-           {"program", "currency", "point_value_cents", "clawback", "assets", "tracks", "rules", "campaigns", "partners"}};
+           {"program", "currency", "point_value_cents", "clawback", "assets", "tracks", "rules", "campaigns", "partners",
+            "event_window"}};
   Program program;
   if (!document.is_object()) return DocumentProblems{problems};
   program.name = r.text("program");
@@ -567,6 +568,11 @@ std::variant<Program, DocumentProblems> parse_program(const json& document) {
   if (!std::regex_match(program.currency, std::regex("[A-Z]{3}"))) r.fail("currency", "must be an ISO 4217 code");
   program.point_value_cents = r.integer("point_value_cents", true, 1, 1, 1'000'000);
   program.clawback = r.one_of("clawback", {"allow_negative", "cap_at_balance"}, false, "allow_negative");
+  if (r.has("event_window")) {
+    Reader w{problems, "event_window", r.raw("event_window"), {"past_days", "future_seconds"}};
+    program.event_window.past_days = static_cast<int>(w.integer("past_days", false, 90, 1, 3660));
+    program.event_window.future_seconds = static_cast<int>(w.integer("future_seconds", false, 300, 0, 86400));
+  }
   const json& assets = r.raw("assets");
   if (!assets.is_array()) r.fail("assets", "must be a list");
   for (std::size_t i = 0; assets.is_array() && i < assets.size(); ++i) {

@@ -109,6 +109,14 @@ struct Partner {
   std::vector<PartnerRight> rights;
 };
 
+// How far from the moment it is received an event's occurred_at may be for POST /v1/events:
+// older events are refused, and so are events ahead of the clock by more than the skew.
+// `loyaltyctl import events` takes any past time and the same skew ahead.
+struct EventWindow {
+  int past_days = 90;
+  int future_seconds = 5 * 60;
+};
+
 struct Program {
   std::string name;
   std::string currency = "CNY";
@@ -120,6 +128,7 @@ struct Program {
   std::vector<Rule> rules;
   std::vector<Campaign> campaigns;
   std::vector<Partner> partners;
+  EventWindow event_window;
 
   const AssetConfig* asset(const std::string& code) const;
   const Track* track(const std::string& name) const;

@@ -1,4 +1,4 @@
-// loyaltyctl: the operator's command line (schema, keys, program, jobs).
+// loyaltyctl: the operator's command line (schema, keys, program, jobs, imports).
 #include <unistd.h>
 
 #include <cstdio>
@@ -26,6 +26,7 @@ int audit_command(const std::vector<std::string>& args, const Flags& flags,
 int signing_key_init(const Flags& flags);
 int signing_key_retire(const Flags& flags);
 int partners_reconcile(const Flags& flags);
+int import_command(pqxx::connection& connection, const std::string& kind, const Flags& flags, const std::string& actor);
 }  // namespace loyalty::tools
 
 namespace {
@@ -312,6 +313,25 @@ void define_commands(CommandLine& line) {
   tools::add_value(*run, flags, "as-of", "the moment to run the job for (RFC 3339; default now)")->check(tools::rfc3339_time());
   line.json(*run);
 
+  auto* imports = line.command(app, "import", "bring a program's history in from CSV files (resumable, idempotent by row)");
+  imports->require_subcommand(1);
+  const std::map<std::string, std::string> import_files{
+      {"members", "members (external_id,display_name,phone)"},
+      {"balances", "opening balances as lots funded from system:migration "
+                   "(import_id,external_id,asset,amount,expires_at,note)"},
+      {"events", "past events (event_id,external_id,type,occurred_at,attributes)"}};
+  for (const auto& [name, help] : import_files) {
+    auto* command = line.command(*imports, name, "import " + help);
+    line.database(*command);
+    tools::add_positional(*command, flags, "FILE", "the CSV file (its first line the header)")->required()->check(CLI::ExistingFile);
+    tools::add_value(*command, flags, "batch-rows", "rows applied per transaction (default 1000)")
+        ->check(tools::integer_between(1, 10000));
+    if (name == "events") {
+      tools::add_switch(*command, flags, "history-only", "record the events for tier windows and caps; award nothing");
+    }
+    line.json(*command);
+  }
+
   auto* exporting = line.command(app, "export", "write a signed finance export of a range into a directory");
   line.database(*exporting);
   tools::add_value(*exporting, flags, "from", "start of the range (RFC 3339, inclusive)")->required()->check(tools::rfc3339_time());
@@ -390,6 +410,10 @@ int run_command(const std::string& command, const tools::Flags& flags) {
   if (command == "export") {
     auto connection = long_running();
     return tools::export_command(*connection, flags, operator_name());
+  }
+  if (command.starts_with("import ")) {
+    auto connection = long_running();
+    return tools::import_command(*connection, command.substr(7), flags, operator_name());
   }
   auto connection = db::connect(url);
   if (command == "status") return status(*connection);

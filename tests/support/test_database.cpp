@@ -136,9 +136,12 @@ std::vector<std::string> TestDatabase::invariant_violations() const {
            "WITH fresh AS (SELECT a.member_id, utc_day(a.occurred_at) AS day, sum(a.amount - coalesce(c.settled, 0)) AS v "
            "  FROM event_awards a JOIN events e ON e.event_id = a.event_id "
            "  LEFT JOIN event_award_clawbacks c ON c.event_id = a.event_id AND c.position = a.position "
-           "  WHERE a.asset = 'GROWTH' AND e.reversed_at IS NULL GROUP BY 1, 2) "
+           "  WHERE a.asset = 'GROWTH' AND e.reversed_at IS NULL GROUP BY 1, 2"
+           "  UNION ALL SELECT h.member_id, utc_day(h.occurred_at), sum(h.amount) FROM history_awards h"
+           "  JOIN events e ON e.event_id = h.event_id WHERE h.asset = 'GROWTH' AND e.reversed_at IS NULL GROUP BY 1, 2) "
            "SELECT coalesce(f.member_id, m.member_id), coalesce(f.day, m.day), coalesce(f.v, 0), coalesce(m.growth, 0) "
-           "FROM fresh f FULL JOIN member_growth_days m USING (member_id, day) "
+           "FROM (SELECT member_id, day, sum(v) AS v FROM fresh GROUP BY 1, 2) f "
+           "FULL JOIN member_growth_days m USING (member_id, day) "
            "WHERE coalesce(f.v, 0) <> coalesce(m.growth, 0) LIMIT 10")) {
     violations.push_back("member " + std::string(row[0].c_str()) + " earned " + row[2].c_str() + " GROWTH on " +
                          row[1].c_str() + " but its growth day holds " + row[3].c_str());
@@ -146,9 +149,13 @@ std::vector<std::string> TestDatabase::invariant_violations() const {
   for (const auto& row : txn.exec(
            "WITH fresh AS (SELECT a.member_id, a.rule_id, utc_day(a.occurred_at) AS day, count(DISTINCT a.event_id) AS v "
            "  FROM event_awards a JOIN events e ON e.event_id = a.event_id "
-           "  WHERE a.campaign_id IS NULL AND e.reversed_at IS NULL GROUP BY 1, 2, 3) "
+           "  WHERE a.campaign_id IS NULL AND e.reversed_at IS NULL GROUP BY 1, 2, 3"
+           "  UNION ALL SELECT h.member_id, h.rule_id, utc_day(h.occurred_at), count(DISTINCT h.event_id)"
+           "  FROM history_awards h JOIN events e ON e.event_id = h.event_id WHERE e.reversed_at IS NULL"
+           "  GROUP BY 1, 2, 3) "
            "SELECT coalesce(f.member_id, m.member_id), coalesce(f.rule_id, m.rule_id), coalesce(f.v, 0), "
-           "  coalesce(m.events, 0) FROM fresh f FULL JOIN member_rule_days m USING (member_id, rule_id, day) "
+           "  coalesce(m.events, 0) FROM (SELECT member_id, rule_id, day, sum(v) AS v FROM fresh GROUP BY 1, 2, 3) f"
+           "  FULL JOIN member_rule_days m USING (member_id, rule_id, day) "
            "WHERE coalesce(f.v, 0) <> coalesce(m.events, 0) LIMIT 10")) {
     violations.push_back("member " + std::string(row[0].c_str()) + " has " + row[2].c_str() + " events of rule " +
                          row[1].c_str() + " on a day counted as " + row[3].c_str());

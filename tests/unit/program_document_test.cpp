@@ -69,6 +69,26 @@ TEST(ProgramDocument, EveryProblemIsListedWithItsPath) {
   EXPECT_GE(problems.size(), 7u);
 }
 
+TEST(ProgramDocument, TheEventWindowIsOptionalWithTheLiveDefaultsAndCheckedWhenGiven) {
+  auto document = reference_document();
+  document.erase("event_window");
+  const auto defaults = parse_program(document);
+  ASSERT_TRUE(std::holds_alternative<Program>(defaults));
+  EXPECT_EQ(std::get<Program>(defaults).event_window.past_days, 90);
+  EXPECT_EQ(std::get<Program>(defaults).event_window.future_seconds, 300);
+  document["event_window"] = {{"past_days", 30}, {"future_seconds", 60}};
+  const auto given = parse_program(document);
+  ASSERT_TRUE(std::holds_alternative<Program>(given));
+  EXPECT_EQ(std::get<Program>(given).event_window.past_days, 30);
+  EXPECT_EQ(std::get<Program>(given).event_window.future_seconds, 60);
+  document["event_window"] = {{"past_days", 0}, {"ahead", 1}};
+  const auto wrong = parse_program(document);
+  ASSERT_TRUE(std::holds_alternative<DocumentProblems>(wrong));
+  const auto& problems = std::get<DocumentProblems>(wrong).problems;
+  EXPECT_EQ(problems.size(), 2u);
+  for (const auto& problem : problems) EXPECT_TRUE(problem.starts_with("event_window.")) << problem;
+}
+
 TEST(ProgramDocument, TextThatIsNotYamlIsAProblem) {
   EXPECT_TRUE(std::holds_alternative<DocumentProblems>(yaml_to_json("program: [unclosed")));
 }

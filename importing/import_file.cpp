@@ -36,6 +36,18 @@ const db::Statement record_progress{
     "UPDATE import_runs SET lines_done = $3, applied = applied + $4, skipped = skipped + $5,"
     " rejected = rejected + $6, updated_at = $7 WHERE kind = $1 AND file_sha256 = $2"};
 
+// The tables an import of each kind writes to, for ANALYZE after a run.
+const char* analyzed_tables(Kind kind) {
+  switch (kind) {
+    case Kind::members: return "members, accounts";
+    case Kind::balances: return "accounts, entries, postings, lots";
+    case Kind::events:
+      return "accounts, entries, postings, lots, events, event_awards, history_awards, member_tiers,"
+             " member_spend_days, member_growth_days, member_rule_days";
+  }
+  return "members, accounts";
+}
+
 const db::Statement finish_run{
     "import.finish_run",
     "UPDATE import_runs SET finished_at = $3, updated_at = $3 WHERE kind = $1 AND file_sha256 = $2"};
@@ -267,6 +279,11 @@ ImportReport Run::finish() {
   }
   pqxx::nontransaction txn{connection_};
   db::exec(txn, unlock_run, run_kind + ":" + report.file_sha256);
+  // A bulk load leaves the planner's statistics describing the tables as they were before it:
+  // until autovacuum's next analyze, the service's prepared statements could be planned for
+  // tables of a few rows (a sequential scan of every account per batch). Analyze what the run
+  // wrote, as pg_restore's documentation advises after a restore.
+  if (report.applied > 0) txn.exec(std::string("ANALYZE ") + analyzed_tables(options_.kind));
   if (!report.rejected_file && resumed_ && std::filesystem::exists(rejected_path(options_.file))) {
     report.rejected_file = rejected_path(options_.file);  // the rejects of the run this one resumed
   }

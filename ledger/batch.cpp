@@ -70,12 +70,14 @@ bool takes_before(Timestamp a_expires, std::int64_t a_id, Timestamp b_expires, s
 
 // Ids for the batch's new entries and lots from their identity sequences, and the time every
 // entry is created at (entries.created_at defaults to now(), the transaction's start), so
-// that the inserts that follow need no RETURNING and can travel in one flush.
+// that the inserts that follow need no RETURNING and can travel in one flush. The sequence's
+// name is a sub-select, looked up once per statement: called per row, pg_get_serial_sequence
+// reads the table's dependencies in the catalog for every id.
 const db::Statement allocate_ids{
     "batch.allocate_ids",
     "SELECT now(),"
-    " ARRAY(SELECT nextval(pg_get_serial_sequence('entries', 'entry_id')) FROM generate_series(1, $1)),"
-    " ARRAY(SELECT nextval(pg_get_serial_sequence('lots', 'lot_id')) FROM generate_series(1, $2))"};
+    " ARRAY(SELECT nextval((SELECT pg_get_serial_sequence('entries', 'entry_id'))) FROM generate_series(1, $1)),"
+    " ARRAY(SELECT nextval((SELECT pg_get_serial_sequence('lots', 'lot_id'))) FROM generate_series(1, $2))"};
 
 std::vector<std::int64_t> numbers_of(const pqxx::field& array) {
   std::vector<std::int64_t> numbers;

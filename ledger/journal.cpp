@@ -29,7 +29,7 @@ const db::Statement insert_entry{
 // the postings can name them without relying on the order RETURNING gives rows back in.
 const db::Statement next_entry_ids{
     "journal.next_entry_ids",
-    "SELECT nextval(pg_get_serial_sequence('entries', 'entry_id')) FROM generate_series(1, $1)"};
+    "SELECT nextval((SELECT pg_get_serial_sequence('entries', 'entry_id'))) FROM generate_series(1, $1)"};
 
 const db::Statement insert_entries{
     "journal.insert_entries",

@@ -139,10 +139,23 @@ void Executor::run_worker(Worker& worker) {
       std::unique_lock lock{worker.mutex};
       worker.wake.wait(lock, [&] { return stopping_ || !worker.queue.empty(); });
       if (stopping_ && worker.queue.empty()) return;
-      while (!worker.queue.empty() && static_cast<int>(batch.size()) < options_.batch_jobs_max) {
-        batch.push_back(std::move(worker.queue.front()));
-        worker.queue.pop_front();
+      const auto take = [&] {
+        while (!worker.queue.empty() && static_cast<int>(batch.size()) < options_.batch_jobs_max) {
+          batch.push_back(std::move(worker.queue.front()));
+          worker.queue.pop_front();
+        }
+      };
+      take();
+      // Linger only when the previous batch had company: a lone request on an idle service
+      // starts at once.
+      if (options_.batch_linger.count() > 0 && lingering_pays(worker) &&
+          static_cast<int>(batch.size()) < options_.batch_jobs_max) {
+        worker.wake.wait_for(lock, options_.batch_linger, [&] {
+          return stopping_ || static_cast<int>(batch.size() + worker.queue.size()) >= options_.batch_jobs_max;
+        });
+        take();
       }
+      worker.last_batch_jobs = static_cast<int>(batch.size());
     }
     queued_ -= static_cast<std::int64_t>(batch.size());
     if (!ensure_connection(worker)) {

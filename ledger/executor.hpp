@@ -17,6 +17,7 @@
 #include <pqxx/pqxx>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -53,6 +54,10 @@ struct ExecutorOptions {
   std::string database_url;
   int workers = 8;
   int batch_jobs_max = 32;
+  // How long a worker that found fewer jobs than batch_jobs_max waits for more before it
+  // begins the batch (0: never). Under load, a short wait lets the requests of clients that are
+  // about to send join one transaction (one commit, one fsync) instead of starting the next one.
+  std::chrono::microseconds batch_linger{0};
   int queue_jobs_max = 4096;  // per worker; more is refused as overloaded
   SessionLimits session_limits;
   BatchApplier apply_batch;  // required to submit BatchItems
@@ -98,7 +103,9 @@ class Executor {
     std::deque<Job> queue;
     std::thread thread;
     std::unique_ptr<pqxx::connection> connection;
+    int last_batch_jobs = 0;  // jobs in the batch this worker began last
   };
+  static bool lingering_pays(const Worker& worker) { return worker.last_batch_jobs > 1; }
 
   void run_worker(Worker& worker);
   bool ensure_connection(Worker& worker);

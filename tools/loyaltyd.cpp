@@ -29,6 +29,7 @@ struct Settings {
   int io_threads = 2;
   int db_workers = 8;
   int batch_max = 32;
+  int batch_linger_us = 0;
   double rate_limit_per_second = 5000;
   double source_rate_limit_per_second = 20000;
   double auth_refusals_per_second = 10;
@@ -63,6 +64,10 @@ void define_settings(CLI::App& app, Settings& settings) {
           tools::integer_between(1, 256, "LOYALTY_DB_WORKERS"));
   setting(app, "batch-max", settings.batch_max, "LOYALTY_BATCH_MAX", "most requests committed in one transaction",
           tools::integer_between(1, 4096, "LOYALTY_BATCH_MAX"));
+  setting(app, "batch-linger-us", settings.batch_linger_us, "LOYALTY_BATCH_LINGER_US",
+          "microseconds a database worker waits for more requests before a batch that is not full, when the last "
+          "batch held several (0: never)",
+          tools::integer_between(0, 100000, "LOYALTY_BATCH_LINGER_US"));
   setting(app, "rate-limit", settings.rate_limit_per_second, "LOYALTY_RATE_LIMIT_PER_SECOND",
           "requests per second per API key", tools::number_between(0.001, 1e9, "LOYALTY_RATE_LIMIT_PER_SECOND"));
   setting(app, "source-rate-limit", settings.source_rate_limit_per_second, "LOYALTY_SOURCE_RATE_LIMIT_PER_SECOND",
@@ -207,6 +212,7 @@ int main(int argc, char** argv) {
   options.database.database_url = url;
   options.database.workers = settings.db_workers;
   options.database.batch_jobs_max = settings.batch_max;
+  options.database.batch_linger = std::chrono::microseconds{settings.batch_linger_us};
   options.rate_limit_per_second = settings.rate_limit_per_second;
   options.rate_limit_burst = options.rate_limit_per_second * 2;
   options.source_rate_limit_per_second = settings.source_rate_limit_per_second;

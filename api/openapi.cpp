@@ -23,9 +23,9 @@ namespace {
 using google::protobuf::Descriptor;
 using nlohmann::json;
 
-constexpr std::string_view message_package = "loyalty.v1.";
-constexpr std::string_view problem_media_type = "application/problem+json";
-constexpr std::string_view protobuf_media_type = "application/x-protobuf";
+constexpr const char* message_package = "loyalty.v1.";
+constexpr const char* problem_media_type = "application/problem+json";
+constexpr const char* protobuf_media_type = "application/x-protobuf";
 
 // The messages are looked up by name in the generated pool, which holds the .proto files
 // whose code is linked in: naming one message of each file makes sure all of them are.
@@ -148,7 +148,7 @@ class DocumentBuilder {
   json operation(const Route& route, const OperationDoc& row) {
     const std::string where = route_name(route.method, route.pattern);
     json op{{"operationId", operation_id(route.method, route.pattern)},
-            {"summary", row.summary},
+            {"summary", std::string(row.summary)},
             {"tags", json::array({tag_of(route)})}};
     std::string description(row.description);
     if (!description.empty()) description += "\n\n";
@@ -210,8 +210,8 @@ class DocumentBuilder {
     for (const auto& query : row.query) {
       json schema = query.schema_json.empty() ? json{{"type", "string"}}
                                               : parsed(query.schema_json, "the schema of query parameter " + std::string(query.name));
-      json parameter{{"name", query.name}, {"in", "query"}, {"schema", schema}};
-      if (!query.description.empty()) parameter["description"] = query.description;
+      json parameter{{"name", std::string(query.name)}, {"in", "query"}, {"schema", schema}};
+      if (!query.description.empty()) parameter["description"] = std::string(query.description);
       if (query.required) parameter["required"] = true;
       list.push_back(parameter);
     }
@@ -239,7 +239,7 @@ class DocumentBuilder {
     } else if (!row.raw_request.media_type.empty()) {
       json media{{"schema", parsed(row.raw_request.schema_json, where + " request schema")}};
       if (!row.request_example.empty()) media["example"] = parsed(row.request_example, where + " request example");
-      content[row.raw_request.media_type] = media;
+      content[std::string(row.raw_request.media_type)] = media;
       return {{"required", true}, {"content", content}};
     } else {
       if (!row.request_example.empty()) errors.push_back(where + ": a request example without a request body");
@@ -272,7 +272,7 @@ class DocumentBuilder {
       if (!row.response_example.empty() && raw.media_type == "application/json") {
         media["example"] = parsed(row.response_example, where + " response example");
       }
-      content[raw.media_type] = media;
+      content[std::string(raw.media_type)] = media;
     }
     if (row.response.empty() && row.raw_responses.empty()) errors.push_back(where + ": no response body described");
     return content;
@@ -291,9 +291,9 @@ class DocumentBuilder {
 
     json out = json::object();
     const json content = success_content(row, where);
-    out[std::to_string(row.status)] = {{"description", row.summary}, {"headers", success_headers}, {"content", content}};
+    out[std::to_string(row.status)] = {{"description", std::string(row.summary)}, {"headers", success_headers}, {"content", content}};
     for (const auto& other : row.other_responses) {
-      json response{{"description", other.description}, {"headers", success_headers}};
+      json response{{"description", std::string(other.description)}, {"headers", success_headers}};
       if (other.same_body) response["content"] = content;
       out[std::to_string(other.status)] = response;
     }
@@ -361,7 +361,7 @@ json components_parameters() {
 json components_headers() {
   json headers = json::object();
   const auto text = [](std::string_view description) {
-    return json{{"description", description}, {"schema", {{"type", "string"}}}};
+    return json{{"description", std::string(description)}, {"schema", {{"type", "string"}}}};
   };
   headers["X-Request-Id"] = text("The request's id: the caller's X-Request-Id (1-128 of [A-Za-z0-9._-]) or a new one.");
   headers["X-Signature"] = text(

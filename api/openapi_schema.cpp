@@ -14,12 +14,12 @@ constexpr std::string_view unsigned_text_pattern = "^[0-9]+$";
 
 // An integer: a JSON number on output; on input protobuf's parser takes a decimal string too.
 json integer_schema(std::string_view format, bool is_unsigned, SchemaMode mode) {
-  json schema{{"format", format}};
+  json schema{{"format", std::string(format)}};
   if (mode == SchemaMode::output) {
     schema["type"] = "integer";
   } else {
     schema["type"] = json::array({"integer", "string"});
-    schema["pattern"] = is_unsigned ? unsigned_text_pattern : integer_text_pattern;
+    schema["pattern"] = std::string(is_unsigned ? unsigned_text_pattern : integer_text_pattern);
   }
   if (is_unsigned) schema["minimum"] = 0;
   return schema;
@@ -89,7 +89,7 @@ std::string SchemaSet::component_name(const Descriptor* message, SchemaMode mode
   std::string name = message->full_name();
   const std::string& package = message->file()->package();
   if (!package.empty()) name = name.substr(package.size() + 1);
-  if (mode == SchemaMode::input && !name.ends_with("Request")) name += "Input";
+  if (mode == SchemaMode::input && !name.ends_with("Request") && !name.ends_with("Input")) name += "Input";
   return name;
 }
 

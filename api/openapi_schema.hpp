@@ -44,8 +44,8 @@ class SchemaSet {
   const nlohmann::json& components() const { return components_; }
 
   // A message's component name: its name in its package ("Member"; a nested one
-  // "Outer.Inner"); in input mode "NameInput", except for messages named "...Request",
-  // which are only ever requests.
+  // "Outer.Inner"); in input mode "NameInput", except for messages named "...Request" or
+  // "...Input", which are only ever read.
   static std::string component_name(const google::protobuf::Descriptor* message, SchemaMode mode);
 
  private:

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "tests/support/json_schema.hpp"
+#include "tests/support/loyaltyd_process.hpp"
 #include "tests/support/service_fixture.hpp"
 
 namespace loyalty::testing {
@@ -82,6 +83,16 @@ TEST_F(OpenApi, TheDocumentIsServedWithoutAKeyAndIsOpenApi31InShape) {
   // The same bytes every time: built once.
   HttpClient client{service().port()};
   EXPECT_EQ(json::parse(client.request("GET", "/openapi.json").body), doc);
+}
+
+TEST_F(OpenApi, LoyaltydServesTheSameDocument) {
+  LoyaltydProcess daemon{TestDatabase::instance().url(), "openapi", {}};
+  const unsigned short port = daemon.wait_until_serving();
+  ASSERT_NE(port, 0) << daemon.log();
+  HttpClient client{port};
+  const HttpResult served = client.request("GET", "/openapi.json");
+  ASSERT_EQ(served.status, 200) << served.body;
+  EXPECT_EQ(served.json(), document());
 }
 
 TEST_F(OpenApi, EveryRouteOfTheRouterIsDocumentedWithItsParametersAndRoles) {

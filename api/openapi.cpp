@@ -312,10 +312,19 @@ class DocumentBuilder {
       if (status == 429 || status == 503) problem_headers["Retry-After"] = ref("headers", "Retry-After");
       if (status == 401 && route.access == Access::api_key) problem_headers["WWW-Authenticate"] = ref("headers", "WWW-Authenticate");
       json media{{"schema", ref("schemas", "Problem")}};
-      out[std::to_string(status)] = {{"description", description + "."},
-                                     {"headers", problem_headers},
-                                     {"content", {{problem_media_type, media}}},
-                                     {"x-problem-codes", code_list}};
+      const std::string key = std::to_string(status);
+      if (out.contains(key)) {
+        // A status the route also answers with a body of its own (/readyz's 503): both bodies.
+        out[key]["description"] = out[key]["description"].get<std::string>() + "; or " + description + ".";
+        out[key]["content"][problem_media_type] = media;
+        out[key]["x-problem-codes"] = code_list;
+        for (const auto& [name, header] : problem_headers.items()) out[key]["headers"][name] = header;
+        continue;
+      }
+      out[key] = {{"description", description + "."},
+                  {"headers", problem_headers},
+                  {"content", {{problem_media_type, media}}},
+                  {"x-problem-codes", code_list}};
     }
     return out;
   }

@@ -100,18 +100,23 @@ void SchemaValidator::check(const json& value, const json& schema, const std::st
     problems.push_back(path + ": the schema is not an object");
     return;
   }
-  const auto fail = [&](const std::string& what) { problems.push_back(path + ": " + what); };
-  const auto passes = [&](const json& sub) {
-    std::vector<std::string> found;
-    check(value, sub, path, strict, found, depth + 1);
-    return found.empty();
-  };
-
   if (const auto found = schema.find("$ref"); found != schema.end()) {
     const json* target = resolve(found->get<std::string>());
-    if (!target) return fail("$ref " + found->get<std::string>() + " resolves to nothing");
+    if (!target) {
+      problems.push_back(path + ": $ref " + found->get<std::string>() + " resolves to nothing");
+      return;
+    }
     check(value, *target, path, strict, problems, depth + 1);
   }
+  if (!check_value(value, schema, path, problems)) return;  // the wrong type: nothing below applies
+  check_members(value, schema, path, strict, problems, depth);
+  check_combinations(value, schema, path, strict, problems, depth);
+}
+
+// type, enum, format, pattern, minimum, maximum. False when the value is not of the type.
+bool SchemaValidator::check_value(const json& value, const json& schema, const std::string& path,
+                                  std::vector<std::string>& problems) const {
+  const auto fail = [&](const std::string& what) { problems.push_back(path + ": " + what); };
   if (const auto found = schema.find("type"); found != schema.end()) {
     bool any = false;
     if (found->is_string()) {
@@ -119,7 +124,10 @@ void SchemaValidator::check(const json& value, const json& schema, const std::st
     } else {
       for (const auto& type : *found) any = any || has_type(value, type.get<std::string>());
     }
-    if (!any) return fail("is " + std::string(value.type_name()) + ", not " + found->dump());
+    if (!any) {
+      fail("is " + std::string(value.type_name()) + ", not " + found->dump());
+      return false;
+    }
   }
   if (const auto found = schema.find("enum"); found != schema.end()) {
     if (std::find(found->begin(), found->end(), value) == found->end()) fail(value.dump() + " is not one of " + found->dump());
@@ -144,11 +152,17 @@ void SchemaValidator::check(const json& value, const json& schema, const std::st
       fail(value.dump() + " is above " + found->dump());
     }
   }
+  return true;
+}
+
+// required, properties, additionalProperties, items.
+void SchemaValidator::check_members(const json& value, const json& schema, const std::string& path, bool strict,
+                                    std::vector<std::string>& problems, int depth) const {
   if (value.is_object()) {
     const auto properties = schema.find("properties");
     if (const auto required = schema.find("required"); required != schema.end()) {
       for (const auto& name : *required) {
-        if (!value.contains(name.get<std::string>())) fail("lacks the required " + name.get<std::string>());
+        if (!value.contains(name.get<std::string>())) problems.push_back(path + ": lacks the required " + name.get<std::string>());
       }
     }
     const auto additional = schema.find("additionalProperties");
@@ -170,18 +184,28 @@ void SchemaValidator::check(const json& value, const json& schema, const std::st
       }
     }
   }
+}
+
+// allOf, anyOf, oneOf, not.
+void SchemaValidator::check_combinations(const json& value, const json& schema, const std::string& path, bool strict,
+                                         std::vector<std::string>& problems, int depth) const {
+  const auto passes = [&](const json& sub) {
+    std::vector<std::string> found;
+    check(value, sub, path, strict, found, depth + 1);
+    return found.empty();
+  };
   if (const auto found = schema.find("allOf"); found != schema.end()) {
     for (const auto& sub : *found) check(value, sub, path, strict, problems, depth + 1);
   }
   if (const auto found = schema.find("anyOf"); found != schema.end()) {
-    if (std::none_of(found->begin(), found->end(), passes)) fail("matches none of anyOf");
+    if (std::none_of(found->begin(), found->end(), passes)) problems.push_back(path + ": matches none of anyOf");
   }
   if (const auto found = schema.find("oneOf"); found != schema.end()) {
     const auto matching = std::count_if(found->begin(), found->end(), passes);
-    if (matching != 1) fail("matches " + std::to_string(matching) + " of oneOf, not exactly one");
+    if (matching != 1) problems.push_back(path + ": matches " + std::to_string(matching) + " of oneOf, not exactly one");
   }
   if (const auto found = schema.find("not"); found != schema.end()) {
-    if (passes(*found)) fail("matches the schema under not");
+    if (passes(*found)) problems.push_back(path + ": matches the schema under not");
   }
 }
 

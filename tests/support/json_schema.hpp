@@ -25,6 +25,12 @@ class SchemaValidator {
  private:
   void check(const nlohmann::json& value, const nlohmann::json& schema, const std::string& path, bool strict,
              std::vector<std::string>& problems, int depth) const;
+  bool check_value(const nlohmann::json& value, const nlohmann::json& schema, const std::string& path,
+                   std::vector<std::string>& problems) const;
+  void check_members(const nlohmann::json& value, const nlohmann::json& schema, const std::string& path, bool strict,
+                     std::vector<std::string>& problems, int depth) const;
+  void check_combinations(const nlohmann::json& value, const nlohmann::json& schema, const std::string& path,
+                          bool strict, std::vector<std::string>& problems, int depth) const;
   const nlohmann::json* resolve(const std::string& reference) const;
 
   const nlohmann::json& document_;

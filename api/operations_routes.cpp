@@ -1,4 +1,4 @@
-// GET /healthz, GET /readyz, GET /metrics, POST /v1/jobs/{name}
+// GET /healthz, GET /readyz, GET /metrics, GET /openapi.json, POST /v1/jobs/{name}
 #include <boost/asio/awaitable.hpp>
 
 #include "api/jobs_catalog.hpp"
@@ -113,6 +113,10 @@ void add_operations_routes(Router& router, Service& service) {
             "# TYPE loyalty_background_metrics_up gauge\n";
     text += read.status == 200 ? "loyalty_background_metrics_up 1\n" + background : "loyalty_background_metrics_up 0\n";
     co_return Reply::text(200, std::move(text), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  // Built once with the service (Service::openapi_json), after every route was added.
+  router.add(verb::get, "/openapi.json", {}, [&service](RequestContext&) -> asio::awaitable<Reply> {
+    co_return Reply::text(200, service.openapi_json(), "application/json");
   });
   router.add(verb::post, "/v1/jobs/{name}", {Role::admin},
              [&service](RequestContext& c) { return run_job(service, c); });

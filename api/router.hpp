@@ -48,6 +48,9 @@ class Router {
   };
   Match match(http::verb method, std::string_view path) const;
 
+  // Every route, in the order they were added: what the OpenAPI document is generated from.
+  const std::vector<Route>& routes() const { return routes_; }
+
  private:
   std::vector<Route> routes_;
 };

@@ -14,6 +14,7 @@
 #include "api/idempotency.hpp"
 #include "api/json_codec.hpp"
 #include "api/limits.hpp"
+#include "api/openapi.hpp"
 #include "api/partner_auth.hpp"
 #include "audit/audit_log.hpp"
 #include "api/routes.hpp"
@@ -147,6 +148,9 @@ void Service::add_routes() {
   add_order_routes(router_, *this);
   add_key_routes(router_, *this);
   add_webhook_routes(router_, *this);
+  // Generated from the routes just added; a route the catalogue does not describe (or a row
+  // naming a route or message that does not exist) stops the service here, before it serves.
+  openapi_json_ = openapi_document(router_, openapi_catalog()).dump();
 }
 
 asio::awaitable<Service::Outcome> Service::run(std::uint64_t routing_key, db::Executor::Work work) {

@@ -119,6 +119,10 @@ class Service {
 
   // Graceful stop: from here on /readyz answers 503 and job runs stop at their next chunk.
   void begin_stopping() { stopping_ = true; }
+
+  // The routes, and GET /openapi.json's body: made once, when the service is built.
+  const Router& router() const { return router_; }
+  const std::string& openapi_json() const { return openapi_json_; }
   bool stopping() const { return stopping_; }
 
  private:
@@ -168,6 +172,7 @@ class Service {
   KeyCache key_cache_;
   program::ProgramCache programs_;
   Router router_;
+  std::string openapi_json_;
 };
 
 // A reply as the write protocol's answer (what is recorded under an idempotency key).

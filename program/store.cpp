@@ -21,7 +21,7 @@ const db::Statement select_versions{
     " WHERE version < $1 ORDER BY version DESC LIMIT $2"};
 
 const db::Statement select_version{
-    "program.select_version",
+    "program.select_version_by_number",
     "SELECT version, document_sha256, applied_at, applied_by, document::text FROM program_versions WHERE version = $1"};
 
 // The version number comes from the table under a lock, so two concurrent applies queue.

@@ -13,6 +13,7 @@
 #include <set>
 #include <thread>
 
+#include "api/proto/loyalty/v1/loyalty.pb.h"
 #include "ledger/database.hpp"
 #include "ledger/digest.hpp"
 #include "ledger/ids.hpp"
@@ -222,6 +223,17 @@ TEST_F(ConsoleReads, LotsAreListedSoonestExpiryFirstWithWhatIsLeftOfEach) {
   for (const auto& lot : open) remaining += lot["remaining"].get<std::int64_t>();
   const json balance = get("/v1/members/" + member_id + "/balances").json()["balances"]["POINTS"];
   EXPECT_EQ(remaining, balance["available"].get<std::int64_t>() + balance["pending"].get<std::int64_t>());
+
+  // The same list in binary protobuf, from the same message.
+  const auto binary = client().request("GET", "/v1/members/" + member_id + "/lots", "",
+                                       {{"Authorization", "Bearer " + service().secret(Role::admin)},
+                                        {"Accept", "application/x-protobuf"}});
+  ASSERT_EQ(binary.status, 200);
+  v1::LotList decoded;
+  ASSERT_TRUE(decoded.ParseFromString(binary.body));
+  ASSERT_EQ(decoded.items_size(), 5);
+  EXPECT_EQ(decoded.items(0).lot_id(), open[0]["lot_id"].get<std::int64_t>());
+  EXPECT_EQ(decoded.items(4).status(), open[4]["status"].get<std::string>());
 
   EXPECT_EQ(get("/v1/members/" + member_id + "/lots?asset=GROWTH").json()["items"].size(), 0u);
   EXPECT_EQ(refused(get("/v1/members/" + member_id + "/lots?status=spent"), 422), "validation_failed");

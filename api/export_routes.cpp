@@ -1,5 +1,5 @@
 // POST /v1/exports, GET /v1/exports/{export_id}, GET /v1/exports/{export_id}/files/{name}
-// (role finance). An export is recorded as `running` in the request's transaction and built
+// (role finance), GET /v1/exports (admin, finance). An export is recorded as `running` in the request's transaction and built
 // afterwards by this process's export thread, on its own connection, in one repeatable-read
 // transaction, into the database (audit::DatabaseSink) — so any process serving the
 // database can hand the files out. audit/export.hpp describes the files.
@@ -36,12 +36,19 @@ const db::Statement insert_export{
 const db::Statement finish_export{
     "api.finish_export",
     "UPDATE exports SET status = $2, finished_at = clock_timestamp(), error = $3 WHERE export_id = $1"};
+#define LOYALTY_EXPORT_COLUMNS                                                                                     \
+  "export_id, status, range_from, range_to, array_to_string(formats, ','), created_at, finished_at, error,"         \
+  " status = 'running' AND NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted"        \
+  "   AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = runner_key)"
 const db::Statement select_export{
-    "api.select_export",
-    "SELECT export_id, status, range_from, range_to, array_to_string(formats, ','), created_at, finished_at, error,"
-    " status = 'running' AND NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted"
-    "   AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = runner_key)"
-    " FROM exports WHERE export_id = $1"};
+    "api.select_export", "SELECT " LOYALTY_EXPORT_COLUMNS " FROM exports WHERE export_id = $1"};
+// Newest first, before the cursor's (created_at, export_id).
+const db::Statement select_exports{
+    "api.select_exports",
+    "SELECT " LOYALTY_EXPORT_COLUMNS " FROM exports"
+    " WHERE $1::timestamptz IS NULL OR (created_at, export_id) < ($1::timestamptz, $2::text)"
+    " ORDER BY created_at DESC, export_id DESC LIMIT $3"};
+#undef LOYALTY_EXPORT_COLUMNS
 
 // An export left `running` by a process that is gone (its runner key unheld) counts as failed.
 const db::Statement count_exports_by_status{
@@ -213,38 +220,65 @@ asio::awaitable<Reply> create_export(Service& service, RequestContext& context) 
   co_return reply;
 }
 
+// An export from a row of select_export's columns, with its files.
+v1::Export export_message(pqxx::transaction_base& txn, const pqxx::row& row) {
+  const std::string export_id = row[0].c_str();
+  v1::Export message;
+  message.set_export_id(export_id);
+  message.set_status(row[1].c_str());
+  // Nobody holds the lock of the process that was building it: that process stopped.
+  const bool orphaned = row[8].as<bool>();
+  if (orphaned) message.set_status("failed");
+  message.set_from(format_rfc3339(db::time_of(row[2])));
+  message.set_to(format_rfc3339(db::time_of(row[3])));
+  std::string_view names = row[4].c_str();
+  while (!names.empty()) {
+    const auto comma = names.find(',');
+    message.add_formats(std::string(names.substr(0, comma)));
+    names = comma == std::string_view::npos ? std::string_view{} : names.substr(comma + 1);
+  }
+  message.set_created_at(format_rfc3339(db::time_of(row[5])));
+  if (!row[6].is_null()) message.set_finished_at(format_rfc3339(db::time_of(row[6])));
+  if (!row[7].is_null()) message.set_error(row[7].c_str());
+  if (orphaned) message.set_error("the process building this export stopped before it finished; ask for it again");
+  for (const auto& file : db::exec(txn, select_export_files, export_id)) {
+    auto* item = message.add_files();
+    item->set_name(file[0].c_str());
+    item->set_bytes(file[1].as<std::int64_t>());
+    item->set_sha256(file[2].c_str());
+    item->set_url("/v1/exports/" + export_id + "/files/" + file[0].c_str());
+  }
+  return message;
+}
+
+asio::awaitable<Reply> list_exports(Service& service, RequestContext& context) {
+  int limit = 0;
+  std::optional<KeyCursor> cursor;
+  if (auto bad = parse_key_page(context, limit, cursor)) co_return *bad;
+  const std::optional<std::string> before_time =
+      cursor ? std::optional(format_rfc3339(Timestamp{std::chrono::microseconds{cursor->number}})) : std::nullopt;
+  const std::optional<std::string> before_id = cursor ? std::optional(cursor->text) : std::nullopt;
+  co_return co_await service.read(db::routing_key_of("exports"), [&](pqxx::transaction_base& txn) {
+    // One row more than asked tells whether there is a next page.
+    const auto rows = db::exec(txn, select_exports, db::nullable(before_time), db::nullable(before_id), limit + 1);
+    v1::ExportList message;
+    for (int i = 0; i < limit && i < static_cast<int>(rows.size()); ++i) {
+      *message.add_items() = export_message(txn, rows[i]);
+    }
+    if (static_cast<int>(rows.size()) > limit) {
+      const auto& last = rows[limit - 1];
+      message.set_next_cursor(encode_cursor(KeyCursor{db::time_of(last[5]).time_since_epoch().count(), last[0].c_str()}));
+    }
+    return Reply::of(200, std::move(message));
+  });
+}
+
 asio::awaitable<Reply> get_export(Service& service, RequestContext& context) {
   const std::string export_id = context.param("export_id");
   co_return co_await service.read(db::routing_key_of(export_id), [&](pqxx::transaction_base& txn) {
     const auto rows = db::exec(txn, select_export, export_id);
     if (rows.empty()) return problem(404, "not_found", "no export has this id");
-    const auto& row = rows[0];
-    v1::Export message;
-    message.set_export_id(export_id);
-    message.set_status(row[1].c_str());
-    // Nobody holds the lock of the process that was building it: that process stopped.
-    const bool orphaned = row[8].as<bool>();
-    if (orphaned) message.set_status("failed");
-    message.set_from(format_rfc3339(db::time_of(row[2])));
-    message.set_to(format_rfc3339(db::time_of(row[3])));
-    std::string_view names = row[4].c_str();
-    while (!names.empty()) {
-      const auto comma = names.find(',');
-      message.add_formats(std::string(names.substr(0, comma)));
-      names = comma == std::string_view::npos ? std::string_view{} : names.substr(comma + 1);
-    }
-    message.set_created_at(format_rfc3339(db::time_of(row[5])));
-    if (!row[6].is_null()) message.set_finished_at(format_rfc3339(db::time_of(row[6])));
-    if (!row[7].is_null()) message.set_error(row[7].c_str());
-    if (orphaned) message.set_error("the process building this export stopped before it finished; ask for it again");
-    for (const auto& file : db::exec(txn, select_export_files, export_id)) {
-      auto* item = message.add_files();
-      item->set_name(file[0].c_str());
-      item->set_bytes(file[1].as<std::int64_t>());
-      item->set_sha256(file[2].c_str());
-      item->set_url("/v1/exports/" + export_id + "/files/" + file[0].c_str());
-    }
-    return Reply::of(200, std::move(message));
+    return Reply::of(200, export_message(txn, rows[0]));
   });
 }
 
@@ -306,6 +340,8 @@ void add_export_routes(Router& router, Service& service) {
   using http::verb;
   router.add(verb::post, "/v1/exports", {Role::finance},
              [&service](RequestContext& c) { return create_export(service, c); });
+  router.add(verb::get, "/v1/exports", {Role::admin, Role::finance},
+             [&service](RequestContext& c) { return list_exports(service, c); });
   router.add(verb::get, "/v1/exports/{export_id}", {Role::finance},
              [&service](RequestContext& c) { return get_export(service, c); });
   router.add(verb::get, "/v1/exports/{export_id}/files/{name}", {Role::finance},

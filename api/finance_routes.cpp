@@ -1,5 +1,5 @@
-// GET /v1/reports/trial-balance and GET /v1/reports/liability (role finance); the sums are
-// audit/finance_reports.hpp's, this file maps them to messages.
+// GET /v1/reports/trial-balance, GET /v1/reports/liability and GET /v1/reports/daily (role
+// finance); the sums are audit/finance_reports.hpp's, this file maps them to messages.
 #include <boost/asio/awaitable.hpp>
 
 #include "api/proto/loyalty/v1/finance.pb.h"
@@ -129,6 +129,61 @@ asio::awaitable<Reply> get_liability(Service& service, RequestContext& context) 
   });
 }
 
+// A UTC day: "2026-11-01", or an RFC 3339 time at the start of a UTC day.
+std::optional<std::chrono::sys_days> read_day(const RequestContext& context, const char* name, Validation& validation) {
+  const auto text = context.query_value(name);
+  if (!text || text->empty()) {
+    validation.fail(name, "is required: a UTC day, YYYY-MM-DD");
+    return std::nullopt;
+  }
+  const auto instant = parse_rfc3339(text->size() == 10 ? *text + "T00:00:00Z" : *text);
+  if (!instant) {
+    validation.fail(name, "must be a UTC day, YYYY-MM-DD");
+    return std::nullopt;
+  }
+  const auto day = std::chrono::floor<std::chrono::days>(*instant);
+  if (day != *instant) {
+    validation.fail(name, "must be the start of a UTC day");
+    return std::nullopt;
+  }
+  return day;
+}
+
+std::string day_text(std::chrono::sys_days day) {
+  return format_rfc3339(std::chrono::time_point_cast<std::chrono::microseconds>(day)).substr(0, 10);
+}
+
+asio::awaitable<Reply> get_daily_activity(Service& service, RequestContext& context) {
+  Validation validation;
+  const auto from = read_day(context, "from", validation);
+  const auto to = read_day(context, "to", validation);
+  if (from && to && *from >= *to) validation.fail("to", "must be after from");
+  if (from && to && *to - *from > std::chrono::days{audit::daily_activity_days_max}) {
+    validation.fail("to", "at most 366 days after from");
+  }
+  if (!validation.ok()) co_return validation.reply();
+  co_return co_await service.read(0, [&](pqxx::transaction_base& txn) {
+    std::vector<audit::DayActivity> days;
+    try {
+      days = audit::daily_activity(txn, *from, *to);
+    } catch (const audit::ReportOverflow& overflow) {
+      return report_overflow(overflow);
+    }
+    v1::DailyActivity message;
+    message.set_from(day_text(*from));
+    message.set_to(day_text(*to));
+    for (const auto& day : days) {
+      auto* item = message.add_days();
+      item->set_date(day.date);
+      item->set_issued(day.issued);
+      item->set_redeemed(day.redeemed);
+      item->set_expired(day.expired);
+      item->set_adjusted(day.adjusted);
+    }
+    return Reply::of(200, std::move(message));
+  });
+}
+
 }  // namespace
 
 void add_finance_routes(Router& router, Service& service) {
@@ -137,6 +192,8 @@ void add_finance_routes(Router& router, Service& service) {
              [&service](RequestContext& c) { return get_trial_balance(service, c); });
   router.add(verb::get, "/v1/reports/liability", {Role::finance},
              [&service](RequestContext& c) { return get_liability(service, c); });
+  router.add(verb::get, "/v1/reports/daily", {Role::finance},
+             [&service](RequestContext& c) { return get_daily_activity(service, c); });
 }
 
 }  // namespace loyalty::api

@@ -2,6 +2,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "api/limits.hpp"
+#include "api/messages.hpp"
 #include "api/routes.hpp"
 #include "api/service.hpp"
 #include "ledger/accounts.hpp"
@@ -17,6 +18,8 @@ namespace {
 using HoldResult = ledger::Result<ledger::Hold>;
 using HoldChange = std::function<HoldResult(ledger::Batch&)>;
 
+}  // namespace
+
 v1::Hold hold_message(const ledger::Hold& hold) {
   v1::Hold message;
   message.set_hold_id(hold.hold_id);
@@ -30,6 +33,8 @@ v1::Hold hold_message(const ledger::Hold& hold) {
   if (hold.closed_at) message.set_closed_at(format_rfc3339(*hold.closed_at));
   return message;
 }
+
+namespace {
 
 asio::awaitable<Reply> create_hold(Service& service, RequestContext& context) {
   v1::CreateHoldRequest request;

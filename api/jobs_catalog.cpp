@@ -44,6 +44,29 @@ std::vector<ledger::JobDefinition> all_jobs() {
   return jobs;
 }
 
+namespace {
+constexpr JobSchedule schedules[] = {
+    {"expire-holds", std::chrono::minutes{1}},      {"release-pending", std::chrono::minutes{1}},
+    {"purge-idempotency-keys", std::chrono::hours{1}}, {"expire-points", std::chrono::hours{24}},
+    {"decay-growth", std::chrono::hours{24}},       {"evaluate-tiers", std::chrono::hours{24}},
+    {"close-statements", std::chrono::hours{24}},   {"notify-expiring", std::chrono::hours{24}},
+};
+}  // namespace
+
+std::span<const JobSchedule> job_schedules() { return schedules; }
+
+std::string schedule_text(std::string_view job) {
+  for (const JobSchedule& schedule : schedules) {
+    if (schedule.job != job) continue;
+    const auto seconds = schedule.period.count();
+    if (seconds % 86400 == 0) return "P" + std::to_string(seconds / 86400) + "D";
+    if (seconds % 3600 == 0) return "PT" + std::to_string(seconds / 3600) + "H";
+    if (seconds % 60 == 0) return "PT" + std::to_string(seconds / 60) + "M";
+    return "PT" + std::to_string(seconds) + "S";
+  }
+  return "";
+}
+
 std::optional<ledger::JobDefinition> find_job(std::string_view name) {
   for (auto& job : all_jobs()) {
     if (job.name == name) return job;

@@ -1,7 +1,10 @@
 // Every job the service knows, by name: the ledger's own and the API's housekeeping.
 #pragma once
 
+#include <chrono>
 #include <optional>
+#include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -11,5 +14,16 @@ namespace loyalty::api {
 
 std::vector<ledger::JobDefinition> all_jobs();
 std::optional<ledger::JobDefinition> find_job(std::string_view name);
+
+// How often loyaltyd's scheduler runs a job: every run is for the start of its period (the
+// minute, the hour, the UTC day), so each job runs once per period however many processes run
+// the scheduler, and a process that restarts does not redo a period.
+struct JobSchedule {
+  const char* job;
+  std::chrono::seconds period;
+};
+std::span<const JobSchedule> job_schedules();
+// The period as ISO 8601 ("PT1M", "PT1H", "P1D"); "" for a job that is not scheduled.
+std::string schedule_text(std::string_view job);
 
 }  // namespace loyalty::api

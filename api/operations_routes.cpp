@@ -1,4 +1,5 @@
-// GET /healthz, GET /readyz, GET /metrics, GET /openapi.json, POST /v1/jobs/{name}
+// GET /healthz, GET /readyz, GET /metrics, GET /openapi.json, POST /v1/jobs/{name}, GET /v1/jobs,
+// GET /v1/jobs/{name}/runs
 #include <boost/asio/awaitable.hpp>
 
 #include "api/jobs_catalog.hpp"
@@ -86,8 +87,63 @@ asio::awaitable<Reply> run_job(Service& service, RequestContext& context) {
           break;
         }
         message.set_items(items);
+        // As the run's list shows it: a run answered busy is another's, not finished yet.
+        message.set_outcome(message.status() == "busy" ? "unfinished" : "done");
+        message.set_rows(items);
         co_return Reply::of(200, std::move(message));
       });
+}
+
+v1::JobRun recorded_run_message(const ledger::RecordedRun& run) {
+  v1::JobRun message;
+  message.set_job(run.job);
+  message.set_as_of(format_rfc3339(run.as_of));
+  message.set_started_at(format_rfc3339(run.started_at));
+  if (run.finished_at) message.set_finished_at(format_rfc3339(*run.finished_at));
+  message.set_items(run.items);
+  message.set_outcome(run.finished_at ? "done" : "unfinished");
+  message.set_status(message.outcome());
+  message.set_rows(run.items);
+  if (run.started_by) message.set_started_by(*run.started_by);
+  return message;
+}
+
+asio::awaitable<Reply> list_jobs(Service& service, RequestContext&) {
+  std::vector<std::string> names;
+  for (const auto& job : all_jobs()) names.push_back(job.name);
+  co_return co_await service.read(0, [&](pqxx::transaction_base& txn) {
+    const auto latest = ledger::latest_job_runs(txn, names);
+    v1::JobList message;
+    for (const auto& name : names) {
+      auto* item = message.add_items();
+      item->set_name(name);
+      item->set_schedule(schedule_text(name));
+      if (const auto found = latest.find(name); found != latest.end()) {
+        *item->mutable_last_run() = recorded_run_message(found->second);
+      }
+    }
+    return Reply::of(200, std::move(message));
+  });
+}
+
+asio::awaitable<Reply> list_runs(Service& service, RequestContext& context) {
+  const auto job = find_job(context.param("name"));
+  if (!job) co_return problem(404, "not_found", "no job has this name");
+  int limit = 0;
+  std::optional<KeyCursor> cursor;
+  if (auto bad = parse_key_page(context, limit, cursor)) co_return *bad;
+  std::optional<Timestamp> before;
+  if (cursor) before = Timestamp{std::chrono::microseconds{cursor->number}};
+  co_return co_await service.read(db::routing_key_of(job->name), [&](pqxx::transaction_base& txn) {
+    // One run more than asked tells whether there is a next page.
+    auto runs = ledger::list_job_runs(txn, job->name, before, limit + 1);
+    const bool more = static_cast<int>(runs.size()) > limit;
+    if (more) runs.pop_back();
+    v1::JobRunList message;
+    for (const auto& run : runs) *message.add_items() = recorded_run_message(run);
+    if (more) message.set_next_cursor(encode_cursor(KeyCursor{runs.back().as_of.time_since_epoch().count(), ""}));
+    return Reply::of(200, std::move(message));
+  });
 }
 
 }  // namespace
@@ -120,6 +176,9 @@ void add_operations_routes(Router& router, Service& service) {
   });
   router.add(verb::post, "/v1/jobs/{name}", {Role::admin},
              [&service](RequestContext& c) { return run_job(service, c); });
+  router.add(verb::get, "/v1/jobs", {Role::admin}, [&service](RequestContext& c) { return list_jobs(service, c); });
+  router.add(verb::get, "/v1/jobs/{name}/runs", {Role::admin},
+             [&service](RequestContext& c) { return list_runs(service, c); });
 }
 
 }  // namespace loyalty::api

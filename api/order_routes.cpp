@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "api/json_codec.hpp"
+#include "api/messages.hpp"
 #include "api/proto/loyalty/v1/orders.pb.h"
 #include "api/routes.hpp"
 #include "api/service.hpp"
@@ -118,6 +119,8 @@ void add_entries(const std::vector<mall::OrderEntry>& entries, v1::Order& messag
   }
 }
 
+}  // namespace
+
 v1::Order order_message(const mall::Order& order) {
   v1::Order message;
   message.set_order_id(order.order_id);
@@ -151,6 +154,8 @@ v1::Order order_message(const mall::Order& order) {
   add_entries(order.entries, message);
   return message;
 }
+
+namespace {
 
 // A success; a replay is marked so that it writes nothing.
 Reply order_reply(int status, const mall::Order& order) {

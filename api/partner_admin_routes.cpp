@@ -1,11 +1,14 @@
-// The admin side of partners: POST /v1/partners, GET /v1/partners/{id}, keys and their
-// revocation, the rights catalog, member links (POST /v1/members/{id}/partner-links), and
-// outbound exchanges (POST /v1/exchanges, role mall).
+// The admin side of partners: POST /v1/partners, GET /v1/partners (the list) and
+// GET /v1/partners/{id}, keys and their revocation, the rights catalog, member links
+// (POST and GET /v1/members/{id}/partner-links), outbound exchanges (POST /v1/exchanges, role
+// mall), and what finance reads: a partner's exchanges and settlement statements.
 #include <boost/asio/awaitable.hpp>
+#include <google/protobuf/util/json_util.h>
 
 #include <nlohmann/json.hpp>
 #include <algorithm>
 #include <regex>
+#include <stdexcept>
 
 #include "api/partner_auth.hpp"
 #include "api/proto/loyalty/v1/partners.pb.h"
@@ -17,6 +20,8 @@
 #include "partners/keys.hpp"
 #include "partners/links.hpp"
 #include "partners/registry.hpp"
+#include "partners/settlement.hpp"
+#include "partners/statements.hpp"
 
 namespace loyalty::api {
 namespace asio = boost::asio;
@@ -223,6 +228,7 @@ v1::PartnerLink link_message(const partners::MemberLink& link) {
   message.set_partner_id(link.partner_id);
   message.set_partner_member_ref(link.partner_member_ref);
   message.set_linked_at(format_rfc3339(link.linked_at));
+  message.set_created_at(format_rfc3339(link.linked_at));
   message.set_status(partners::to_string(link.status));
   if (link.link_code_expires_at) message.set_link_code_expires_at(format_rfc3339(*link.link_code_expires_at));
   if (link.confirmed_at) message.set_confirmed_at(format_rfc3339(*link.confirmed_at));
@@ -309,12 +315,120 @@ asio::awaitable<Reply> create_outbound_exchange(Service& service, RequestContext
       });
 }
 
+asio::awaitable<Reply> list_partners(Service& service, RequestContext& context) {
+  int limit = 0;
+  std::optional<KeyCursor> cursor;
+  if (auto bad = parse_key_page(context, limit, cursor)) co_return *bad;
+  const std::optional<std::string> after = cursor ? std::optional(cursor->text) : std::nullopt;
+  co_return co_await service.read(db::routing_key_of("partners"), [&](pqxx::transaction_base& txn) {
+    const auto page = partners::list_partners(txn, program_of(service.program(txn)), after, limit);
+    v1::PartnerList message;
+    for (const auto& partner : page.items) *message.add_items() = partner_message(partner);
+    if (page.next_after) message.set_next_cursor(encode_cursor(KeyCursor{0, *page.next_after}));
+    return Reply::of(200, std::move(message));
+  });
+}
+
+asio::awaitable<Reply> list_links(Service& service, RequestContext& context) {
+  const std::string member_id = context.param("member_id");
+  int limit = 0;
+  std::optional<KeyCursor> cursor;
+  if (auto bad = parse_key_page(context, limit, cursor)) co_return *bad;
+  std::optional<partners::LinkKey> before;
+  if (cursor) before = partners::LinkKey{Timestamp{std::chrono::microseconds{cursor->number}}, cursor->text};
+  co_return co_await service.read(db::routing_key_of(member_id), [&](pqxx::transaction_base& txn) {
+    const auto page = partners::list_member_links(txn, member_id, before, limit);
+    if (!page) return partner_refusal_reply(page.refusal());
+    v1::PartnerLinkList message;
+    for (const auto& link : page->items) *message.add_items() = link_message(link);
+    if (page->next_before) {
+      message.set_next_cursor(
+          encode_cursor(KeyCursor{page->next_before->linked_at.time_since_epoch().count(), page->next_before->partner_id}));
+    }
+    return Reply::of(200, std::move(message));
+  });
+}
+
+asio::awaitable<Reply> list_exchanges(Service& service, RequestContext& context) {
+  const std::string partner_id = context.param("partner_id");
+  int limit = 0;
+  std::optional<std::int64_t> before;
+  if (auto bad = parse_page(context, limit, before)) co_return *bad;
+  co_return co_await service.read(db::routing_key_of("partner:" + partner_id), [&](pqxx::transaction_base& txn) {
+    const auto partner = partners::find_partner(txn, program_of(service.program(txn)), partner_id);
+    if (!partner) return partner_refusal_reply(partners::Refusal::partner_not_found);
+    const auto page = partners::list_partner_exchanges(txn, partner_id, before, limit);
+    v1::ExchangeList message;
+    for (const auto& exchange : page.items) {
+      auto* item = message.add_items();
+      item->set_exchange_id(exchange.exchange_id);
+      item->set_direction(exchange.direction);
+      item->set_member_id(exchange.member_id);
+      item->set_points(exchange.points);
+      item->set_partner_amount(exchange.units);
+      item->set_partner_asset(partner->terms.asset);
+      // An exchange is stored with the entry that moved its value, in one transaction.
+      item->set_status("completed");
+      item->set_created_at(format_rfc3339(exchange.created_at));
+      item->set_entry_id(exchange.entry_id);
+      item->set_partner_member_ref(exchange.partner_member_ref);
+      item->set_settlement_date(exchange.settlement_date);
+    }
+    if (page.next_before) message.set_next_cursor(encode_cursor(*page.next_before));
+    return Reply::of(200, std::move(message));
+  });
+}
+
+// The statement's own JSON document, read into the message that mirrors it field for field.
+v1::PartnerStatement statement_message(const partners::StatementRecord& record) {
+  v1::PartnerStatement message;
+  const auto parsed = google::protobuf::util::JsonStringToMessage(record.statement.document, &message);
+  if (!parsed.ok()) {
+    throw std::runtime_error("statement " + record.statement.statement_id + " does not read as a PartnerStatement: " +
+                             parsed.ToString());
+  }
+  message.set_signature_ok(record.signature_ok);
+  if (record.acknowledged_at) message.set_acknowledged_at(format_rfc3339(*record.acknowledged_at));
+  message.set_dispute(record.dispute);
+  return message;
+}
+
+asio::awaitable<Reply> list_statements(Service& service, RequestContext& context) {
+  const std::string partner_id = context.param("partner_id");
+  int limit = 0;
+  std::optional<KeyCursor> cursor;
+  if (auto bad = parse_key_page(context, limit, cursor)) co_return *bad;
+  if (cursor && !partners::is_date(cursor->text)) {
+    co_return problem(422, "validation_failed", "cursor: not a cursor this API returned");
+  }
+  const std::optional<std::string> before = cursor ? std::optional(cursor->text) : std::nullopt;
+  const std::string today = partners::utc_date(context.received_at);
+  co_return co_await service.read(db::routing_key_of("partner:" + partner_id), [&](pqxx::transaction_base& txn) {
+    if (!partners::find_partner(txn, program_of(service.program(txn)), partner_id)) {
+      return partner_refusal_reply(partners::Refusal::partner_not_found);
+    }
+    const auto page = partners::list_statements(txn, partner_id, today, before, limit);
+    v1::StatementList message;
+    for (const auto& record : page.items) *message.add_items() = statement_message(record);
+    if (page.next_before_date) message.set_next_cursor(encode_cursor(KeyCursor{0, *page.next_before_date}));
+    return Reply::of(200, std::move(message));
+  });
+}
+
 }  // namespace
 
 void add_partner_admin_routes(Router& router, Service& service) {
   using http::verb;
   router.add(verb::post, "/v1/partners", {Role::admin},
              [&service](RequestContext& c) { return create_partner(service, c); });
+  router.add(verb::get, "/v1/partners", {Role::admin},
+             [&service](RequestContext& c) { return list_partners(service, c); });
+  router.add(verb::get, "/v1/partners/{partner_id}/exchanges", {Role::admin, Role::finance},
+             [&service](RequestContext& c) { return list_exchanges(service, c); });
+  router.add(verb::get, "/v1/partners/{partner_id}/statements", {Role::admin, Role::finance},
+             [&service](RequestContext& c) { return list_statements(service, c); });
+  router.add(verb::get, "/v1/members/{member_id}/partner-links", {Role::admin, Role::mall},
+             [&service](RequestContext& c) { return list_links(service, c); });
   router.add(verb::get, "/v1/partners/{partner_id}", {Role::admin},
              [&service](RequestContext& c) { return get_partner(service, c); });
   router.add(verb::post, "/v1/partners/{partner_id}/keys", {Role::admin},

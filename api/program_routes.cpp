@@ -1,13 +1,17 @@
-// GET /v1/program, PUT /v1/program
+// GET /v1/program, PUT /v1/program, GET /v1/program/versions, GET /v1/program/versions/{version}
 #include <google/protobuf/util/json_util.h>
 
 #include <boost/asio/awaitable.hpp>
+
+#include <charconv>
+#include <climits>
 
 #include "api/limits.hpp"
 #include "api/routes.hpp"
 #include "api/service.hpp"
 #include "earning/program_apply.hpp"
 #include "ledger/digest.hpp"
+#include "program/store.hpp"
 
 namespace loyalty::api {
 namespace asio = boost::asio;
@@ -32,6 +36,46 @@ asio::awaitable<Reply> get_program(Service& service, RequestContext&) {
     const auto current = program::current_program(txn);
     if (!current) return problem(404, "not_found", "no program has been applied");
     return Reply::of(200, version_message(current->version, current->sha256, false, current->applied_at, current->document));
+  });
+}
+
+asio::awaitable<Reply> list_versions(Service& service, RequestContext& context) {
+  int limit = 0;
+  std::optional<std::int64_t> before;
+  if (auto bad = parse_page(context, limit, before)) co_return *bad;
+  if (before && *before > INT32_MAX) co_return problem(422, "validation_failed", "cursor: not a cursor this API returned");
+  co_return co_await service.read(0, [&](pqxx::transaction_base& txn) {
+    // One version more than asked tells whether there is a next page.
+    auto versions = program::list_versions(txn, before ? std::optional(static_cast<int>(*before)) : std::nullopt, limit + 1);
+    v1::ProgramVersionList message;
+    const bool more = static_cast<int>(versions.size()) > limit;
+    if (more) versions.pop_back();
+    for (const auto& version : versions) {
+      auto* item = message.add_items();
+      item->set_version(version.version);
+      item->set_sha256(version.sha256);
+      item->set_applied_at(format_rfc3339(version.applied_at));
+      item->set_applied_by(version.applied_by);
+    }
+    if (more) message.set_next_cursor(encode_cursor(versions.back().version));
+    return Reply::of(200, std::move(message));
+  });
+}
+
+asio::awaitable<Reply> get_version(Service& service, RequestContext& context) {
+  const std::string& text = context.param("version");
+  int number = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
+  if (error != std::errc{} || end != text.data() + text.size() || number < 1) {
+    co_return problem(404, "not_found", "no program version has this number");
+  }
+  co_return co_await service.read(0, [&](pqxx::transaction_base& txn) {
+    const auto version = program::find_version(txn, number);
+    if (!version) return problem(404, "not_found", "no program version has this number");
+    v1::ProgramVersion message =
+        version_message(version->version, version->sha256, false, version->applied_at, version->document);
+    message.set_applied_by(version->applied_by);
+    return Reply::of(200, std::move(message));
   });
 }
 
@@ -67,6 +111,10 @@ asio::awaitable<Reply> put_program(Service& service, RequestContext& context) {
 void add_program_routes(Router& router, Service& service) {
   router.add(http::verb::get, "/v1/program", {Role::admin},
              [&service](RequestContext& c) { return get_program(service, c); });
+  router.add(http::verb::get, "/v1/program/versions", {Role::admin},
+             [&service](RequestContext& c) { return list_versions(service, c); });
+  router.add(http::verb::get, "/v1/program/versions/{version}", {Role::admin},
+             [&service](RequestContext& c) { return get_version(service, c); });
   router.add(http::verb::put, "/v1/program", {Role::admin},
              [&service](RequestContext& c) { return put_program(service, c); });
 }

@@ -36,4 +36,14 @@ audit::AuditRecord caller_audit_record(const RequestContext& context, std::strin
 std::string encode_cursor(std::int64_t position);
 std::optional<std::int64_t> decode_cursor(const std::string& cursor);
 
+// The cursor of a list ordered by a key of a number and a text (a time in microseconds and an
+// id: orders by (created_at, order_id)): the key of the last item a page returned. URL-safe
+// base64, so that it can go into a query as it is.
+struct KeyCursor {
+  std::int64_t number = 0;
+  std::string text;
+};
+std::string encode_cursor(const KeyCursor& key);
+std::optional<KeyCursor> decode_key_cursor(const std::string& cursor);
+
 }  // namespace loyalty::api

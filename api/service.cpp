@@ -688,4 +688,13 @@ std::optional<Reply> parse_page(const RequestContext& context, int& limit, std::
   return std::nullopt;
 }
 
+std::optional<Reply> parse_key_page(const RequestContext& context, int& limit, std::optional<KeyCursor>& after) {
+  if (auto bad = parse_limit(context, limit)) return bad;
+  if (const auto cursor = context.query_value("cursor"); cursor && !cursor->empty()) {
+    after = decode_key_cursor(*cursor);
+    if (!after) return problem(422, "validation_failed", "cursor: not a cursor this API returned");
+  }
+  return std::nullopt;
+}
+
 }  // namespace loyalty::api

@@ -188,4 +188,8 @@ std::optional<Reply> parse_limit(const RequestContext& context, int& limit);
 // `limit` and the optional `cursor` of a page (the position a previous page ended at), or a problem.
 std::optional<Reply> parse_page(const RequestContext& context, int& limit, std::optional<std::int64_t>& before);
 
+struct KeyCursor;
+// `limit` and the optional `cursor` of a page ordered by a (number, text) key, or a problem.
+std::optional<Reply> parse_key_page(const RequestContext& context, int& limit, std::optional<KeyCursor>& after);
+
 }  // namespace loyalty::api

@@ -1,8 +1,10 @@
 #include "audit/finance_reports.hpp"
 
 #include <charconv>
+#include <cstdio>
 #include <stdexcept>
 
+#include "ledger/assert.hpp"
 #include "ledger/database.hpp"
 
 namespace loyalty::audit {
@@ -58,16 +60,25 @@ const db::Statement select_member_points_before{
     "SELECT coalesce(sum(p.amount), 0) FROM postings p JOIN entries e ON e.entry_id = p.entry_id"
     " JOIN accounts a ON a.account_id = p.account_id"
     " WHERE a.member_id IS NOT NULL AND a.asset = 'POINTS' AND e.effective_at < $1"};
+// Which flow of the roll-forward a system account's POINTS posting is; one definition for the
+// roll-forward and the daily report, so that their figures always agree.
+#define LOYALTY_FLOW_CATEGORY                                                               \
+  "CASE WHEN a.name = 'system:redemptions' THEN 'redeemed'"                                 \
+  "     WHEN a.name = 'system:breakage' THEN 'expired'"                                     \
+  "     WHEN a.name IN ('system:adjustments', 'system:clawback-writeoff') THEN 'adjustments'" \
+  "     WHEN a.name LIKE 'partner:%' THEN 'exchanged' ELSE 'issued' END"
+#define LOYALTY_SYSTEM_FLOWS_OF_PERIOD                                                                          \
+  " FROM postings p JOIN entries e ON e.entry_id = p.entry_id JOIN accounts a ON a.account_id = p.account_id" \
+  " WHERE a.member_id IS NULL AND a.asset = 'POINTS' AND e.effective_at >= $1 AND e.effective_at < $2"
 const db::Statement select_system_flows{
     "finance.system_flows",
-    "SELECT CASE WHEN a.name = 'system:redemptions' THEN 'redeemed'"
-    "            WHEN a.name = 'system:breakage' THEN 'expired'"
-    "            WHEN a.name IN ('system:adjustments', 'system:clawback-writeoff') THEN 'adjustments'"
-    "            WHEN a.name LIKE 'partner:%' THEN 'exchanged' ELSE 'issued' END,"
-    "       coalesce(sum(p.amount), 0)"
-    " FROM postings p JOIN entries e ON e.entry_id = p.entry_id JOIN accounts a ON a.account_id = p.account_id"
-    " WHERE a.member_id IS NULL AND a.asset = 'POINTS' AND e.effective_at >= $1 AND e.effective_at < $2"
-    " GROUP BY 1"};
+    "SELECT " LOYALTY_FLOW_CATEGORY ", coalesce(sum(p.amount), 0)" LOYALTY_SYSTEM_FLOWS_OF_PERIOD " GROUP BY 1"};
+const db::Statement select_daily_system_flows{
+    "finance.daily_system_flows",
+    "SELECT to_char(e.effective_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), " LOYALTY_FLOW_CATEGORY
+    ", coalesce(sum(p.amount), 0)" LOYALTY_SYSTEM_FLOWS_OF_PERIOD " GROUP BY 1, 2 ORDER BY 1"};
+#undef LOYALTY_SYSTEM_FLOWS_OF_PERIOD
+#undef LOYALTY_FLOW_CATEGORY
 const db::Statement select_member_flows_by_kind{
     "finance.member_flows_by_kind",
     "SELECT e.kind, sum(p.amount) FROM postings p JOIN entries e ON e.entry_id = p.entry_id"
@@ -188,6 +199,36 @@ LiabilityReport liability_report(pqxx::transaction_base& txn, Timestamp as_of, s
   report.campaigns = cost_lines(db::exec(txn, select_campaign_costs, db::sql_time(as_of)), point_value_cents);
   if (period) report.roll_forward = roll_forward(txn, period->first, period->second);
   return report;
+}
+
+std::vector<DayActivity> daily_activity(pqxx::transaction_base& txn, std::chrono::sys_days from,
+                                        std::chrono::sys_days to) {
+  LOYALTY_ASSERT(from < to && to - from <= std::chrono::days{daily_activity_days_max}, "a daily report's range");
+  std::vector<DayActivity> days;
+  std::map<std::string, std::size_t> index;
+  for (auto day = from; day < to; day += std::chrono::days{1}) {
+    const std::chrono::year_month_day date{day};
+    char text[16];
+    std::snprintf(text, sizeof text, "%04d-%02u-%02u", static_cast<int>(date.year()),
+                  static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()));
+    index.emplace(text, days.size());
+    days.push_back({text});
+  }
+  const auto start = std::chrono::time_point_cast<std::chrono::microseconds>(from);
+  const auto end = std::chrono::time_point_cast<std::chrono::microseconds>(to);
+  for (const auto& row : db::exec(txn, select_daily_system_flows, db::sql_time(start), db::sql_time(end))) {
+    const auto found = index.find(row[0].c_str());
+    LOYALTY_ASSERT(found != index.end(), "an entry effective outside the report's days");
+    DayActivity& day = days[found->second];
+    const std::string category = row[1].c_str();
+    const auto amount = figure(row[2], "the " + category + " points of " + day.date);
+    // Signs as in roll_forward: a system account's posting is the opposite of the members' side.
+    if (category == "issued") day.issued = -amount;
+    if (category == "redeemed") day.redeemed = amount;
+    if (category == "expired") day.expired = amount;
+    if (category == "adjustments") day.adjusted = -amount;
+  }
+  return days;
 }
 
 }  // namespace loyalty::audit

@@ -9,6 +9,7 @@
 
 #include <pqxx/pqxx>
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -78,5 +79,20 @@ LiabilityReport liability_report(pqxx::transaction_base& txn, Timestamp as_of, s
                                  std::optional<std::pair<Timestamp, Timestamp>> period);
 
 RollForward roll_forward(pqxx::transaction_base& txn, Timestamp from, Timestamp to);
+
+// The members' POINTS of one UTC day, by the roll-forward's categories (and signs): issued,
+// redeemed, expired and adjusted (the roll-forward's adjustments).
+struct DayActivity {
+  std::string date;  // "2026-11-01"
+  std::int64_t issued = 0, redeemed = 0, expired = 0, adjusted = 0;
+};
+
+inline constexpr int daily_activity_days_max = 366;
+
+// Every UTC day of [from, to) in order, days without movement included with zeros; over the
+// same range the days add up to the roll-forward's issued, redeemed, expired and adjustments.
+// The caller keeps the range within daily_activity_days_max.
+std::vector<DayActivity> daily_activity(pqxx::transaction_base& txn, std::chrono::sys_days from,
+                                        std::chrono::sys_days to);
 
 }  // namespace loyalty::audit

@@ -4,6 +4,7 @@
 #include "ledger/assert.hpp"
 #include "ledger/batch.hpp"
 #include "ledger/database.hpp"
+#include "ledger/members.hpp"
 
 namespace loyalty::ledger {
 namespace {
@@ -14,6 +15,16 @@ const db::Statement select_hold{
     " created_at, closed_at FROM holds WHERE hold_id = $1"};
 
 // Lapsed holds in expiry order, not locked: the job then locks them (holds before accounts).
+// The status a hold reads as at $3; the filter ($2) is on that status.
+const db::Statement select_member_holds{
+    "holds.select_member_holds",
+    "SELECT hold_id, member_id, status, amount, captured_amount, reference, expires_at,"
+    " created_at, closed_at, open_entry_id FROM holds"
+    " WHERE member_id = $1"
+    "   AND ($2::text IS NULL OR CASE WHEN status = 'open' AND expires_at <= $3 THEN 'expired' ELSE status END = $2)"
+    "   AND ($4::bigint IS NULL OR open_entry_id < $4)"
+    " ORDER BY open_entry_id DESC LIMIT $5"};
+
 const db::Statement pick_lapsed{
     "holds.pick_lapsed",
     "SELECT hold_id FROM holds WHERE status = 'open' AND expires_at <= $1 ORDER BY expires_at LIMIT $2"};
@@ -55,6 +66,28 @@ Hold hold_of_row(const pqxx::row& row) {
   hold.created_at = db::time_of(row[7]);
   if (!row[8].is_null()) hold.closed_at = db::time_of(row[8]);
   return hold;
+}
+
+Result<HoldPage> list_member_holds(pqxx::transaction_base& txn, const std::string& member_id,
+                                   const std::optional<std::string>& status, Timestamp now,
+                                   std::optional<std::int64_t> before_open_entry_id, int limit) {
+  if (!find_member(txn, member_id)) return Refusal::member_not_found;
+  // One row more than asked tells whether there is a next page.
+  const auto rows = db::exec(txn, select_member_holds, member_id, db::nullable(status), db::sql_time(now),
+                             db::nullable(db::nullable_number(before_open_entry_id)), limit + 1);
+  HoldPage page;
+  std::int64_t last_open_entry_id = 0;
+  for (const auto& row : rows) {
+    if (static_cast<int>(page.items.size()) == limit) {
+      page.next_before_open_entry_id = last_open_entry_id;
+      break;
+    }
+    Hold hold = hold_of_row(row);
+    if (lapsed(hold, now)) hold.status = "expired";
+    page.items.push_back(std::move(hold));
+    last_open_entry_id = row[9].as<std::int64_t>();
+  }
+  return page;
 }
 
 Result<Hold> open_hold(Batch& batch, const OpenHold& request, Timestamp now, const Origin& origin) {

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "ledger/journal.hpp"
 #include "ledger/result.hpp"
@@ -69,6 +70,19 @@ Hold hold_of_row(const pqxx::row& row);
 
 // Reads a hold; an open hold past its expiry reads as expired.
 Result<Hold> find_hold(pqxx::transaction_base& txn, const std::string& hold_id, Timestamp now);
+
+struct HoldPage {
+  std::vector<Hold> items;
+  // The cursor of the next page: the opening entry of the page's last hold (absent on the last
+  // page). Holds are listed newest first by their opening entry, which never changes.
+  std::optional<std::int64_t> next_before_open_entry_id;
+};
+
+// A member's holds, newest first, read as at `now` (an open hold past its expiry is expired,
+// and `status` filters on what a hold reads as).
+Result<HoldPage> list_member_holds(pqxx::transaction_base& txn, const std::string& member_id,
+                                   const std::optional<std::string>& status, Timestamp now,
+                                   std::optional<std::int64_t> before_open_entry_id, int limit);
 
 // Releases open holds whose expiry is at or before `as_of`: all of them, or one member's.
 // Returns how many were released. At most `limit` per call.

@@ -24,6 +24,29 @@ const db::Statement select_last_finished{
     "jobs.last_finished",
     "SELECT finished_at, items FROM job_runs WHERE job = $1 AND finished_at IS NOT NULL ORDER BY as_of DESC LIMIT 1"};
 
+#define LOYALTY_RUN_COLUMNS "job, as_of, started_at, finished_at, items, started_by"
+const db::Statement select_runs{
+    "jobs.select_runs",
+    "SELECT " LOYALTY_RUN_COLUMNS " FROM job_runs WHERE job = $1 AND ($2::timestamptz IS NULL OR as_of < $2)"
+    " ORDER BY as_of DESC LIMIT $3"};
+// One index probe per job (the primary key), however many runs each has.
+const db::Statement select_latest_runs{
+    "jobs.select_latest_runs",
+    "SELECT r.* FROM unnest($1::text[]) AS j(name) CROSS JOIN LATERAL"
+    " (SELECT " LOYALTY_RUN_COLUMNS " FROM job_runs WHERE job = j.name ORDER BY as_of DESC LIMIT 1) r"};
+#undef LOYALTY_RUN_COLUMNS
+
+RecordedRun run_of_row(const pqxx::row& row) {
+  RecordedRun run;
+  run.job = row[0].c_str();
+  run.as_of = db::time_of(row[1]);
+  run.started_at = db::time_of(row[2]);
+  if (!row[3].is_null()) run.finished_at = db::time_of(row[3]);
+  run.items = row[4].as<std::int64_t>();
+  run.started_by = db::optional_text(row[5]);
+  return run;
+}
+
 std::mutex failures_mutex;
 std::map<std::string, JobFailures> failures;  // guarded by failures_mutex
 
@@ -83,6 +106,23 @@ JobReport run_job(pqxx::connection& connection, const JobDefinition& job, Timest
     }
     throw;
   }
+}
+
+std::vector<RecordedRun> list_job_runs(pqxx::transaction_base& txn, const std::string& job,
+                                       std::optional<Timestamp> before_as_of, int limit) {
+  const std::optional<std::string> before = before_as_of ? std::optional(db::sql_time(*before_as_of)) : std::nullopt;
+  std::vector<RecordedRun> runs;
+  for (const auto& row : db::exec(txn, select_runs, job, db::nullable(before), limit)) runs.push_back(run_of_row(row));
+  return runs;
+}
+
+std::map<std::string, RecordedRun> latest_job_runs(pqxx::transaction_base& txn, const std::vector<std::string>& jobs) {
+  std::map<std::string, RecordedRun> latest;
+  for (const auto& row : db::exec(txn, select_latest_runs, db::array_literal(jobs))) {
+    RecordedRun run = run_of_row(row);
+    latest.emplace(run.job, std::move(run));
+  }
+  return latest;
 }
 
 std::optional<FinishedRun> last_finished_run(pqxx::transaction_base& txn, const std::string& job) {

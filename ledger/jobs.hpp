@@ -99,6 +99,24 @@ struct FinishedRun {
 };
 std::optional<FinishedRun> last_finished_run(pqxx::transaction_base& txn, const std::string& job);
 
+// A run as job_runs records it: one row per (job, as_of), with the items its chunks processed.
+// A run without finished_at is unfinished: running now, stopped between chunks, or failed
+// (job_runs does not tell these apart; a failure is reported as a job.failed event).
+struct RecordedRun {
+  std::string job;
+  Timestamp as_of;
+  Timestamp started_at;
+  std::optional<Timestamp> finished_at;
+  std::int64_t items = 0;
+  std::optional<std::string> started_by;
+};
+
+// A job's runs, latest as_of first, before `before_as_of` when given.
+std::vector<RecordedRun> list_job_runs(pqxx::transaction_base& txn, const std::string& job,
+                                       std::optional<Timestamp> before_as_of, int limit);
+// The latest run of each of `jobs` that has one (finished or not).
+std::map<std::string, RecordedRun> latest_job_runs(pqxx::transaction_base& txn, const std::vector<std::string>& jobs);
+
 // Runs of run_job that threw (the database went away, a bug in a step), in this process: a
 // failed run leaves no finished row, so only the process that saw it can count it.
 struct JobFailures {

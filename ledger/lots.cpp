@@ -4,6 +4,7 @@
 
 #include "ledger/assert.hpp"
 #include "ledger/database.hpp"
+#include "ledger/members.hpp"
 
 namespace loyalty::ledger {
 namespace {
@@ -24,6 +25,17 @@ const db::Statement take{
 
 const db::Statement give_back{
     "lots.give_back", "UPDATE lots SET remaining = remaining + $2 WHERE lot_id = $1 AND remaining + $2 <= amount"};
+
+// Lots past the cursor's (expires_at, lot_id); a cursor of another member's lot finds nothing.
+const db::Statement select_member_lots{
+    "lots.select_member_lots",
+    "SELECT l.lot_id, l.amount, l.remaining, l.earned_at, l.pending_until, l.expires_at,"
+    "       CASE WHEN l.expired_entry_id IS NOT NULL THEN 'expired' WHEN l.pending_until IS NOT NULL THEN 'pending'"
+    "            WHEN l.remaining = 0 THEN 'spent' ELSE 'available' END"
+    " FROM lots l WHERE l.member_id = $1 AND (NOT $2 OR l.remaining > 0)"
+    "   AND ($3::bigint IS NULL OR (l.expires_at, l.lot_id) >"
+    "        (SELECT c.expires_at, c.lot_id FROM lots c WHERE c.lot_id = $3 AND c.member_id = $1))"
+    " ORDER BY l.expires_at, l.lot_id LIMIT $4"};
 
 }  // namespace
 
@@ -81,6 +93,31 @@ std::vector<LotTake> latest_part(const std::vector<LotTake>& takes, std::int64_t
   }
   LOYALTY_ASSERT(amount == 0, "giving back more than was taken");
   return part;
+}
+
+Result<LotPage> list_member_lots(pqxx::transaction_base& txn, const std::string& member_id, bool open_only,
+                                 std::optional<std::int64_t> after_lot_id, int limit) {
+  if (!find_member(txn, member_id)) return Refusal::member_not_found;
+  // One row more than asked tells whether there is a next page.
+  const auto rows = db::exec(txn, select_member_lots, member_id, open_only,
+                             db::nullable(db::nullable_number(after_lot_id)), limit + 1);
+  LotPage page;
+  for (const auto& row : rows) {
+    if (static_cast<int>(page.items.size()) == limit) {
+      page.next_after_lot_id = page.items.back().lot_id;
+      break;
+    }
+    LotView lot;
+    lot.lot_id = row[0].as<std::int64_t>();
+    lot.amount = row[1].as<std::int64_t>();
+    lot.remaining = row[2].as<std::int64_t>();
+    lot.earned_at = db::time_of(row[3]);
+    if (!row[4].is_null()) lot.available_at = db::time_of(row[4]);
+    lot.expires_at = db::time_of(row[5]);
+    lot.status = row[6].c_str();
+    page.items.push_back(std::move(lot));
+  }
+  return page;
 }
 
 }  // namespace loyalty::ledger

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "ledger/result.hpp"
 #include "ledger/time.hpp"
 
 namespace loyalty::ledger {
@@ -58,5 +59,29 @@ void return_to_lots(pqxx::transaction_base& txn, const std::vector<LotTake>& tak
 // The part of `takes` that is `amount` taken from the end (latest-expiring first): what a
 // partial capture gives back.
 std::vector<LotTake> latest_part(const std::vector<LotTake>& takes, std::int64_t amount);
+
+// A lot as a member's lot list shows it.
+struct LotView {
+  std::int64_t lot_id = 0;
+  std::int64_t amount = 0;
+  std::int64_t remaining = 0;
+  Timestamp earned_at;
+  // When a pending lot becomes spendable; absent once it is spendable (the moment a pending lot
+  // was released is not kept: release-pending clears it).
+  std::optional<Timestamp> available_at;
+  Timestamp expires_at;
+  std::string status;  // pending, available, spent, expired
+};
+
+struct LotPage {
+  std::vector<LotView> items;
+  std::optional<std::int64_t> next_after_lot_id;  // absent on the last page
+};
+
+// A member's lots, soonest expiry first (then by lot id); `open_only` keeps those with points
+// left (pending ones included). `after_lot_id` continues a previous page: a lot's expiry never
+// changes, so the last lot of a page says where the next begins.
+Result<LotPage> list_member_lots(pqxx::transaction_base& txn, const std::string& member_id, bool open_only,
+                                 std::optional<std::int64_t> after_lot_id, int limit);
 
 }  // namespace loyalty::ledger

@@ -17,6 +17,11 @@ const db::Statement select_member{
     "SELECT member_id, external_id, display_name, phone, created_at FROM members"
     " WHERE member_id = $1"};
 
+const db::Statement select_member_by_external_id{
+    "members.select_by_external_id",
+    "SELECT member_id, external_id, display_name, phone, created_at FROM members"
+    " WHERE external_id = $1"};
+
 const db::Statement select_balances{
     "members.select_balances",
     "SELECT asset, part, balance FROM accounts WHERE member_id = $1"};
@@ -65,6 +70,12 @@ Result<Member> create_member(pqxx::transaction_base& txn, const NewMember& reque
 Result<Member> find_member(pqxx::transaction_base& txn, const std::string& member_id) {
   const auto rows = db::exec(txn, select_member, member_id);
   if (rows.empty()) return Refusal::member_not_found;
+  return member_from_row(rows[0]);
+}
+
+std::optional<Member> find_member_by_external_id(pqxx::transaction_base& txn, const std::string& external_id) {
+  const auto rows = db::exec(txn, select_member_by_external_id, external_id);
+  if (rows.empty()) return std::nullopt;
   return member_from_row(rows[0]);
 }
 

@@ -62,6 +62,8 @@ struct MemberPosting {
 
 Result<Member> create_member(pqxx::transaction_base& txn, const NewMember& request, Timestamp now);
 Result<Member> find_member(pqxx::transaction_base& txn, const std::string& member_id);
+// The member with exactly this external id, if there is one.
+std::optional<Member> find_member_by_external_id(pqxx::transaction_base& txn, const std::string& external_id);
 
 // Balances per member asset ("POINTS", "GROWTH").
 Result<std::map<std::string, AssetBalance>> read_balances(pqxx::transaction_base& txn,

@@ -23,6 +23,12 @@ const db::Statement select_lines{
     "SELECT sku, title, quantity, unit_price_cents, refunded_quantity FROM order_lines WHERE order_id = $1"
     " ORDER BY position"};
 
+const db::Statement select_member_order_keys{
+    "orders.select_member_order_keys",
+    "SELECT order_id, created_at FROM orders WHERE member_id = $1"
+    "   AND ($2::timestamptz IS NULL OR (created_at, order_id) < ($2::timestamptz, $3::text))"
+    " ORDER BY created_at DESC, order_id DESC LIMIT $4"};
+
 const db::Statement select_request_sha256{"orders.select_request_sha256",
                                           "SELECT request_sha256 FROM orders WHERE order_id = $1"};
 
@@ -194,6 +200,19 @@ std::optional<Order> read_full_order(pqxx::transaction_base& txn, const std::str
   }
   order->entries = entries_of(txn, order_id);
   return order;
+}
+
+std::vector<OrderKey> member_order_keys(pqxx::transaction_base& txn, const std::string& member_id,
+                                        const std::optional<OrderKey>& before, int limit) {
+  const std::optional<std::string> before_time =
+      before ? std::optional(db::sql_time(before->created_at)) : std::nullopt;
+  const std::optional<std::string> before_id = before ? std::optional(before->order_id) : std::nullopt;
+  std::vector<OrderKey> keys;
+  for (const auto& row : db::exec(txn, select_member_order_keys, member_id, db::nullable(before_time),
+                                  db::nullable(before_id), limit)) {
+    keys.push_back({db::time_of(row[1]), row[0].c_str()});
+  }
+  return keys;
 }
 
 std::optional<std::string> request_sha256_of(pqxx::transaction_base& txn, const std::string& order_id) {

@@ -24,6 +24,15 @@ std::optional<Order> read_full_order(pqxx::transaction_base& txn, const std::str
 // The status an order reads as at `now`: a pending order past its expiry is expired.
 OrderStatus status_at(const Order& order, Timestamp now);
 
+// A member's orders, newest first (by created_at, then order_id): the id and creation time of
+// each, after the (created_at, order_id) of `before` when given.
+struct OrderKey {
+  Timestamp created_at;
+  std::string order_id;
+};
+std::vector<OrderKey> member_order_keys(pqxx::transaction_base& txn, const std::string& member_id,
+                                        const std::optional<OrderKey>& before, int limit);
+
 std::optional<std::string> request_sha256_of(pqxx::transaction_base& txn, const std::string& order_id);
 
 // Claims the order id: false when an order with this id exists (it is left untouched).

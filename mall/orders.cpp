@@ -1,6 +1,7 @@
 #include "mall/orders.hpp"
 
 #include "earning/events.hpp"
+#include "ledger/assert.hpp"
 #include "ledger/digest.hpp"
 #include "ledger/holds.hpp"
 #include "mall/order_store.hpp"
@@ -157,6 +158,24 @@ OrderResult<Order> find_order(pqxx::transaction_base& txn, const std::string& or
   auto order = store::read_full_order(txn, order_id, now);
   if (!order) return OrderRefusal::order_not_found;
   return std::move(*order);
+}
+
+OrderResult<OrderPage> list_member_orders(pqxx::transaction_base& txn, const std::string& member_id,
+                                          const std::optional<store::OrderKey>& before, int limit, Timestamp now) {
+  if (!store::member_exists(txn, member_id)) return OrderRefusal::member_not_found;
+  // One key more than asked tells whether there is a next page.
+  auto keys = store::member_order_keys(txn, member_id, before, limit + 1);
+  OrderPage page;
+  if (static_cast<int>(keys.size()) > limit) {
+    keys.pop_back();
+    page.next_before = keys.back();
+  }
+  for (const auto& key : keys) {
+    auto order = store::read_full_order(txn, key.order_id, now);
+    LOYALTY_ASSERT(order.has_value(), "an order that vanished");
+    page.items.push_back(std::move(*order));
+  }
+  return page;
 }
 
 std::optional<std::string> order_holding(pqxx::transaction_base& txn, const std::string& hold_id) {

@@ -14,6 +14,7 @@
 
 #include "ledger/journal.hpp"
 #include "mall/order.hpp"
+#include "mall/order_store.hpp"
 #include "program/store.hpp"
 
 namespace loyalty::mall {
@@ -39,5 +40,14 @@ std::optional<std::string> order_holding(pqxx::transaction_base& txn, const std:
 
 // The order with its refunds and every ledger entry it caused.
 OrderResult<Order> find_order(pqxx::transaction_base& txn, const std::string& order_id, Timestamp now);
+
+struct OrderPage {
+  std::vector<Order> items;
+  std::optional<store::OrderKey> next_before;  // absent on the last page
+};
+
+// A member's orders, newest first, each as find_order reads it; `before` continues a page.
+OrderResult<OrderPage> list_member_orders(pqxx::transaction_base& txn, const std::string& member_id,
+                                          const std::optional<store::OrderKey>& before, int limit, Timestamp now);
 
 }  // namespace loyalty::mall

@@ -1,5 +1,7 @@
 #include "partners/exchanges.hpp"
 
+#include <limits>
+
 #include "ledger/accounts.hpp"
 #include "ledger/amounts.hpp"
 #include "ledger/database.hpp"
@@ -30,6 +32,13 @@ const db::Statement select_exchange{
     "SELECT exchange_id, direction, partner_id, member_id, partner_member_ref, points, units, cents,"
     " coalesce(entry_id, 0), created_at, settlement_date::text, request_sha256"
     " FROM partner_exchanges WHERE scope = $1 AND exchange_id = $2"};
+
+// The columns of select_exchange (what exchange_of_row reads), then the row's place.
+const db::Statement select_partner_exchanges{
+    "partner_exchanges.select_partner",
+    "SELECT exchange_id, direction, partner_id, member_id, partner_member_ref, points, units, cents,"
+    " coalesce(entry_id, 0), created_at, settlement_date::text, request_sha256, exchange_row"
+    " FROM partner_exchanges WHERE partner_id = $1 AND exchange_row < $2 ORDER BY exchange_row DESC LIMIT $3"};
 
 const db::Statement set_entry{
     "partner_exchanges.set_entry", "UPDATE partner_exchanges SET entry_id = $2 WHERE exchange_row = $1"};
@@ -208,6 +217,24 @@ ExchangeResult exchange_outbound(pqxx::transaction_base& txn, const ProgramConte
   db::exec(txn, set_entry, row_id, posted.entry_id);
   exchange.entry_id = posted.entry_id;
   return std::pair{std::move(exchange), Replay::fresh};
+}
+
+ExchangePage list_partner_exchanges(pqxx::transaction_base& txn, const std::string& partner_id,
+                                    std::optional<std::int64_t> before, int limit) {
+  // One row more than asked tells whether there is a next page.
+  const auto rows = db::exec(txn, select_partner_exchanges, partner_id,
+                             before.value_or(std::numeric_limits<std::int64_t>::max()), limit + 1);
+  ExchangePage page;
+  std::int64_t last_row = 0;
+  for (const auto& row : rows) {
+    if (static_cast<int>(page.items.size()) == limit) {
+      page.next_before = last_row;
+      break;
+    }
+    page.items.push_back(exchange_of_row(row));
+    last_row = row[12].as<std::int64_t>();
+  }
+  return page;
 }
 
 }  // namespace loyalty::partners

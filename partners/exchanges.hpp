@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "ledger/journal.hpp"
 #include "partners/refusal.hpp"
@@ -76,6 +77,15 @@ ExchangeResult exchange_outbound(pqxx::transaction_base& txn, const ProgramConte
                                  const ledger::Origin& origin);
 
 // Units an outbound exchange of `points` gives, or nullopt (units_not_whole / overflow).
+struct ExchangePage {
+  std::vector<Exchange> items;
+  std::optional<std::int64_t> next_before;  // the cursor of the next page; absent on the last page
+};
+
+// A partner's exchanges in both directions, newest first (by the order they were written).
+ExchangePage list_partner_exchanges(pqxx::transaction_base& txn, const std::string& partner_id,
+                                    std::optional<std::int64_t> before, int limit);
+
 Result<std::int64_t> outbound_units(const program::Partner& partner, std::int64_t points);
 
 }  // namespace loyalty::partners

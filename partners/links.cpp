@@ -57,6 +57,14 @@ const db::Statement select_by_member{
     "partner_links.select_by_member",
     "SELECT partner_member_ref, status FROM partner_links WHERE partner_id = $1 AND member_id = $2"};
 
+// The columns of lock_by_ref (what link_of_row reads), then the link's partner and ref.
+const db::Statement select_member_links{
+    "partner_links.select_member_links",
+    "SELECT member_id, linked_at, status, confirmed_at, coalesce(link_code_sha256, ''), link_code_expires_at,"
+    " link_code_failed_attempts, partner_id, partner_member_ref FROM partner_links WHERE member_id = $1"
+    "   AND ($2::timestamptz IS NULL OR (linked_at, partner_id) < ($2::timestamptz, $3::text))"
+    " ORDER BY linked_at DESC, partner_id DESC LIMIT $4"};
+
 LinkStatus status_of(const pqxx::field& field) {
   const std::string_view text = field.c_str();
   LOYALTY_ASSERT(text == "pending" || text == "confirmed", "a link status the schema does not allow");
@@ -188,6 +196,25 @@ std::optional<std::pair<std::string, LinkStatus>> ref_of_member(pqxx::transactio
   const auto rows = db::exec(txn, select_by_member, partner_id, member_id);
   if (rows.empty()) return std::nullopt;
   return std::pair{std::string(rows[0][0].c_str()), status_of(rows[0][1])};
+}
+
+Result<LinkPage> list_member_links(pqxx::transaction_base& txn, const std::string& member_id,
+                                   const std::optional<LinkKey>& before, int limit) {
+  if (db::exec(txn, member_exists, member_id).empty()) return Refusal::member_not_found;
+  const std::optional<std::string> before_time = before ? std::optional(db::sql_time(before->linked_at)) : std::nullopt;
+  const std::optional<std::string> before_partner = before ? std::optional(before->partner_id) : std::nullopt;
+  // One row more than asked tells whether there is a next page.
+  const auto rows = db::exec(txn, select_member_links, member_id, db::nullable(before_time),
+                             db::nullable(before_partner), limit + 1);
+  LinkPage page;
+  for (const auto& row : rows) {
+    if (static_cast<int>(page.items.size()) == limit) {
+      page.next_before = LinkKey{page.items.back().linked_at, page.items.back().partner_id};
+      break;
+    }
+    page.items.push_back(link_of_row(row, row[7].c_str(), row[8].c_str()));
+  }
+  return page;
 }
 
 }  // namespace loyalty::partners

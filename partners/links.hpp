@@ -16,6 +16,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "ledger/time.hpp"
 #include "partners/refusal.hpp"
@@ -89,5 +90,20 @@ Result<std::string> confirmed_member_of_ref(pqxx::transaction_base& txn, const s
 std::optional<std::pair<std::string, LinkStatus>> ref_of_member(pqxx::transaction_base& txn,
                                                                 const std::string& partner_id,
                                                                 const std::string& member_id);
+
+// Where a member's link list continues: the (linked_at, partner_id) of a page's last link.
+struct LinkKey {
+  Timestamp linked_at;
+  std::string partner_id;
+};
+
+struct LinkPage {
+  std::vector<MemberLink> items;
+  std::optional<LinkKey> next_before;  // absent on the last page
+};
+
+// A member's links at every partner, pending ones included, newest first.
+Result<LinkPage> list_member_links(pqxx::transaction_base& txn, const std::string& member_id,
+                                   const std::optional<LinkKey>& before, int limit);
 
 }  // namespace loyalty::partners

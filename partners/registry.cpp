@@ -20,6 +20,11 @@ const db::Statement select_all_partners{
     "SELECT partner_id, name, asset, inbound_points_per_unit, outbound_units_per_point_milli, cents_per_point,"
     " per_member_daily_points, per_day_points FROM partners ORDER BY partner_id"};
 
+const db::Statement select_partners_after{
+    "partners.select_partners_after",
+    "SELECT partner_id, name, asset, inbound_points_per_unit, outbound_units_per_point_milli, cents_per_point,"
+    " per_member_daily_points, per_day_points FROM partners WHERE partner_id > $1 ORDER BY partner_id LIMIT $2"};
+
 const db::Statement insert_partner{
     "partners.insert_partner",
     "INSERT INTO partners (partner_id, name, asset, inbound_points_per_unit, outbound_units_per_point_milli,"
@@ -160,6 +165,36 @@ std::vector<RegisteredPartner> all_partners(pqxx::transaction_base& txn, const p
   }
   for (auto& partner : partners) add_stored_rights(txn, partner.terms);
   return partners;
+}
+
+PartnerPage list_partners(pqxx::transaction_base& txn, const program::Program* program,
+                          const std::optional<std::string>& after_id, int limit) {
+  const std::string after = after_id.value_or("");
+  std::vector<RegisteredPartner> candidates;
+  std::size_t defined = 0;
+  if (program) {
+    for (const auto& partner : program->partners) {
+      if (partner.partner_id > after) candidates.push_back({partner, true});
+    }
+    defined = program->partners.size();
+  }
+  // The table may hold an id the program now defines (the program wins): read as many more.
+  for (const auto& row : db::exec(txn, select_partners_after, after, static_cast<std::int64_t>(limit + 1 + defined))) {
+    auto partner = partner_of_row(row);
+    if (!program_partner(program, partner.partner_id)) candidates.push_back({std::move(partner), false});
+  }
+  std::sort(candidates.begin(), candidates.end(),
+            [](const auto& a, const auto& b) { return a.terms.partner_id < b.terms.partner_id; });
+  PartnerPage page;
+  for (auto& partner : candidates) {
+    if (static_cast<int>(page.items.size()) == limit) {
+      page.next_after = page.items.back().terms.partner_id;
+      break;
+    }
+    add_stored_rights(txn, partner.terms);
+    page.items.push_back(std::move(partner));
+  }
+  return page;
 }
 
 Result<Replay> register_partner(pqxx::transaction_base& txn, const program::Program* program,

@@ -35,6 +35,15 @@ std::optional<RegisteredPartner> find_partner(pqxx::transaction_base& txn, const
 // Every partner: the program's, then the API's, by id.
 std::vector<RegisteredPartner> all_partners(pqxx::transaction_base& txn, const program::Program* program);
 
+struct PartnerPage {
+  std::vector<RegisteredPartner> items;
+  std::optional<std::string> next_after;  // the last partner id of the page; absent on the last page
+};
+
+// Every partner, the program's and the API's together, by id, after `after_id` when given.
+PartnerPage list_partners(pqxx::transaction_base& txn, const program::Program* program,
+                          const std::optional<std::string>& after_id, int limit);
+
 // Registers a partner (and its rights); the same definition again is a replay.
 Result<Replay> register_partner(pqxx::transaction_base& txn, const program::Program* program,
                                 const program::Partner& partner);

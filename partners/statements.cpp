@@ -13,6 +13,7 @@
 #include "ledger/database.hpp"
 #include "ledger/digest.hpp"
 #include "partners/keys.hpp"
+#include "partners/request_signing.hpp"
 #include "partners/settlement.hpp"
 #include "partners/signing_keys.hpp"
 
@@ -36,6 +37,11 @@ const db::Statement select_closed{
     "SELECT statement_id, document, sha256, net_cents, owed_by FROM partner_statements"
     " WHERE partner_id = $1 AND date = $2"};
 
+const db::Statement select_closed_page{
+    "partner_statements.select_page",
+    "SELECT statement_id, document, sha256, net_cents, owed_by, date::text, signature, signing_key_id"
+    " FROM partner_statements WHERE partner_id = $1 AND date < $2::date ORDER BY date DESC LIMIT $3"};
+
 const db::Statement insert_statement{
     "partner_statements.insert",
     "INSERT INTO partner_statements (statement_id, partner_id, date, document, sha256, signature, signing_key_id,"
@@ -57,6 +63,11 @@ const db::Statement lock_statement{
 const db::Statement select_acks{
     "partner_statement_acks.select",
     "SELECT matched, created_at FROM partner_statement_acks WHERE statement_id = $1 ORDER BY ack_id"};
+
+const db::Statement select_ack_history{
+    "partner_statement_acks.select_history",
+    "SELECT matched, created_at, statement_sha256, key_id FROM partner_statement_acks WHERE statement_id = $1"
+    " ORDER BY ack_id"};
 
 const db::Statement insert_ack{
     "partner_statement_acks.insert",
@@ -164,6 +175,26 @@ void close_day(pqxx::transaction_base& txn, const std::string& partner_id, const
            db::nullable(signature_text), db::nullable(key_id), statement.net_cents, statement.owed_by);
 }
 
+// What became of a closed statement: its signature checked, its acknowledgements read.
+StatementRecord closed_record(pqxx::transaction_base& txn, Statement statement, const pqxx::field& signature,
+                              const pqxx::field& signing_key_id) {
+  StatementRecord record;
+  if (!signature.is_null() && !signing_key_id.is_null()) {
+    const auto pem = registered_public_pem(txn, signing_key_id.c_str());
+    record.signature_ok = pem && verify_ed25519(*pem, statement.document, signature.c_str());
+  }
+  for (const auto& ack : db::exec(txn, select_ack_history, statement.statement_id)) {
+    if (ack[0].as<bool>()) {
+      if (!record.acknowledged_at) record.acknowledged_at = db::time_of(ack[1]);
+    } else if (record.dispute.empty()) {
+      record.dispute = "acknowledged with sha256 " + std::string(ack[2].c_str()) + " (ours is " + statement.sha256 +
+                       ") by key " + ack[3].c_str() + " at " + format_rfc3339(db::time_of(ack[1]));
+    }
+  }
+  record.statement = std::move(statement);
+  return record;
+}
+
 }  // namespace
 
 std::string statement_id_for(const std::string& partner_id, const std::string& date) {
@@ -184,6 +215,31 @@ Statement statement_for(pqxx::transaction_base& txn, const std::string& partner_
   if (rows.empty()) return build_statement(txn, partner_id, date, "open");
   return Statement{rows[0][0].c_str(), partner_id,          date, "closed", rows[0][1].c_str(),
                    rows[0][2].c_str(), rows[0][3].as<std::int64_t>(), rows[0][4].c_str()};
+}
+
+StatementPage list_statements(pqxx::transaction_base& txn, const std::string& partner_id, const std::string& today,
+                              const std::optional<std::string>& before_date, int limit) {
+  StatementPage page;
+  std::string before = before_date.value_or("");
+  if (!before_date) {
+    // The current day is closed only once it has ended; until then its statement is open.
+    if (db::exec(txn, select_closed, partner_id, today).empty()) {
+      page.items.push_back({build_statement(txn, partner_id, today, "open")});
+    }
+    // Every closed day (a process that runs jobs ahead of the clock may have closed later ones).
+    before = "infinity";
+  }
+  // One row more than asked tells whether there is a next page.
+  const int wanted = limit - static_cast<int>(page.items.size());
+  const auto rows = db::exec(txn, select_closed_page, partner_id, before, wanted + 1);
+  for (int i = 0; i < wanted && i < static_cast<int>(rows.size()); ++i) {
+    const auto& row = rows[i];
+    Statement statement{row[0].c_str(), partner_id, row[5].c_str(), "closed", row[1].c_str(),
+                        row[2].c_str(), row[3].as<std::int64_t>(), row[4].c_str()};
+    page.items.push_back(closed_record(txn, std::move(statement), row[6], row[7]));
+  }
+  if (static_cast<int>(rows.size()) > wanted) page.next_before_date = page.items.back().statement.date;
+  return page;
 }
 
 json statement_lines(const Statement& statement) { return json::parse(statement.document).at("lines"); }

@@ -43,6 +43,25 @@ bool is_date(std::string_view text);  // a real YYYY-MM-DD
 // The closed statement of that day, or the provisional one computed from its lines now.
 Statement statement_for(pqxx::transaction_base& txn, const std::string& partner_id, const std::string& date);
 
+// A statement as the admin's list shows it: with what became of it.
+struct StatementRecord {
+  Statement statement;
+  bool signature_ok = false;  // a closed statement whose stored signature verifies with our registered key
+  std::optional<Timestamp> acknowledged_at;  // the partner's first matching acknowledgement
+  std::string dispute;        // the partner's first mismatching acknowledgement, described; "" if none
+};
+
+struct StatementPage {
+  std::vector<StatementRecord> items;
+  std::optional<std::string> next_before_date;  // the last statement's date; absent on the last page
+};
+
+// A partner's statements, newest day first. Without `before_date` the page begins with the
+// current day's open statement (`today`, computed now) unless that day is closed, then every
+// closed one. Finished days that the close-statements job has not closed yet are not listed.
+StatementPage list_statements(pqxx::transaction_base& txn, const std::string& partner_id, const std::string& today,
+                              const std::optional<std::string>& before_date, int limit);
+
 // The `lines` of a statement as JSON (for reconciliation).
 nlohmann::json statement_lines(const Statement& statement);
 

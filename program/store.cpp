@@ -1,5 +1,6 @@
 #include "program/store.hpp"
 
+#include <climits>
 #include <stdexcept>
 
 #include "ledger/accounts.hpp"
@@ -13,6 +14,15 @@ const db::Statement select_current{
     "program.select_current",
     "SELECT version, document::text, document_sha256, applied_at FROM program_versions"
     " ORDER BY version DESC LIMIT 1"};
+
+const db::Statement select_versions{
+    "program.select_versions",
+    "SELECT version, document_sha256, applied_at, applied_by FROM program_versions"
+    " WHERE version < $1 ORDER BY version DESC LIMIT $2"};
+
+const db::Statement select_version{
+    "program.select_version_by_number",
+    "SELECT version, document_sha256, applied_at, applied_by, document::text FROM program_versions WHERE version = $1"};
 
 // The version number comes from the table under a lock, so two concurrent applies queue.
 const db::Statement lock_versions{"program.lock_versions", "LOCK TABLE program_versions IN EXCLUSIVE MODE"};
@@ -63,6 +73,22 @@ std::variant<AppliedProgram, DocumentProblems> apply_program(pqxx::transaction_b
   create_accounts(txn, program);
   db::exec(txn, insert_version, version, program.name, canonical, hash, applied_by);
   return AppliedProgram{version, true, hash};
+}
+
+std::vector<StoredVersion> list_versions(pqxx::transaction_base& txn, std::optional<int> before_version, int limit) {
+  std::vector<StoredVersion> versions;
+  for (const auto& row : db::exec(txn, select_versions, before_version.value_or(INT_MAX), limit)) {
+    versions.push_back({row[0].as<int>(), row[1].c_str(), db::time_of(row[2]), row[3].c_str(), nullptr});
+  }
+  return versions;
+}
+
+std::optional<StoredVersion> find_version(pqxx::transaction_base& txn, int version) {
+  const auto rows = db::exec(txn, select_version, version);
+  if (rows.empty()) return std::nullopt;
+  const auto& row = rows[0];
+  return StoredVersion{row[0].as<int>(), row[1].c_str(), db::time_of(row[2]), row[3].c_str(),
+                       nlohmann::json::parse(row[4].c_str())};
 }
 
 std::optional<ProgramVersion> current_program(pqxx::transaction_base& txn) {

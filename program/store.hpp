@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "program/document.hpp"
 #include "program/program.hpp"
@@ -35,6 +36,20 @@ std::variant<AppliedProgram, DocumentProblems> apply_program(pqxx::transaction_b
                                                              const std::string& applied_by);
 
 std::optional<ProgramVersion> current_program(pqxx::transaction_base& txn);
+
+// A version as it was stored: its document is not parsed again (an old version need not pass
+// today's checks to be shown).
+struct StoredVersion {
+  int version = 0;
+  std::string sha256;
+  Timestamp applied_at;
+  std::string applied_by;
+  nlohmann::json document;  // only from find_version
+};
+
+// Versions newest first, below `before_version` when given; without their documents.
+std::vector<StoredVersion> list_versions(pqxx::transaction_base& txn, std::optional<int> before_version, int limit);
+std::optional<StoredVersion> find_version(pqxx::transaction_base& txn, int version);
 
 // Account names the program's entries use.
 std::string partner_clearing_account(const std::string& partner_id);  // "partner:skyair"

@@ -143,20 +143,6 @@ bool schema_is_current(const std::string& url) {
   return false;
 }
 
-// How often each job runs on its own: every run is for the start of its period (the minute,
-// the hour, the UTC day), so each job runs once per period however many processes run the
-// scheduler, and a process that restarts does not redo a period.
-struct Schedule {
-  const char* job;
-  std::chrono::seconds period;
-};
-constexpr Schedule schedules[] = {
-    {"expire-holds", std::chrono::minutes{1}},      {"release-pending", std::chrono::minutes{1}},
-    {"purge-idempotency-keys", std::chrono::hours{1}}, {"expire-points", std::chrono::hours{24}},
-    {"decay-growth", std::chrono::hours{24}},       {"evaluate-tiers", std::chrono::hours{24}},
-    {"close-statements", std::chrono::hours{24}},   {"notify-expiring", std::chrono::hours{24}},
-};
-
 // Runs the scheduled jobs, checking every `interval`, until `stop` is set.
 void run_scheduler(const std::string& url, std::chrono::seconds interval, const std::atomic<bool>& stop) {
   std::unique_ptr<pqxx::connection> connection;
@@ -164,7 +150,7 @@ void run_scheduler(const std::string& url, std::chrono::seconds interval, const 
   while (!stop) {
     if (std::chrono::steady_clock::now() >= next) {
       next += interval;
-      for (const Schedule& schedule : schedules) {
+      for (const api::JobSchedule& schedule : api::job_schedules()) {
         if (stop) break;
         const auto job = api::find_job(schedule.job);
         if (!job) continue;

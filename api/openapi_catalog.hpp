@@ -63,9 +63,6 @@ struct OperationDoc {
   // JSON text; checked against the schemas by tests/pg/openapi_pgtest.cpp.
   std::string_view request_example = "";
   std::string_view response_example = "";
-  // A read the operations console uses whose route and messages may not be in this build yet:
-  // the row is left out while its route is absent, and only then may its messages be unknown.
-  bool may_be_absent = false;
 };
 
 const std::vector<OperationDoc>& openapi_catalog();

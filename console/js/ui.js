@@ -77,11 +77,35 @@ export const fmt = {
 export function table(columns, rows, { caption, empty = 'Nothing to show.', rowClass } = {}) {
   if (!rows || rows.length === 0) return h('p', { class: 'muted', text: empty });
   const body = h('tbody', {}, rows.map((row) => tableRow(columns, row, rowClass)));
-  return h('div', { class: 'table-wrap' }, h('table', {},
+  const wrap = h('div', { class: 'table-wrap' });
+  keyboardScrollable(wrap, caption);
+  return append(wrap, [h('table', {},
     caption ? h('caption', { text: caption }) : null,
     h('thead', {}, h('tr', {}, columns.map((column) =>
       h('th', { scope: 'col', class: column.numeric ? 'num' : undefined, text: column.label })))),
-    body));
+    body)]);
+}
+
+// A table wider than its column scrolls sideways; keyboard users must be able to scroll it
+// too, so the wrapper takes focus (and names itself) only while it overflows.
+const overflowWatch = typeof ResizeObserver === 'function' ? new ResizeObserver((entries) => {
+  for (const { target } of entries) {
+    if (!target.isConnected) { overflowWatch.unobserve(target); continue; }
+    if (target.scrollWidth > target.clientWidth + 1) {
+      target.setAttribute('tabindex', '0');
+      target.setAttribute('role', 'region');
+      target.setAttribute('aria-label', target.dataset.label || 'Table');
+    } else {
+      target.removeAttribute('tabindex');
+      target.removeAttribute('role');
+      target.removeAttribute('aria-label');
+    }
+  }
+}) : null;
+
+function keyboardScrollable(wrap, caption) {
+  wrap.dataset.label = caption ? `${caption} (scrolls sideways)` : 'Table (scrolls sideways)';
+  if (overflowWatch) overflowWatch.observe(wrap);
 }
 
 export function tableRow(columns, row, rowClass) {

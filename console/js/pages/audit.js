@@ -2,7 +2,7 @@
 // and (finance) signed exports: create one, follow it, download its files and manifest.sig.
 import { api, encode, withQuery } from '../api.js';
 import {
-  announce, clear, download, field, fmt, h, isoDay, notice, page, pagedTable, pill, problemNotice, section, stats, table,
+  announce, append, clear, download, field, fmt, h, isoDay, notice, page, pagedTable, pill, problemNotice, section, stats, table,
 } from '../ui.js';
 
 export async function render(container, { role, args }) {
@@ -20,7 +20,7 @@ function verifySection() {
     clear(result).append(h('p', { class: 'loading', text: 'Recomputing every sealed record…' }));
     try {
       const v = await api('/v1/audit/verify');
-      clear(result).append(
+      append(clear(result), [
         notice(v.ok ? 'ok' : 'error', v.ok ? 'The audit chain verifies: no sealed record was changed, removed or reordered.'
           : 'The audit chain does NOT verify.'),
         stats([
@@ -32,7 +32,7 @@ function verifySection() {
           { label: 'Sequence', value: (m) => m.seq, header: true },
           { label: 'Record', value: (m) => `${m.record_kind} ${m.record_id}` },
           { label: 'Problem', value: (m) => m.problem },
-        ], [v.first_mismatch], { caption: 'First broken record' }) : null);
+        ], [v.first_mismatch], { caption: 'First broken record' }) : null]);
       announce(v.ok ? 'The audit chain verifies.' : 'The audit chain does not verify.');
     } catch (error) {
       clear(result).append(problemNotice(error, 'Verification'));

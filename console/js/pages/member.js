@@ -140,7 +140,7 @@ function tiersSection(memberId) {
   const body = h('div');
   fill(body, () => api(`/v1/members/${encode(memberId)}/tiers`), (data) => {
     const tracks = data.tracks || {};
-    return h('div', { class: 'grid' }, Object.keys(tracks).sort().reverse().map((name) => trackView(name, tracks[name])));
+    return h('div', {}, Object.keys(tracks).sort().reverse().map((name) => trackView(name, tracks[name])));
   }, 'Tiers');
   return section('Tiers', body);
 }

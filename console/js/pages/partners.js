@@ -2,7 +2,7 @@
 // exchanges, daily statements with their signature status, acknowledgements and disputes.
 import { api, encode, readAll } from '../api.js';
 import {
-  clear, field, fill, fmt, h, notice, page, pagedTable, pill, problemNotice, section, select, stats, table,
+  append, clear, field, fill, fmt, h, notice, page, pagedTable, pill, problemNotice, section, select, stats, table,
 } from '../ui.js';
 
 export async function render(container, { role, args, go }) {
@@ -90,9 +90,9 @@ function keysSection(partnerId) {
     if (algorithm.value === 'ed25519') body.public_key_pem = pem.value;
     try {
       const key = await api(`/v1/partners/${encode(partnerId)}/keys`, { method: 'POST', body, headers: { 'Idempotency-Key': crypto.randomUUID() } });
-      created.append(notice('ok', `Key ${key.key_id} created.`),
+      append(created, [notice('ok', `Key ${key.key_id} created.`),
         key.secret ? h('div', {}, h('p', {}, h('strong', { text: 'The shared secret, shown this once: ' }), 'give it to the partner now; it cannot be shown again.'),
-          h('p', { class: 'secret', text: key.secret })) : null);
+          h('p', { class: 'secret', text: key.secret })) : null]);
       pem.value = '';
       loadKeys();
     } catch (error) {

@@ -78,8 +78,9 @@ export function barChart({ title, description, labels, series, stacked = false, 
   const y = (value) => plot.bottom - (value / scale.top) * (plot.bottom - plot.top);
   const bars = s('g', { class: 'bars' });
   labels.forEach((label, i) => {
-    const x0 = plot.left + i * slot + slot * 0.15;
-    const barWidth = slot * 0.7;
+    // Bars keep a readable width: a few categories do not become slabs.
+    const barWidth = Math.min(slot * 0.7, 44 * series.length);
+    const x0 = plot.left + i * slot + (slot - barWidth) / 2;
     let base = 0;
     series.forEach((item, k) => {
       const value = Math.max(0, Number(item.values[i] || 0));

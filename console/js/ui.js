@@ -68,7 +68,8 @@ export const fmt = {
   signed: (value) => (Number(value) > 0 ? `+${integer.format(Number(value))}` : integer.format(Number(value || 0))),
   cents: (value, currency = 'CNY') => (value === undefined || value === null ? '—'
     : `${currency} ${(Number(value) / 100).toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`),
-  time: (value) => (value ? String(value).replace('T', ' ').replace(/(\.\d+)?Z$/, ' UTC') : '—'),
+  // A no-break space keeps a time on one line in narrow columns.
+  time: (value) => (value ? String(value).replace('T', '\u00a0').replace(/(\.\d+)?Z$/, '\u00a0UTC') : '—'),
   date: (value) => (value ? String(value).slice(0, 10) : '—'),
   text: (value) => (value === undefined || value === null || value === '' ? '—' : String(value)),
 };

@@ -14,6 +14,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import puppeteer from 'puppeteer-core';
+import { canonicalJson, diffLines, hunks } from '../../console/js/diff.js';
 
 const require = createRequire(import.meta.url);
 const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -224,6 +225,33 @@ test('the admin pages render and are accessible: program, partners, operations, 
   noPageProblems();
 });
 
+test('the version diff shows what changed, line by line, in hunks', () => {
+  const before = canonicalJson({ campaigns: [{ id: 'double-eleven', budget_points: 50000000 }], expiry: { months: 24 }, name: 'x' });
+  const after = canonicalJson({ campaigns: [{ id: 'double-eleven', budget_points: 60000000 }], expiry: { months: 24 }, name: 'x' });
+  const ops = diffLines(before, after);
+  assert.deepEqual(ops.filter((op) => op.kind !== 'same').map((op) => `${op.kind} ${op.line.trim()}`),
+    ['del "budget_points": 50000000,', 'add "budget_points": 60000000,']);
+  const parts = hunks(ops);
+  assert.equal(parts.length, 1);
+  assert.match(parts[0].header, /^@@ -\d+,\d+ \+\d+,\d+ @@$/);
+  assert.deepEqual(hunks(diffLines(before, before)), []);
+  assert.deepEqual(diffLines('a\nb', 'b\nc').map((op) => op.kind), ['del', 'same', 'add']);
+});
+
+test('the API reference renders the OpenAPI description, or says it is not available', async () => {
+  await open('#/reference');
+  const available = (await fetch(`${base}/openapi.json`)).status === 200;
+  if (available) {
+    await page.click('details.endpoint summary');
+    assert.ok(await page.$('details.endpoint[open] table'), 'an operation opens on its parameters or answers');
+    assert.match(await text('main'), /Schemas \(\d+\)/);
+  } else {
+    assert.match(await text('main'), /Not available/);
+  }
+  await checkAccessibility('reference (opened)');
+  noPageProblems();
+});
+
 test('the audit chain verifies from the console', async () => {
   await open('#/audit');
   await page.click('#verify-chain');
@@ -242,6 +270,7 @@ test('finance sees the reports with their charts drawn as SVG', async () => {
   const links = await page.$$eval('nav#nav a', (all) => all.map((a) => a.getAttribute('href')));
   assert.ok(links.includes('#/finance') && !links.includes('#/adjustments') && !links.includes('#/operations'));
   await open('#/finance');
+  await shoot('finance');
   const charts = await page.$$eval('figure.chart svg', (all) => all.map((svg) => ({
     title: svg.querySelector('title').textContent,
     rects: svg.querySelectorAll('rect').length,
@@ -264,7 +293,6 @@ test('finance sees the reports with their charts drawn as SVG', async () => {
   assert.match(await text('main'), /Trial balance/);
   assert.match(await text('main'), /every asset sums to zero/);
   await checkAccessibility('finance');
-  await shoot('finance');
   noPageProblems();
 });
 

@@ -133,7 +133,7 @@ function trackView(name, track) {
       { label: 'Qualifying value', value: (r) => fmt.int(r.qualifying_value), numeric: true },
       { label: 'Because of', value: (r) => r.event_id ? `event ${r.event_id}` : r.job ? `job ${r.job}` : r.actor || '—' },
       { label: 'Note', value: (r) => fmt.text(r.note) },
-    ], track.history || [], { caption: `${name} history, newest first`, empty: 'No changes yet.' }));
+    ], track.history || [], { caption: `History of the ${name} track, newest first`, empty: 'No changes yet.' }));
 }
 
 function tiersSection(memberId) {

@@ -30,8 +30,9 @@ export function diffLines(before, after) {
     let j = 0;
     while (i < n || j < m) {
       if (i < n && j < m && midA[i] === midB[j]) { ops.push({ kind: 'same', line: midA[i] }); i++; j++; }
-      else if (j < m && (i === n || lengths[i][j + 1] >= lengths[i + 1][j])) { ops.push({ kind: 'add', line: midB[j] }); j++; }
-      else { ops.push({ kind: 'del', line: midA[i] }); i++; }
+      // On a tie the removal comes first, as in a unified diff.
+      else if (i < n && (j === m || lengths[i + 1][j] >= lengths[i][j + 1])) { ops.push({ kind: 'del', line: midA[i] }); i++; }
+      else { ops.push({ kind: 'add', line: midB[j] }); j++; }
     }
   }
   ops.push(...a.slice(endA).map((line) => ({ kind: 'same', line })));

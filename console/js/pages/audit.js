@@ -7,9 +7,10 @@ import {
 
 export async function render(container, { role, args }) {
   container.append(...page('Audit and exports', 'Who did what and when, proof that nothing was changed since, and signed exports for the auditors.'));
-  container.append(verifySection(), trailSection());
+  container.append(verifySection());
   if (role === 'finance') container.append(exportsSection(args[0]));
   else container.append(section('Exports', pagedExports(false)));
+  container.append(trailSection());
 }
 
 function verifySection() {
@@ -43,6 +44,13 @@ function verifySection() {
   return section('Seal verification', h('p', { class: 'muted', text: 'Every entry and audit event is sealed into one SHA-256 chain about a second after it commits. Verification recomputes the chain from the stored rows.' }), run, result);
 }
 
+// "api_key dev-admin", "operator alice", "job:expire-holds" (a name that says its kind already).
+function actorOf(event) {
+  const name = event.actor_name || event.actor_id || '';
+  if (!event.actor_kind || name.startsWith(`${event.actor_kind}:`)) return name || '—';
+  return `${event.actor_kind} ${name}`.trim();
+}
+
 function trailSection() {
   const from = h('input', { type: 'datetime-local', name: 'from' });
   const to = h('input', { type: 'datetime-local', name: 'to' });
@@ -53,7 +61,7 @@ function trailSection() {
   const load = () => {
     clear(list).append(pagedTable(withQuery('/v1/audit/events', { from: utc(from.value), to: utc(to.value), actor: actor.value.trim(), action: action.value.trim() }), [
       { label: 'When', value: (e) => fmt.time(e.occurred_at) },
-      { label: 'Who', value: (e) => [e.actor_kind, e.actor_name || e.actor_id].filter(Boolean).join(' ') },
+      { label: 'Who', value: (e) => actorOf(e) },
       { label: 'Action', value: (e) => e.action },
       { label: 'Subject', value: (e) => fmt.text(e.subject), wrap: true },
       { label: 'Result', value: (e) => pill(e.result, e.result === 'ok' || e.result === 'success' ? 'ok' : '') },

@@ -33,7 +33,7 @@ std::string chromium_path() {
 }
 
 // Single-quoted for the shell (the values are keys and ids, but quoting costs nothing).
-std::string quoted(const std::string& value) {
+std::string shell_quoted(const std::string& value) {
   std::string out = "'";
   for (char c : value) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
@@ -90,10 +90,10 @@ TEST(ConsoleBrowser, SignInFindAMemberAdjustChartsAuditAndAccessibilityInChromiu
 
   const fs::path screenshots = fs::path(LOYALTY_BINARY_DIR) / "console-screenshots";
   const std::string command =
-      "cd " + quoted(browser_tests.string()) + " && CONSOLE_BASE_URL=" + quoted("http://127.0.0.1:" + std::to_string(port)) +
-      " ADMIN_KEY=" + quoted(admin) + " FINANCE_KEY=" + quoted(finance) + " MALL_KEY=" + quoted(mall) +
-      " MEMBER_ID=" + quoted(member_id) + " MEMBER_EXTERNAL_ID=" + quoted(external_id) +
-      " SCREENSHOT_DIR=" + quoted(screenshots.string()) + " CHROMIUM=" + quoted(chromium_path()) +
+      "cd " + shell_quoted(browser_tests.string()) + " && CONSOLE_BASE_URL=" + shell_quoted("http://127.0.0.1:" + std::to_string(port)) +
+      " ADMIN_KEY=" + shell_quoted(admin) + " FINANCE_KEY=" + shell_quoted(finance) + " MALL_KEY=" + shell_quoted(mall) +
+      " MEMBER_ID=" + shell_quoted(member_id) + " MEMBER_EXTERNAL_ID=" + shell_quoted(external_id) +
+      " SCREENSHOT_DIR=" + shell_quoted(screenshots.string()) + " CHROMIUM=" + shell_quoted(chromium_path()) +
       " node --test-reporter=spec console.test.mjs 2>&1";
   std::string output;
   FILE* pipe = ::popen(command.c_str(), "r");

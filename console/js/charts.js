@@ -65,8 +65,8 @@ function legend(series, budget) {
 // the category.
 export function barChart({ title, description, labels, series, stacked = false, budgets, budgetName = 'Budget', yLabel }) {
   const width = 760;
-  const height = 300;
-  const plot = { left: 64, right: width - 12, top: 14, bottom: height - 48 };
+  const height = 260;
+  const plot = { left: 64, right: width - 12, top: 14, bottom: height - 40 };
   const svg = frame(title, description, width, height);
   const totals = labels.map((_, i) => (stacked
     ? series.reduce((sum, item) => sum + Math.max(0, Number(item.values[i] || 0)), 0)
@@ -79,7 +79,7 @@ export function barChart({ title, description, labels, series, stacked = false, 
   const bars = s('g', { class: 'bars' });
   labels.forEach((label, i) => {
     // Bars keep a readable width: a few categories do not become slabs.
-    const barWidth = Math.min(slot * 0.7, 44 * series.length);
+    const barWidth = Math.min(slot * 0.7, stacked ? 64 : 44 * series.length);
     const x0 = plot.left + i * slot + (slot - barWidth) / 2;
     let base = 0;
     series.forEach((item, k) => {
@@ -112,8 +112,8 @@ export function barChart({ title, description, labels, series, stacked = false, 
 // days: labels (yyyy-mm-dd); series: [{name, values}] drawn as lines.
 export function lineChart({ title, description, labels, series, yLabel }) {
   const width = 760;
-  const height = 300;
-  const plot = { left: 64, right: width - 14, top: 14, bottom: height - 48 };
+  const height = 260;
+  const plot = { left: 64, right: width - 14, top: 14, bottom: height - 40 };
   const svg = frame(title, description, width, height);
   const max = Math.max(0, ...series.flatMap((item) => item.values.map(Number)));
   const scale = niceScale(max);

@@ -75,8 +75,9 @@ function showSignIn(message) {
       session.start(key, role);
       input.value = '';
       announce(`Signed in as ${roleNames[role] || role}.`);
+      // A page the role may not see sends it to its first page (the hash change renders it).
       if (!allowedPages().some((p) => p.id === route().id)) go(allowedPages()[0].id);
-      render();
+      else render();
     } catch (failure) {
       const refused = failure instanceof ApiError && failure.status === 401;
       error.append(refused

@@ -16,7 +16,7 @@ export async function render(container) {
 function runView(run) {
   if (!run) return '—';
   const outcome = run.outcome || run.status || '';
-  return h('span', {}, pill(outcome || 'unknown', /fail|error/.test(outcome) ? 'bad' : outcome === 'done' || outcome === 'ok' || outcome === 'finished' ? 'ok' : ''),
+  return h('span', {}, pill(outcome || 'unknown', /fail|error/.test(outcome) ? 'bad' : outcome === 'done' || outcome === 'ok' || outcome === 'finished' ? 'ok' : 'warn'),
     ` as of ${fmt.time(run.as_of)}, finished ${fmt.time(run.finished_at)}`,
     run.rows !== undefined || run.items !== undefined ? `, ${fmt.int(run.rows !== undefined ? run.rows : run.items)} rows` : '',
     run.error ? ` — ${run.error}` : '');
@@ -27,12 +27,12 @@ function jobsSection() {
   const runs = h('div', { id: 'job-runs' });
   const showRuns = (name) => {
     clear(runs).append(h('h3', { text: `Runs of ${name}` }), pagedTable(`/v1/jobs/${encode(name)}/runs`, [
-      { label: 'Run', value: (r) => fmt.text(r.run_id), header: true },
-      { label: 'As of', value: (r) => fmt.time(r.as_of) },
+      { label: 'As of', value: (r) => fmt.time(r.as_of), header: true },
       { label: 'Started', value: (r) => fmt.time(r.started_at) },
       { label: 'Finished', value: (r) => fmt.time(r.finished_at) },
       { label: 'Outcome', value: (r) => fmt.text(r.outcome || r.status) },
       { label: 'Rows', value: (r) => fmt.int(r.rows !== undefined ? r.rows : r.items), numeric: true },
+      { label: 'Started by', value: (r) => fmt.text(r.started_by) },
       { label: 'Error', value: (r) => fmt.text(r.error), wrap: true },
     ], { caption: `Runs of ${name}, newest first`, empty: 'No runs yet.', what: 'Job runs' }));
   };

@@ -56,7 +56,9 @@ export async function render(container, { role, args, go }) {
   container.append(section('Statements', pagedTable(`/v1/partners/${encode(partnerId)}/statements`, [
     { label: 'Date', value: (s) => s.date, header: true },
     { label: 'Status', value: (s) => pill(s.status, s.status === 'closed' ? 'ok' : 'warn') },
-    { label: 'Signature', value: (s) => (s.signature_ok === undefined ? '—' : pill(s.signature_ok ? 'verifies' : 'does NOT verify', s.signature_ok ? 'ok' : 'bad')) },
+    // An open statement is provisional and not signed yet; a closed one must verify.
+    { label: 'Signature', value: (s) => (s.status === 'open' ? pill('not signed yet (open)')
+      : s.signature_ok === undefined ? '—' : pill(s.signature_ok ? 'verifies' : 'does NOT verify', s.signature_ok ? 'ok' : 'bad')) },
     { label: 'Net', value: (s) => fmt.cents(s.net_cents), numeric: true },
     { label: 'Owed by', value: (s) => fmt.text(s.owed_by) },
     { label: 'Acknowledged', value: (s) => fmt.time(s.acknowledged_at) },

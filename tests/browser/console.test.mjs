@@ -10,7 +10,7 @@
 // Content-Security-Policy report or script error on a page fails the run.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import puppeteer from 'puppeteer-core';
@@ -305,6 +305,26 @@ test('finance creates an export and sees its files, manifest.sig included', asyn
   const created = await text('#export-created');
   assert.match(created, /manifest\.json/);
   assert.match(created, /Download manifest\.sig/);
+  // The download goes through the API with the key (a plain link could not send it) and
+  // lands as a file named after the export.
+  const downloads = path.join(screenshots, 'downloads');
+  mkdirSync(downloads, { recursive: true });
+  const cdp = await browser.target().createCDPSession();
+  await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
+  const buttons = await page.$$('#export-created button');
+  let clicked = false;
+  for (const button of buttons) {
+    if ((await button.evaluate((b) => b.textContent)) === 'Download manifest.sig') { await button.click(); clicked = true; break; }
+  }
+  assert.ok(clicked, 'there is a button for manifest.sig');
+  const deadline = Date.now() + 15000;
+  let signature = null;
+  while (!signature && Date.now() < deadline) {
+    signature = readdirSync(downloads).find((name) => name.endsWith('-manifest.sig'));
+    if (!signature) await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  assert.ok(signature && existsSync(path.join(downloads, signature)), 'manifest.sig was downloaded');
+  assert.match(readFileSync(path.join(downloads, signature), 'utf8').trim(), /^[A-Za-z0-9+/]+=*$/, 'manifest.sig is base64');
   await settled();
   await checkAccessibility('audit and exports');
   await shoot('audit-exports');

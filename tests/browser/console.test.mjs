@@ -225,6 +225,26 @@ test('the admin pages render and are accessible: program, partners, operations, 
   noPageProblems();
 });
 
+test('a new secret is shown once: a partner\'s hmac key and an API key', async () => {
+  await open('#/partners/skyair');
+  await page.click('form[aria-label="Create a partner key"] button[type="submit"]');
+  await page.waitForSelector('#partner-key-created .secret');
+  assert.match(await text('#partner-key-created .secret'), /^[A-Za-z0-9+/]{43}=$/, 'a 32-byte secret in base64');
+  await open('#/operations');
+  await page.type('form[aria-label="Create an API key"] input[name="name"]', 'console-made');
+  await page.select('form[aria-label="Create an API key"] select[name="role"]', 'finance');
+  await page.click('form[aria-label="Create an API key"] button[type="submit"]');
+  await page.waitForSelector('#key-created .secret');
+  assert.match(await text('#key-created .secret'), /^key_[a-z0-9]+\./);
+  await settled();
+  assert.match(await text('main'), /console-made/, 'the new key is listed');
+  // Coming back to the page shows no secret any more.
+  await open('#/program');
+  await open('#/operations');
+  assert.equal(await page.$('.secret'), null);
+  noPageProblems();
+});
+
 test('the version diff shows what changed, line by line, in hunks', () => {
   const before = canonicalJson({ campaigns: [{ id: 'double-eleven', budget_points: 50000000 }], expiry: { months: 24 }, name: 'x' });
   const after = canonicalJson({ campaigns: [{ id: 'double-eleven', budget_points: 60000000 }], expiry: { months: 24 }, name: 'x' });

@@ -214,6 +214,25 @@ test('an adjustment is confirmed with the balance before and after, and the bala
   noPageProblems();
 });
 
+test('an admin erases the member\'s personal data after typing the member id', async () => {
+  await open(`#/member/${memberId}`);
+  const erase = await page.$$('#member-detail button.danger');
+  assert.equal(erase.length, 1);
+  await erase[0].click();
+  await page.waitForSelector('form[aria-label="Confirm erasure"] input');
+  await page.type('form[aria-label="Confirm erasure"] input', 'not-the-id');
+  await page.click('form[aria-label="Confirm erasure"] button[type="submit"]');
+  await page.waitForSelector('form[aria-label="Confirm erasure"] .notice.error');
+  assert.match(await text('form[aria-label="Confirm erasure"]'), /does not match; nothing was erased/);
+  await page.$eval('form[aria-label="Confirm erasure"] input', (input) => { input.value = ''; });
+  await page.type('form[aria-label="Confirm erasure"] input', memberId);
+  await page.click('form[aria-label="Confirm erasure"] button[type="submit"]');
+  await page.waitForSelector('form[aria-label="Confirm erasure"] .notice.ok');
+  assert.match(await text('form[aria-label="Confirm erasure"] .notice.ok'), /Erased display_name/);
+  await checkAccessibility('erasure');
+  noPageProblems();
+});
+
 test('the admin pages render and are accessible: program, partners, operations, audit, API reference', async () => {
   for (const [hash, name] of [['#/program', 'program'], ['#/partners/skyair', 'partners'], ['#/operations', 'operations'], ['#/reference', 'reference']]) {
     await open(hash);

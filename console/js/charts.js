@@ -131,7 +131,8 @@ export function lineChart({ title, description, labels, series, yLabel }) {
   });
   const every = Math.max(1, Math.ceil(labels.length / 8));
   labels.forEach((label, i) => {
-    if (i % every === 0 || i === labels.length - 1) {
+    // The last day is labelled too, unless the previous label is too close to it.
+    if (i % every === 0 || (i === labels.length - 1 && i % every >= every / 2)) {
       svg.append(s('text', { x: x(i).toFixed(1), y: plot.bottom + 16, 'text-anchor': 'middle' }, label.slice(5)));
     }
   });

@@ -17,7 +17,7 @@ function runView(run) {
   if (!run) return '—';
   const outcome = run.outcome || run.status || '';
   return h('span', {}, pill(outcome || 'unknown', /fail|error/.test(outcome) ? 'bad' : outcome === 'done' || outcome === 'ok' || outcome === 'finished' ? 'ok' : 'warn'),
-    ` as of ${fmt.time(run.as_of)}, finished ${fmt.time(run.finished_at)}`,
+    ` as of ${fmt.time(run.as_of)}`, run.finished_at ? `, finished ${fmt.time(run.finished_at)}` : '',
     run.rows !== undefined || run.items !== undefined ? `, ${fmt.int(run.rows !== undefined ? run.rows : run.items)} rows` : '',
     run.error ? ` — ${run.error}` : '');
 }
@@ -40,7 +40,7 @@ function jobsSection() {
     { label: 'Job', value: (j) => j.name, header: true },
     { label: 'Schedule', value: (j) => fmt.text(j.schedule) },
     { label: 'Last run', value: (j) => runView(j.last_run) },
-    { label: 'History', value: (j) => h('button', { type: 'button', class: 'secondary', text: `Runs of ${j.name}`, onclick: () => showRuns(j.name) }) },
+    { label: 'History', value: (j) => h('button', { type: 'button', class: 'secondary', text: 'Runs', 'aria-label': `Runs of ${j.name}`, onclick: () => showRuns(j.name) }) },
   ], items, { caption: 'Jobs', empty: 'No jobs.' }), 'The list of jobs');
 
   const name = select(knownJobs, { name: 'job' });

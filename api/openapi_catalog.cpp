@@ -49,6 +49,10 @@ constexpr std::string_view statement_schema = R"({
 constexpr std::string_view pem_schema =
     R"({"type": "string", "contentMediaType": "application/x-pem-file", "description": "An Ed25519 public key, PEM (SubjectPublicKeyInfo), for stock OpenSSL: openssl pkeyutl -verify -pubin -inkey pub.pem -rawin -in body -sigfile sig."})";
 
+// The console's files (docs/console.md): text or SVG, embedded in the binary at build time.
+constexpr std::string_view console_file_schema =
+    R"({"type": "string", "description": "A file of the console as it was built into the binary; its SHA-256 is its strong ETag."})";
+
 constexpr std::string_view metrics_schema =
     R"({"type": "string", "description": "Prometheus text exposition format 0.0.4 (docs/API.md, Operations, lists the series)."})";
 
@@ -181,6 +185,25 @@ std::vector<OperationDoc> make_catalog() {
        .raw_responses = {{"text/plain", metrics_schema}}},
       {.method = verb::get, .path = "/openapi.json", .summary = "This document",
        .raw_responses = {{"application/json", openapi_schema}}},
+      // The console (docs/console.md): open, since its files hold no data; the page signs in
+      // with an API key for its calls. 308 (/console to /console/) is not a problem, so it is
+      // said in the description rather than listed as an answer.
+      {.method = verb::get, .path = "/console", .summary = "The console's page",
+       .description = "The operator and finance console. /console answers 308 with Location: /console/; /console/ "
+                      "is the page, with ETag (its SHA-256), Cache-Control: no-cache and a strict "
+                      "Content-Security-Policy. If-None-Match with that ETag answers 304.",
+       .raw_responses = {{"text/html", console_file_schema}},
+       .other_responses = {{304, "Not modified: If-None-Match names the page's ETag", false}}},
+      {.method = verb::get, .path = "/console/{path...}", .summary = "A file of the console",
+       .description = "path... is the rest of the path (js/main.js). Content-Type from the file's extension, ETag "
+                      "(its SHA-256), Cache-Control: no-cache, a strict Content-Security-Policy; If-None-Match with "
+                      "that ETag answers 304.",
+       .raw_responses = {{"text/javascript", console_file_schema},
+                         {"text/css", console_file_schema},
+                         {"text/html", console_file_schema},
+                         {"image/svg+xml", console_file_schema}},
+       .problems = "404 not_found",
+       .other_responses = {{304, "Not modified: If-None-Match names the file's ETag", false}}},
       {.method = verb::post, .path = "/v1/jobs/{name}", .summary = "Run a job for an as_of",
        .description = "Jobs: expire-holds, release-pending, expire-points, decay-growth, evaluate-tiers, "
                       "close-statements, purge-idempotency-keys, notify-expiring. Idempotent for one as_of "

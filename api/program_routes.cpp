@@ -109,7 +109,7 @@ asio::awaitable<Reply> put_program(Service& service, RequestContext& context) {
 }  // namespace
 
 void add_program_routes(Router& router, Service& service) {
-  router.add(http::verb::get, "/v1/program", {Role::admin},
+  router.add(http::verb::get, "/v1/program", {Role::admin, Role::finance},
              [&service](RequestContext& c) { return get_program(service, c); });
   router.add(http::verb::get, "/v1/program/versions", {Role::admin},
              [&service](RequestContext& c) { return list_versions(service, c); });

@@ -21,12 +21,25 @@ std::vector<std::string> split_path(std::string_view path) {
   return segments;
 }
 
+// A last segment "{name...}" takes the rest of the path (one or more segments, joined by "/"):
+// the console's static files live at any depth under /console/.
+bool is_rest_segment(const std::string& pattern) {
+  return pattern.size() > 5 && pattern.front() == '{' && pattern.ends_with("...}");
+}
+
 bool matches(const Route& route, const std::vector<std::string>& segments,
              std::map<std::string, std::string>& params) {
-  if (route.segments.size() != segments.size()) return false;
+  const bool takes_rest = !route.segments.empty() && is_rest_segment(route.segments.back());
+  if (takes_rest ? segments.size() < route.segments.size() : route.segments.size() != segments.size()) return false;
   std::map<std::string, std::string> found;
-  for (std::size_t i = 0; i < segments.size(); ++i) {
+  for (std::size_t i = 0; i < route.segments.size(); ++i) {
     const std::string& pattern = route.segments[i];
+    if (takes_rest && i + 1 == route.segments.size()) {
+      std::string rest = segments[i];
+      for (std::size_t j = i + 1; j < segments.size(); ++j) rest += "/" + segments[j];
+      found[pattern.substr(1, pattern.size() - 5)] = std::move(rest);
+      break;
+    }
     if (pattern.size() > 2 && pattern.front() == '{' && pattern.back() == '}') {
       if (segments[i].empty()) return false;
       found[pattern.substr(1, pattern.size() - 2)] = segments[i];

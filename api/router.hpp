@@ -1,4 +1,6 @@
 // Routes: method + path pattern ("/v1/holds/{hold_id}/capture") → roles allowed → handler.
+// A pattern's last segment may be "{name...}", which takes the rest of the path
+// ("/console/{path...}" matches /console/js/app.js with path = "js/app.js").
 #pragma once
 
 #include <boost/asio/awaitable.hpp>

@@ -27,6 +27,7 @@ void add_order_routes(Router& router, Service& service);       // mall orders: c
 void add_tier_routes(Router& router, Service& service);        // tier tracks and overrides
 void add_key_routes(Router& router, Service& service);         // API keys: list, create, revoke
 void add_webhook_routes(Router& router, Service& service);     // webhook endpoints, deliveries, the event feed
+void add_console_routes(Router& router);                       // the console's static files
 
 // The audit record of an administrative change made by the request's API key.
 audit::AuditRecord caller_audit_record(const RequestContext& context, std::string action, std::string subject,

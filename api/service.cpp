@@ -148,6 +148,7 @@ void Service::add_routes() {
   add_order_routes(router_, *this);
   add_key_routes(router_, *this);
   add_webhook_routes(router_, *this);
+  add_console_routes(router_);
   // Generated from the routes just added; a route the catalogue does not describe (or a row
   // naming a route or message that does not exist) stops the service here, before it serves.
   openapi_json_ = openapi_document(router_, openapi_catalog()).dump();

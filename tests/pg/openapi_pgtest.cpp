@@ -244,6 +244,7 @@ TEST_F(OpenApi, RealAnswersAreValidAgainstTheDocument) {
   HttpClient client{service().port()};
   expect_documented(client.request("GET", "/healthz"), "/healthz", "get");
   expect_documented(client.request("GET", "/readyz"), "/readyz", "get");
+  expect_documented(client.request("GET", "/console/no-such-file.js"), "/console/{path...}", "get");
   // This service has no signing key: the PEM is a problem; the list (asked for in JSON) is empty.
   expect_documented(client.request("GET", "/partner/v1/signing-keys"), "/partner/v1/signing-keys", "get");
   expect_documented(client.request("GET", "/partner/v1/signing-keys", "", {{"Accept", "application/json"}}),

@@ -349,6 +349,30 @@ asio::awaitable<Reply> list_links(Service& service, RequestContext& context) {
   });
 }
 
+asio::awaitable<Reply> list_keys(Service& service, RequestContext& context) {
+  const std::string partner_id = context.param("partner_id");
+  int limit = 0;
+  std::optional<KeyCursor> cursor;
+  if (auto bad = parse_key_page(context, limit, cursor)) co_return *bad;
+  std::optional<partners::KeyPosition> before;
+  if (cursor) before = partners::KeyPosition{Timestamp{std::chrono::microseconds{cursor->number}}, cursor->text};
+  co_return co_await service.read(db::routing_key_of("partner:" + partner_id), [&](pqxx::transaction_base& txn) {
+    const auto partner = partners::find_partner(txn, program_of(service.program(txn)), partner_id);
+    if (!partner) return partner_refusal_reply(partners::Refusal::partner_not_found);
+    const auto page = partners::list_keys(txn, partner_id, before, limit);
+    v1::PartnerKeyList message;
+    for (const auto& key : page.items) {
+      auto& item = *message.add_items() = key_message(key);
+      item.clear_secret();  // only the answer that made a key ever carries its secret
+    }
+    if (page.next_before) {
+      message.set_next_cursor(
+          encode_cursor(KeyCursor{page.next_before->created_at.time_since_epoch().count(), page.next_before->key_id}));
+    }
+    return Reply::of(200, std::move(message));
+  });
+}
+
 asio::awaitable<Reply> list_exchanges(Service& service, RequestContext& context) {
   const std::string partner_id = context.param("partner_id");
   int limit = 0;
@@ -433,6 +457,8 @@ void add_partner_admin_routes(Router& router, Service& service) {
              [&service](RequestContext& c) { return get_partner(service, c); });
   router.add(verb::post, "/v1/partners/{partner_id}/keys", {Role::admin},
              [&service](RequestContext& c) { return create_key(service, c); });
+  router.add(verb::get, "/v1/partners/{partner_id}/keys", {Role::admin},
+             [&service](RequestContext& c) { return list_keys(service, c); });
   router.add(verb::post, "/v1/partners/{partner_id}/keys/{key_id}/revoke", {Role::admin},
              [&service](RequestContext& c) { return revoke_key(service, c); });
   router.add(verb::post, "/v1/partners/{partner_id}/rights", {Role::admin},

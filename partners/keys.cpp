@@ -24,6 +24,13 @@ const db::Statement revoke{
     " WHERE key_id = $1 AND partner_id = $2"
     " RETURNING key_id, partner_id, algorithm, public_key_pem, created_at, revoked_at"};
 
+// A partner's keys, newest first, from a (created_at, key_id) position; never their secrets.
+const db::Statement select_keys_page{
+    "partner_keys.select_page",
+    "SELECT key_id, partner_id, algorithm, public_key_pem, created_at, revoked_at FROM partner_keys"
+    " WHERE partner_id = $1 AND ($2::timestamptz IS NULL OR (created_at, key_id) < ($2::timestamptz, $3::text))"
+    " ORDER BY created_at DESC, key_id DESC LIMIT $4"};
+
 // One round trip per request: the key, its secret (hmac) and whether it is revoked.
 const db::Statement select_for_verification{
     "partner_keys.select_for_verification",
@@ -153,6 +160,24 @@ Verdict verify_request(pqxx::transaction_base& txn, const SignedRequest& request
 
 std::int64_t purge_nonces(pqxx::transaction_base& txn, Timestamp older_than) {
   return static_cast<std::int64_t>(db::exec(txn, delete_nonces, db::sql_time(older_than)).affected_rows());
+}
+
+KeyPage list_keys(pqxx::transaction_base& txn, const std::string& partner_id, const std::optional<KeyPosition>& before,
+                  int limit) {
+  const std::optional<std::string> before_time = before ? std::optional(db::sql_time(before->created_at)) : std::nullopt;
+  const std::optional<std::string> before_key = before ? std::optional(before->key_id) : std::nullopt;
+  // One row more than asked tells whether there is a next page.
+  const auto rows =
+      db::exec(txn, select_keys_page, partner_id, db::nullable(before_time), db::nullable(before_key), limit + 1);
+  KeyPage page;
+  for (const auto& row : rows) {
+    if (static_cast<int>(page.items.size()) == limit) {
+      page.next_before = KeyPosition{page.items.back().created_at, page.items.back().key_id};
+      break;
+    }
+    page.items.push_back(key_of_row(row));
+  }
+  return page;
 }
 
 }  // namespace loyalty::partners

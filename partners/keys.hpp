@@ -12,6 +12,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "ledger/time.hpp"
 #include "partners/refusal.hpp"
@@ -41,6 +42,18 @@ struct PartnerKey {
 // `algorithm` is hmac-sha256 or ed25519 (the caller validated it). The partner must exist.
 Result<PartnerKey> create_key(pqxx::transaction_base& txn, const std::string& partner_id,
                               const std::string& algorithm, const std::optional<std::string>& public_key_pem);
+
+// A page of a partner's keys, newest first, revoked ones included; secrets are never read.
+struct KeyPosition {
+  Timestamp created_at;
+  std::string key_id;
+};
+struct KeyPage {
+  std::vector<PartnerKey> items;
+  std::optional<KeyPosition> next_before;  // absent on the last page
+};
+KeyPage list_keys(pqxx::transaction_base& txn, const std::string& partner_id, const std::optional<KeyPosition>& before,
+                  int limit);
 
 // Revokes a key of this partner at once; revoking a revoked key answers it unchanged.
 Result<PartnerKey> revoke_key(pqxx::transaction_base& txn, const std::string& partner_id, const std::string& key_id);

@@ -372,6 +372,25 @@ TEST_F(ConsoleReads, PartnersAreListedByIdTheProgramsAndTheRegisteredOnesEachOnc
   EXPECT_EQ(refused(get("/v1/partners", Role::finance), 403), "forbidden");
 }
 
+TEST_F(ConsoleReads, APartnersKeysAreListedNewestFirstRevokedOnesTooAndNeverWithTheirSecrets) {
+  const std::string partner_id = register_partner();
+  const auto first = hmac_key(partner_id);
+  const auto second = hmac_key(partner_id);
+  const auto third = hmac_key(partner_id);
+  ASSERT_EQ(post("/v1/partners/" + partner_id + "/keys/" + first.key_id + "/revoke", json::object()).status, 200);
+
+  const auto keys = walk("/v1/partners/" + partner_id + "/keys", 2, "key_id");
+  EXPECT_EQ(values(keys, "key_id"), (std::vector<std::string>{third.key_id, second.key_id, first.key_id}));
+  for (const auto& key : keys) {
+    EXPECT_EQ(key["partner_id"], partner_id);
+    EXPECT_EQ(key["algorithm"], "hmac-sha256");
+    EXPECT_FALSE(key.contains("secret")) << key;
+    EXPECT_EQ(key.contains("revoked_at"), key["key_id"] == first.key_id) << key;
+  }
+  EXPECT_EQ(refused(get("/v1/partners/nobody/keys"), 404), "not_found");
+  EXPECT_EQ(refused(get("/v1/partners/" + partner_id + "/keys", Role::finance), 403), "forbidden");
+}
+
 TEST_F(ConsoleReads, APartnersExchangesAreListedNewestFirstInBothDirections) {
   const std::string partner_id = register_partner();
   const std::string member_id = create_member();

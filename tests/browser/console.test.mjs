@@ -281,6 +281,9 @@ test('the API reference renders the OpenAPI description, or says it is not avail
   await open('#/reference');
   const available = (await fetch(`${base}/openapi.json`)).status === 200;
   if (available) {
+    // The document is fetched after the page's heading is drawn (and a busy machine may take
+    // a while to answer): wait for the operations themselves.
+    await page.waitForSelector('details.endpoint summary', { timeout: 20000 });
     await page.click('details.endpoint summary');
     assert.ok(await page.$('details.endpoint[open] table'), 'an operation opens on its parameters or answers');
     assert.match(await text('main'), /Schemas \(\d+\)/);

@@ -11,6 +11,8 @@
 #include "api/service.hpp"
 #include "ledger/digest.hpp"
 #include "ledger/executor.hpp"
+#include "app/write_protocol.hpp"
+#include "mall/order_batch.hpp"
 #include "mall/orders.hpp"
 #include "mall/refunds.hpp"
 
@@ -191,6 +193,44 @@ mall::NewOrder new_order_of(const v1::CreateOrderRequest& request) {
   return order;
 }
 
+// Orders name their member and their hold, so a batch locks them first of all.
+class OrderRows final : public app::LeadingRows {
+ public:
+  std::string name() const override { return "orders"; }
+  void lock(ledger::Batch& batch, const std::vector<std::string>& ids, app::Subjects& named) const override {
+    mall::OrderBatch::of(batch).lock(ids, named.holds, named.members);
+  }
+};
+const OrderRows order_rows;
+
+app::Subjects order_subjects(const std::string& order_id) {
+  app::Subjects subjects;
+  subjects.leading = {{&order_rows, order_id}};
+  return subjects;
+}
+
+using OrderDecision = mall::OrderResult<mall::OrderDecision>;
+using OrderDecided = std::pair<mall::OrderBatch*, OrderDecision>;
+
+// A write of one order, decided in the batch (mall/order_batch.hpp); its success answers the
+// order as the batch left it, with `status`.
+std::shared_ptr<app::Command> order_command(app::Subjects subjects, int status, Timestamp now,
+                                            std::function<OrderDecision(ledger::Batch&, mall::OrderBatch&)> decide,
+                                            std::function<void(ledger::Batch&)> prepare = nullptr) {
+  return std::make_shared<app::DecisionCommand<OrderDecided>>(
+      std::move(subjects),
+      [decide = std::move(decide)](ledger::Batch& batch) -> OrderDecided {
+        auto& orders = mall::OrderBatch::of(batch);
+        return {&orders, decide(batch, orders)};
+      },
+      [status, now](const ledger::Batch&, const OrderDecided& decided) {
+        const auto& result = decided.second;
+        if (!result) return answer_of(order_refusal_reply(result.refusal()));
+        return answer_of(order_reply(status, decided.first->answer(result.value(), now)));
+      },
+      std::move(prepare));
+}
+
 asio::awaitable<Reply> create_order(Service& service, RequestContext& context) {
   v1::CreateOrderRequest request;
   if (auto bad = parse_body(context, request)) co_return *bad;
@@ -199,16 +239,17 @@ asio::awaitable<Reply> create_order(Service& service, RequestContext& context) {
   }
   const mall::NewOrder order = new_order_of(request);
   if (auto invalid = validation_reply(mall::order_issues(order))) co_return *invalid;
-  app::Subjects subjects;  // its member's accounts are locked with the batch's, in order
+  app::Subjects subjects = order_subjects(order.order_id);  // an existing order is a replay
   subjects.members = {order.member_id};
-  co_return co_await service.write(
-      context, db::routing_key_of(order.member_id), request, false, [&](pqxx::transaction_base& txn) {
-        const auto program = service.program(txn);
-        auto created = mall::create_order(txn, program.get(), order, context.received_at, context.origin());
-        if (!created) return order_refusal_reply(created.refusal());
-        return order_reply(201, created.value());
-      },
-      std::move(subjects));
+  subjects.points_members = {order.member_id};
+  const auto command = order_command(
+      std::move(subjects), 201, context.received_at,
+      [&service, order, now = context.received_at, origin = context.origin()](ledger::Batch& batch,
+                                                                              mall::OrderBatch& orders) {
+        const auto program = service.program(batch.transaction());
+        return orders.create(program.get(), order, now, origin);
+      });
+  co_return co_await service.submit(context, db::routing_key_of(order.member_id), request, false, command);
 }
 
 asio::awaitable<Reply> get_order(Service& service, RequestContext& context) {
@@ -227,26 +268,28 @@ asio::awaitable<Reply> pay_order(Service& service, RequestContext& context) {
     co_return field_problem("payment_ref", "is required, at most 200 characters");
   }
   const std::string order_id = context.param("order_id");
-  co_return co_await service.write(
-      context, db::routing_key_of(order_id), request, false, [&](pqxx::transaction_base& txn) {
-        const auto program = service.program(txn);
-        auto paid = mall::pay_order(txn, program.get(), order_id, request.payment_ref(), context.received_at,
-                                    context.origin());
-        if (!paid) return order_refusal_reply(paid.refusal());
-        return order_reply(200, paid.value());
+  const auto command = order_command(
+      order_subjects(order_id), 200, context.received_at,
+      [&service, order_id, payment_ref = request.payment_ref(), now = context.received_at, origin = context.origin()](
+          ledger::Batch& batch, mall::OrderBatch& orders) {
+        return orders.pay(service.program(batch.transaction()), order_id, payment_ref, now, origin);
+      },
+      [&service, order_id, now = context.received_at](ledger::Batch& batch) {
+        mall::OrderBatch::of(batch).prepare_pay(service.program(batch.transaction()), order_id, now);
       });
+  co_return co_await service.submit(context, db::routing_key_of(order_id), request, false, command);
 }
 
 asio::awaitable<Reply> cancel_order(Service& service, RequestContext& context) {
   v1::CancelOrderRequest request;
   if (auto bad = parse_body(context, request)) co_return *bad;
   const std::string order_id = context.param("order_id");
-  co_return co_await service.write(
-      context, db::routing_key_of(order_id), request, false, [&](pqxx::transaction_base& txn) {
-        auto cancelled = mall::cancel_order(txn, order_id, context.received_at, context.origin());
-        if (!cancelled) return order_refusal_reply(cancelled.refusal());
-        return order_reply(200, cancelled.value());
+  const auto command = order_command(
+      order_subjects(order_id), 200, context.received_at,
+      [order_id, now = context.received_at, origin = context.origin()](ledger::Batch&, mall::OrderBatch& orders) {
+        return orders.cancel(order_id, now, origin);
       });
+  co_return co_await service.submit(context, db::routing_key_of(order_id), request, false, command);
 }
 
 asio::awaitable<Reply> refund_order(Service& service, RequestContext& context) {
@@ -272,7 +315,8 @@ asio::awaitable<Reply> refund_order(Service& service, RequestContext& context) {
           reply.keep_writes = false;
         }
         return reply;
-      });
+      },
+      order_subjects(order_id));  // the order, its hold and its member: locked before the refund runs
 }
 
 }  // namespace

@@ -175,6 +175,22 @@ void answer_duplicates(const std::vector<Command*>& commands, const std::map<std
   }
 }
 
+// Step 2's first part: the rows that name holds and members, a kind at a time in name order,
+// each kind's rows in id order; what they name joins the holds and members locked next.
+void lock_leading(ledger::Batch& batch, Subjects& subjects) {
+  std::map<std::string, std::pair<const LeadingRows*, std::vector<std::string>>> kinds;
+  for (const auto& [rows, id] : subjects.leading) {
+    auto& kind = kinds.try_emplace(rows->name(), rows, std::vector<std::string>{}).first->second;
+    kind.second.push_back(id);
+  }
+  for (auto& [name, kind] : kinds) {
+    auto& ids = kind.second;
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    kind.first->lock(batch, ids, subjects);
+  }
+}
+
 }  // namespace
 
 void apply_batch(pqxx::transaction_base& txn, const std::vector<db::BatchItem*>& items) {
@@ -195,6 +211,7 @@ void apply_batch(pqxx::transaction_base& txn, const std::vector<db::BatchItem*>&
     latest = std::max(latest, commands[i]->received_at);
   }
   ledger::Batch batch{txn};
+  lock_leading(batch, subjects);
   batch.lock_holds(subjects.holds);
   std::vector<std::string> members = subjects.members;
   const auto hold_members = batch.hold_members();

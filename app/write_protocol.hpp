@@ -9,8 +9,9 @@
 //   1. claim    every idempotency key of the batch in one INSERT … ON CONFLICT DO NOTHING (in
 //               key order); keys already answered are read in one SELECT: their stored answer
 //               is replayed, or 409 when the key came with another request;
-//   2. lock     holds by id, then every account of every member the batch touches, by account
-//               id: one statement per table in one global order (ledger/batch.hpp);
+//   2. lock     rows that name holds and members (mall orders: LeadingRows), then holds by id,
+//               then every account of every member the batch touches, by account id: one
+//               statement per table in one global order (ledger/batch.hpp);
 //   3. prefetch lapsed holds, hold lots, spendable lots — set-based;
 //   4. decide   native commands, in arrival order, in memory: a refusal changes nothing and
 //               the others go on, no savepoint needed;
@@ -82,11 +83,34 @@ struct Outcome {
   std::exception_ptr error;
 };
 
+struct Subjects;
+
+// A kind of row that names a command's other subjects, so it is locked before them: a mall
+// order names its member and its hold. The batch locks every such row of one kind in one
+// statement, in id order, before any hold or account; kinds go in the order of their names.
+class LeadingRows {
+ public:
+  virtual ~LeadingRows() = default;
+  virtual std::string name() const = 0;
+  // Locks the rows with these ids (sorted, distinct; unknown ids are skipped) and adds what
+  // they name to `named`: their holds and members.
+  virtual void lock(ledger::Batch& batch, const std::vector<std::string>& ids, Subjects& named) const = 0;
+};
+
 // What a command touches, declared before the batch locks anything.
 struct Subjects {
   std::vector<std::string> members;         // accounts locked
   std::vector<std::string> points_members;  // and their points prefetched (debits, holds)
   std::vector<std::string> holds;           // locked before any account
+  // Rows locked first of all; the ids of each kind.
+  std::vector<std::pair<const LeadingRows*, std::string>> leading;
+
+  void add(const Subjects& other) {
+    members.insert(members.end(), other.members.begin(), other.members.end());
+    points_members.insert(points_members.end(), other.points_members.begin(), other.points_members.end());
+    holds.insert(holds.end(), other.holds.begin(), other.holds.end());
+    leading.insert(leading.end(), other.leading.begin(), other.leading.end());
+  }
 };
 
 // One client write. Subclasses are native (decide against the batch's memory) or composite
@@ -134,12 +158,7 @@ class DecisionCommand : public Command {
     if (prepare_) prepare_(batch);
   }
 
-  void declare(Subjects& subjects) const override {
-    subjects.members.insert(subjects.members.end(), subjects_.members.begin(), subjects_.members.end());
-    subjects.points_members.insert(subjects.points_members.end(), subjects_.points_members.begin(),
-                                   subjects_.points_members.end());
-    subjects.holds.insert(subjects.holds.end(), subjects_.holds.begin(), subjects_.holds.end());
-  }
+  void declare(Subjects& subjects) const override { subjects.add(subjects_); }
   void decide(ledger::Batch& batch) override { decided_ = decide_(batch); }
   Answer answer(const ledger::Batch& batch) override { return encode_(batch, *decided_); }
 
@@ -156,10 +175,7 @@ class CompositeCommand : public Command {
  public:
   using Work = std::function<Answer(pqxx::transaction_base&)>;
   CompositeCommand(Subjects subjects, Work work) : subjects_(std::move(subjects)), work_(std::move(work)) {}
-  void declare(Subjects& subjects) const override {
-    subjects.members.insert(subjects.members.end(), subjects_.members.begin(), subjects_.members.end());
-    subjects.holds.insert(subjects.holds.end(), subjects_.holds.begin(), subjects_.holds.end());
-  }
+  void declare(Subjects& subjects) const override { subjects.add(subjects_); }
   bool native() const override { return false; }
   Answer answer(const ledger::Batch&) override { return {}; }
   Answer run(pqxx::transaction_base& txn) override { return work_(txn); }

@@ -196,7 +196,7 @@ std::int64_t EventBatch::qualifying_value(const MemberDays& days, const program:
 // Every award the program gives for the event: base awards of matching rules under their
 // caps, and campaign bonuses within budget. Nothing is changed before the last check passes.
 EventResult<std::vector<PlannedAward>> EventBatch::plan(const Event& event, MemberDays& days, Timestamp now,
-                                                        bool history_only) {
+                                                        bool history_only, bool dry_run) {
   const program::Program& program = program_->program;
   const EventFacts facts{event.type, event.occurred_at, event.amount_cents,
                          membership::earn_multiplier_pct(program, days.levels)};
@@ -255,6 +255,7 @@ EventResult<std::vector<PlannedAward>> EventBatch::plan(const Event& event, Memb
     if (!next) return EventRefusal::amount_overflow;
     totals[bonus.award.asset] = *next;
   }
+  if (dry_run) return planned;  // every refusal is behind us; bonuses are not reserved
   // Budgets last: a reservation is a write, made only for an event that will be recorded.
   for (auto& bonus : bonuses) {
     if (reserve_budget(batch_.transaction(), bonus.campaign->id, bonus.award.amount,
@@ -326,6 +327,26 @@ std::optional<std::string> EventBatch::recorded_before(const std::string& event_
   return found->second;
 }
 
+std::optional<EventRefusal> EventBatch::refusal(const Event& event, Timestamp now, const EventBounds& bounds) {
+  if (!prefetched_) prefetch(now);
+  if ((bounds.past_max && event.occurred_at < now - *bounds.past_max) || event.occurred_at > now + bounds.future_max) {
+    return EventRefusal::occurred_at_out_of_range;
+  }
+  if (!batch_.member(event.member_id)) return EventRefusal::member_not_found;
+  if (const auto found = recorded_sha256_.find(event.event_id); found != recorded_sha256_.end()) {
+    if (found->second != event.request_sha256) return EventRefusal::event_id_reused;
+    return std::nullopt;
+  }
+  if (const auto found = existing_.find(event.event_id); found != existing_.end()) {
+    if (found->second != event.request_sha256) return EventRefusal::event_id_reused;
+    return std::nullopt;
+  }
+  MemberDays days = members_[event.member_id];  // a copy: a dry run changes nothing
+  auto plan = this->plan(event, days, now, false, true);
+  if (auto* refusal = std::get_if<EventRefusal>(&plan)) return *refusal;
+  return std::nullopt;
+}
+
 EventResult<RecordedEvent> EventBatch::record(const Event& event, Timestamp now, const EventBounds& bounds,
                                               const ledger::Origin& origin, bool history_only) {
   if (!prefetched_) prefetch(now);
@@ -350,7 +371,7 @@ EventResult<RecordedEvent> EventBatch::record(const Event& event, Timestamp now,
     return recorded;
   }
   MemberDays& days = members_[event.member_id];
-  auto plan = this->plan(event, days, now, history_only);
+  auto plan = this->plan(event, days, now, history_only, false);
   if (auto* refusal = std::get_if<EventRefusal>(&plan)) return *refusal;
   const auto& planned = std::get<std::vector<PlannedAward>>(plan);
 

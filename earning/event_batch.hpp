@@ -57,6 +57,10 @@ class EventBatch : public ledger::Batch::Extension {
   // but nothing is credited and no campaign budget is spent.
   EventResult<RecordedEvent> record(const Event& event, Timestamp now, const EventBounds& bounds,
                                     const ledger::Origin& origin, bool history_only = false);
+  // What record() would refuse for this event, without recording it or reserving any budget;
+  // nullopt when it would record it (or replay it). A decision that must change nothing when
+  // the event is refused asks this before it changes anything else.
+  std::optional<EventRefusal> refusal(const Event& event, Timestamp now, const EventBounds& bounds);
   void write() override;
 
  private:
@@ -97,7 +101,9 @@ class EventBatch : public ledger::Batch::Extension {
   void prefetch(Timestamp now);
   std::int64_t rule_events_in(const MemberDays& days, const std::string& rule_id, Timestamp from, Timestamp to) const;
   std::int64_t qualifying_value(const MemberDays& days, const program::Track& track, Timestamp as_of) const;
-  EventResult<std::vector<PlannedAward>> plan(const Event& event, MemberDays& days, Timestamp now, bool history_only);
+  // `dry_run`: only what it would refuse; no budget is reserved.
+  EventResult<std::vector<PlannedAward>> plan(const Event& event, MemberDays& days, Timestamp now, bool history_only,
+                                              bool dry_run);
   void credit(const Event& event, const std::vector<PlannedAward>& planned, ledger::MemberAccounts& member,
               Timestamp now, const ledger::Origin& origin, RecordedEvent& recorded);
   void count(const Event& event, const std::vector<PlannedAward>& planned, MemberDays& days);

@@ -516,7 +516,18 @@ void Batch::stage() {
              column([](const auto& r) { return text_of(std::get<1>(r)); }),
              column([](const auto& r) { return text_of(std::get<2>(r)); }));
   }
-  for (Extension* extension : extension_order_) extension->write();
+  std::vector<Extension*> extensions = extension_order_;
+  std::stable_sort(extensions.begin(), extensions.end(),
+                   [](const Extension* a, const Extension* b) { return a->layer() < b->layer(); });
+  for (Extension* extension : extensions) extension->write();
+}
+
+std::optional<std::int64_t> Batch::hold_entry_id(const std::string& hold_id, bool closing) const {
+  const auto found = holds_.find(hold_id);
+  if (found == holds_.end()) return std::nullopt;
+  const std::optional<EntryIndex> index = closing ? found->second.close_entry : found->second.open_entry;
+  if (!index) return std::nullopt;
+  return entry_id(*index);
 }
 
 std::int64_t Batch::entry_id(EntryIndex index) const {

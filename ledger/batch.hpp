@@ -110,6 +110,9 @@ class Batch {
    public:
     virtual ~Extension() = default;
     virtual void write() = 0;
+    // Extensions are written by layer, lower first: a higher one's rows may refer to a lower
+    // one's (an order to the event that earned on it). Within a layer, in creation order.
+    virtual int layer() const { return 0; }
   };
   template <typename T, typename Make>
   T& extension(const std::string& name, Make make) {
@@ -130,6 +133,8 @@ class Batch {
   void write();
   std::int64_t entry_id(EntryIndex index) const;
   Timestamp entry_created_at(EntryIndex index) const;
+  // The entry that opened (or closed) a hold the batch opened (or closed); after stage().
+  std::optional<std::int64_t> hold_entry_id(const std::string& hold_id, bool closing) const;
   bool empty() const { return entries_.empty(); }
 
  private:

@@ -31,15 +31,6 @@ const db::Statement pick_lapsed{
 
 bool lapsed(const Hold& hold, Timestamp now) { return hold.status == "open" && hold.expires_at <= now; }
 
-// An open, unexpired hold of the batch, for a state change.
-Result<Hold*> open_hold_of(Batch& batch, const std::string& hold_id, Timestamp now) {
-  Hold* hold = batch.hold(hold_id);
-  if (!hold) return Refusal::hold_not_found;
-  if (hold->status == "expired" || lapsed(*hold, now)) return Refusal::hold_expired;
-  if (hold->status != "open") return Refusal::hold_not_open;
-  return hold;
-}
-
 // A batch of one hold's change inside the caller's transaction.
 template <typename Decide>
 Result<Hold> with_hold(pqxx::transaction_base& txn, const std::string& hold_id, Timestamp now, Decide decide) {
@@ -90,6 +81,14 @@ Result<HoldPage> list_member_holds(pqxx::transaction_base& txn, const std::strin
   return page;
 }
 
+Result<Hold*> changeable_hold(Batch& batch, const std::string& hold_id, Timestamp now) {
+  Hold* hold = batch.hold(hold_id);
+  if (!hold) return Refusal::hold_not_found;
+  if (hold->status == "expired" || lapsed(*hold, now)) return Refusal::hold_expired;
+  if (hold->status != "open") return Refusal::hold_not_open;
+  return hold;
+}
+
 Result<Hold> open_hold(Batch& batch, const OpenHold& request, Timestamp now, const Origin& origin) {
   if (request.amount <= 0) return Refusal::amount_not_positive;
   if (request.ttl < hold_ttl_min || request.ttl > hold_ttl_max) return Refusal::ttl_out_of_range;
@@ -104,7 +103,7 @@ Result<Hold> open_hold(Batch& batch, const OpenHold& request, Timestamp now, con
 Result<Hold> capture_hold(Batch& batch, const std::string& hold_id, std::optional<std::int64_t> amount,
                           Timestamp now, const Origin& origin) {
   if (amount && *amount <= 0) return Refusal::amount_not_positive;
-  auto hold = open_hold_of(batch, hold_id, now);
+  auto hold = changeable_hold(batch, hold_id, now);
   if (!hold) return hold.refusal();
   const std::int64_t captured = amount.value_or(hold.value()->amount);
   if (captured > hold.value()->amount) return Refusal::capture_exceeds_hold;
@@ -113,7 +112,7 @@ Result<Hold> capture_hold(Batch& batch, const std::string& hold_id, std::optiona
 }
 
 Result<Hold> void_hold(Batch& batch, const std::string& hold_id, Timestamp now, const Origin& origin) {
-  auto hold = open_hold_of(batch, hold_id, now);
+  auto hold = changeable_hold(batch, hold_id, now);
   if (!hold) return hold.refusal();
   batch.close_hold(*hold.value(), "voided", 0, now, origin, "hold_release");
   return *hold.value();

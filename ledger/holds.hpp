@@ -55,6 +55,9 @@ Result<Hold> open_hold(Batch& batch, const OpenHold& request, Timestamp now, con
 Result<Hold> capture_hold(Batch& batch, const std::string& hold_id, std::optional<std::int64_t> amount, Timestamp now,
                           const Origin& origin);
 Result<Hold> void_hold(Batch& batch, const std::string& hold_id, Timestamp now, const Origin& origin);
+// The hold as capture and void would find it: open and not lapsed at `now`, or their refusal
+// (for a decision that must check before it changes anything else).
+Result<Hold*> changeable_hold(Batch& batch, const std::string& hold_id, Timestamp now);
 
 // The same as a batch of one inside a caller's transaction (a mall order opens its hold so).
 Result<Hold> open_hold(pqxx::transaction_base& txn, const OpenHold& request, Timestamp now,

@@ -16,7 +16,46 @@ namespace {
 const db::Statement select_order{"orders.select", "SELECT " LOYALTY_ORDER_COLUMNS " FROM orders WHERE order_id = $1"};
 const db::Statement lock_order{"orders.lock",
                                "SELECT " LOYALTY_ORDER_COLUMNS " FROM orders WHERE order_id = $1 FOR UPDATE"};
+const db::Statement select_orders{"orders.select_many",
+                                  "SELECT " LOYALTY_ORDER_COLUMNS " FROM orders WHERE order_id = ANY($1::text[])"};
+const db::Statement lock_orders_by_id{
+    "orders.lock_many", "SELECT " LOYALTY_ORDER_COLUMNS ", request_sha256 FROM orders"
+    " WHERE order_id = ANY($1::text[]) ORDER BY order_id FOR UPDATE"};
 #undef LOYALTY_ORDER_COLUMNS
+
+const db::Statement select_lines_of_orders{
+    "orders.select_lines_many",
+    "SELECT order_id, sku, title, quantity, unit_price_cents, refunded_quantity FROM order_lines"
+    " WHERE order_id = ANY($1::text[]) ORDER BY order_id, position"};
+
+const db::Statement insert_orders{
+    "orders.insert_many",
+    "INSERT INTO orders (order_id, member_id, currency, total_cents, points_to_use, point_value_cents, cash_cents,"
+    " status, expires_at, request_sha256, created_at, hold_id)"
+    " SELECT i, m, c, t, p, v, x, 'pending_payment', e, h, a, d FROM unnest($1::text[], $2::text[], $3::text[],"
+    " $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::timestamptz[], $9::text[], $10::timestamptz[],"
+    " $11::text[]) AS r(i, m, c, t, p, v, x, e, h, a, d)"};
+
+const db::Statement insert_lines{
+    "orders.insert_lines",
+    "INSERT INTO order_lines (order_id, position, sku, title, quantity, unit_price_cents)"
+    " SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])"};
+
+// The batch decided on the order with its row locked: the status it read is the status.
+const db::Statement update_paid{
+    "orders.set_paid_many",
+    "UPDATE orders o SET status = 'paid', payment_ref = r.p, paid_at = r.t, earn_event_id = r.e"
+    " FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) AS r(i, p, t, e) WHERE o.order_id = r.i"};
+
+const db::Statement update_cancelled{
+    "orders.set_cancelled_many",
+    "UPDATE orders o SET status = 'cancelled', cancelled_at = r.t"
+    " FROM unnest($1::text[], $2::timestamptz[]) AS r(i, t) WHERE o.order_id = r.i"};
+
+const db::Statement insert_order_entries{
+    "orders.insert_entries",
+    "INSERT INTO order_entries (order_id, entry_id, role)"
+    " SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[]) ON CONFLICT (order_id, entry_id) DO NOTHING"};
 
 const db::Statement select_lines{
     "orders.select_lines",
@@ -29,31 +68,7 @@ const db::Statement select_member_order_keys{
     "   AND ($2::timestamptz IS NULL OR (created_at, order_id) < ($2::timestamptz, $3::text))"
     " ORDER BY created_at DESC, order_id DESC LIMIT $4"};
 
-const db::Statement select_request_sha256{"orders.select_request_sha256",
-                                          "SELECT request_sha256 FROM orders WHERE order_id = $1"};
-
-const db::Statement insert_order_row{
-    "orders.insert",
-    "INSERT INTO orders (order_id, member_id, currency, total_cents, points_to_use, point_value_cents, cash_cents,"
-    " status, expires_at, request_sha256, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending_payment', $8, $9, $10)"
-    " ON CONFLICT (order_id) DO NOTHING RETURNING order_id"};
-
-const db::Statement insert_line{
-    "orders.insert_line",
-    "INSERT INTO order_lines (order_id, position, sku, title, quantity, unit_price_cents) VALUES ($1, $2, $3, $4, $5, $6)"};
-
-const db::Statement update_hold{"orders.set_hold", "UPDATE orders SET hold_id = $2 WHERE order_id = $1"};
-
 const db::Statement select_order_of_hold{"orders.order_of_hold", "SELECT order_id FROM orders WHERE hold_id = $1"};
-
-const db::Statement update_paid{
-    "orders.set_paid",
-    "UPDATE orders SET status = 'paid', payment_ref = $2, paid_at = $3, earn_event_id = $4"
-    " WHERE order_id = $1 AND status = 'pending_payment'"};
-
-const db::Statement update_cancelled{
-    "orders.set_cancelled",
-    "UPDATE orders SET status = 'cancelled', cancelled_at = $2 WHERE order_id = $1 AND status = 'pending_payment'"};
 
 const db::Statement update_refunded{
     "orders.set_refunded",
@@ -67,9 +82,6 @@ const db::Statement update_line_refunded{
 
 const db::Statement select_member{"orders.member_exists", "SELECT 1 FROM members WHERE member_id = $1"};
 
-const db::Statement select_hold_entries{"orders.hold_entries",
-                                        "SELECT open_entry_id, close_entry_id FROM holds WHERE hold_id = $1"};
-
 const db::Statement select_hold_lots{
     "orders.hold_lots",
     "SELECT h.lot_id, h.amount, l.expires_at FROM hold_lots h JOIN lots l USING (lot_id)"
@@ -80,18 +92,18 @@ const db::Statement insert_order_entry{
     "INSERT INTO order_entries (order_id, entry_id, role, refund_id) VALUES ($1, $2, $3, $4)"
     " ON CONFLICT (order_id, entry_id) DO NOTHING"};
 
-// The order's own entries and, for a hold that lapsed, the release the ledger wrote for it.
+// The orders' own entries and, for a hold that lapsed, the release the ledger wrote for it.
 const db::Statement select_entries{
-    "orders.select_entries",
+    "orders.select_entries_many",
     "WITH order_entry AS ("
-    "  SELECT entry_id, role, refund_id FROM order_entries WHERE order_id = $1"
+    "  SELECT order_id, entry_id, role, refund_id FROM order_entries WHERE order_id = ANY($1::text[])"
     "  UNION ALL"
-    "  SELECT h.close_entry_id, 'release', NULL FROM orders o JOIN holds h ON h.hold_id = o.hold_id"
-    "   WHERE o.order_id = $1 AND h.status = 'expired')"
-    " SELECT oe.entry_id, oe.role, e.kind, e.effective_at, oe.refund_id, a.name, p.asset, p.amount"
+    "  SELECT o.order_id, h.close_entry_id, 'release', NULL FROM orders o JOIN holds h ON h.hold_id = o.hold_id"
+    "   WHERE o.order_id = ANY($1::text[]) AND h.status = 'expired')"
+    " SELECT oe.order_id, oe.entry_id, oe.role, e.kind, e.effective_at, oe.refund_id, a.name, p.asset, p.amount"
     " FROM order_entry oe JOIN entries e ON e.entry_id = oe.entry_id"
     " JOIN postings p ON p.entry_id = oe.entry_id JOIN accounts a ON a.account_id = p.account_id"
-    " ORDER BY oe.entry_id, p.posting_id"};
+    " ORDER BY oe.order_id, oe.entry_id, p.posting_id"};
 
 const db::Statement select_refund{
     "orders.select_refund",
@@ -99,7 +111,9 @@ const db::Statement select_refund{
     " refund_entry_id, clawback_entry_id, created_at FROM order_refunds WHERE refund_id = $1"};
 
 const db::Statement select_refund_ids{
-    "orders.select_refund_ids", "SELECT refund_id FROM order_refunds WHERE order_id = $1 ORDER BY created_at, refund_id"};
+    "orders.select_refund_ids_many",
+    "SELECT order_id, refund_id FROM order_refunds WHERE order_id = ANY($1::text[])"
+    " ORDER BY order_id, created_at, refund_id"};
 
 const db::Statement select_refund_lines{
     "orders.select_refund_lines",
@@ -134,6 +148,12 @@ std::optional<std::int64_t> optional_number(const pqxx::field& field) {
   return field.as<std::int64_t>();
 }
 
+// A line from its columns (sku, title, quantity, unit_price_cents, refunded_quantity) from `first` on.
+OrderLine line_of_row(const pqxx::row& row, int first) {
+  return {row[first].c_str(), row[first + 1].c_str(), row[first + 2].as<std::int64_t>(),
+          row[first + 3].as<std::int64_t>(), row[first + 4].as<std::int64_t>()};
+}
+
 Order order_of_row(const pqxx::row& row) {
   Order order;
   order.order_id = row[0].c_str();
@@ -159,18 +179,19 @@ Order order_of_row(const pqxx::row& row) {
   return order;
 }
 
-std::vector<OrderEntry> entries_of(pqxx::transaction_base& txn, const std::string& order_id) {
-  std::vector<OrderEntry> entries;
-  for (const auto& row : db::exec(txn, select_entries, order_id)) {
-    const auto entry_id = row[0].as<std::int64_t>();
+// The entries of each order, by order id.
+std::map<std::string, std::vector<OrderEntry>> entries_of(pqxx::transaction_base& txn, const std::string& ids) {
+  std::map<std::string, std::vector<OrderEntry>> by_order;
+  for (const auto& row : db::exec(txn, select_entries, ids)) {
+    auto& entries = by_order[row[0].c_str()];
+    const auto entry_id = row[1].as<std::int64_t>();
     if (entries.empty() || entries.back().entry_id != entry_id) {
-      entries.push_back({entry_id, row[1].c_str(), row[2].c_str(), db::time_of(row[3]), db::optional_text(row[4]), {}});
+      entries.push_back({entry_id, row[2].c_str(), row[3].c_str(), db::time_of(row[4]), db::optional_text(row[5]), {}});
     }
-    entries.back().postings.push_back({row[5].c_str(), row[6].c_str(), row[7].as<std::int64_t>()});
+    entries.back().postings.push_back({row[6].c_str(), row[7].c_str(), row[8].as<std::int64_t>()});
   }
-  return entries;
+  return by_order;
 }
-
 }  // namespace
 
 OrderStatus status_at(const Order& order, Timestamp now) {
@@ -182,26 +203,110 @@ std::optional<Order> read_order(pqxx::transaction_base& txn, const std::string& 
   const auto rows = db::exec(txn, lock ? lock_order : select_order, order_id);
   if (rows.empty()) return std::nullopt;
   Order order = order_of_row(rows[0]);
-  for (const auto& row : db::exec(txn, select_lines, order_id)) {
-    order.lines.push_back({row[0].c_str(), row[1].c_str(), row[2].as<std::int64_t>(), row[3].as<std::int64_t>(),
-                           row[4].as<std::int64_t>()});
-  }
+  for (const auto& row : db::exec(txn, select_lines, order_id)) order.lines.push_back(line_of_row(row, 0));
   return order;
 }
 
 std::optional<Order> read_full_order(pqxx::transaction_base& txn, const std::string& order_id, Timestamp now) {
-  auto order = read_order(txn, order_id, false);
-  if (!order) return order;
-  order->status = status_at(*order, now);
-  for (const auto& row : db::exec(txn, select_refund_ids, order_id)) {
-    auto stored = read_refund(txn, row[0].c_str());
-    LOYALTY_ASSERT(stored.has_value(), "a refund that vanished");
-    order->refunds.push_back(std::move(stored->refund));
-  }
-  order->entries = entries_of(txn, order_id);
+  auto orders = read_full_orders(txn, {order_id});
+  if (orders.empty()) return std::nullopt;
+  Order order = std::move(orders.begin()->second);
+  order.status = status_at(order, now);
   return order;
 }
 
+std::map<std::string, Order> read_full_orders(pqxx::transaction_base& txn, const std::vector<std::string>& order_ids) {
+  std::map<std::string, Order> orders;
+  if (order_ids.empty()) return orders;
+  const std::string ids = db::array_literal(order_ids);
+  bool refunded = false;
+  for (const auto& row : db::exec(txn, select_orders, ids)) {
+    Order order = order_of_row(row);
+    refunded = refunded || order.status == OrderStatus::partially_refunded || order.status == OrderStatus::refunded;
+    const std::string id = order.order_id;
+    orders.emplace(id, std::move(order));
+  }
+  if (orders.empty()) return orders;
+  for (const auto& row : db::exec(txn, select_lines_of_orders, ids)) {
+    orders.at(row[0].c_str()).lines.push_back(line_of_row(row, 1));
+  }
+  if (refunded) {  // every refund moves its order to partially_refunded or refunded
+    for (const auto& row : db::exec(txn, select_refund_ids, ids)) {
+      auto stored = read_refund(txn, row[1].c_str());
+      LOYALTY_ASSERT(stored.has_value(), "a refund that vanished");
+      orders.at(row[0].c_str()).refunds.push_back(std::move(stored->refund));
+    }
+  }
+  for (auto& [id, entries] : entries_of(txn, ids)) orders.at(id).entries = std::move(entries);
+  return orders;
+}
+
+std::vector<LockedOrder> lock_orders(pqxx::transaction_base& txn, const std::vector<std::string>& sorted_ids) {
+  std::vector<LockedOrder> locked;
+  if (sorted_ids.empty()) return locked;
+  for (const auto& row : db::exec(txn, lock_orders_by_id, db::array_literal(sorted_ids))) {
+    locked.push_back({order_of_row(row), row[18].c_str()});
+  }
+  return locked;
+}
+
+void add_created(db::WriteBuffer& writes, const std::vector<CreatedOrderRow>& rows) {
+  if (rows.empty()) return;
+  const auto column = [&](auto format) { return db::array_literal(rows, format); };
+  const auto number = [](std::int64_t n) { return std::to_string(n); };
+  writes.add(insert_orders, column([](const CreatedOrderRow& r) { return r.order.order_id; }),
+             column([](const CreatedOrderRow& r) { return r.order.member_id; }),
+             column([](const CreatedOrderRow& r) { return r.order.currency; }),
+             column([&](const CreatedOrderRow& r) { return number(r.total_cents); }),
+             column([&](const CreatedOrderRow& r) { return number(r.order.points_to_use); }),
+             column([&](const CreatedOrderRow& r) { return number(r.point_value_cents); }),
+             column([&](const CreatedOrderRow& r) { return number(r.order.cash_cents); }),
+             column([](const CreatedOrderRow& r) { return db::sql_time(r.expires_at); }),
+             column([](const CreatedOrderRow& r) { return r.order.request_sha256; }),
+             column([](const CreatedOrderRow& r) { return db::sql_time(r.created_at); }),
+             column([](const CreatedOrderRow& r) { return r.hold_id; }));
+  struct LineRow {
+    const std::string* order_id;
+    std::size_t position;
+    const OrderLine* line;
+  };
+  std::vector<LineRow> lines;
+  for (const auto& row : rows) {
+    for (std::size_t i = 0; i < row.order.lines.size(); ++i) lines.push_back({&row.order.order_id, i, &row.order.lines[i]});
+  }
+  if (lines.empty()) return;
+  const auto line_column = [&](auto format) { return db::array_literal(lines, format); };
+  writes.add(insert_lines, line_column([](const LineRow& r) { return *r.order_id; }),
+             line_column([](const LineRow& r) { return std::to_string(r.position); }),
+             line_column([](const LineRow& r) { return r.line->sku; }),
+             line_column([](const LineRow& r) { return r.line->title; }),
+             line_column([](const LineRow& r) { return std::to_string(r.line->quantity); }),
+             line_column([](const LineRow& r) { return std::to_string(r.line->unit_price_cents); }));
+}
+
+void add_paid(db::WriteBuffer& writes, const std::vector<PaidOrderRow>& rows) {
+  if (rows.empty()) return;
+  const auto column = [&](auto format) { return db::array_literal(rows, format); };
+  writes.add(update_paid, column([](const PaidOrderRow& r) { return r.order_id; }),
+             column([](const PaidOrderRow& r) { return r.payment_ref; }),
+             column([](const PaidOrderRow& r) { return db::sql_time(r.paid_at); }),
+             column([](const PaidOrderRow& r) { return r.earn_event_id; }));
+}
+
+void add_cancelled(db::WriteBuffer& writes, const std::vector<CancelledOrderRow>& rows) {
+  if (rows.empty()) return;
+  const auto column = [&](auto format) { return db::array_literal(rows, format); };
+  writes.add(update_cancelled, column([](const CancelledOrderRow& r) { return r.order_id; }),
+             column([](const CancelledOrderRow& r) { return db::sql_time(r.cancelled_at); }));
+}
+
+void add_entries(db::WriteBuffer& writes, const std::vector<OrderEntryRow>& rows) {
+  if (rows.empty()) return;
+  const auto column = [&](auto format) { return db::array_literal(rows, format); };
+  writes.add(insert_order_entries, column([](const OrderEntryRow& r) { return r.order_id; }),
+             column([](const OrderEntryRow& r) { return std::to_string(r.entry_id); }),
+             column([](const OrderEntryRow& r) { return r.role; }));
+}
 std::vector<OrderKey> member_order_keys(pqxx::transaction_base& txn, const std::string& member_id,
                                         const std::optional<OrderKey>& before, int limit) {
   const std::optional<std::string> before_time =
@@ -215,45 +320,10 @@ std::vector<OrderKey> member_order_keys(pqxx::transaction_base& txn, const std::
   return keys;
 }
 
-std::optional<std::string> request_sha256_of(pqxx::transaction_base& txn, const std::string& order_id) {
-  const auto rows = db::exec(txn, select_request_sha256, order_id);
-  if (rows.empty()) return std::nullopt;
-  return std::string(rows[0][0].c_str());
-}
-
-bool insert_order(pqxx::transaction_base& txn, const NewOrder& order, std::int64_t total_cents,
-                  std::int64_t point_value_cents, Timestamp expires_at, Timestamp now) {
-  const auto claimed = db::exec(txn, insert_order_row, order.order_id, order.member_id, order.currency, total_cents,
-                                order.points_to_use, point_value_cents, order.cash_cents, db::sql_time(expires_at),
-                                order.request_sha256, db::sql_time(now));
-  if (claimed.empty()) return false;
-  for (std::size_t i = 0; i < order.lines.size(); ++i) {
-    const auto& line = order.lines[i];
-    db::exec(txn, insert_line, order.order_id, static_cast<int>(i), line.sku, line.title, line.quantity,
-             line.unit_price_cents);
-  }
-  return true;
-}
-
 std::optional<std::string> order_of_hold(pqxx::transaction_base& txn, const std::string& hold_id) {
   const auto rows = db::exec(txn, select_order_of_hold, hold_id);
   if (rows.empty()) return std::nullopt;
   return std::string(rows[0][0].c_str());
-}
-
-void set_hold(pqxx::transaction_base& txn, const std::string& order_id, const std::string& hold_id) {
-  db::exec(txn, update_hold, order_id, hold_id);
-}
-
-void set_paid(pqxx::transaction_base& txn, const std::string& order_id, const std::string& payment_ref,
-              const std::optional<std::string>& earn_event_id, Timestamp now) {
-  const auto updated = db::exec(txn, update_paid, order_id, payment_ref, db::sql_time(now), db::nullable(earn_event_id));
-  LOYALTY_ASSERT(updated.affected_rows() == 1, "paying an order that is not pending");
-}
-
-void set_cancelled(pqxx::transaction_base& txn, const std::string& order_id, Timestamp now) {
-  const auto updated = db::exec(txn, update_cancelled, order_id, db::sql_time(now));
-  LOYALTY_ASSERT(updated.affected_rows() == 1, "cancelling an order that is not pending");
 }
 
 void set_refunded(pqxx::transaction_base& txn, const Order& order) {
@@ -269,12 +339,6 @@ void add_refunded_quantity(pqxx::transaction_base& txn, const std::string& order
 
 bool member_exists(pqxx::transaction_base& txn, const std::string& member_id) {
   return !db::exec(txn, select_member, member_id).empty();
-}
-
-HoldEntries hold_entries(pqxx::transaction_base& txn, const std::string& hold_id) {
-  const auto rows = db::exec(txn, select_hold_entries, hold_id);
-  LOYALTY_ASSERT(rows.size() == 1, "an order whose hold is missing");
-  return {rows[0][0].as<std::int64_t>(), optional_number(rows[0][1])};
 }
 
 std::vector<ledger::LotTake> hold_lots(pqxx::transaction_base& txn, const std::string& hold_id) {

@@ -5,10 +5,12 @@
 
 #include <pqxx/pqxx>
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "ledger/database.hpp"
 #include "ledger/lots.hpp"
 #include "mall/order.hpp"
 
@@ -20,6 +22,48 @@ std::optional<Order> read_order(pqxx::transaction_base& txn, const std::string& 
 
 // The order with its refunds and entries, as GET /v1/orders/{id} shows it.
 std::optional<Order> read_full_order(pqxx::transaction_base& txn, const std::string& order_id, Timestamp now);
+
+// Orders with their lines, refunds and entries, by id (unknown ids are absent), with the
+// status stored (status_at() tells what it reads as). Three statements however many orders;
+// refunded orders cost one more, and three per refund.
+std::map<std::string, Order> read_full_orders(pqxx::transaction_base& txn, const std::vector<std::string>& order_ids);
+
+// Locks these orders FOR UPDATE in id order (a batch's first lock step), without their lines;
+// with the hash of the request that created each.
+struct LockedOrder {
+  Order order;
+  std::string request_sha256;
+};
+std::vector<LockedOrder> lock_orders(pqxx::transaction_base& txn, const std::vector<std::string>& sorted_ids);
+
+// What a batch writes for orders, as multi-row statements added to its write buffer.
+struct CreatedOrderRow {
+  NewOrder order;
+  std::int64_t total_cents = 0;
+  std::int64_t point_value_cents = 1;
+  Timestamp expires_at;
+  Timestamp created_at;
+  std::optional<std::string> hold_id;
+};
+struct PaidOrderRow {
+  std::string order_id;
+  std::string payment_ref;
+  Timestamp paid_at;
+  std::optional<std::string> earn_event_id;
+};
+struct CancelledOrderRow {
+  std::string order_id;
+  Timestamp cancelled_at;
+};
+struct OrderEntryRow {
+  std::string order_id;
+  std::int64_t entry_id = 0;
+  std::string role;
+};
+void add_created(db::WriteBuffer& writes, const std::vector<CreatedOrderRow>& rows);
+void add_paid(db::WriteBuffer& writes, const std::vector<PaidOrderRow>& rows);
+void add_cancelled(db::WriteBuffer& writes, const std::vector<CancelledOrderRow>& rows);
+void add_entries(db::WriteBuffer& writes, const std::vector<OrderEntryRow>& rows);
 
 // The status an order reads as at `now`: a pending order past its expiry is expired.
 OrderStatus status_at(const Order& order, Timestamp now);
@@ -33,27 +77,13 @@ struct OrderKey {
 std::vector<OrderKey> member_order_keys(pqxx::transaction_base& txn, const std::string& member_id,
                                         const std::optional<OrderKey>& before, int limit);
 
-std::optional<std::string> request_sha256_of(pqxx::transaction_base& txn, const std::string& order_id);
-
-// Claims the order id: false when an order with this id exists (it is left untouched).
-bool insert_order(pqxx::transaction_base& txn, const NewOrder& order, std::int64_t total_cents,
-                  std::int64_t point_value_cents, Timestamp expires_at, Timestamp now);
 std::optional<std::string> order_of_hold(pqxx::transaction_base& txn, const std::string& hold_id);
-void set_hold(pqxx::transaction_base& txn, const std::string& order_id, const std::string& hold_id);
-void set_paid(pqxx::transaction_base& txn, const std::string& order_id, const std::string& payment_ref,
-              const std::optional<std::string>& earn_event_id, Timestamp now);
-void set_cancelled(pqxx::transaction_base& txn, const std::string& order_id, Timestamp now);
 void set_refunded(pqxx::transaction_base& txn, const Order& order);  // refunded_* and status from `order`
 void add_refunded_quantity(pqxx::transaction_base& txn, const std::string& order_id, const std::string& sku,
                            std::int64_t quantity);
 
 bool member_exists(pqxx::transaction_base& txn, const std::string& member_id);
 
-struct HoldEntries {
-  std::int64_t open_entry_id = 0;
-  std::optional<std::int64_t> close_entry_id;
-};
-HoldEntries hold_entries(pqxx::transaction_base& txn, const std::string& hold_id);
 // The lots a hold took its points from, soonest-expiring first.
 std::vector<ledger::LotTake> hold_lots(pqxx::transaction_base& txn, const std::string& hold_id);
 

@@ -1,4 +1,5 @@
-// Creating, paying, cancelling and reading mall orders (mall/order.hpp has the states).
+// Reading mall orders (mall/order.hpp has the states). Creating, paying and cancelling them
+// are decisions of a batch (mall/order_batch.hpp); refunds are in mall/refunds.hpp.
 //
 // Each write locks the order's row first, so the changes of one order happen one at a time;
 // each is idempotent: creating an order_id again with the same content, paying again with
@@ -12,27 +13,11 @@
 #include <optional>
 #include <string>
 
-#include "ledger/journal.hpp"
 #include "mall/order.hpp"
 #include "mall/order_store.hpp"
 #include "program/store.hpp"
 
 namespace loyalty::mall {
-
-// Checks the order against the program in force (currency, totals), then records it and
-// holds its points for its time-to-live. `program` may be null (no program applied).
-OrderResult<Order> create_order(pqxx::transaction_base& txn, const program::ProgramVersion* program,
-                                const NewOrder& request, Timestamp now, const ledger::Origin& origin);
-
-// Captures the whole hold and records the mall_purchase event on the cash part (its points
-// are pending for the program's return window).
-OrderResult<Order> pay_order(pqxx::transaction_base& txn, const program::ProgramVersion* program,
-                             const std::string& order_id, const std::string& payment_ref, Timestamp now,
-                             const ledger::Origin& origin);
-
-// Voids the hold of an order that is still pending payment.
-OrderResult<Order> cancel_order(pqxx::transaction_base& txn, const std::string& order_id, Timestamp now,
-                                const ledger::Origin& origin);
 
 // The order whose points a hold holds, if any. Such a hold moves only with its order
 // (pay, cancel, expiry): the holds API refuses to capture or void it.

@@ -1,5 +1,6 @@
 // The batch write path decides exactly as one request at a time would: the same random
-// requests (adjustments, holds, captures, voids, events), applied one per transaction to one
+// requests (adjustments, holds, captures, voids, events, mall orders created, paid and
+// cancelled), applied one per transaction to one
 // set of members and in batches of random sizes to a twin set, leave the twins with the same
 // ledger — answers, balances, lots, holds, awards, levels and daily aggregates.
 // Seeded: the seed is printed; LOYALTY_TEST_SEED=N replays a run.
@@ -19,20 +20,22 @@
 #include "ledger/digest.hpp"
 #include "ledger/holds.hpp"
 #include "ledger/members.hpp"
+#include "mall/order_batch.hpp"
 #include "program/store.hpp"
 #include "tests/support/test_database.hpp"
 
 namespace loyalty::testing {
 namespace {
 
-enum class Kind { credit, debit, open_hold, capture, void_hold, event };
+enum class Kind { credit, debit, open_hold, capture, void_hold, event, create_order, pay_order, cancel_order };
 
 struct Operation {
   Kind kind = Kind::credit;
   int member = 0;
   std::int64_t amount = 0;
   int ttl_seconds = 600;
-  int hold = -1;  // for capture and void: the operation that opened the hold
+  int hold = -1;  // for capture and void: the operation that opened the hold; for pay and cancel, the order
+  std::int64_t cash_cents = 0;  // of an order
   std::string type;
   Timestamp received_at;
   Timestamp occurred_at;
@@ -44,7 +47,7 @@ const char* const event_types[] = {"purchase", "daily_checkin", "community_post"
 
 std::vector<Operation> random_operations(std::mt19937_64& random, int count, Timestamp start) {
   std::vector<Operation> operations;
-  std::vector<int> opened;
+  std::vector<int> opened, orders;
   for (int i = 0; i < count; ++i) {
     Operation op;
     op.member = static_cast<int>(random() % members_count);
@@ -65,6 +68,15 @@ std::vector<Operation> random_operations(std::mt19937_64& random, int count, Tim
       op.kind = random() % 2 ? Kind::capture : Kind::void_hold;
       op.hold = opened[random() % opened.size()];
       op.amount = random() % 2 ? 0 : 1 + static_cast<std::int64_t>(random() % 1500);  // 0: capture all
+    } else if (pick < 72) {
+      op.kind = Kind::create_order;
+      op.amount = random() % 3 == 0 ? 0 : 1 + static_cast<std::int64_t>(random() % 2500);  // points
+      op.cash_cents = random() % 4 == 0 && op.amount > 0 ? 0 : 1 + static_cast<std::int64_t>(random() % 90000);
+      op.ttl_seconds = random() % 3 == 0 ? 20 : 3600;
+      orders.push_back(i);
+    } else if (pick < 82 && !orders.empty()) {
+      op.kind = random() % 4 == 0 ? Kind::cancel_order : Kind::pay_order;
+      op.hold = orders[random() % orders.size()];
     } else {
       op.kind = Kind::event;
       op.type = event_types[random() % std::size(event_types)];
@@ -75,6 +87,16 @@ std::vector<Operation> random_operations(std::mt19937_64& random, int count, Tim
   }
   return operations;
 }
+
+// Orders name their hold and member: locked first (as the API's order routes do).
+class OrderRows final : public app::LeadingRows {
+ public:
+  std::string name() const override { return "orders"; }
+  void lock(ledger::Batch& batch, const std::vector<std::string>& ids, app::Subjects& named) const override {
+    mall::OrderBatch::of(batch).lock(ids, named.holds, named.members);
+  }
+};
+const OrderRows order_rows;
 
 // One twin's members and what its operations answered.
 struct Twin {
@@ -172,6 +194,46 @@ std::shared_ptr<app::Command> command_for(const Operation& op, int index, Twin& 
           [=](ledger::Batch& batch) { earning::EventBatch::of(batch, program).want(event); });
       break;
     }
+    case Kind::create_order:
+    case Kind::pay_order:
+    case Kind::cancel_order: {
+      const std::string order_id = run.prefix + "order-" + std::to_string(op.kind == Kind::create_order ? index : op.hold);
+      subjects.leading = {{&order_rows, order_id}};
+      mall::NewOrder order;
+      if (op.kind == Kind::create_order) {
+        order.order_id = order_id;
+        order.member_id = member;
+        order.currency = program->program.currency;
+        order.points_to_use = op.amount;
+        order.cash_cents = op.cash_cents;
+        order.lines = {{"sku-1", "a thing", 1, op.amount * program->program.point_value_cents + op.cash_cents, 0}};
+        order.ttl = std::chrono::seconds{op.ttl_seconds};
+        order.request_sha256 = to_hex(sha256(order_id));
+        subjects.members = subjects.points_members = {member};
+      }
+      using Decided = std::pair<mall::OrderBatch*, mall::OrderResult<mall::OrderDecision>>;
+      command = std::make_shared<app::DecisionCommand<Decided>>(
+          subjects,
+          [=](ledger::Batch& batch) -> Decided {
+            auto& orders = mall::OrderBatch::of(batch);
+            switch (op.kind) {
+              case Kind::create_order: return {&orders, orders.create(program.get(), order, op.received_at, origin)};
+              case Kind::pay_order: return {&orders, orders.pay(program, order_id, "pay-" + order_id, op.received_at, origin)};
+              default: return {&orders, orders.cancel(order_id, op.received_at, origin)};
+            }
+          },
+          [=](const ledger::Batch&, const Decided& done) {
+            if (!done.second) return answer(409, "refused " + std::to_string(static_cast<int>(done.second.refusal())));
+            const mall::Order found = done.first->answer(done.second.value(), op.received_at);
+            std::string summary = std::string("ok ") + mall::status_name(found.status);
+            for (const auto& entry : found.entries) summary += " " + entry.role;
+            return answer(op.kind == Kind::create_order ? 201 : 200, summary);
+          },
+          [=](ledger::Batch& batch) {
+            if (op.kind == Kind::pay_order) mall::OrderBatch::of(batch).prepare_pay(program, order_id, op.received_at);
+          });
+      break;
+    }
   }
   command->received_at = op.received_at;
   return command;
@@ -210,6 +272,10 @@ std::string state_of(pqxx::connection& connection, const std::string& member) {
   add("SELECT day, type, spend_cents FROM member_spend_days WHERE member_id = $1 ORDER BY 1, 2");
   add("SELECT day, growth FROM member_growth_days WHERE member_id = $1 ORDER BY 1");
   add("SELECT rule_id, day, events FROM member_rule_days WHERE member_id = $1 ORDER BY 1, 2");
+  add("SELECT status, total_cents, points_to_use, cash_cents, hold_id IS NULL, payment_ref IS NULL, expires_at,"
+      " earn_event_id IS NULL FROM orders WHERE member_id = $1 ORDER BY created_at");
+  add("SELECT oe.role, count(*) FROM order_entries oe JOIN orders o USING (order_id) WHERE o.member_id = $1"
+      " GROUP BY 1 ORDER BY 1");
   return state;
 }
 
@@ -267,6 +333,9 @@ TEST(BatchEquivalence, RandomRequestsOneByOneAndInBatchesLeaveTheSameLedger) {
             << by_status["422"] + by_status["409"] << " refused" << std::endl;
   EXPECT_GT(by_status["201"] + by_status["200"], static_cast<int>(operations.size()) / 2);
   EXPECT_GT(by_status["200"], 0);
+  int paid = 0;
+  for (const auto& answer : one_by_one.answers) paid += answer.starts_with("200 ok paid") ? 1 : 0;
+  EXPECT_GT(paid, 0) << "no order was paid";
   for (int m = 0; m < members_count; ++m) {
     EXPECT_EQ(state_of(*connection, one_by_one.members[m]), state_of(*connection, batched.members[m])) << "member " << m;
   }

@@ -1,0 +1,103 @@
+// Mall orders in a batch (app/write_protocol.hpp, "The path of one batch"): creating, paying
+// and cancelling orders are decided in memory against the ledger's batch, like holds and
+// events, and written with multi-row statements.
+//
+//   lock     the orders the batch names, FOR UPDATE in id order, before anything else: an
+//            order names the hold and the member the batch locks next (app::LeadingRows);
+//   prepare  a payment registers the event that earns on its cash part (earning::EventBatch);
+//   decide   create / pay / cancel in arrival order; a refusal changes nothing;
+//   write    orders, their lines, state changes and the entries they caused, after the
+//            ledger's rows and the events' (an order refers to its hold, entries and event);
+//   answer   every order the batch decided on, read back once after the batch is written.
+//
+// Refunds stay a composite command (mall/refunds.hpp); their order is locked in the same
+// first step.
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ledger/batch.hpp"
+#include "mall/order.hpp"
+#include "mall/order_store.hpp"
+#include "program/store.hpp"
+
+namespace loyalty::mall {
+
+// A decision on an order: the order as the decision left it (without its lines, refunds and
+// entries), and whether it was a replay (nothing written).
+struct OrderDecision {
+  Order order;
+  bool replayed = false;
+};
+
+class OrderBatch : public ledger::Batch::Extension {
+ public:
+  static OrderBatch& of(ledger::Batch& batch);
+  explicit OrderBatch(ledger::Batch& batch) : batch_(batch) {}
+
+  // The first lock step: these orders (sorted, distinct; unknown ids are skipped) FOR UPDATE.
+  // Adds the holds and members they name.
+  void lock(const std::vector<std::string>& order_ids, std::vector<std::string>& holds,
+            std::vector<std::string>& members);
+
+  // Before the first decision: paying this order records its earn event, which the events'
+  // prefetch must know.
+  void prepare_pay(const std::shared_ptr<const program::ProgramVersion>& program, const std::string& order_id,
+                   Timestamp now);
+
+  // Checks the order against the program in force (currency, totals), records it and holds
+  // its points for its time-to-live. The same order again is a replay.
+  OrderResult<OrderDecision> create(const program::ProgramVersion* program, const NewOrder& request, Timestamp now,
+                                    const ledger::Origin& origin);
+  // Captures the whole hold and records the mall_purchase event on the cash part (its points
+  // are pending for the program's return window).
+  OrderResult<OrderDecision> pay(const std::shared_ptr<const program::ProgramVersion>& program,
+                                 const std::string& order_id, const std::string& payment_ref, Timestamp now,
+                                 const ledger::Origin& origin);
+  // Voids the hold of an order that is still pending payment.
+  OrderResult<OrderDecision> cancel(const std::string& order_id, Timestamp now, const ledger::Origin& origin);
+
+  // The order as GET /v1/orders/{id} would have shown it right after the decision, at `now`:
+  // its state as decided, with the lines, refunds and entries dated up to `now`. Once the
+  // batch is staged; the first call sends the batch's writes and reads back every order the
+  // batch decided on, at once (a later request of the batch may have released the order's
+  // lapsed hold, or paid it: that is not this answer's).
+  Order answer(const OrderDecision& decision, Timestamp now);
+
+  void write() override;
+  int layer() const override { return 1; }  // after earning's events: an order refers to its event
+
+ private:
+  struct State {
+    Order order;  // without lines: decisions do not need them
+    std::string request_sha256;
+  };
+  State* find(const std::string& order_id);
+
+  ledger::Batch& batch_;
+  std::map<std::string, State> orders_;  // locked, or created by the batch
+  std::vector<std::string> decided_;
+  std::vector<store::CreatedOrderRow> created_;
+  std::vector<store::PaidOrderRow> paid_;
+  std::vector<store::CancelledOrderRow> cancelled_;
+  // Entries the orders caused, resolved to ids when written: a hold's opening or closing
+  // entry, or an entry of the batch (an earn).
+  struct EntryRef {
+    std::string order_id;
+    std::string role;
+    std::optional<std::string> hold_id;
+    bool closing = false;
+    std::optional<ledger::EntryIndex> entry;
+    std::optional<std::int64_t> entry_id;
+  };
+  std::vector<EntryRef> entries_;
+  std::optional<std::map<std::string, Order>> read_back_;
+};
+
+}  // namespace loyalty::mall

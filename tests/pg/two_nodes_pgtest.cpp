@@ -1,5 +1,6 @@
 // Two loyaltyd processes on one database, many clients on few members, every kind of native
-// write (events, adjustments, holds, captures, voids): because every batch takes its locks in
+// write (events, adjustments, holds, captures, voids, mall orders created, paid and cancelled)
+// and refunds: because every batch takes its locks in
 // one global order, PostgreSQL reports no deadlock, nothing answers a 5xx other than 503, and
 // the ledger's invariants hold afterwards.
 #include <atomic>
@@ -33,6 +34,7 @@ struct Tally {
   std::atomic<int> unavailable{0};  // 503
   std::atomic<int> failed{0};       // any other 5xx
   std::atomic<int> broken{0};       // no answer at all
+  std::atomic<int> orders_paid{0};
 };
 
 // One client: random writes on random members until the time is up.
@@ -59,7 +61,7 @@ void write_randomly(unsigned short port, const std::string& secret, const std::v
   const auto until = std::chrono::steady_clock::now() + run_for;
   while (std::chrono::steady_clock::now() < until) {
     const std::string& member = members[random() % members.size()];
-    switch (random() % 4) {
+    switch (random() % 6) {
       case 0:
         send("/v1/events",
              {{"event_id", new_id("two-")}, {"member_id", member}, {"type", "purchase"},
@@ -72,6 +74,34 @@ void write_randomly(unsigned short port, const std::string& secret, const std::v
               {"reason_code", "goodwill"}},
              true);
         break;
+      case 2:
+      case 3: {
+        // A checkout of two lines (the reference program: CNY, 1 point = 1 fen), then pay and
+        // sometimes refund a line, or cancel.
+        const std::string order_id = new_id("two-order-");
+        const std::int64_t points = static_cast<std::int64_t>(random() % 300);
+        const std::int64_t cash = 1 + static_cast<std::int64_t>(random() % 30000);
+        const auto created =
+            send("/v1/orders",
+                 {{"order_id", order_id}, {"member_id", member}, {"currency", "CNY"},
+                  {"lines", {{{"sku", "a"}, {"title", "A"}, {"quantity", 1}, {"unit_price_cents", points + 1}},
+                             {{"sku", "b"}, {"title", "B"}, {"quantity", 1}, {"unit_price_cents", cash}}}},
+                  {"points_to_use", points},
+                  {"cash_cents", cash + 1}},
+                 false);
+        if (created.status != 201) break;
+        if (random() % 4 == 0) {
+          send("/v1/orders/" + order_id + "/cancel", nlohmann::json::object(), false);
+          break;
+        }
+        const auto paid = send("/v1/orders/" + order_id + "/pay", {{"payment_ref", "pay-" + order_id}}, false);
+        if (paid.status == 200) ++tally.orders_paid;
+        if (paid.status == 200 && random() % 2 == 0) {
+          send("/v1/orders/" + order_id + "/refunds",
+               {{"refund_id", new_id("two-refund-")}, {"lines", {{{"sku", "b"}, {"quantity", 1}}}}}, false);
+        }
+        break;
+      }
       default: {
         const auto hold = send("/v1/holds", {{"member_id", member}, {"amount", 1 + random() % 50}}, true);
         if (hold.status != 201) break;
@@ -133,8 +163,10 @@ TEST(TwoNodes, ManyClientsOnFewMembersThroughTwoProcessesNeverDeadlock) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     deadlocks_after = deadlocks(*connection);
   }
-  std::cout << tally.answered << " answers, " << tally.unavailable << " of them 503" << std::endl;
+  std::cout << tally.answered << " answers, " << tally.unavailable << " of them 503, " << tally.orders_paid
+            << " orders paid" << std::endl;
   EXPECT_GT(tally.answered.load(), 200);
+  EXPECT_GT(tally.orders_paid.load(), 20);
   EXPECT_EQ(deadlocks_after - deadlocks_before, 0) << "deadlocks detected by PostgreSQL";
   EXPECT_EQ(tally.failed.load(), 0) << "5xx answers other than 503";
   EXPECT_EQ(tally.broken.load(), 0) << "requests without an answer";

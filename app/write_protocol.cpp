@@ -108,6 +108,8 @@ void run_composite(pqxx::transaction_base& txn, Command& command) {
       return;
     } catch (const pqxx::broken_connection&) {
       throw;
+    } catch (const pqxx::statement_completion_unknown&) {
+      throw;  // the connection is gone and the statement may have run: the batch is in doubt
     } catch (const pqxx::transaction_rollback&) {
       txn.exec("ROLLBACK TO SAVEPOINT command; RELEASE SAVEPOINT command");
       if (attempt >= db::transaction_attempts_max) {

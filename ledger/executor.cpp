@@ -84,6 +84,11 @@ bool Executor::try_items(Worker& worker, std::vector<Job*>& items) {
         for (Job* job : items) job->status = JobStatus::database_unavailable;
         return true;
       }
+    } catch (const pqxx::statement_completion_unknown&) {
+      // The connection went while a statement ran: it may have run. libpqxx never retries
+      // this, and neither do we; the idempotency key tells the client.
+      for (Job* job : items) job->status = JobStatus::in_doubt;
+      return true;
     } catch (const pqxx::transaction_rollback&) {
       // A deadlock or serialization failure: the whole batch again, a bounded number of times.
       if (attempt >= transaction_attempts_max) {
@@ -93,6 +98,18 @@ bool Executor::try_items(Worker& worker, std::vector<Job*>& items) {
         }
         return true;
       }
+    } catch (const pqxx::unique_violation& error) {
+      // Another transaction inserted the same new key (an order or event id) and committed
+      // first: tried again, the batch reads that row and replays or refuses. Past the attempts,
+      // as any other failure.
+      if (attempt < transaction_attempts_max) continue;
+      if (items.size() == 1) {
+        items.front()->status = JobStatus::failed;
+        items.front()->error = std::current_exception();
+        return true;
+      }
+      log::warn("batch failed; applying its writes one by one", {{"error", error.what()}});
+      return false;
     } catch (const std::exception& error) {
       if (items.size() == 1) {
         items.front()->status = JobStatus::failed;
@@ -188,6 +205,8 @@ void Executor::run_in_savepoint(pqxx::dbtransaction& txn, Job& job) {
       return;
     } catch (const pqxx::broken_connection&) {
       throw;
+    } catch (const pqxx::statement_completion_unknown&) {
+      throw;  // the connection is gone: the batch's outcome is the commit's (try_batch)
     } catch (const pqxx::transaction_rollback&) {
       // Rolling back to the savepoint releases this job's locks; then the job tries again.
       txn.exec("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job");
@@ -229,6 +248,9 @@ void Executor::run_alone(Worker& worker, Job& job) {
         job.status = JobStatus::database_unavailable;
         return;
       }
+    } catch (const pqxx::statement_completion_unknown&) {
+      job.status = JobStatus::in_doubt;  // it may have run: never retried (see try_items)
+      return;
     } catch (const pqxx::transaction_rollback&) {
       if (attempt >= transaction_attempts_max) {
         job.status = JobStatus::failed;
@@ -257,6 +279,8 @@ bool Executor::try_batch(Worker& worker, std::vector<Job>& batch) {
     entries_committed_ += entries;
   } catch (const pqxx::in_doubt_error&) {
     for (Job& job : batch) job.status = JobStatus::in_doubt;
+  } catch (const pqxx::statement_completion_unknown&) {
+    for (Job& job : batch) job.status = JobStatus::in_doubt;  // never retried (see try_items)
   } catch (const pqxx::broken_connection&) {
     worker.connection.reset();
     return false;

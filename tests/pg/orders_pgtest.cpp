@@ -399,6 +399,46 @@ TEST_F(Orders, ConcurrentCheckoutsAgainstOneBalanceSucceedOnlyAsFarAsThePointsGo
   EXPECT_EQ(count_rows("orders WHERE member_id = '" + member_id + "'"), 3);
 }
 
+TEST_F(Orders, OneOrderIdCreatedAtOnceForTwoMembersIsCreatedOnceAndTheOtherIsAConflictNeverA5xx) {
+  // The two members route to different workers, so the two creations race in two transactions
+  // and meet on the orders' unique key; the loser is tried again and sees the winner's order.
+  const std::string first = member_with_points(100000), second = member_with_points(100000);
+  const std::string& secret = service().secret(api::Role::mall);
+  int created = 0, conflicts = 0, other = 0;
+  for (int round = 0; round < 20; ++round) {
+    const std::string order_id = unique("same-");
+    std::vector<HttpResult> results(4);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 4; ++i) {
+      threads.emplace_back([&, i] {
+        HttpClient client{service().port()};
+        const auto body = order_body(order_id, i % 2 ? second : first, {{"a", 1, 300}}, 100, 200);
+        results[static_cast<std::size_t>(i)] =
+            client.request("POST", "/v1/orders", body.dump(), {{"Authorization", "Bearer " + secret}});
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    int won = 0;
+    for (const auto& result : results) {
+      if (result.status == 201 && result.json()["order_id"] == order_id) {
+        ++created;
+        ++won;
+      } else if (result.status == 409 && result.json()["code"] == "conflict") {
+        ++conflicts;
+      } else {
+        ++other;
+        ADD_FAILURE() << result.status << " " << result.body;
+      }
+    }
+    EXPECT_GE(won, 1);  // the same body again is a replay (201), the other member's a conflict
+    EXPECT_EQ(count_rows("orders WHERE order_id = '" + order_id + "'"), 1);
+    EXPECT_EQ(count_rows("holds WHERE reference = '" + order_id + "'"), 1);
+  }
+  EXPECT_GT(conflicts, 0);
+  EXPECT_EQ(other, 0);
+  (void)created;
+}
+
 TEST_F(Orders, PointsWhoseLotsExpiredBeforeTheRefundGoToBreakageAndTheRestToNewLotsWithTheOriginalExpiry) {
   const std::string member_id = create_member();
   for (int i = 0; i < 2; ++i) {

@@ -17,11 +17,9 @@
 #include "api/routes.hpp"
 #include "api/service.hpp"
 #include "audit/export.hpp"
-#include "audit/signing_key.hpp"
 #include "ledger/database.hpp"
 #include "ledger/ids.hpp"
 #include "ledger/log.hpp"
-#include "partners/request_signing.hpp"
 
 namespace loyalty::api {
 namespace asio = boost::asio;
@@ -68,6 +66,7 @@ struct ExportJob {
   std::string export_id;
   Timestamp from, to;
   audit::ExportFormats formats;
+  SigningKey signing_key;  // the service's, which signs the manifest
 };
 
 // One thread per process builds exports in the order they were asked for.
@@ -94,10 +93,9 @@ class ExportRunner {
     return presence_key_;
   }
 
-  void submit(ExportJob job, std::string database_url, std::string signing_key_pem) {
+  void submit(ExportJob job, std::string database_url) {
     std::lock_guard lock{mutex_};
     database_url_ = std::move(database_url);
-    signing_key_pem_ = std::move(signing_key_pem);
     queue_.push_back(std::move(job));
     if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
     wake_.notify_all();
@@ -107,7 +105,7 @@ class ExportRunner {
   void run() {
     while (true) {
       ExportJob job;
-      std::string url, key;
+      std::string url;
       {
         std::unique_lock lock{mutex_};
         wake_.wait(lock, [&] { return stop_ || !queue_.empty(); });
@@ -115,22 +113,18 @@ class ExportRunner {
         job = std::move(queue_.front());
         queue_.pop_front();
         url = database_url_;
-        key = signing_key_pem_;
       }
-      build(job, url, key);
+      build(job, url);
     }
   }
 
-  static void build(const ExportJob& job, const std::string& url, const std::string& key) {
+  static void build(const ExportJob& job, const std::string& url) {
     try {
       auto connection = db::connect(url, db::SessionLimits{std::chrono::hours(1), std::chrono::seconds(5),
                                                            std::chrono::hours(1)});
-      const auto public_key = audit::public_key_pem_of(key).value_or("");
-      const audit::ExportSigner signer{audit::key_id_of(public_key).value_or(""), public_key,
-                                       [&key](std::string_view bytes) { return partners::sign_ed25519(key, bytes); }};
       pqxx::transaction<pqxx::repeatable_read> txn{*connection, "export"};
       audit::DatabaseSink sink{txn, job.export_id};
-      audit::write_export(txn, job.from, job.to, job.formats, sink, signer);
+      audit::write_export(txn, job.from, job.to, job.formats, sink, job.signing_key);
       db::exec(txn, finish_export, job.export_id, "done", nullptr);
       txn.commit();
     } catch (const std::exception& error) {
@@ -156,7 +150,7 @@ class ExportRunner {
     return key;
   }();
   std::unique_ptr<pqxx::connection> presence_;
-  std::string database_url_, signing_key_pem_;
+  std::string database_url_;
   bool stop_ = false;
   std::thread thread_;
 };
@@ -187,7 +181,7 @@ asio::awaitable<Reply> create_export(Service& service, RequestContext& context) 
   const auto formats = audit::parse_formats({request.formats().begin(), request.formats().end()}, &unknown);
   if (!formats) validation.fail("formats", "one or more of csv, jsonl, ledger" + (unknown.empty() ? "" : "; not " + unknown));
   if (!validation.ok()) co_return validation.reply();
-  if (!audit::public_key_pem_of(service.options().signing_key_pem)) {
+  if (!service.signing_key()) {
     co_return problem(503, "signing_key_unavailable", "this server has no Ed25519 signing key (LOYALTY_SIGNING_KEY)");
   }
   const std::string export_id = new_id("exp_");
@@ -214,8 +208,7 @@ asio::awaitable<Reply> create_export(Service& service, RequestContext& context) 
   });
   // A replay answers the first request's export; only a new one is built.
   if (reply.status == 202 && reply.keep_writes) {
-    runner().submit({export_id, *from, *to, *formats}, service.options().database.database_url,
-                    service.options().signing_key_pem);
+    runner().submit({export_id, *from, *to, *formats, service.signing_key()}, service.options().database.database_url);
   }
   co_return reply;
 }

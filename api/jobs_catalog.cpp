@@ -11,7 +11,7 @@
 
 namespace loyalty::api {
 
-std::vector<ledger::JobDefinition> all_jobs() {
+std::vector<ledger::JobDefinition> all_jobs(const SigningKey& signing_key) {
   auto jobs = ledger::ledger_jobs();
   for (auto& job : earning::earning_jobs()) jobs.push_back(std::move(job));
   jobs.push_back(membership::evaluate_tiers_job());
@@ -22,8 +22,9 @@ std::vector<ledger::JobDefinition> all_jobs() {
                     return {0, true};
                   }});
   jobs.push_back({"close-statements",
-                  [](pqxx::transaction_base& txn, ledger::JobChunk& chunk) -> ledger::StepResult {
-                    const std::int64_t closed = partners::close_statements_step(txn, chunk.as_of, chunk.limit);
+                  [signing_key](pqxx::transaction_base& txn, ledger::JobChunk& chunk) -> ledger::StepResult {
+                    const std::int64_t closed =
+                        partners::close_statements_step(txn, chunk.as_of, chunk.limit, signing_key);
                     return {closed, closed < chunk.limit};
                   }});
   // Every finished job run is recorded in the audit trail (audit/job_audit.hpp); every run that
@@ -67,11 +68,17 @@ std::string schedule_text(std::string_view job) {
   return "";
 }
 
-std::optional<ledger::JobDefinition> find_job(std::string_view name) {
-  for (auto& job : all_jobs()) {
+std::optional<ledger::JobDefinition> find_job(std::string_view name, const SigningKey& signing_key) {
+  for (auto& job : all_jobs(signing_key)) {
     if (job.name == name) return job;
   }
   return std::nullopt;
+}
+
+std::vector<std::string> job_names() {
+  std::vector<std::string> names;
+  for (const auto& job : all_jobs(SigningKey{})) names.push_back(job.name);
+  return names;
 }
 
 }  // namespace loyalty::api

@@ -8,12 +8,16 @@
 #include <string_view>
 #include <vector>
 
+#include "ledger/ed25519.hpp"
 #include "ledger/jobs.hpp"
 
 namespace loyalty::api {
 
-std::vector<ledger::JobDefinition> all_jobs();
-std::optional<ledger::JobDefinition> find_job(std::string_view name);
+// The jobs, with our signing key for what they sign (close-statements signs the statements it
+// closes; without a key they are stored unsigned).
+std::vector<ledger::JobDefinition> all_jobs(const SigningKey& signing_key);
+std::optional<ledger::JobDefinition> find_job(std::string_view name, const SigningKey& signing_key);
+std::vector<std::string> job_names();
 
 // How often loyaltyd's scheduler runs a job: every run is for the start of its period (the
 // minute, the hour, the UTC day), so each job runs once per period however many processes run

@@ -123,19 +123,19 @@ std::string render_background(pqxx::transaction_base& txn) {
   char line[512];
   const auto failures = ledger::job_failures_seen();
   std::string success_times, success_items, failure_times, failure_counts;
-  for (const auto& job : all_jobs()) {
-    const auto run = ledger::last_finished_run(txn, job.name);
-    std::snprintf(line, sizeof line, "loyalty_job_last_success_timestamp_seconds{job=\"%s\"} %.3f\n", job.name.c_str(),
+  for (const std::string& name : job_names()) {
+    const auto run = ledger::last_finished_run(txn, name);
+    std::snprintf(line, sizeof line, "loyalty_job_last_success_timestamp_seconds{job=\"%s\"} %.3f\n", name.c_str(),
                   run ? epoch_seconds(run->finished_at) : 0.0);
     success_times += line;
-    std::snprintf(line, sizeof line, "loyalty_job_last_success_items{job=\"%s\"} %lld\n", job.name.c_str(),
+    std::snprintf(line, sizeof line, "loyalty_job_last_success_items{job=\"%s\"} %lld\n", name.c_str(),
                   static_cast<long long>(run ? run->items : 0));
     success_items += line;
-    const auto failed = failures.find(job.name);
-    std::snprintf(line, sizeof line, "loyalty_job_last_failure_timestamp_seconds{job=\"%s\"} %.3f\n", job.name.c_str(),
+    const auto failed = failures.find(name);
+    std::snprintf(line, sizeof line, "loyalty_job_last_failure_timestamp_seconds{job=\"%s\"} %.3f\n", name.c_str(),
                   failed == failures.end() ? 0.0 : epoch_seconds(failed->second.last_at));
     failure_times += line;
-    std::snprintf(line, sizeof line, "loyalty_job_failures_total{job=\"%s\"} %lld\n", job.name.c_str(),
+    std::snprintf(line, sizeof line, "loyalty_job_failures_total{job=\"%s\"} %lld\n", name.c_str(),
                   static_cast<long long>(failed == failures.end() ? 0 : failed->second.count));
     failure_counts += line;
   }

@@ -39,7 +39,7 @@ asio::awaitable<Reply> readiness(Service& service, RequestContext&) {
 asio::awaitable<Reply> run_job(Service& service, RequestContext& context) {
   v1::RunJobRequest request;
   if (auto bad = parse_body(context, request)) co_return *bad;
-  const auto job = find_job(context.param("name"));
+  const auto job = find_job(context.param("name"), service.signing_key());
   if (!job) co_return problem(404, "not_found", "no job has this name");
   Timestamp as_of = context.received_at;
   if (request.has_as_of()) {
@@ -109,8 +109,7 @@ v1::JobRun recorded_run_message(const ledger::RecordedRun& run) {
 }
 
 asio::awaitable<Reply> list_jobs(Service& service, RequestContext&) {
-  std::vector<std::string> names;
-  for (const auto& job : all_jobs()) names.push_back(job.name);
+  const std::vector<std::string> names = job_names();
   co_return co_await service.read(0, [&](pqxx::transaction_base& txn) {
     const auto latest = ledger::latest_job_runs(txn, names);
     v1::JobList message;
@@ -127,7 +126,7 @@ asio::awaitable<Reply> list_jobs(Service& service, RequestContext&) {
 }
 
 asio::awaitable<Reply> list_runs(Service& service, RequestContext& context) {
-  const auto job = find_job(context.param("name"));
+  const auto job = find_job(context.param("name"), service.signing_key());
   if (!job) co_return problem(404, "not_found", "no job has this name");
   int limit = 0;
   std::optional<KeyCursor> cursor;

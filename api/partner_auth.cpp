@@ -7,7 +7,7 @@
 #include "audit/audit_log.hpp"
 #include "ledger/executor.hpp"
 #include "partners/keys.hpp"
-#include "partners/signing_keys.hpp"
+#include "ledger/ed25519.hpp"
 
 namespace loyalty::api {
 namespace asio = boost::asio;
@@ -90,10 +90,11 @@ void sign_partner_response(Service& service, const RequestContext&, HttpResponse
 }
 
 void sign_partner_response(Service& service, HttpResponse& response) {
-  const auto signature = partners::sign_as_us(service.options().signing_key_pem, response.body());
+  const SigningKey& key = service.signing_key();
+  const auto signature = key.sign(response.body());
   if (!signature) return;  // no signing key configured (LOYALTY_SIGNING_KEY): responses go unsigned
-  response.set("X-Signature", signature->signature_base64);
-  response.set("X-Key-Id", signature->key_id);
+  response.set("X-Signature", *signature);
+  response.set("X-Key-Id", key.key_id());
 }
 
 bool is_partner_path(std::string_view target) {

@@ -297,12 +297,12 @@ double accept_quality(std::string_view accept, std::string_view type) {
 
 // The contract's answer (§3): the public key we sign with now, as PEM, for stock OpenSSL.
 Reply current_signing_key_pem(Service& service) {
-  const auto pem = partners::public_pem_of(service.options().signing_key_pem);
-  if (!pem) {
+  const SigningKey& key = service.signing_key();
+  if (!key) {
     return problem(503, "signing_key_unavailable",
                    "this server has no signing key (LOYALTY_SIGNING_KEY): its responses are not signed");
   }
-  return Reply::text(200, *pem, "application/x-pem-file");  // Service::encode adds X-Key-Id (and signs it)
+  return Reply::text(200, key.public_pem(), "application/x-pem-file");  // Service::encode adds X-Key-Id (and signs it)
 }
 
 // GET /partner/v1/signing-keys: by default (no Accept, */*, application/x-pem-file, anything
@@ -321,22 +321,22 @@ asio::awaitable<Reply> list_signing_keys(Service& service, RequestContext& conte
   } else {
     reply = co_await service.read(0, [&](pqxx::transaction_base& txn) {
       v1::SigningKeys message;
-      const auto current = partners::our_key_id(service.options().signing_key_pem);
+      const SigningKey& current = service.signing_key();
       bool current_listed = false;
       for (const auto& key : partners::active_signing_keys(txn)) {
         auto* item = message.add_keys();
         item->set_key_id(key.key_id);
         item->set_algorithm("ed25519");
         item->set_public_key_pem(key.public_key_pem);
-        item->set_current(current && *current == key.key_id);
+        item->set_current(current && current.key_id() == key.key_id);
         current_listed = current_listed || item->current();
       }
       // The key in use is always listed, registered or not.
       if (current && !current_listed) {
         auto* item = message.add_keys();
-        item->set_key_id(*current);
+        item->set_key_id(current.key_id());
         item->set_algorithm("ed25519");
-        item->set_public_key_pem(partners::public_pem_of(service.options().signing_key_pem).value_or(""));
+        item->set_public_key_pem(current.public_pem());
         item->set_current(true);
       }
       return Reply::of(200, std::move(message));
@@ -349,9 +349,8 @@ asio::awaitable<Reply> list_signing_keys(Service& service, RequestContext& conte
 asio::awaitable<Reply> get_signing_key_pem(Service& service, RequestContext& context) {
   const std::string key_id = context.param("key_id");
   co_return co_await service.read(0, [&](pqxx::transaction_base& txn) {
-    if (partners::our_key_id(service.options().signing_key_pem) == key_id) {
-      return Reply::text(200, partners::public_pem_of(service.options().signing_key_pem).value_or(""),
-                         "application/x-pem-file");
+    if (const SigningKey& current = service.signing_key(); current && current.key_id() == key_id) {
+      return Reply::text(200, current.public_pem(), "application/x-pem-file");
     }
     // Retired keys too: signatures they made stay checkable.
     if (const auto pem = partners::registered_public_pem(txn, key_id)) {
@@ -422,7 +421,6 @@ Reply partner_refusal_reply(partners::Refusal refusal) {
 
 void add_partner_routes(Router& router, Service& service) {
   using http::verb;
-  partners::set_statement_signing_key(service.options().signing_key_pem);
   add_partner_admin_routes(router, service);
   router.add_partner(verb::post, "/partner/v1/links/confirm",
                      [&service](RequestContext& c) { return confirm_link(service, c); });

@@ -121,12 +121,14 @@ db::ExecutorOptions access_executor_options(db::ExecutorOptions options) {
 
 Service::Service(ServiceOptions options)
     : options_(with_batch_applier(std::move(options))),
+      signing_key_(SigningKey::from_pem(options_.signing_key_pem)),
       executor_(options_.database),
       access_executor_(access_executor_options(options_.database)),
       rate_limiter_(options_.rate_limit_per_second, options_.rate_limit_burst),
       source_limiter_(options_.source_rate_limit_per_second, options_.source_rate_limit_burst),
       refusal_limiter_(options_.auth_refusals_per_second, options_.auth_refusals_burst),
       refusals_(options_.database.database_url) {
+  options_.signing_key_pem.clear();  // signing_key_ is the one home of the key from here on
   add_routes();
 }
 

@@ -28,6 +28,7 @@
 #include "api/reply.hpp"
 #include "api/router.hpp"
 #include "app/write_protocol.hpp"
+#include "ledger/ed25519.hpp"
 #include "ledger/executor.hpp"
 #include "outbox/delivery.hpp"
 #include "program/cache.hpp"
@@ -38,7 +39,9 @@ struct ServiceOptions {
   db::ExecutorOptions database;
   double rate_limit_per_second = 5000;
   double rate_limit_burst = 10000;
-  std::string signing_key_pem;  // our Ed25519 private key (PEM) for partner responses; may be empty
+  // Our Ed25519 private key (PEM; may be empty): read once into Service::signing_key(), which
+  // signs partner responses, statements, export manifests; the service keeps no copy of it here.
+  std::string signing_key_pem;
   // Per source address, before authentication: every request, and refused authentications
   // (once a source's refusals run out, keys this process has not verified recently are not
   // looked up for it: 429 until they refill).
@@ -110,6 +113,8 @@ class Service {
 
   db::Executor& executor() { return executor_; }
   const ServiceOptions& options() const { return options_; }
+  // Our signing key (empty when none is configured): what signs for this service.
+  const SigningKey& signing_key() const { return signing_key_; }
   // The program in force (nullptr before one is applied); call inside a database job.
   std::shared_ptr<const program::ProgramVersion> program(pqxx::transaction_base& txn) { return programs_.current(txn); }
   void forget_program() { programs_.forget(); }
@@ -159,6 +164,7 @@ class Service {
   void add_routes();
 
   ServiceOptions options_;
+  const SigningKey signing_key_;
   db::Executor executor_;
   // Looks up API keys that are not cached, apart from the workers that serve members: a flood
   // of made-up keys waits here, never in front of a member's write.

@@ -284,7 +284,7 @@ void write_audit_events(ExportRun& run) {
   if (jsonl) run.summary.files.push_back(jsonl->finish());
 }
 
-std::string manifest_text(ExportRun& run, Timestamp from, Timestamp to, const ExportSigner& signer) {
+std::string manifest_text(ExportRun& run, Timestamp from, Timestamp to, const SigningKey& signing_key) {
   json totals = json::object();
   for (const auto& [asset, sums] : run.totals) {
     totals[asset] = {{"postings", sums.postings}, {"credits", sums.credits}, {"debits", sums.debits},
@@ -309,7 +309,8 @@ std::string manifest_text(ExportRun& run, Timestamp from, Timestamp to, const Ex
       {"totals", totals},
       {"files", files},
       {"audit_seal", seal},
-      {"signing_key", {{"algorithm", "ed25519"}, {"key_id", signer.key_id}, {"public_key_pem", signer.public_key_pem}}},
+      {"signing_key",
+       {{"algorithm", "ed25519"}, {"key_id", signing_key.key_id()}, {"public_key_pem", signing_key.public_pem()}}},
   };
   return manifest.dump(2) + "\n";
 }
@@ -402,7 +403,7 @@ void DatabaseSink::end_file(const ExportedFile& file) {
 }
 
 ExportSummary write_export(pqxx::transaction_base& txn, Timestamp from, Timestamp to, const ExportFormats& formats,
-                           ExportSink& sink, const ExportSigner& signer,
+                           ExportSink& sink, const SigningKey& signing_key,
                            const std::function<void(std::int64_t)>& progress) {
   ExportRun run{txn, sink, formats, txn.quote(db::sql_time(from)) + "::timestamptz",
                 txn.quote(db::sql_time(to)) + "::timestamptz", format_rfc3339(from).substr(0, 10), progress};
@@ -427,8 +428,8 @@ ExportSummary write_export(pqxx::transaction_base& txn, Timestamp from, Timestam
   }
   write_audit_events(run);
   if (progress) progress(run.rows);
-  run.summary.manifest = manifest_text(run, from, to, signer);
-  const auto signature = signer.sign ? signer.sign(run.summary.manifest) : std::nullopt;
+  run.summary.manifest = manifest_text(run, from, to, signing_key);
+  const auto signature = signing_key.sign(run.summary.manifest);
   if (!signature) throw std::runtime_error("the manifest could not be signed (is the signing key an Ed25519 PEM?)");
   run.summary.signature = *signature;
   for (const auto& [name, bytes] : {std::pair{"manifest.json", &run.summary.manifest},

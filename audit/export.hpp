@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ledger/ed25519.hpp"
 #include "ledger/time.hpp"
 
 namespace loyalty::audit {
@@ -90,13 +91,6 @@ class DatabaseSink : public ExportSink {
   std::map<std::string, Pending> files_;
 };
 
-// Our signing key: manifest.sig is made by `sign` (base64 Ed25519 of the given bytes).
-struct ExportSigner {
-  std::string key_id;
-  std::string public_key_pem;
-  std::function<std::optional<std::string>(std::string_view)> sign;
-};
-
 struct ExportSummary {
   std::string manifest;   // the exact bytes of manifest.json
   std::string signature;  // the contents of manifest.sig
@@ -104,11 +98,12 @@ struct ExportSummary {
   std::vector<ExportedFile> files;
 };
 
-// Writes the export through `sink`. Run it in a repeatable-read transaction so that every
-// file comes from one snapshot. `progress` is told the running row count. Throws
-// std::runtime_error when the signer fails.
+// Writes the export through `sink`, manifest.json naming `signing_key` and manifest.sig its
+// signature (base64 Ed25519). Run it in a repeatable-read transaction so that every file comes
+// from one snapshot. `progress` is told the running row count. Throws std::runtime_error when
+// the manifest cannot be signed (an empty key).
 ExportSummary write_export(pqxx::transaction_base& txn, Timestamp from, Timestamp to, const ExportFormats& formats,
-                           ExportSink& sink, const ExportSigner& signer,
+                           ExportSink& sink, const SigningKey& signing_key,
                            const std::function<void(std::int64_t)>& progress = {});
 
 // One stored file of an API export: its size and sha256 (hex), as the manifest lists them.

@@ -152,7 +152,12 @@ auto run_transaction(pqxx::connection& connection, const std::string& name, Work
       auto result = work(txn);
       txn.commit();
       return result;
-    } catch (const pqxx::transaction_rollback& error) {
+    } catch (const pqxx::statement_completion_unknown&) {
+      // SQLSTATE 40003: the statement may have run, so the work may be done already. libpqxx
+      // files it under transaction_rollback but never retries it itself; as with an in-doubt
+      // commit, the caller learns of it instead of the work running twice.
+      throw;
+    } catch (const pqxx::transaction_rollback&) {
       if (attempt >= transaction_attempts_max) throw;
     }
   }

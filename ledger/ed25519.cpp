@@ -45,4 +45,33 @@ std::optional<std::string> signing_key_id_of_key(EVP_PKEY* key) {
   return "sk_" + to_hex(sha256(std::string_view(reinterpret_cast<const char*>(raw), length))).substr(0, 16);
 }
 
+std::optional<std::string> sign_with_key(EVP_PKEY* key, std::string_view message) {
+  const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context{EVP_MD_CTX_new(), &EVP_MD_CTX_free};
+  if (!context || EVP_DigestSignInit(context.get(), nullptr, nullptr, nullptr, key) != 1) return std::nullopt;
+  unsigned char signature[64];
+  std::size_t length = sizeof signature;
+  if (EVP_DigestSign(context.get(), signature, &length, reinterpret_cast<const unsigned char*>(message.data()),
+                     message.size()) != 1) {
+    return std::nullopt;
+  }
+  return base64_encode(std::string_view(reinterpret_cast<const char*>(signature), length));
+}
+
+SigningKey SigningKey::from_pem(std::string_view private_pem) {
+  Ed25519Key read = read_ed25519_private_key(private_pem);
+  if (!read) return {};
+  auto key_id = signing_key_id_of_key(read.get());
+  if (!key_id) return {};
+  SigningKey key;
+  key.key_id_ = std::move(*key_id);
+  key.public_pem_ = public_pem_of_key(read.get());
+  key.key_ = std::shared_ptr<EVP_PKEY>(read.release(), &EVP_PKEY_free);
+  return key;
+}
+
+std::optional<std::string> SigningKey::sign(std::string_view bytes) const {
+  if (!key_) return std::nullopt;
+  return sign_with_key(key_.get(), bytes);
+}
+
 }  // namespace loyalty

@@ -16,7 +16,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "partners/signing_keys.hpp"
+#include "ledger/ed25519.hpp"
 
 namespace loyalty::outbox {
 namespace asio = boost::asio;
@@ -192,7 +192,7 @@ std::optional<std::string> url_problem(std::string_view text, const UrlPolicy& p
   return std::nullopt;
 }
 
-std::optional<SignedDelivery> sign_delivery(std::string_view signing_key_pem, const std::string& webhook_id,
+std::optional<SignedDelivery> sign_delivery(const SigningKey& signing_key, const std::string& webhook_id,
                                             std::chrono::system_clock::time_point at, std::string_view body) {
   const std::string timestamp =
       std::to_string(std::chrono::duration_cast<std::chrono::seconds>(at.time_since_epoch()).count());
@@ -201,9 +201,9 @@ std::optional<SignedDelivery> sign_delivery(std::string_view signing_key_pem, co
   content += timestamp;
   content += '.';
   content += body;
-  const auto signature = partners::sign_as_us(signing_key_pem, content);
+  const auto signature = signing_key.sign(content);
   if (!signature) return std::nullopt;
-  return SignedDelivery{webhook_id, timestamp, "v1a," + signature->signature_base64, signature->key_id};
+  return SignedDelivery{webhook_id, timestamp, "v1a," + *signature, signing_key.key_id()};
 }
 
 PostResult post_delivery(const Url& url, const SignedDelivery& headers, std::string_view body,

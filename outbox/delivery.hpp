@@ -15,6 +15,8 @@
 #include <string>
 #include <string_view>
 
+#include "ledger/ed25519.hpp"
+
 namespace loyalty::outbox {
 
 struct Url {
@@ -41,8 +43,8 @@ struct SignedDelivery {
   std::string webhook_signature;
   std::string key_id;             // X-Key-Id: which of our keys signed
 };
-// nullopt when the signing key is missing or not an Ed25519 key.
-std::optional<SignedDelivery> sign_delivery(std::string_view signing_key_pem, const std::string& webhook_id,
+// nullopt when there is no signing key (none configured, or not an Ed25519 key).
+std::optional<SignedDelivery> sign_delivery(const SigningKey& signing_key, const std::string& webhook_id,
                                             std::chrono::system_clock::time_point at, std::string_view body);
 
 struct PostResult {

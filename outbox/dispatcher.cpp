@@ -106,7 +106,7 @@ Dispatcher::~Dispatcher() { stop(); }
 
 void Dispatcher::start() {
   threads_.emplace_back([this] { run_sequencer(); });
-  if (options_.signing_key_pem.empty()) {
+  if (!options_.signing_key) {
     log::warn("webhooks are not sent: loyaltyd has no signing key (events wait in the outbox)");
     return;
   }
@@ -175,7 +175,7 @@ void Dispatcher::run_worker() {
           const std::string body = delivery_body(event);
           const auto url = parse_url(row[7].c_str());
           const auto headers =
-              sign_delivery(options_.signing_key_pem, public_event_id(event.event_id), std::chrono::system_clock::now(), body);
+              sign_delivery(options_.signing_key, public_event_id(event.event_id), std::chrono::system_clock::now(), body);
           PostResult result;
           if (!url) {
             result.error = "the endpoint's URL no longer parses";

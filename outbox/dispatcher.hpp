@@ -31,7 +31,7 @@ namespace loyalty::outbox {
 
 struct DispatcherOptions {
   std::string database_url;
-  std::string signing_key_pem;  // without a key nothing is sent (events wait, the sequencer runs)
+  SigningKey signing_key;       // without a key nothing is sent (events wait, the sequencer runs)
   std::string node;             // who delivered, in each attempt's row: host and process id
   int workers = 4;
   std::chrono::milliseconds poll{200};

@@ -98,15 +98,7 @@ bool verify_ed25519(std::string_view public_key_pem, std::string_view message, s
 std::optional<std::string> sign_ed25519(std::string_view private_key_pem, std::string_view message) {
   const Ed25519Key key = read_ed25519_private_key(private_key_pem);
   if (!key) return std::nullopt;
-  DigestContext context{EVP_MD_CTX_new(), &EVP_MD_CTX_free};
-  if (!context || EVP_DigestSignInit(context.get(), nullptr, nullptr, nullptr, key.get()) != 1) return std::nullopt;
-  unsigned char signature[64];
-  std::size_t length = sizeof signature;
-  if (EVP_DigestSign(context.get(), signature, &length, reinterpret_cast<const unsigned char*>(message.data()),
-                     message.size()) != 1) {
-    return std::nullopt;
-  }
-  return base64_encode(std::string_view(reinterpret_cast<char*>(signature), length));
+  return sign_with_key(key.get(), message);
 }
 
 }  // namespace loyalty::partners

@@ -3,15 +3,12 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include <map>
 #include <memory>
-#include <mutex>
 
 #include "ledger/assert.hpp"
 #include "ledger/database.hpp"
 #include "ledger/digest.hpp"
 #include "ledger/ed25519.hpp"
-#include "partners/request_signing.hpp"
 
 namespace loyalty::partners {
 namespace {
@@ -42,9 +39,6 @@ std::string write_private_pem(EVP_PKEY* key) {
   return std::string(data, static_cast<std::size_t>(length));
 }
 
-std::mutex key_id_mutex;
-std::map<std::string, std::optional<std::string>, std::less<>> key_id_by_private_pem;
-
 }  // namespace
 
 std::string generate_ed25519_private_pem() {
@@ -55,9 +49,15 @@ std::string generate_ed25519_private_pem() {
 }
 
 std::optional<std::string> public_pem_of(std::string_view private_pem) {
-  const Ed25519Key key = read_ed25519_private_key(private_pem);
+  const SigningKey key = SigningKey::from_pem(private_pem);
   if (!key) return std::nullopt;
-  return public_pem_of_key(key.get());
+  return key.public_pem();
+}
+
+std::optional<std::string> our_key_id(std::string_view private_pem) {
+  const SigningKey key = SigningKey::from_pem(private_pem);
+  if (!key) return std::nullopt;
+  return key.key_id();
 }
 
 std::optional<std::string> signing_key_id_of_public_pem(std::string_view public_pem) {
@@ -67,26 +67,6 @@ std::optional<std::string> signing_key_id_of_public_pem(std::string_view public_
 }
 
 bool is_ed25519_public_key(std::string_view public_pem) { return read_ed25519_public_key(public_pem) != nullptr; }
-
-std::optional<std::string> our_key_id(std::string_view private_pem) {
-  if (private_pem.empty()) return std::nullopt;
-  std::lock_guard lock{key_id_mutex};
-  if (const auto found = key_id_by_private_pem.find(private_pem); found != key_id_by_private_pem.end()) {
-    return found->second;
-  }
-  const Ed25519Key key = read_ed25519_private_key(private_pem);
-  std::optional<std::string> id = key ? signing_key_id_of_key(key.get()) : std::nullopt;
-  key_id_by_private_pem.emplace(std::string(private_pem), id);
-  return id;
-}
-
-std::optional<OurSignature> sign_as_us(std::string_view private_pem, std::string_view bytes) {
-  const auto key_id = our_key_id(private_pem);
-  if (!key_id) return std::nullopt;
-  auto signature = sign_ed25519(private_pem, bytes);
-  if (!signature) return std::nullopt;
-  return OurSignature{*key_id, std::move(*signature)};
-}
 
 std::optional<std::string> register_signing_key(pqxx::transaction_base& txn, const std::string& public_pem) {
   const auto key_id = signing_key_id_of_public_pem(public_pem);

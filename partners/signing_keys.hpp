@@ -20,20 +20,13 @@
 
 namespace loyalty::partners {
 
+// The key the service signs with is a SigningKey (ledger/ed25519.hpp), read once from the
+// configuration; these derive the same from a private key's PEM at hand (one just made).
 std::string generate_ed25519_private_pem();
 std::optional<std::string> public_pem_of(std::string_view private_pem);  // nullopt: not an Ed25519 key
+std::optional<std::string> our_key_id(std::string_view private_pem);     // nullopt: not an Ed25519 key
 std::optional<std::string> signing_key_id_of_public_pem(std::string_view public_pem);
 bool is_ed25519_public_key(std::string_view public_pem);
-
-struct OurSignature {
-  std::string key_id;
-  std::string signature_base64;
-};
-
-// Signs `bytes` with our private key (PEM); nullopt when the key is missing or bad. The key's
-// id is computed once per process per key.
-std::optional<OurSignature> sign_as_us(std::string_view private_pem, std::string_view bytes);
-std::optional<std::string> our_key_id(std::string_view private_pem);
 
 struct RegisteredSigningKey {
   std::string key_id;

@@ -3,10 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <fstream>
-#include <mutex>
-#include <sstream>
 
 #include "ledger/amounts.hpp"
 #include "ledger/assert.hpp"
@@ -73,22 +69,6 @@ const db::Statement insert_ack{
     "partner_statement_acks.insert",
     "INSERT INTO partner_statement_acks (statement_id, partner_id, key_id, statement_sha256, matched, request_id,"
     " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING created_at"};
-
-std::mutex signing_key_mutex;
-std::string statement_signing_key;
-
-std::string signing_key_for_statements() {
-  {
-    std::lock_guard lock{signing_key_mutex};
-    if (!statement_signing_key.empty()) return statement_signing_key;
-  }
-  const char* path = std::getenv("LOYALTY_SIGNING_KEY");
-  if (!path || !*path) return {};
-  std::ifstream file{path};
-  std::stringstream pem;
-  pem << file.rdbuf();
-  return pem.str();
-}
 
 std::optional<std::chrono::sys_days> parse_date(std::string_view text) {
   if (text.size() != 10 || text[4] != '-' || text[7] != '-') return std::nullopt;
@@ -165,12 +145,12 @@ Statement build_statement(pqxx::transaction_base& txn, const std::string& partne
   return statement;
 }
 
-void close_day(pqxx::transaction_base& txn, const std::string& partner_id, const std::string& date) {
+void close_day(pqxx::transaction_base& txn, const std::string& partner_id, const std::string& date,
+               const SigningKey& signing_key) {
   const Statement statement = build_statement(txn, partner_id, date, "closed");
-  std::optional<OurSignature> signature;
-  if (const std::string key = signing_key_for_statements(); !key.empty()) signature = sign_as_us(key, statement.document);
-  std::optional<std::string> signature_text, key_id;
-  if (signature) signature_text = signature->signature_base64, key_id = signature->key_id;
+  const std::optional<std::string> signature_text = signing_key.sign(statement.document);
+  std::optional<std::string> key_id;
+  if (signature_text) key_id = signing_key.key_id();
   db::exec(txn, insert_statement, statement.statement_id, partner_id, date, statement.document, statement.sha256,
            db::nullable(signature_text), db::nullable(key_id), statement.net_cents, statement.owed_by);
 }
@@ -204,11 +184,6 @@ std::string statement_id_for(const std::string& partner_id, const std::string& d
 }
 
 bool is_date(std::string_view text) { return parse_date(text).has_value(); }
-
-void set_statement_signing_key(const std::string& private_pem) {
-  std::lock_guard lock{signing_key_mutex};
-  statement_signing_key = private_pem;
-}
 
 Statement statement_for(pqxx::transaction_base& txn, const std::string& partner_id, const std::string& date) {
   const auto rows = db::exec(txn, select_closed, partner_id, date);
@@ -244,7 +219,8 @@ StatementPage list_statements(pqxx::transaction_base& txn, const std::string& pa
 
 json statement_lines(const Statement& statement) { return json::parse(statement.document).at("lines"); }
 
-std::int64_t close_statements_step(pqxx::transaction_base& txn, Timestamp as_of, int chunk) {
+std::int64_t close_statements_step(pqxx::transaction_base& txn, Timestamp as_of, int chunk,
+                                   const SigningKey& signing_key) {
   // Nonces past the timestamp window can never be replayed: forget them here, daily.
   purge_nonces(txn, now_utc() - nonce_retention);
   const auto first_open = std::chrono::floor<std::chrono::days>(as_of);  // the day as_of falls in
@@ -254,7 +230,7 @@ std::int64_t close_statements_step(pqxx::transaction_base& txn, Timestamp as_of,
     const std::string partner_id = row[0].c_str();
     auto day = *parse_date(row[1].c_str()) + std::chrono::days{1};
     for (; day < first_open && closed < chunk; day += std::chrono::days{1}, ++closed) {
-      close_day(txn, partner_id, date_text(day));
+      close_day(txn, partner_id, date_text(day), signing_key);
     }
     db::exec(txn, set_closed_through, partner_id, date_text(day - std::chrono::days{1}));
     if (closed >= chunk) break;

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "ledger/ed25519.hpp"
 #include "ledger/journal.hpp"
 #include "partners/refusal.hpp"
 
@@ -66,13 +67,11 @@ StatementPage list_statements(pqxx::transaction_base& txn, const std::string& pa
 nlohmann::json statement_lines(const Statement& statement);
 
 // One step of the close-statements job: closes up to `chunk` finished (partner, day) pairs,
-// oldest first, each day ending at or before `as_of`. Returns how many it closed.
-std::int64_t close_statements_step(pqxx::transaction_base& txn, Timestamp as_of, int chunk);
-
-// The private key (PEM) closing statements signs with: set by the service, else read from
-// the file named by LOYALTY_SIGNING_KEY. Statements closed without a key are stored unsigned
-// (their responses are still signed when served).
-void set_statement_signing_key(const std::string& private_pem);
+// oldest first, each day ending at or before `as_of`, each signed with `signing_key`. Returns
+// how many it closed. Statements closed without a key are stored unsigned (their responses are
+// still signed when served).
+std::int64_t close_statements_step(pqxx::transaction_base& txn, Timestamp as_of, int chunk,
+                                   const SigningKey& signing_key);
 
 enum class AckOutcome { acknowledged, dispute_recorded };
 

@@ -26,10 +26,10 @@
 #include "audit/csv.hpp"
 #include "audit/export.hpp"
 #include "audit/seal.hpp"
-#include "audit/signing_key.hpp"
 #include "ledger/digest.hpp"
 #include "ledger/text.hpp"
 #include "partners/request_signing.hpp"
+#include "partners/signing_keys.hpp"
 #include "tools/flags.hpp"
 
 namespace loyalty::tools {
@@ -322,15 +322,16 @@ int verify_export(const std::string& directory, const Flags& flags) {
   std::string key_source = "--public-key";
   if (flags.on("public-key")) {
     public_key = read_file(flags.value("public-key"));
-  } else if (const auto private_key = read_file(flags.value("signing-key"))) {
-    public_key = audit::public_key_pem_of(*private_key);
+  } else if (const auto signing_key = read_signing_key(flags.value("signing-key"))) {
+    if (*signing_key) public_key = signing_key->public_pem();
     key_source = "the signing key";
   } else {
     public_key = text_at(member_at(manifest, "signing_key"), "public_key_pem");
     key_source = "the key embedded in the manifest (pass --public-key to check who signed)";
   }
   const std::string key_id = text_at(member_at(manifest, "signing_key"), "key_id");
-  checks.check(public_key && audit::key_id_of(*public_key) == key_id, "the manifest names the key " + key_id);
+  checks.check(public_key && partners::signing_key_id_of_public_pem(*public_key) == key_id,
+               "the manifest names the key " + key_id);
   std::string sig = *signature;
   while (!sig.empty() && (sig.back() == '\n' || sig.back() == '\r')) sig.pop_back();
   checks.check(public_key && partners::verify_ed25519(*public_key, *manifest_bytes, sig),

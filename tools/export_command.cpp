@@ -6,28 +6,17 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
-#include <fstream>
 #include <sstream>
 
 #include "audit/audit_log.hpp"
 #include "audit/export.hpp"
-#include "audit/signing_key.hpp"
 #include "ledger/database.hpp"
-#include "partners/request_signing.hpp"
 #include "tools/flags.hpp"
 
 namespace loyalty::tools {
 namespace {
 
 using nlohmann::json;
-
-std::optional<std::string> read_text_file(const std::string& path) {
-  std::ifstream in{path, std::ios::binary};
-  if (!in) return std::nullopt;
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 std::vector<std::string> split_commas(const std::string& text) {
   std::vector<std::string> parts;
@@ -72,19 +61,16 @@ int export_command(pqxx::connection& connection, const Flags& flags, const std::
                  unknown.empty() ? "" : (" (not " + unknown + ")").c_str());
     return 2;
   }
-  const auto private_key = read_text_file(flags.value("signing-key"));
-  const auto public_key = private_key ? audit::public_key_pem_of(*private_key) : std::nullopt;
-  if (!public_key) {
+  const auto signing_key = read_signing_key(flags.value("signing-key"));
+  if (!signing_key || !*signing_key) {
     std::fprintf(stderr, "loyaltyctl: export needs an Ed25519 signing key (PEM): --signing-key or LOYALTY_SIGNING_KEY\n");
     return 2;
   }
-  const audit::ExportSigner signer{audit::key_id_of(*public_key).value_or(""), *public_key,
-                                   [&](std::string_view bytes) { return partners::sign_ed25519(*private_key, bytes); }};
   const bool terminal = isatty(STDERR_FILENO);
   pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> txn{connection, "export"};
   const std::int64_t total = terminal ? expected_rows(txn, *from, *to) : 0;
   audit::DirectorySink sink{out};
-  const auto summary = audit::write_export(txn, *from, *to, *formats, sink, signer, [&](std::int64_t rows) {
+  const auto summary = audit::write_export(txn, *from, *to, *formats, sink, *signing_key, [&](std::int64_t rows) {
     if (terminal) draw_progress(rows, total);
   });
   txn.commit();

@@ -1,7 +1,9 @@
 #include "tools/flags.hpp"
 
 #include <charconv>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "ledger/time.hpp"
 
@@ -147,6 +149,15 @@ std::optional<int> parse(CLI::App& app, int argc, char** argv) {
     return status == 0 ? 0 : 2;
   }
   return std::nullopt;
+}
+
+std::optional<SigningKey> read_signing_key(const std::string& path) {
+  if (path.empty()) return std::nullopt;
+  std::ifstream file{path, std::ios::binary};
+  if (!file) return std::nullopt;
+  std::stringstream pem;
+  pem << file.rdbuf();
+  return SigningKey::from_pem(pem.str());
 }
 
 }  // namespace loyalty::tools

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "ledger/ed25519.hpp"
+
 namespace loyalty::tools {
 
 // "loyalty-ledger 0.4.0" (the project's version in CMakeLists.txt).
@@ -57,5 +59,10 @@ void prepare(CLI::App& app);
 // Parses the command line; returns the status to exit with now (0 after --help or --version,
 // 2 after a usage error, its message on stderr), or nullopt to go on.
 std::optional<int> parse(CLI::App& app, int argc, char** argv);
+
+// Our signing key from the PEM file at `path` (--signing-key, LOYALTY_SIGNING_KEY), read once
+// when a binary reads its configuration and handed to what signs: nullopt when the file cannot
+// be read (or no path is given); an empty key when the file holds no Ed25519 private key.
+std::optional<SigningKey> read_signing_key(const std::string& path);
 
 }  // namespace loyalty::tools

@@ -206,7 +206,17 @@ int show_program(pqxx::connection& connection) {
 }
 
 int run_job(pqxx::connection& connection, const std::string& name, const tools::Flags& flags) {
-  const auto job = api::find_job(name);
+  // The key close-statements signs with, as loyaltyd's scheduler does; none: stored unsigned.
+  SigningKey signing_key;
+  if (const std::string path = flags.value("signing-key"); !path.empty()) {
+    const auto read = tools::read_signing_key(path);
+    if (!read) {
+      std::fprintf(stderr, "loyaltyctl: cannot read the signing key %s\n", path.c_str());
+      return 2;
+    }
+    signing_key = *read;
+  }
+  const auto job = api::find_job(name, signing_key);
   if (!job) {
     std::fprintf(stderr, "loyaltyctl: no job named %s (see: loyaltyctl jobs list)\n", name.c_str());
     return 2;
@@ -311,6 +321,8 @@ void define_commands(CommandLine& line) {
   line.database(*run);
   tools::add_positional(*run, flags, "NAME", "the job (see: loyaltyctl jobs list)")->required();
   tools::add_value(*run, flags, "as-of", "the moment to run the job for (RFC 3339; default now)")->check(tools::rfc3339_time());
+  tools::add_value(*run, flags, "signing-key", "Ed25519 private key (PEM) that signs the statements close-statements closes",
+                   "LOYALTY_SIGNING_KEY");
   line.json(*run);
 
   auto* imports = line.command(app, "import", "bring a program's history in from CSV files (resumable, idempotent by row)");
@@ -385,7 +397,7 @@ void define_commands(CommandLine& line) {
 int run_command(const std::string& command, const tools::Flags& flags) {
   const auto& args = flags.positionals();
   if (command == "jobs list") {
-    for (const auto& job : api::all_jobs()) std::printf("%s\n", job.name.c_str());
+    for (const auto& name : api::job_names()) std::printf("%s\n", name.c_str());
     return 0;
   }
   if (command == "signing-key init") return tools::signing_key_init(flags);

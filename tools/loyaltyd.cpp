@@ -144,7 +144,8 @@ bool schema_is_current(const std::string& url) {
 }
 
 // Runs the scheduled jobs, checking every `interval`, until `stop` is set.
-void run_scheduler(const std::string& url, std::chrono::seconds interval, const std::atomic<bool>& stop) {
+void run_scheduler(const std::string& url, std::chrono::seconds interval, const SigningKey& signing_key,
+                   const std::atomic<bool>& stop) {
   std::unique_ptr<pqxx::connection> connection;
   auto next = std::chrono::steady_clock::now();
   while (!stop) {
@@ -152,7 +153,7 @@ void run_scheduler(const std::string& url, std::chrono::seconds interval, const 
       next += interval;
       for (const api::JobSchedule& schedule : api::job_schedules()) {
         if (stop) break;
-        const auto job = api::find_job(schedule.job);
+        const auto job = api::find_job(schedule.job, signing_key);
         if (!job) continue;
         try {
           if (!connection || !connection->is_open()) connection = db::connect(url);
@@ -228,14 +229,16 @@ int main(int argc, char** argv) {
   std::atomic<bool> stop{false};
   const int interval = settings.scheduler_interval_seconds;
   std::thread scheduler;
-  if (interval > 0) scheduler = std::thread([&] { run_scheduler(url, std::chrono::seconds(interval), stop); });
+  if (interval > 0) {
+    scheduler = std::thread([&] { run_scheduler(url, std::chrono::seconds(interval), service.signing_key(), stop); });
+  }
   // Seals finished entries and audit events into the tamper-evidence chain (audit/seal.hpp).
   audit::Sealer sealer{url, std::chrono::seconds(1)};
   sealer.start();
   // Puts committed events in order and sends them to webhook endpoints (outbox/dispatcher.hpp).
   outbox::DispatcherOptions webhooks;
   webhooks.database_url = url;
-  webhooks.signing_key_pem = options.signing_key_pem;
+  webhooks.signing_key = service.signing_key();
   webhooks.node = node_name();
   webhooks.workers = settings.webhook_workers;
   webhooks.timeout = std::chrono::milliseconds{settings.webhook_timeout_ms};

@@ -14,10 +14,10 @@
 #include "audit/audit_log.hpp"
 #include "audit/csv.hpp"
 #include "audit/export.hpp"
-#include "audit/signing_key.hpp"
 #include "ledger/accounts.hpp"
 #include "ledger/database.hpp"
 #include "ledger/digest.hpp"
+#include "ledger/ed25519.hpp"
 #include "ledger/ids.hpp"
 #include "ledger/journal.hpp"
 #include "partners/request_signing.hpp"
@@ -70,12 +70,10 @@ class Finance : public ServiceTest {
  protected:
   static audit::ExportSummary export_to(const fs::path& out, Timestamp from, Timestamp to, const std::string& key_pem) {
     auto connection = TestDatabase::instance().connect();
-    const auto public_key = audit::public_key_pem_of(key_pem).value();
-    const audit::ExportSigner signer{audit::key_id_of(public_key).value(), public_key,
-                                     [&](std::string_view bytes) { return partners::sign_ed25519(key_pem, bytes); }};
+    const SigningKey signing_key = SigningKey::from_pem(key_pem);  // write_export throws for a bad one
     pqxx::transaction<pqxx::repeatable_read> txn{*connection};
     audit::DirectorySink sink{out.string()};
-    auto summary = audit::write_export(txn, from, to, audit::ExportFormats{true, true, true}, sink, signer);
+    auto summary = audit::write_export(txn, from, to, audit::ExportFormats{true, true, true}, sink, signing_key);
     txn.commit();
     return summary;
   }

@@ -84,7 +84,7 @@ TEST_F(Jobs, GrowthDecaysOncePerYearHoweverOftenTheJobRuns) {
 
 // Runs `name` at `as_of` in chunks of `limit` items until it finishes; returns the chunks.
 int run_in_chunks(const std::string& name, Timestamp as_of, int limit) {
-  const auto job = api::find_job(name);
+  const auto job = api::find_job(name, SigningKey{});
   EXPECT_TRUE(job);
   auto connection = TestDatabase::instance().connect();
   for (int chunks = 1;; ++chunks) {
@@ -176,7 +176,7 @@ TEST_F(Jobs, TwoRunnersOfTheSameJobDoTheWorkOnce) {
   const std::string member_id = create_member();
   const Timestamp bought = now_utc() - std::chrono::hours{3};
   for (int i = 0; i < 5; ++i) event(member_id, "mall_purchase", bought, {{"amount_cents", 1000}});
-  const auto job = api::find_job("release-pending");
+  const auto job = api::find_job("release-pending", SigningKey{});
   ASSERT_TRUE(job);
   const Timestamp as_of = bought + std::chrono::days{8};
   std::vector<ledger::JobReport> reports(2);

@@ -1,5 +1,5 @@
 // The database's own guard rails: what the schema refuses even when the C++ code is
-// bypassed, and the migration runner's bookkeeping.
+// bypassed, the migration runner's bookkeeping, and what db::run_transaction retries.
 #include <gtest/gtest.h>
 
 #include "ledger/database.hpp"
@@ -128,6 +128,24 @@ TEST_F(LedgerSchema, AMemberAccountCannotBeDebitedBelowZeroEvenBypassingTheServi
             "");
   pqxx::read_transaction txn{*connection_};
   EXPECT_EQ(txn.exec_params1("SELECT balance FROM accounts WHERE account_id = $1", member)[0].as<int>(), -10);
+}
+
+// A deadlock or serialization failure gets another attempt; a statement whose completion is
+// unknown (SQLSTATE 40003) does not: it may have run.
+TEST_F(LedgerSchema, RunTransactionRetriesRollbacksButNotAStatementThatMayHaveRun) {
+  int attempts = 0;
+  const auto unknown = [&](pqxx::transaction_base&) -> int {
+    ++attempts;
+    throw pqxx::statement_completion_unknown("the server's answer to the statement was lost");
+  };
+  EXPECT_THROW(db::run_transaction(*connection_, "completion_unknown", unknown), pqxx::statement_completion_unknown);
+  EXPECT_EQ(attempts, 1);
+  attempts = 0;
+  const auto deadlocked_at_first = [&](pqxx::transaction_base&) {
+    if (++attempts < db::transaction_attempts_max) throw pqxx::deadlock_detected("deadlock detected");
+    return attempts;
+  };
+  EXPECT_EQ(db::run_transaction(*connection_, "deadlocked", deadlocked_at_first), db::transaction_attempts_max);
 }
 
 TEST_F(LedgerSchema, MigratingAgainChangesNothingAndAnEditedMigrationIsRefused) {

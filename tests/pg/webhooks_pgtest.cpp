@@ -489,7 +489,7 @@ TEST(Webhooks, EveryKindOfChangeIsReportedInTheFeed) {
   // A job run that fails, through the job runner every caller uses.
   {
     auto connection = TestDatabase::instance().connect();
-    auto job = *api::find_job("expire-holds");
+    auto job = *api::find_job("expire-holds", SigningKey{});
     job.step = [](pqxx::transaction_base&, ledger::JobChunk&) -> ledger::StepResult {
       throw std::runtime_error("the step broke");
     };

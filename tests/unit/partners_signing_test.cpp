@@ -1,12 +1,13 @@
 // The published partner signing vectors (docs/api/partners.md): the canonical strings, their
 // HMAC-SHA256 and Ed25519 signatures, each computed independently with the stock openssl CLI
 // (`openssl mac -digest SHA256 -macopt hexkey:...`, `openssl pkeyutl -sign -rawin`).
-// Also: our key ids, and reconciliation of a partner's CSV against statement lines.
+// Also: our key ids and SigningKey, and reconciliation of a partner's CSV against statement lines.
 #include <gtest/gtest.h>
 
 #include <variant>
 
 #include "ledger/digest.hpp"
+#include "ledger/ed25519.hpp"
 #include "partners/reconcile.hpp"
 #include "partners/request_signing.hpp"
 #include "partners/signing_keys.hpp"
@@ -78,6 +79,28 @@ TEST(OurSigningKeys, AKeyIdIsDerivedFromThePublicKeyAndStableAcrossItsForms) {
   EXPECT_NE(our_key_id(fresh), from_private);
   EXPECT_FALSE(our_key_id("not a key"));
   EXPECT_FALSE(is_ed25519_public_key("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"));
+}
+
+TEST(OurSigningKeys, ASigningKeyIsReadOnceAndSignsAsThePemDoes) {
+  const SigningKey key = SigningKey::from_pem(vector_private_pem);
+  ASSERT_TRUE(key);
+  EXPECT_EQ(key.key_id(), our_key_id(vector_private_pem));
+  EXPECT_EQ(key.public_pem(), vector_public_pem);
+  const std::string message = "POST\n/partner/v1/exchanges\n\n1795334400\nn0nce\n";
+  const auto signature = key.sign(message);
+  ASSERT_TRUE(signature);
+  EXPECT_EQ(signature, sign_ed25519(vector_private_pem, message));
+  EXPECT_TRUE(verify_ed25519(key.public_pem(), message, *signature));
+  const SigningKey copy = key;  // copies share the key
+  EXPECT_EQ(copy.sign(message), signature);
+  // None configured, or a PEM that is no Ed25519 private key: an empty key, which signs nothing.
+  for (const SigningKey& empty : {SigningKey{}, SigningKey::from_pem(""), SigningKey::from_pem("not a key"),
+                                  SigningKey::from_pem(vector_public_pem)}) {
+    EXPECT_TRUE(empty.empty());
+    EXPECT_EQ(empty.key_id(), "");
+    EXPECT_EQ(empty.public_pem(), "");
+    EXPECT_FALSE(empty.sign(message));
+  }
 }
 
 TEST(Reconciliation, EveryDifferenceIsListedAndAgreementListsNone) {

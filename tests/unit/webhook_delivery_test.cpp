@@ -23,14 +23,14 @@ constexpr const char* vector_body =
 
 TEST(WebhookDelivery, SignsTheDocumentedTestVector) {
   const auto at = std::chrono::system_clock::time_point{std::chrono::seconds{1800001805}};
-  const auto signed_delivery = sign_delivery(vector_key, "evt_1042", at, vector_body);
+  const auto signed_delivery = sign_delivery(SigningKey::from_pem(vector_key), "evt_1042", at, vector_body);
   ASSERT_TRUE(signed_delivery);
   EXPECT_EQ(signed_delivery->webhook_id, "evt_1042");
   EXPECT_EQ(signed_delivery->webhook_timestamp, "1800001805");
   EXPECT_EQ(signed_delivery->webhook_signature,
             "v1a,2zNXSrcwzdhzMEv87bh2NqvwmzNyNb5AgTzXvF7ex5UolYo5dF7LUZRMTfQVbfM1JAk3Hlv726BEOyLPvkd6Cg==");
   EXPECT_EQ(signed_delivery->key_id.substr(0, 3), "sk_");
-  EXPECT_FALSE(sign_delivery("not a key", "evt_1", at, "{}"));
+  EXPECT_FALSE(sign_delivery(SigningKey::from_pem("not a key"), "evt_1", at, "{}"));
 }
 
 TEST(WebhookDelivery, RetryDelaysGrowWithJitterAndStopAtTheCeiling) {

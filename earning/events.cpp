@@ -196,8 +196,7 @@ EventResult<Reversal> reverse_event(pqxx::transaction_base& txn, const program::
   }
   const auto entry_id = rows[0][2].as<std::int64_t>();
   // Points of lapsed holds are available again and can be clawed back.
-  ledger::release_lapsed_holds(txn, member_id, now, 1000, origin);
-  const auto accounts = ledger::lock_member_points_and_growth(txn, member_id);
+  const auto accounts = ledger::lock_member_for_write(txn, member_id, now, origin);
   const LockedMemberAccounts* points = accounts ? &accounts->points : nullptr;
   const LockedMemberAccounts* growth = accounts ? &accounts->growth : nullptr;
   LOYALTY_ASSERT(points && growth, "an event of a member without accounts");

@@ -15,8 +15,6 @@ namespace {
 
 using ledger::LockedMemberAccounts;
 
-constexpr int lapsed_holds_released_max = 1000;
-
 const db::Statement lock_event{
     "partial_reversal.lock_event",
     "SELECT member_id, entry_id, reversed_at, coalesce(amount_cents, 0) FROM events WHERE event_id = $1 FOR UPDATE"};
@@ -211,8 +209,7 @@ EventResult<PartialReversal> reverse_event_share(pqxx::transaction_base& txn, co
   auto shares = shares_due(txn, event_id, earn_entry_id, share);
 
   // Points of lapsed holds are available again and can be clawed back.
-  ledger::release_lapsed_holds(txn, member_id, now, lapsed_holds_released_max, origin);
-  const auto accounts = ledger::lock_member_points_and_growth(txn, member_id);
+  const auto accounts = ledger::lock_member_for_write(txn, member_id, now, origin);
   const LockedMemberAccounts* points = accounts ? &accounts->points : nullptr;
   const LockedMemberAccounts* growth = accounts ? &accounts->growth : nullptr;
   LOYALTY_ASSERT(points && growth, "an event of a member without accounts");

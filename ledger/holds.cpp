@@ -145,6 +145,12 @@ Result<Hold> find_hold(pqxx::transaction_base& txn, const std::string& hold_id, 
   return hold;
 }
 
+std::optional<PointsAndGrowth> lock_member_for_write(pqxx::transaction_base& txn, const std::string& member_id,
+                                                     Timestamp now, const Origin& origin) {
+  release_lapsed_holds(txn, member_id, now, 0, origin);  // every one of the member's: no limit
+  return lock_member_points_and_growth(txn, member_id);
+}
+
 int release_lapsed_holds(pqxx::transaction_base& txn, const std::optional<std::string>& member_id,
                          Timestamp as_of, int limit, const Origin& origin) {
   Batch batch{txn};

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "ledger/accounts.hpp"
 #include "ledger/journal.hpp"
 #include "ledger/result.hpp"
 #include "ledger/time.hpp"
@@ -87,8 +88,14 @@ Result<HoldPage> list_member_holds(pqxx::transaction_base& txn, const std::strin
                                    const std::optional<std::string>& status, Timestamp now,
                                    std::optional<std::int64_t> before_open_entry_id, int limit);
 
-// Releases open holds whose expiry is at or before `as_of`: all of them, or one member's.
-// Returns how many were released. At most `limit` per call.
+// The start of a write on one member outside a batch (a reversal, a refund, an exchange):
+// releases the member's holds that lapsed at `now` (their points are available again), then
+// locks the member's accounts of both assets. nullopt for a member without accounts.
+std::optional<PointsAndGrowth> lock_member_for_write(pqxx::transaction_base& txn, const std::string& member_id,
+                                                     Timestamp now, const Origin& origin);
+
+// Releases open holds whose expiry is at or before `as_of`: all of them (at most `limit` per
+// call), or every one of one member's. Returns how many were released.
 int release_lapsed_holds(pqxx::transaction_base& txn, const std::optional<std::string>& member_id,
                          Timestamp as_of, int limit, const Origin& origin);
 

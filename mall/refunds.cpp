@@ -11,8 +11,6 @@
 namespace loyalty::mall {
 namespace {
 
-constexpr int lapsed_holds_released_max = 1000;
-
 const OrderLine* line_of(const Order& order, const std::string& sku) {
   for (const auto& line : order.lines) {
     if (line.sku == sku) return &line;
@@ -48,8 +46,8 @@ OrderResult<Refund> plan_refund(const Order& order, const RefundRequest& request
 
 // Gives the refund's points back (see refunds.hpp for the entry); returns false when the
 // member's balance could not hold them.
-bool return_points(pqxx::transaction_base& txn, const Order& order, Refund& refund, Timestamp now,
-                   const ledger::Origin& origin) {
+bool return_points(pqxx::transaction_base& txn, const Order& order, const ledger::LockedMemberAccounts& accounts,
+                   Refund& refund, Timestamp now, const ledger::Origin& origin) {
   if (refund.points == 0) return true;
   LOYALTY_ASSERT(order.hold_id.has_value(), "points to refund on an order that held none");
   const auto slices = lots_to_return(store::hold_lots(txn, *order.hold_id), order.refunded_points, refund.points);
@@ -58,9 +56,7 @@ bool return_points(pqxx::transaction_base& txn, const Order& order, Refund& refu
     if (slice.expires_at > now) live += slice.amount;
   }
   refund.points_expired = refund.points - live;
-  const auto accounts = ledger::lock_member_accounts(txn, order.member_id, ledger::points_asset);
-  LOYALTY_ASSERT(accounts.has_value(), "an order of a member without POINTS accounts");
-  const auto total = accounts->total();
+  const auto total = accounts.total();
   if (!total || !ledger::checked_add(*total, live)) return false;
 
   ledger::EntryDraft entry{"order_refund", now, order.member_id, order.order_id};
@@ -69,13 +65,13 @@ bool return_points(pqxx::transaction_base& txn, const Order& order, Refund& refu
   const std::string points(ledger::points_asset);
   entry.postings.push_back(
       {ledger::system_account_id(txn, ledger::system_account::redemptions, points), points, -refund.points});
-  if (live > 0) entry.postings.push_back({accounts->available.account_id, points, live});
+  if (live > 0) entry.postings.push_back({accounts.available.account_id, points, live});
   if (refund.points_expired > 0) {
     entry.postings.push_back(
         {ledger::system_account_id(txn, ledger::system_account::breakage, points), points, refund.points_expired});
   }
   const auto posted = ledger::post_entry(txn, entry);
-  std::int64_t available = accounts->available.balance;
+  std::int64_t available = accounts.available.balance;
   for (const auto& slice : slices) {
     if (slice.expires_at <= now) continue;
     ledger::add_lot(txn, {order.member_id, slice.amount, now, slice.expires_at, std::nullopt, posted.entry_id, "refund"},
@@ -136,8 +132,9 @@ OrderResult<Refund> refund_order(pqxx::transaction_base& txn, const program::Pro
   Refund refund = std::move(planned.value());
 
   // Points of lapsed holds are available again before the member's accounts are locked.
-  ledger::release_lapsed_holds(txn, order->member_id, now, lapsed_holds_released_max, origin);
-  if (!return_points(txn, *order, refund, now, origin)) return OrderRefusal::amount_overflow;
+  const auto accounts = ledger::lock_member_for_write(txn, order->member_id, now, origin);
+  LOYALTY_ASSERT(accounts.has_value(), "an order of a member without accounts");
+  if (!return_points(txn, *order, accounts->points, refund, now, origin)) return OrderRefusal::amount_overflow;
   claw_back_earn(txn, *program, *order, refund, now, origin);
 
   Order updated = *order;

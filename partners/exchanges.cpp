@@ -16,8 +16,6 @@
 namespace loyalty::partners {
 namespace {
 
-constexpr int lapsed_holds_released_max = 1000;
-
 // The row is claimed first, so a concurrent request with the same id waits for this one and
 // then replays its answer (or, if this one is refused and rolls back, proceeds itself).
 const db::Statement claim_exchange{
@@ -199,9 +197,9 @@ ExchangeResult exchange_outbound(pqxx::transaction_base& txn, const ProgramConte
   if (auto answered = claim(txn, "out", exchange, row_id)) return std::move(*answered);
 
   // Points of holds that lapsed are available again before we judge the balance.
-  ledger::release_lapsed_holds(txn, exchange.member_id, now, lapsed_holds_released_max, origin);
-  const auto accounts = ledger::lock_member_accounts(txn, exchange.member_id, ledger::points_asset);
-  LOYALTY_ASSERT(accounts.has_value(), "a linked member without POINTS accounts");
+  const auto locked = ledger::lock_member_for_write(txn, exchange.member_id, now, origin);
+  LOYALTY_ASSERT(locked.has_value(), "a linked member without accounts");
+  const ledger::LockedMemberAccounts* accounts = &locked->points;
   if (accounts->available.balance < exchange.points) return Refusal::insufficient_points;
   if (!within_daily_limits(txn, partner, exchange, now)) return Refusal::limit_exceeded;
 

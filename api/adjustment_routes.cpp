@@ -6,8 +6,8 @@
 #include "api/service.hpp"
 #include "ledger/adjustments.hpp"
 #include "ledger/batch.hpp"
-#include "program/cache.hpp"
 #include "ledger/executor.hpp"
+#include "program/cache.hpp"
 
 namespace loyalty::api {
 namespace asio = boost::asio;
@@ -26,18 +26,19 @@ asio::awaitable<Reply> create_adjustment(Service& service, RequestContext& conte
                     "must be one of goodwill, service_recovery, correction, migration, promotion, fraud, "
                     "chargeback, other");
   }
-  if (request.has_note() && request.note().size() > limits::note_chars_max) validation.fail("note", "at most 1000 characters");
+  if (request.has_note() && request.note().size() > limits::note_chars_max)
+    validation.fail("note", "at most 1000 characters");
   if (request.reason_code() == "other" && (!request.has_note() || request.note().empty())) {
     validation.fail("note", "is required when reason_code is other");
   }
   if (!validation.ok()) co_return validation.reply();
-  ledger::AdjustmentRequest adjustment{request.member_id(), request.asset(), request.amount(),
-                                       request.reason_code(),
+  ledger::AdjustmentRequest adjustment{request.member_id(), request.asset(), request.amount(), request.reason_code(),
                                        request.has_note() ? std::optional(request.note()) : std::nullopt};
   using Decided = ledger::Result<ledger::DecidedAdjustment>;
   app::Subjects subjects;
   subjects.members = {adjustment.member_id};
-  if (adjustment.asset == ledger::points_asset && adjustment.amount < 0) subjects.points_members = {adjustment.member_id};
+  if (adjustment.asset == ledger::points_asset && adjustment.amount < 0)
+    subjects.points_members = {adjustment.member_id};
   const std::shared_ptr<app::Command> command = std::make_shared<app::DecisionCommand<Decided>>(
       std::move(subjects),
       [&service, adjustment, now = context.received_at, origin = context.origin()](ledger::Batch& batch) {
@@ -59,8 +60,7 @@ asio::awaitable<Reply> create_adjustment(Service& service, RequestContext& conte
         message.set_created_at(format_rfc3339(batch.entry_created_at(done->entry)));
         return answer_of(Reply::of(201, std::move(message)));
       });
-  co_return co_await service.submit(context, db::routing_key_of(request.member_id()), request, true,
-                                    command);
+  co_return co_await service.submit(context, db::routing_key_of(request.member_id()), request, true, command);
 }
 
 }  // namespace

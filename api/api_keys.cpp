@@ -8,10 +8,9 @@
 namespace loyalty::api {
 namespace {
 
-const db::Statement insert_key{
-    "api_keys.insert",
-    "INSERT INTO api_keys (key_id, name, role, secret_sha256, expires_at, created_by)"
-    " VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at"};
+const db::Statement insert_key{"api_keys.insert",
+                               "INSERT INTO api_keys (key_id, name, role, secret_sha256, expires_at, created_by)"
+                               " VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at"};
 const db::Statement select_key{
     "api_keys.select",
     "SELECT name, role, secret_sha256, revoked_at, expires_at, expires_at IS NOT NULL AND expires_at <= $2"
@@ -96,9 +95,9 @@ CreatedKey create_api_key(pqxx::transaction_base& txn, const NewKey& key) {
   created.secret = created.key_id + "." + base64url(random_bytes(32));
   const auto expires = key.expires_at ? std::optional(db::sql_time(*key.expires_at)) : std::nullopt;
   const auto created_by = key.created_by.empty() ? std::nullopt : std::optional(key.created_by);
-  const auto rows = db::exec(txn, insert_key, created.key_id, key.name, role_name(key.role),
-                             pqxx::binarystring(sha256(created.secret)), db::nullable(expires),
-                             db::nullable(created_by));
+  const auto rows =
+      db::exec(txn, insert_key, created.key_id, key.name, role_name(key.role),
+               pqxx::binarystring(sha256(created.secret)), db::nullable(expires), db::nullable(created_by));
   created.created_at = parse_rfc3339(rows[0][0].c_str()).value_or(Timestamp{});
   return created;
 }

@@ -82,7 +82,8 @@ asio::awaitable<Reply> list_audit_events(Service& service, RequestContext& conte
                                db::nullable(query.actor), db::nullable(query.action), query.after, query.limit + 1);
     v1::AuditEventPage page;
     const auto shown = std::min<std::size_t>(rows.size(), static_cast<std::size_t>(query.limit));
-    for (std::size_t i = 0; i < shown; ++i) fill_event(*page.add_items(), rows[static_cast<pqxx::result::size_type>(i)]);
+    for (std::size_t i = 0; i < shown; ++i)
+      fill_event(*page.add_items(), rows[static_cast<pqxx::result::size_type>(i)]);
     if (rows.size() > shown) page.set_next_cursor(encode_cursor(page.items(page.items_size() - 1).audit_id()));
     return Reply::of(200, std::move(page));
   });

@@ -76,8 +76,9 @@ void add_console_routes(Router& router) {
     }
     co_return serve_asset(context, "index.html");
   });
-  router.add(verb::get, "/console/{path...}", {},
-             [](RequestContext& context) -> asio::awaitable<Reply> { co_return serve_asset(context, context.param("path")); });
+  router.add(verb::get, "/console/{path...}", {}, [](RequestContext& context) -> asio::awaitable<Reply> {
+    co_return serve_asset(context, context.param("path"));
+  });
 }
 
 }  // namespace loyalty::api

@@ -40,7 +40,7 @@ struct RequestContext {
   const HttpRequest& http;
   std::string request_id;
   std::string source_address;
-  std::string route;  // "POST /v1/holds/{hold_id}/capture"
+  std::string route;                          // "POST /v1/holds/{hold_id}/capture"
   std::map<std::string, std::string> params;  // from the path
   std::map<std::string, std::string> query;
   Encoding body_encoding = Encoding::json;
@@ -56,8 +56,9 @@ struct RequestContext {
   ledger::Origin origin() const;
   // On every log line of the request: its id and the key that asked (once authenticated).
   log::RequestTags log_tags() const {
-    return {request_id, caller ? std::string_view(caller->key_id)
-                               : partner ? std::string_view(partner->key_id) : std::string_view()};
+    return {request_id, caller    ? std::string_view(caller->key_id)
+                        : partner ? std::string_view(partner->key_id)
+                                  : std::string_view()};
   }
 };
 

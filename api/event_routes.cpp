@@ -13,9 +13,9 @@
 #include "earning/event_batch.hpp"
 #include "earning/events.hpp"
 #include "ledger/batch.hpp"
-#include "program/cache.hpp"
 #include "ledger/digest.hpp"
 #include "ledger/executor.hpp"
+#include "program/cache.hpp"
 
 namespace loyalty::api {
 namespace asio = boost::asio;
@@ -36,8 +36,9 @@ Reply event_refusal_reply(earning::EventRefusal refusal) {
       return problem(422, "amount_overflow", "an award would exceed the largest amount (2^63-1)");
     case EventRefusal::event_not_found: return problem(404, "not_found", "no event has this id");
     case EventRefusal::partially_clawed_back:
-      return problem(409, "partially_reversed",
-                     "refunds have already clawed back part of this event's awards; refund the rest of the order instead");
+      return problem(
+          409, "partially_reversed",
+          "refunds have already clawed back part of this event's awards; refund the rest of the order instead");
   }
   return problem(500, "internal_error", "unmapped refusal");
 }
@@ -96,12 +97,14 @@ asio::awaitable<Reply> record_event(Service& service, RequestContext& context) {
   Validation validation;
   static const std::regex id_pattern{"[A-Za-z0-9_.:-]{1,128}"};
   static const std::regex type_pattern{"[a-z0-9][a-z0-9_-]{0,63}"};
-  if (!std::regex_match(request.event_id(), id_pattern)) validation.fail("event_id", "1 to 128 characters of [A-Za-z0-9_.:-]");
+  if (!std::regex_match(request.event_id(), id_pattern))
+    validation.fail("event_id", "1 to 128 characters of [A-Za-z0-9_.:-]");
   if (request.event_id().starts_with("order:")) {
     validation.fail("event_id", "the order: prefix belongs to mall orders' events");
   }
   if (request.member_id().empty()) validation.fail("member_id", "is required");
-  if (!std::regex_match(request.type(), type_pattern)) validation.fail("type", "a lower-case event type such as purchase");
+  if (!std::regex_match(request.type(), type_pattern))
+    validation.fail("type", "a lower-case event type such as purchase");
   const auto occurred_at = parse_rfc3339(request.occurred_at());
   if (!occurred_at) validation.fail("occurred_at", "an RFC 3339 time is required");
   earning::Event event;
@@ -124,7 +127,8 @@ asio::awaitable<Reply> record_event(Service& service, RequestContext& context) {
       [&service, event, now = context.received_at, origin = context.origin()](ledger::Batch& batch) -> Decided {
         const auto program = service.program(batch.transaction());
         if (!program) return no_program();
-        return earning::EventBatch::of(batch, program).record(event, now, earning::live_bounds(program->program), origin);
+        return earning::EventBatch::of(batch, program)
+            .record(event, now, earning::live_bounds(program->program), origin);
       },
       [](const ledger::Batch& batch, const Decided& decided) {
         if (const auto* reply = std::get_if<Reply>(&decided)) return answer_of(*reply);
@@ -138,7 +142,8 @@ asio::awaitable<Reply> record_event(Service& service, RequestContext& context) {
         return answer_of(std::move(reply));
       },
       [&service, event](ledger::Batch& batch) {
-        if (const auto program = service.program(batch.transaction())) earning::EventBatch::of(batch, program).want(event);
+        if (const auto program = service.program(batch.transaction()))
+          earning::EventBatch::of(batch, program).want(event);
       });
   co_return co_await service.submit(context, db::routing_key_of(event.member_id), request, false, command);
 }

@@ -1,8 +1,8 @@
 // POST /v1/exports, GET /v1/exports/{export_id}, GET /v1/exports/{export_id}/files/{name}
-// (role finance), GET /v1/exports (admin, finance). An export is recorded as `running` in the request's transaction and built
-// afterwards by this process's export thread, on its own connection, in one repeatable-read
-// transaction, into the database (audit::DatabaseSink) — so any process serving the
-// database can hand the files out. audit/export.hpp describes the files.
+// (role finance), GET /v1/exports (admin, finance). An export is recorded as `running` in the request's transaction and
+// built afterwards by this process's export thread, on its own connection, in one repeatable-read transaction, into the
+// database (audit::DatabaseSink) — so any process serving the database can hand the files out. audit/export.hpp
+// describes the files.
 #include <boost/asio/awaitable.hpp>
 
 #include <memory>
@@ -34,18 +34,18 @@ const db::Statement insert_export{
 const db::Statement finish_export{
     "api.finish_export",
     "UPDATE exports SET status = $2, finished_at = clock_timestamp(), error = $3 WHERE export_id = $1"};
-#define LOYALTY_EXPORT_COLUMNS                                                                                     \
-  "export_id, status, range_from, range_to, array_to_string(formats, ','), created_at, finished_at, error,"         \
-  " status = 'running' AND NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted"        \
+#define LOYALTY_EXPORT_COLUMNS                                                                               \
+  "export_id, status, range_from, range_to, array_to_string(formats, ','), created_at, finished_at, error,"  \
+  " status = 'running' AND NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted" \
   "   AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = runner_key)"
-const db::Statement select_export{
-    "api.select_export", "SELECT " LOYALTY_EXPORT_COLUMNS " FROM exports WHERE export_id = $1"};
+const db::Statement select_export{"api.select_export",
+                                  "SELECT " LOYALTY_EXPORT_COLUMNS " FROM exports WHERE export_id = $1"};
 // Newest first, before the cursor's (created_at, export_id).
 const db::Statement select_exports{
-    "api.select_exports",
-    "SELECT " LOYALTY_EXPORT_COLUMNS " FROM exports"
-    " WHERE $1::timestamptz IS NULL OR (created_at, export_id) < ($1::timestamptz, $2::text)"
-    " ORDER BY created_at DESC, export_id DESC LIMIT $3"};
+    "api.select_exports", "SELECT " LOYALTY_EXPORT_COLUMNS
+                          " FROM exports"
+                          " WHERE $1::timestamptz IS NULL OR (created_at, export_id) < ($1::timestamptz, $2::text)"
+                          " ORDER BY created_at DESC, export_id DESC LIMIT $3"};
 #undef LOYALTY_EXPORT_COLUMNS
 
 // An export left `running` by a process that is gone (its runner key unheld) counts as failed.
@@ -120,8 +120,8 @@ class ExportRunner {
 
   static void build(const ExportJob& job, const std::string& url) {
     try {
-      auto connection = db::connect(url, db::SessionLimits{std::chrono::hours(1), std::chrono::seconds(5),
-                                                           std::chrono::hours(1)});
+      auto connection =
+          db::connect(url, db::SessionLimits{std::chrono::hours(1), std::chrono::seconds(5), std::chrono::hours(1)});
       pqxx::transaction<pqxx::repeatable_read> txn{*connection, "export"};
       audit::DatabaseSink sink{txn, job.export_id};
       audit::write_export(txn, job.from, job.to, job.formats, sink, job.signing_key);
@@ -179,7 +179,8 @@ asio::awaitable<Reply> create_export(Service& service, RequestContext& context) 
   }
   std::string unknown;
   const auto formats = audit::parse_formats({request.formats().begin(), request.formats().end()}, &unknown);
-  if (!formats) validation.fail("formats", "one or more of csv, jsonl, ledger" + (unknown.empty() ? "" : "; not " + unknown));
+  if (!formats)
+    validation.fail("formats", "one or more of csv, jsonl, ledger" + (unknown.empty() ? "" : "; not " + unknown));
   if (!validation.ok()) co_return validation.reply();
   if (!service.signing_key()) {
     co_return problem(503, "signing_key_unavailable", "this server has no Ed25519 signing key (LOYALTY_SIGNING_KEY)");
@@ -193,19 +194,19 @@ asio::awaitable<Reply> create_export(Service& service, RequestContext& context) 
     log::warn("export runner cannot reach the database", {{"error", error.what()}});
     co_return problem(503, "database_unavailable", "the database is unreachable; retry shortly");
   }
-  Reply reply = co_await service.write(context, db::routing_key_of(export_id), request, false,
-                                       [&](pqxx::transaction_base& txn) {
-    db::exec(txn, insert_export, export_id, db::sql_time(*from), db::sql_time(*to), formats_array(*formats), requested_by,
-             runner_key);
-    v1::Export message;
-    message.set_export_id(export_id);
-    message.set_status("running");
-    message.set_from(format_rfc3339(*from));
-    message.set_to(format_rfc3339(*to));
-    for (const auto& name : formats->names()) message.add_formats(name);
-    message.set_created_at(format_rfc3339(context.received_at));
-    return Reply::of(202, std::move(message));
-  });
+  Reply reply =
+      co_await service.write(context, db::routing_key_of(export_id), request, false, [&](pqxx::transaction_base& txn) {
+        db::exec(txn, insert_export, export_id, db::sql_time(*from), db::sql_time(*to), formats_array(*formats),
+                 requested_by, runner_key);
+        v1::Export message;
+        message.set_export_id(export_id);
+        message.set_status("running");
+        message.set_from(format_rfc3339(*from));
+        message.set_to(format_rfc3339(*to));
+        for (const auto& name : formats->names()) message.add_formats(name);
+        message.set_created_at(format_rfc3339(context.received_at));
+        return Reply::of(202, std::move(message));
+      });
   // A replay answers the first request's export; only a new one is built.
   if (reply.status == 202 && reply.keep_writes) {
     runner().submit({export_id, *from, *to, *formats, service.signing_key()}, service.options().database.database_url);
@@ -260,7 +261,8 @@ asio::awaitable<Reply> list_exports(Service& service, RequestContext& context) {
     }
     if (static_cast<int>(rows.size()) > limit) {
       const auto& last = rows[limit - 1];
-      message.set_next_cursor(encode_cursor(KeyCursor{db::time_of(last[5]).time_since_epoch().count(), last[0].c_str()}));
+      message.set_next_cursor(
+          encode_cursor(KeyCursor{db::time_of(last[5]).time_since_epoch().count(), last[0].c_str()}));
     }
     return Reply::of(200, std::move(message));
   });
@@ -308,10 +310,12 @@ asio::awaitable<Reply> get_export_file(Service& service, RequestContext& context
         if (chunk == 0) co_return std::move(*first);
         const Reply piece = co_await service.read(db::routing_key_of(export_id), [&](pqxx::transaction_base& txn) {
           const auto bytes = audit::read_stored_chunk(txn, export_id, name, chunk);
-          if (!bytes) throw std::runtime_error("export " + export_id + " lacks chunk " + std::to_string(chunk) + " of " + name);
+          if (!bytes)
+            throw std::runtime_error("export " + export_id + " lacks chunk " + std::to_string(chunk) + " of " + name);
           return Reply::text(200, *bytes, "");
         });
-        if (!piece.succeeded()) throw std::runtime_error("reading chunk " + std::to_string(chunk) + " of " + name + " failed");
+        if (!piece.succeeded())
+          throw std::runtime_error("reading chunk " + std::to_string(chunk) + " of " + name + " failed");
         co_return piece.raw_body;
       };
       // Names are the export's own (entries.csv, manifest.json...): plain ASCII, no quoting needed.

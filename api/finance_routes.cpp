@@ -122,7 +122,8 @@ asio::awaitable<Reply> get_liability(Service& service, RequestContext& context) 
     const std::int64_t point_value_cents = program ? program->program.point_value_cents : 1;
     const std::string currency = program ? program->program.currency : "CNY";
     try {
-      return Reply::of(200, liability_message(audit::liability_report(txn, moment, point_value_cents, period), currency));
+      return Reply::of(200,
+                       liability_message(audit::liability_report(txn, moment, point_value_cents, period), currency));
     } catch (const audit::ReportOverflow& overflow) {
       return report_overflow(overflow);
     }

@@ -6,8 +6,8 @@
 #include "api/routes.hpp"
 #include "api/service.hpp"
 #include "ledger/accounts.hpp"
-#include "ledger/executor.hpp"
 #include "ledger/batch.hpp"
+#include "ledger/executor.hpp"
 #include "ledger/holds.hpp"
 #include "mall/orders.hpp"
 
@@ -45,8 +45,8 @@ asio::awaitable<Reply> create_hold(Service& service, RequestContext& context) {
   if (request.has_asset() && request.asset() != ledger::points_asset) {
     validation.fail("asset", "holds are on POINTS only");
   }
-  const auto ttl = std::chrono::seconds(request.has_ttl_seconds() ? request.ttl_seconds()
-                                                                   : ledger::hold_ttl_default.count());
+  const auto ttl =
+      std::chrono::seconds(request.has_ttl_seconds() ? request.ttl_seconds() : ledger::hold_ttl_default.count());
   if (ttl < ledger::hold_ttl_min || ttl > ledger::hold_ttl_max) {
     validation.fail("ttl_seconds", "must be from 1 to 604800");
   }
@@ -68,8 +68,7 @@ asio::awaitable<Reply> create_hold(Service& service, RequestContext& context) {
         if (!opened) return answer_of(refusal_reply(opened.refusal()));
         return answer_of(Reply::of(201, hold_message(opened.value())));
       });
-  co_return co_await service.submit(context, db::routing_key_of(request.member_id()), request, true,
-                                    command);
+  co_return co_await service.submit(context, db::routing_key_of(request.member_id()), request, true, command);
 }
 
 asio::awaitable<Reply> get_hold(Service& service, RequestContext& context) {
@@ -123,8 +122,10 @@ asio::awaitable<Reply> capture_hold(Service& service, RequestContext& context) {
   const auto amount = request.has_amount() ? std::optional(request.amount()) : std::nullopt;
   // A named local, not a temporary: GCC 12 destroys temporaries of a co_await expression twice
   // (GCC bug 99576), and this one owns strings.
-  const HoldChange capture = [hold_id, amount, now = context.received_at, origin = context.origin()](
-                                 ledger::Batch& batch) { return ledger::capture_hold(batch, hold_id, amount, now, origin); };
+  const HoldChange capture = [hold_id, amount, now = context.received_at,
+                              origin = context.origin()](ledger::Batch& batch) {
+    return ledger::capture_hold(batch, hold_id, amount, now, origin);
+  };
   co_return co_await change_hold(service, context, request, hold_id, capture);
 }
 

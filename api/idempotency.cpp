@@ -16,24 +16,20 @@
 namespace loyalty::api {
 namespace {
 
-const db::Statement insert_claim{
-    "idempotency.claim",
-    "INSERT INTO idempotency_keys (caller, idempotency_key, request_sha256, status_code,"
-    " response_type, response) VALUES ($1, $2, $3, 0, '', ''::bytea)"
-    " ON CONFLICT (caller, idempotency_key) DO NOTHING"};
+const db::Statement insert_claim{"idempotency.claim",
+                                 "INSERT INTO idempotency_keys (caller, idempotency_key, request_sha256, status_code,"
+                                 " response_type, response) VALUES ($1, $2, $3, 0, '', ''::bytea)"
+                                 " ON CONFLICT (caller, idempotency_key) DO NOTHING"};
 
-const db::Statement select_claim{
-    "idempotency.select",
-    "SELECT request_sha256, status_code, response_type, response FROM idempotency_keys"
-    " WHERE caller = $1 AND idempotency_key = $2"};
+const db::Statement select_claim{"idempotency.select",
+                                 "SELECT request_sha256, status_code, response_type, response FROM idempotency_keys"
+                                 " WHERE caller = $1 AND idempotency_key = $2"};
 
-const db::Statement update_reply{
-    "idempotency.record",
-    "UPDATE idempotency_keys SET status_code = $3, response_type = $4, response = $5"
-    " WHERE caller = $1 AND idempotency_key = $2"};
+const db::Statement update_reply{"idempotency.record",
+                                 "UPDATE idempotency_keys SET status_code = $3, response_type = $4, response = $5"
+                                 " WHERE caller = $1 AND idempotency_key = $2"};
 
-const db::Statement delete_old{
-    "idempotency.purge", "DELETE FROM idempotency_keys WHERE created_at < $1"};
+const db::Statement delete_old{"idempotency.purge", "DELETE FROM idempotency_keys WHERE created_at < $1"};
 
 // Stored answers that may hold one of the texts (a byte search first; the fields are
 // compared exactly after decoding), locked in key order.
@@ -52,7 +48,8 @@ const db::Statement replace_reply{
 // binary does not know, during a rolling upgrade) fails its request, not the process.
 std::shared_ptr<google::protobuf::Message> decode_stored(const std::string& type, const std::string& bytes) {
   const auto* descriptor = google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(type);
-  if (descriptor == nullptr) throw std::runtime_error("a stored reply of an unknown message type: " + type.substr(0, 100));
+  if (descriptor == nullptr)
+    throw std::runtime_error("a stored reply of an unknown message type: " + type.substr(0, 100));
   std::shared_ptr<google::protobuf::Message> message{
       google::protobuf::MessageFactory::generated_factory()->GetPrototype(descriptor)->New()};
   if (!message->ParseFromString(bytes)) throw std::runtime_error("a stored reply of type " + type + " does not parse");
@@ -128,8 +125,8 @@ Reply replayed_reply(int status, const std::string& type, const std::string& byt
 bool is_valid_idempotency_key(std::string_view key) {
   if (key.empty() || key.size() > limits::idempotency_key_chars_max) return false;
   for (char c : key) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '.' || c == ':' || c == '-';
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+                    c == '.' || c == ':' || c == '-';
     if (!ok) return false;
   }
   return true;
@@ -160,8 +157,8 @@ std::optional<IdempotencyClaim> find_idempotency_key(pqxx::transaction_base& txn
   return judge_stored(rows[0], request_sha256);
 }
 
-IdempotencyClaim claim_idempotency_key(pqxx::transaction_base& txn, const std::string& caller,
-                                       const std::string& key, const std::string& request_sha256) {
+IdempotencyClaim claim_idempotency_key(pqxx::transaction_base& txn, const std::string& caller, const std::string& key,
+                                       const std::string& request_sha256) {
   const auto inserted = db::exec(txn, insert_claim, caller, key, pqxx::binarystring(request_sha256));
   if (inserted.affected_rows() == 1) return {};
   const auto rows = db::exec(txn, select_claim, caller, key);
@@ -169,8 +166,8 @@ IdempotencyClaim claim_idempotency_key(pqxx::transaction_base& txn, const std::s
   return judge_stored(rows[0], request_sha256);
 }
 
-void record_idempotent_reply(pqxx::transaction_base& txn, const std::string& caller,
-                             const std::string& key, const Reply& reply) {
+void record_idempotent_reply(pqxx::transaction_base& txn, const std::string& caller, const std::string& key,
+                             const Reply& reply) {
   LOYALTY_ASSERT(reply.message != nullptr && reply.status < 500, "only answers, never failures, are recorded");
   db::exec(txn, update_reply, caller, key, reply.status, reply.message->GetDescriptor()->full_name(),
            pqxx::binarystring(to_binary(*reply.message)));

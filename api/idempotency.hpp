@@ -24,16 +24,16 @@ struct IdempotencyClaim {
   Reply replay;  // for Kind::replay: the first answer
 };
 
-IdempotencyClaim claim_idempotency_key(pqxx::transaction_base& txn, const std::string& caller,
-                                       const std::string& key, const std::string& request_sha256);
+IdempotencyClaim claim_idempotency_key(pqxx::transaction_base& txn, const std::string& caller, const std::string& key,
+                                       const std::string& request_sha256);
 
 // The key's recorded answer judged against this request (replay or reused), without claiming
 // it; nullopt when the key is new.
 std::optional<IdempotencyClaim> find_idempotency_key(pqxx::transaction_base& txn, const std::string& caller,
                                                      const std::string& key, const std::string& request_sha256);
 
-void record_idempotent_reply(pqxx::transaction_base& txn, const std::string& caller,
-                             const std::string& key, const Reply& reply);
+void record_idempotent_reply(pqxx::transaction_base& txn, const std::string& caller, const std::string& key,
+                             const Reply& reply);
 
 // Deletes keys created before `older_than`; returns how many.
 long long purge_idempotency_keys(pqxx::transaction_base& txn, Timestamp older_than);

@@ -2,8 +2,8 @@
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
@@ -32,8 +32,10 @@ std::optional<std::string> scan_json_text(std::string_view body) {
   for (std::size_t i = 0; i < body.size(); ++i) {
     const char c = body[i];
     if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
       continue;
     }
     if (c == '"') {
@@ -51,7 +53,9 @@ std::optional<std::string> scan_json_text(std::string_view body) {
         if (body[end] == '.' || body[end] == 'e' || body[end] == 'E') integral = false;
         ++end;
       }
-      if (!integral) return "amounts and counts are integers; " + std::string(body.substr(i, std::min<std::size_t>(end - i, 40))) + " is not";
+      if (!integral)
+        return "amounts and counts are integers; " + std::string(body.substr(i, std::min<std::size_t>(end - i, 40))) +
+               " is not";
       i = end - 1;
     }
   }
@@ -78,7 +82,8 @@ class MessageCheck {
       return fail(path, "nests deeper than " + std::to_string(limits::json_depth_max) + " levels");
     }
     const Reflection* r = message.GetReflection();
-    if (!r->GetUnknownFields(message).empty()) return fail(path, "has a field that " + descriptor->name() + " does not have");
+    if (!r->GetUnknownFields(message).empty())
+      return fail(path, "has a field that " + descriptor->name() + " does not have");
     std::vector<const FieldDescriptor*> fields;
     r->ListFields(message, &fields);
     // A list or a map is a level of its own, except the ones that are the JSON value itself.
@@ -104,12 +109,13 @@ class MessageCheck {
     if (!problem) problem = (path.empty() ? std::string("the body") : path) + " " + what;
   }
 
-  void value(const Message& message, const FieldDescriptor* field, int index, std::size_t depth, const std::string& at) {
+  void value(const Message& message, const FieldDescriptor* field, int index, std::size_t depth,
+             const std::string& at) {
     const Reflection* r = message.GetReflection();
     switch (field->cpp_type()) {
       case FieldDescriptor::CPPTYPE_MESSAGE:
-        this->message(index >= 0 ? r->GetRepeatedMessage(message, field, index) : r->GetMessage(message, field),
-                      depth, at);
+        this->message(index >= 0 ? r->GetRepeatedMessage(message, field, index) : r->GetMessage(message, field), depth,
+                      at);
         break;
       case FieldDescriptor::CPPTYPE_STRING: {
         std::string scratch;
@@ -124,14 +130,14 @@ class MessageCheck {
       }
       case FieldDescriptor::CPPTYPE_DOUBLE:
       case FieldDescriptor::CPPTYPE_FLOAT: {
-        const double number = field->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE
-                                  ? (index >= 0 ? r->GetRepeatedDouble(message, field, index) : r->GetDouble(message, field))
-                                  : (index >= 0 ? r->GetRepeatedFloat(message, field, index) : r->GetFloat(message, field));
+        const double number =
+            field->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE
+                ? (index >= 0 ? r->GetRepeatedDouble(message, field, index) : r->GetDouble(message, field))
+                : (index >= 0 ? r->GetRepeatedFloat(message, field, index) : r->GetFloat(message, field));
         if (!std::isfinite(number) || std::floor(number) != number) fail(at, "must be a whole number");
         break;
       }
-      default:
-        break;
+      default: break;
     }
   }
 };
@@ -141,10 +147,11 @@ class MessageCheck {
 // form. Such bodies are refused with a problem anyway; only fatal messages are kept.
 void quiet_protobuf_parse_logs() {
   static const bool installed = [] {
-    google::protobuf::SetLogHandler([](google::protobuf::LogLevel level, const char* file, int line,
-                                       const std::string& text) {
-      if (level == google::protobuf::LOGLEVEL_FATAL) std::fprintf(stderr, "protobuf fatal at %s:%d: %s\n", file, line, text.c_str());
-    });
+    google::protobuf::SetLogHandler(
+        [](google::protobuf::LogLevel level, const char* file, int line, const std::string& text) {
+          if (level == google::protobuf::LOGLEVEL_FATAL)
+            std::fprintf(stderr, "protobuf fatal at %s:%d: %s\n", file, line, text.c_str());
+        });
     return true;
   }();
   (void)installed;
@@ -186,8 +193,8 @@ void write_scalar(std::string& out, const Message& message, const FieldDescripto
     case FieldDescriptor::CPPTYPE_DOUBLE:
     case FieldDescriptor::CPPTYPE_FLOAT: {
       const double value = field->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE
-                                ? (repeated ? r->GetRepeatedDouble(message, field, index) : r->GetDouble(message, field))
-                                : (repeated ? r->GetRepeatedFloat(message, field, index) : r->GetFloat(message, field));
+                               ? (repeated ? r->GetRepeatedDouble(message, field, index) : r->GetDouble(message, field))
+                               : (repeated ? r->GetRepeatedFloat(message, field, index) : r->GetFloat(message, field));
       char text[32];
       std::snprintf(text, sizeof text, "%.17g", value);
       out += text;
@@ -285,11 +292,11 @@ std::optional<std::string> parse_json(std::string_view body, Message& message) {
   if (auto problem = scan_json_text(body)) return problem;
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
-  const auto status =
-      google::protobuf::util::JsonStringToMessage(google::protobuf::StringPiece(body.data(), body.size()),
-                                                  &message, options);
-  if (!status.ok()) return "the body is not a valid " + message.GetDescriptor()->name() + ": " +
-                           std::string(status.message()).substr(0, 200);
+  const auto status = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(body.data(), body.size()), &message, options);
+  if (!status.ok())
+    return "the body is not a valid " + message.GetDescriptor()->name() + ": " +
+           std::string(status.message()).substr(0, 200);
   return check_message(message);
 }
 

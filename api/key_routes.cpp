@@ -4,9 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "api/proto/loyalty/v1/access.pb.h"
 #include "api/api_keys.hpp"
 #include "api/limits.hpp"
+#include "api/proto/loyalty/v1/access.pb.h"
 #include "api/routes.hpp"
 #include "api/service.hpp"
 #include "audit/audit_log.hpp"

@@ -13,9 +13,9 @@ inline constexpr int page_size_max = 500;
 inline constexpr std::size_t idempotency_key_chars_max = 128;
 inline constexpr std::size_t connections_max = 4096;
 inline constexpr std::size_t connections_per_address_max = 256;  // more from one address: closed at once
-inline constexpr std::chrono::seconds read_timeout{30};           // a whole request, once it has begun
-inline constexpr std::chrono::seconds write_timeout{30};          // a whole response: a client that stops reading is dropped
-inline constexpr std::chrono::seconds idle_timeout{60};           // a keep-alive connection with no request begun
+inline constexpr std::chrono::seconds read_timeout{30};          // a whole request, once it has begun
+inline constexpr std::chrono::seconds write_timeout{30};  // a whole response: a client that stops reading is dropped
+inline constexpr std::chrono::seconds idle_timeout{60};   // a keep-alive connection with no request begun
 // A refused request's answer (413, 431, 400) is sent while the client may still be sending:
 // the server stops sending, then reads and discards up to this much for up to this long, so
 // that the client reads the answer instead of a reset.
@@ -30,9 +30,9 @@ inline constexpr std::size_t reference_chars_max = 200;
 inline constexpr std::size_t note_chars_max = 1000;
 
 // Access (docs/API.md, "Authentication and roles").
-inline constexpr std::size_t key_cache_entries_max = 10000;      // verified secrets; refused ones apart
-inline constexpr std::size_t rate_limit_buckets_max = 100000;    // idle buckets are dropped beyond it
-inline constexpr std::size_t refusal_counters_max = 10000;       // per flush; beyond it folded into "*"
+inline constexpr std::size_t key_cache_entries_max = 10000;       // verified secrets; refused ones apart
+inline constexpr std::size_t rate_limit_buckets_max = 100000;     // idle buckets are dropped beyond it
+inline constexpr std::size_t refusal_counters_max = 10000;        // per flush; beyond it folded into "*"
 inline constexpr std::chrono::seconds refusal_flush_interval{1};  // refused authentications reach auth_refusals
 inline constexpr std::chrono::seconds refusal_window{60};         // auth_refusals rows count a minute each
 inline constexpr std::chrono::minutes job_as_of_skew_max{5};      // a job's as_of beyond now + this: as_of_in_future

@@ -46,8 +46,7 @@ std::string Metrics::render(const db::Executor& executor) const {
   out += "# TYPE loyalty_http_request_duration_seconds histogram\n";
   for (const auto& [route, histogram] : latency_) {
     for (std::size_t i = 0; i < buckets_seconds.size(); ++i) {
-      std::snprintf(line, sizeof line,
-                    "loyalty_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+      std::snprintf(line, sizeof line, "loyalty_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
                     route.c_str(), buckets_seconds[i], static_cast<unsigned long long>(histogram.counts[i]));
       out += line;
     }
@@ -66,11 +65,12 @@ std::string Metrics::render(const db::Executor& executor) const {
                   static_cast<unsigned long long>(count));
     out += line;
   }
-  std::snprintf(line, sizeof line,
-                "# HELP loyalty_source_limited_total Requests refused with 429 before authentication, by source address limits.\n"
-                "# TYPE loyalty_source_limited_total counter\n"
-                "loyalty_source_limited_total %llu\n",
-                static_cast<unsigned long long>(source_limited_.load()));
+  std::snprintf(
+      line, sizeof line,
+      "# HELP loyalty_source_limited_total Requests refused with 429 before authentication, by source address limits.\n"
+      "# TYPE loyalty_source_limited_total counter\n"
+      "loyalty_source_limited_total %llu\n",
+      static_cast<unsigned long long>(source_limited_.load()));
   out += line;
   std::snprintf(line, sizeof line,
                 "# HELP loyalty_rate_limited_total Requests refused with 429.\n"
@@ -100,8 +100,8 @@ std::string Metrics::render(const db::Executor& executor) const {
                 static_cast<unsigned long long>(rate_limited_.load()), executor.workers(),
                 static_cast<long long>(executor.queued_jobs()), static_cast<long long>(executor.jobs_run()),
                 static_cast<long long>(executor.committed_batches()),
-                static_cast<unsigned long long>(db::statements_sent_total.load()), executor.database_reachable() ? 1 : 0,
-                static_cast<long long>(executor.entries_committed()));
+                static_cast<unsigned long long>(db::statements_sent_total.load()),
+                executor.database_reachable() ? 1 : 0, static_cast<long long>(executor.entries_committed()));
   out += line;
   return out;
 }
@@ -155,7 +155,8 @@ std::string render_background(pqxx::transaction_base& txn) {
               "Committed entries and audit events not yet sealed into the hash chain.");
   std::snprintf(line, sizeof line, "loyalty_audit_seal_lag_records %lld\n", static_cast<long long>(lag.records));
   out += line;
-  append_help(out, "loyalty_audit_seal_lag_seconds", "gauge", "Age of the oldest record not yet sealed (0: none waits).");
+  append_help(out, "loyalty_audit_seal_lag_seconds", "gauge",
+              "Age of the oldest record not yet sealed (0: none waits).");
   std::snprintf(line, sizeof line, "loyalty_audit_seal_lag_seconds %.3f\n", lag.seconds);
   out += line;
 
@@ -176,8 +177,10 @@ std::string render_background(pqxx::transaction_base& txn) {
   std::snprintf(line, sizeof line, "loyalty_outbox_events_sequenced_total %llu\n",
                 static_cast<unsigned long long>(outbox::events_sequenced_seen()));
   out += line;
-  append_help(out, "loyalty_outbox_unsequenced_events", "gauge", "Committed events not yet in commit order (sequencer lag).");
-  std::snprintf(line, sizeof line, "loyalty_outbox_unsequenced_events %lld\n", static_cast<long long>(backlog.unsequenced));
+  append_help(out, "loyalty_outbox_unsequenced_events", "gauge",
+              "Committed events not yet in commit order (sequencer lag).");
+  std::snprintf(line, sizeof line, "loyalty_outbox_unsequenced_events %lld\n",
+                static_cast<long long>(backlog.unsequenced));
   out += line;
   append_help(out, "loyalty_webhook_pending_deliveries", "gauge", "Deliveries not yet made, retries included.");
   std::snprintf(line, sizeof line, "loyalty_webhook_pending_deliveries %lld\n",
@@ -185,7 +188,8 @@ std::string render_background(pqxx::transaction_base& txn) {
   out += line;
   append_help(out, "loyalty_webhook_oldest_undelivered_seconds", "gauge",
               "Age of the oldest delivery not yet made (0: none waits).");
-  std::snprintf(line, sizeof line, "loyalty_webhook_oldest_undelivered_seconds %.3f\n", backlog.oldest_undelivered_seconds);
+  std::snprintf(line, sizeof line, "loyalty_webhook_oldest_undelivered_seconds %.3f\n",
+                backlog.oldest_undelivered_seconds);
   out += line;
   const auto deliveries = outbox::delivery_counts_seen();
   append_help(out, "loyalty_webhook_deliveries_total", "counter",

@@ -116,7 +116,8 @@ void add_common_problems(const Route& route, const OperationDoc& row, ProblemCod
       add_problem(codes, 403, "forbidden");
       break;
     case Access::partner:
-      for (const char* code : {"invalid_signature", "stale_timestamp", "unknown_key", "key_revoked", "replayed_request"}) {
+      for (const char* code :
+           {"invalid_signature", "stale_timestamp", "unknown_key", "key_revoked", "replayed_request"}) {
         add_problem(codes, 401, code);
       }
       break;
@@ -208,8 +209,9 @@ class DocumentBuilder {
                       {"schema", {{"type", "string"}}}});
     }
     for (const auto& query : row.query) {
-      json schema = query.schema_json.empty() ? json{{"type", "string"}}
-                                              : parsed(query.schema_json, "the schema of query parameter " + std::string(query.name));
+      json schema = query.schema_json.empty()
+                        ? json{{"type", "string"}}
+                        : parsed(query.schema_json, "the schema of query parameter " + std::string(query.name));
       json parameter{{"name", std::string(query.name)}, {"in", "query"}, {"schema", schema}};
       if (!query.description.empty()) parameter["description"] = std::string(query.description);
       if (query.required) parameter["required"] = true;
@@ -287,11 +289,13 @@ class DocumentBuilder {
     }
     json success_headers = headers;
     if (row.location) success_headers["Location"] = ref("headers", "Location");
-    if (row.idempotency != IdempotencyKey::ignored) success_headers["Idempotent-Replayed"] = ref("headers", "Idempotent-Replayed");
+    if (row.idempotency != IdempotencyKey::ignored)
+      success_headers["Idempotent-Replayed"] = ref("headers", "Idempotent-Replayed");
 
     json out = json::object();
     const json content = success_content(row, where);
-    out[std::to_string(row.status)] = {{"description", std::string(row.summary)}, {"headers", success_headers}, {"content", content}};
+    out[std::to_string(row.status)] = {
+        {"description", std::string(row.summary)}, {"headers", success_headers}, {"content", content}};
     for (const auto& other : row.other_responses) {
       json response{{"description", std::string(other.description)}, {"headers", success_headers}};
       if (other.same_body) response["content"] = content;
@@ -299,7 +303,8 @@ class DocumentBuilder {
     }
 
     ProblemCodes codes;
-    if (!parse_problems(row.problems, codes)) errors.push_back(where + ": problems are not \"STATUS code, ...\": " + std::string(row.problems));
+    if (!parse_problems(row.problems, codes))
+      errors.push_back(where + ": problems are not \"STATUS code, ...\": " + std::string(row.problems));
     add_common_problems(route, row, codes);
     for (const auto& [status, list] : codes) {
       std::string description = "A problem (RFC 9457); code ";
@@ -310,7 +315,8 @@ class DocumentBuilder {
       }
       json problem_headers = headers;
       if (status == 429 || status == 503) problem_headers["Retry-After"] = ref("headers", "Retry-After");
-      if (status == 401 && route.access == Access::api_key) problem_headers["WWW-Authenticate"] = ref("headers", "WWW-Authenticate");
+      if (status == 401 && route.access == Access::api_key)
+        problem_headers["WWW-Authenticate"] = ref("headers", "WWW-Authenticate");
       json media{{"schema", ref("schemas", "Problem")}};
       const std::string key = std::to_string(status);
       if (out.contains(key)) {
@@ -348,20 +354,33 @@ json components_parameters() {
   const std::string key_text =
       "A retry with the same key and the same request answers the first answer (Idempotent-Replayed: true); "
       "the same key with another request is 409 idempotency_key_reused. Keys are kept 7 days, per caller.";
-  parameters["IdempotencyKey"] = {{"name", "Idempotency-Key"}, {"in", "header"}, {"description", key_text}, {"schema", key_schema}};
-  parameters["IdempotencyKeyRequired"] = {{"name", "Idempotency-Key"},
-                                          {"in", "header"},
-                                          {"required", true},
-                                          {"description", key_text + " Required here (400 validation_failed without it)."},
-                                          {"schema", key_schema}};
-  parameters["XPartnerId"] = {{"name", "X-Partner-Id"}, {"in", "header"}, {"required", true},
-                              {"description", "The partner's id."}, {"schema", {{"type", "string"}}}};
-  parameters["XKeyId"] = {{"name", "X-Key-Id"}, {"in", "header"}, {"required", true},
-                          {"description", "The id of the partner key that signed."}, {"schema", {{"type", "string"}}}};
-  parameters["XTimestamp"] = {{"name", "X-Timestamp"}, {"in", "header"}, {"required", true},
-                              {"description", "Unix seconds; at most 300 s from the server's time (401 stale_timestamp)."},
-                              {"schema", {{"type", "string"}, {"pattern", "^[0-9]+$"}}}};
-  parameters["XNonce"] = {{"name", "X-Nonce"}, {"in", "header"}, {"required", true},
+  parameters["IdempotencyKey"] = {
+      {"name", "Idempotency-Key"}, {"in", "header"}, {"description", key_text}, {"schema", key_schema}};
+  parameters["IdempotencyKeyRequired"] = {
+      {"name", "Idempotency-Key"},
+      {"in", "header"},
+      {"required", true},
+      {"description", key_text + " Required here (400 validation_failed without it)."},
+      {"schema", key_schema}};
+  parameters["XPartnerId"] = {{"name", "X-Partner-Id"},
+                              {"in", "header"},
+                              {"required", true},
+                              {"description", "The partner's id."},
+                              {"schema", {{"type", "string"}}}};
+  parameters["XKeyId"] = {{"name", "X-Key-Id"},
+                          {"in", "header"},
+                          {"required", true},
+                          {"description", "The id of the partner key that signed."},
+                          {"schema", {{"type", "string"}}}};
+  parameters["XTimestamp"] = {
+      {"name", "X-Timestamp"},
+      {"in", "header"},
+      {"required", true},
+      {"description", "Unix seconds; at most 300 s from the server's time (401 stale_timestamp)."},
+      {"schema", {{"type", "string"}, {"pattern", "^[0-9]+$"}}}};
+  parameters["XNonce"] = {{"name", "X-Nonce"},
+                          {"in", "header"},
+                          {"required", true},
                           {"description", "Used once per partner within the window (401 replayed_request)."},
                           {"schema", {{"type", "string"}, {"pattern", "^[A-Za-z0-9_-]{16,64}$"}}}};
   return parameters;

@@ -67,8 +67,9 @@ asio::awaitable<Reply> run_job(Service& service, RequestContext& context) {
         while (true) {
           // A graceful stop ends the run at a chunk boundary; it resumes there when run again.
           if (service.stopping()) {
-            Reply reply = problem(503, "stopping", "this process is stopping; the run stopped between chunks and "
-                                                    "resumes where it was when it is started again");
+            Reply reply = problem(503, "stopping",
+                                  "this process is stopping; the run stopped between chunks and "
+                                  "resumes where it was when it is started again");
             reply.headers.emplace_back("Retry-After", "1");
             co_return reply;
           }
@@ -80,9 +81,9 @@ asio::awaitable<Reply> run_job(Service& service, RequestContext& context) {
           if (!failure.succeeded()) co_return failure;
           items += chunk.items;
           if (chunk.outcome == ledger::ChunkOutcome::more) continue;
-          message.set_status(chunk.outcome == ledger::ChunkOutcome::finished    ? "done"
-                             : chunk.outcome == ledger::ChunkOutcome::busy      ? "busy"
-                                                                                : "already_done");
+          message.set_status(chunk.outcome == ledger::ChunkOutcome::finished ? "done"
+                             : chunk.outcome == ledger::ChunkOutcome::busy   ? "busy"
+                                                                             : "already_done");
           if (chunk.outcome == ledger::ChunkOutcome::finished) message.set_finished_at(format_rfc3339(now_utc()));
           break;
         }
@@ -164,8 +165,9 @@ void add_operations_routes(Router& router, Service& service) {
       background = render_background(txn);
       return Reply::text(200, "", "text/plain");
     });
-    text += "# HELP loyalty_background_metrics_up 1 when the job, seal and export metrics below could be read.\n"
-            "# TYPE loyalty_background_metrics_up gauge\n";
+    text +=
+        "# HELP loyalty_background_metrics_up 1 when the job, seal and export metrics below could be read.\n"
+        "# TYPE loyalty_background_metrics_up gauge\n";
     text += read.status == 200 ? "loyalty_background_metrics_up 1\n" + background : "loyalty_background_metrics_up 0\n";
     co_return Reply::text(200, std::move(text), "text/plain; version=0.0.4; charset=utf-8");
   });

@@ -9,9 +9,9 @@
 #include "api/proto/loyalty/v1/orders.pb.h"
 #include "api/routes.hpp"
 #include "api/service.hpp"
+#include "app/write_protocol.hpp"
 #include "ledger/digest.hpp"
 #include "ledger/executor.hpp"
-#include "app/write_protocol.hpp"
 #include "mall/order_batch.hpp"
 #include "mall/orders.hpp"
 #include "mall/refunds.hpp"
@@ -33,7 +33,8 @@ Reply order_refusal_reply(OrderRefusal refusal) {
     case OrderRefusal::request_invalid: return field_problem("body", "is not a valid request");
     case OrderRefusal::program_not_applied:
       return problem(409, "program_not_applied", "no program is in force: apply one first (PUT /v1/program)");
-    case OrderRefusal::currency_mismatch: return field_problem("currency", "must be the currency of the program in force");
+    case OrderRefusal::currency_mismatch:
+      return field_problem("currency", "must be the currency of the program in force");
     case OrderRefusal::totals_mismatch:
       return field_problem("cash_cents",
                            "the lines' total (Σ quantity × unit_price_cents) must equal cash_cents + points_to_use × "
@@ -242,13 +243,12 @@ asio::awaitable<Reply> create_order(Service& service, RequestContext& context) {
   app::Subjects subjects = order_subjects(order.order_id);  // an existing order is a replay
   subjects.members = {order.member_id};
   subjects.points_members = {order.member_id};
-  const auto command = order_command(
-      std::move(subjects), 201, context.received_at,
-      [&service, order, now = context.received_at, origin = context.origin()](ledger::Batch& batch,
-                                                                              mall::OrderBatch& orders) {
-        const auto program = service.program(batch.transaction());
-        return orders.create(program.get(), order, now, origin);
-      });
+  const auto command = order_command(std::move(subjects), 201, context.received_at,
+                                     [&service, order, now = context.received_at, origin = context.origin()](
+                                         ledger::Batch& batch, mall::OrderBatch& orders) {
+                                       const auto program = service.program(batch.transaction());
+                                       return orders.create(program.get(), order, now, origin);
+                                     });
   co_return co_await service.submit(context, db::routing_key_of(order.member_id), request, false, command);
 }
 
@@ -284,11 +284,10 @@ asio::awaitable<Reply> cancel_order(Service& service, RequestContext& context) {
   v1::CancelOrderRequest request;
   if (auto bad = parse_body(context, request)) co_return *bad;
   const std::string order_id = context.param("order_id");
-  const auto command = order_command(
-      order_subjects(order_id), 200, context.received_at,
-      [order_id, now = context.received_at, origin = context.origin()](ledger::Batch&, mall::OrderBatch& orders) {
-        return orders.cancel(order_id, now, origin);
-      });
+  const auto command =
+      order_command(order_subjects(order_id), 200, context.received_at,
+                    [order_id, now = context.received_at, origin = context.origin()](
+                        ledger::Batch&, mall::OrderBatch& orders) { return orders.cancel(order_id, now, origin); });
   co_return co_await service.submit(context, db::routing_key_of(order_id), request, false, command);
 }
 
@@ -305,7 +304,8 @@ asio::awaitable<Reply> refund_order(Service& service, RequestContext& context) {
   refund.request_sha256 = to_hex(sha256(order_id + "\n" + to_binary(request)));
   if (auto invalid = validation_reply(mall::refund_issues(refund))) co_return *invalid;
   co_return co_await service.write(
-      context, db::routing_key_of(order_id), request, false, [&](pqxx::transaction_base& txn) {
+      context, db::routing_key_of(order_id), request, false,
+      [&](pqxx::transaction_base& txn) {
         const auto program = service.program(txn);
         auto refunded = mall::refund_order(txn, program.get(), order_id, refund, context.received_at, context.origin());
         if (!refunded) return order_refusal_reply(refunded.refusal());

@@ -2,11 +2,11 @@
 // GET /v1/partners/{id}, keys and their revocation, the rights catalog, member links
 // (POST and GET /v1/members/{id}/partner-links), outbound exchanges (POST /v1/exchanges, role
 // mall), and what finance reads: a partner's exchanges and settlement statements.
-#include <boost/asio/awaitable.hpp>
 #include <google/protobuf/util/json_util.h>
+#include <boost/asio/awaitable.hpp>
 
-#include <nlohmann/json.hpp>
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <stdexcept>
 
@@ -77,7 +77,8 @@ v1::PartnerKey key_message(const partners::PartnerKey& key) {
 }
 
 // A right of a request, validated field by field into `validation`.
-program::PartnerRight right_of(const v1::PartnerRightDefinition& message, const std::string& at, Validation& validation) {
+program::PartnerRight right_of(const v1::PartnerRightDefinition& message, const std::string& at,
+                               Validation& validation) {
   program::PartnerRight right;
   right.code = message.code();
   right.title = message.title();
@@ -197,12 +198,12 @@ asio::awaitable<Reply> revoke_key(Service& service, RequestContext& context) {
   if (auto bad = parse_body(context, request)) co_return *bad;
   const std::string partner_id = context.param("partner_id");
   const std::string key_id = context.param("key_id");
-  co_return co_await service.write(
-      context, db::routing_key_of("partner:" + partner_id), request, false, [&](pqxx::transaction_base& txn) {
-        const auto key = partners::revoke_key(txn, partner_id, key_id);
-        if (!key) return partner_refusal_reply(key.refusal());
-        return Reply::of(200, key_message(key.value()));
-      });
+  co_return co_await service.write(context, db::routing_key_of("partner:" + partner_id), request, false,
+                                   [&](pqxx::transaction_base& txn) {
+                                     const auto key = partners::revoke_key(txn, partner_id, key_id);
+                                     if (!key) return partner_refusal_reply(key.refusal());
+                                     return Reply::of(200, key_message(key.value()));
+                                   });
 }
 
 asio::awaitable<Reply> add_right(Service& service, RequestContext& context) {
@@ -250,8 +251,8 @@ asio::awaitable<Reply> link_member(Service& service, RequestContext& context) {
   if (!validation.ok()) co_return validation.reply();
   const std::string member_id = context.param("member_id");
   std::optional<std::string> issued_code;  // set by the run of the work that is kept
-  Reply reply = co_await service.write(
-      context, db::routing_key_of(member_id), request, false, [&](pqxx::transaction_base& txn) {
+  Reply reply =
+      co_await service.write(context, db::routing_key_of(member_id), request, false, [&](pqxx::transaction_base& txn) {
         issued_code.reset();
         if (!partners::find_partner(txn, program_of(service.program(txn)), request.partner_id())) {
           return partner_refusal_reply(partners::Refusal::partner_not_found);
@@ -289,7 +290,8 @@ asio::awaitable<Reply> create_outbound_exchange(Service& service, RequestContext
   // Routed by partner, as inbound exchanges are (api/partner_routes.cpp): the partner's daily
   // total row is then written by one worker's batches, never waited on across workers.
   co_return co_await service.write(
-      context, db::routing_key_of("exchanges:" + request.partner_id()), request, false, [&](pqxx::transaction_base& txn) {
+      context, db::routing_key_of("exchanges:" + request.partner_id()), request, false,
+      [&](pqxx::transaction_base& txn) {
         const auto version = service.program(txn);
         const partners::ProgramContext program{program_of(version), version ? version->version : 0};
         const auto partner = partners::find_partner(txn, program.program, request.partner_id());
@@ -342,8 +344,8 @@ asio::awaitable<Reply> list_links(Service& service, RequestContext& context) {
     v1::PartnerLinkList message;
     for (const auto& link : page->items) *message.add_items() = link_message(link);
     if (page->next_before) {
-      message.set_next_cursor(
-          encode_cursor(KeyCursor{page->next_before->linked_at.time_since_epoch().count(), page->next_before->partner_id}));
+      message.set_next_cursor(encode_cursor(
+          KeyCursor{page->next_before->linked_at.time_since_epoch().count(), page->next_before->partner_id}));
     }
     return Reply::of(200, std::move(message));
   });
@@ -408,8 +410,8 @@ v1::PartnerStatement statement_message(const partners::StatementRecord& record) 
   v1::PartnerStatement message;
   const auto parsed = google::protobuf::util::JsonStringToMessage(record.statement.document, &message);
   if (!parsed.ok()) {
-    throw std::runtime_error("statement " + record.statement.statement_id + " does not read as a PartnerStatement: " +
-                             parsed.ToString());
+    throw std::runtime_error("statement " + record.statement.statement_id +
+                             " does not read as a PartnerStatement: " + parsed.ToString());
   }
   message.set_signature_ok(record.signature_ok);
   if (record.acknowledged_at) message.set_acknowledged_at(format_rfc3339(*record.acknowledged_at));

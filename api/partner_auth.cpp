@@ -5,9 +5,9 @@
 
 #include "api/service.hpp"
 #include "audit/audit_log.hpp"
+#include "ledger/ed25519.hpp"
 #include "ledger/executor.hpp"
 #include "partners/keys.hpp"
-#include "ledger/ed25519.hpp"
 
 namespace loyalty::api {
 namespace asio = boost::asio;
@@ -49,8 +49,10 @@ audit::AuditRecord key_use_record(const RequestContext& context, const partners:
 ledger::Origin partner_origin(const RequestContext& context) {
   ledger::Origin origin;
   origin.request_id = context.request_id;
-  if (context.partner) origin.actor = "partner:" + context.partner->partner_id + " (key " + context.partner->key_id + ")";
-  else if (context.caller) origin.actor = "key:" + context.caller->key_id + " (" + context.caller->name + ")";
+  if (context.partner)
+    origin.actor = "partner:" + context.partner->partner_id + " (key " + context.partner->key_id + ")";
+  else if (context.caller)
+    origin.actor = "key:" + context.caller->key_id + " (" + context.caller->name + ")";
   return origin;
 }
 
@@ -74,12 +76,13 @@ asio::awaitable<std::optional<Reply>> authenticate_partner(Service& service, Req
   partners::Verdict verdict = partners::Verdict::invalid_signature;
   // Routed by nonce: verifications (CPU) spread over the workers; the nonce's primary key
   // settles a race between two workers just as it settles one between two processes.
-  const Reply outcome = co_await service.transact(db::routing_key_of(request.partner_id + ":" + request.nonce), [&](pqxx::transaction_base& txn) {
-    verdict = partners::verify_request(txn, request, context.received_at);
-    if (verdict != partners::Verdict::verified) return verdict_reply(verdict);
-    audit::record(txn, key_use_record(context, request));
-    return Reply::of(200, v1::Health{});
-  });
+  const Reply outcome = co_await service.transact(
+      db::routing_key_of(request.partner_id + ":" + request.nonce), [&](pqxx::transaction_base& txn) {
+        verdict = partners::verify_request(txn, request, context.received_at);
+        if (verdict != partners::Verdict::verified) return verdict_reply(verdict);
+        audit::record(txn, key_use_record(context, request));
+        return Reply::of(200, v1::Health{});
+      });
   if (!outcome.succeeded()) co_return outcome;  // a refusal, or the database's failure
   context.partner = PartnerCaller{request.partner_id, request.key_id};
   co_return std::nullopt;

@@ -47,7 +47,9 @@ void audit_partner_write(pqxx::transaction_base& txn, const RequestContext& cont
   audit::record(txn, record);
 }
 
-std::uint64_t exchange_routing_key(const std::string& partner_id) { return db::routing_key_of("exchanges:" + partner_id); }
+std::uint64_t exchange_routing_key(const std::string& partner_id) {
+  return db::routing_key_of("exchanges:" + partner_id);
+}
 
 // A replayed answer is a success that must not write (Service::transact rolls it back).
 template <typename M>
@@ -76,10 +78,10 @@ asio::awaitable<Reply> create_inbound_exchange(Service& service, RequestContext&
         const partners::ProgramContext program{version ? &version->program : nullptr, version ? version->version : 0};
         const auto partner = partners::find_partner(txn, program.program, partner_id);
         if (!partner) return partner_refusal_reply(partners::Refusal::partner_not_found);
-        const auto done = partners::exchange_inbound(
-            txn, program, partner->terms,
-            {request.exchange_id(), request.partner_member_ref(), request.partner_units()}, context.received_at,
-            partner_origin(context));
+        const auto done =
+            partners::exchange_inbound(txn, program, partner->terms,
+                                       {request.exchange_id(), request.partner_member_ref(), request.partner_units()},
+                                       context.received_at, partner_origin(context));
         if (!done) return partner_refusal_reply(done.refusal());
         const auto& [exchange, replay] = done.value();
         v1::InboundExchange message;
@@ -89,7 +91,8 @@ asio::awaitable<Reply> create_inbound_exchange(Service& service, RequestContext&
         message.set_points(exchange.points);
         message.set_settlement_date(exchange.settlement_date);
         message.set_created_at(format_rfc3339(exchange.created_at));
-        if (replay == partners::Replay::fresh) audit_partner_write(txn, context, "exchange:" + exchange.exchange_id, 201);
+        if (replay == partners::Replay::fresh)
+          audit_partner_write(txn, context, "exchange:" + exchange.exchange_id, 201);
         return answer(201, std::move(message), replay);
       });
 }
@@ -127,28 +130,29 @@ asio::awaitable<Reply> claim_right(Service& service, RequestContext& context) {
   if (!validation.ok()) co_return validation.reply();
   const std::string partner_id = context.partner->partner_id;
   const std::string code = context.param("code");
-  co_return co_await service.write(
-      context, db::routing_key_of(partner_id + ":" + request.partner_member_ref()), request, false,
-      [&](pqxx::transaction_base& txn) {
-        const auto version = service.program(txn);
-        const program::Program* program = version ? &version->program : nullptr;
-        const auto partner = partners::find_partner(txn, program, partner_id);
-        if (!partner) return partner_refusal_reply(partners::Refusal::partner_not_found);
-        const auto done = partners::claim_right(txn, program, partner->terms, code, request.claim_id(),
-                                                request.partner_member_ref(), context.received_at);
-        if (!done) return partner_refusal_reply(done.refusal());
-        const auto& [claim, replay] = done.value();
-        v1::RightClaim message;
-        message.set_claim_id(claim.claim_id);
-        message.set_code(claim.code);
-        message.set_partner_member_ref(claim.partner_member_ref);
-        message.set_remaining(claim.remaining);
-        message.set_period_start(claim.period_start);
-        message.set_settlement_date(claim.settlement_date);
-        message.set_created_at(format_rfc3339(claim.created_at));
-        if (replay == partners::Replay::fresh) audit_partner_write(txn, context, "claim:" + claim.claim_id, 201);
-        return answer(201, std::move(message), replay);
-      });
+  co_return co_await service.write(context, db::routing_key_of(partner_id + ":" + request.partner_member_ref()),
+                                   request, false, [&](pqxx::transaction_base& txn) {
+                                     const auto version = service.program(txn);
+                                     const program::Program* program = version ? &version->program : nullptr;
+                                     const auto partner = partners::find_partner(txn, program, partner_id);
+                                     if (!partner) return partner_refusal_reply(partners::Refusal::partner_not_found);
+                                     const auto done =
+                                         partners::claim_right(txn, program, partner->terms, code, request.claim_id(),
+                                                               request.partner_member_ref(), context.received_at);
+                                     if (!done) return partner_refusal_reply(done.refusal());
+                                     const auto& [claim, replay] = done.value();
+                                     v1::RightClaim message;
+                                     message.set_claim_id(claim.claim_id);
+                                     message.set_code(claim.code);
+                                     message.set_partner_member_ref(claim.partner_member_ref);
+                                     message.set_remaining(claim.remaining);
+                                     message.set_period_start(claim.period_start);
+                                     message.set_settlement_date(claim.settlement_date);
+                                     message.set_created_at(format_rfc3339(claim.created_at));
+                                     if (replay == partners::Replay::fresh)
+                                       audit_partner_write(txn, context, "claim:" + claim.claim_id, 201);
+                                     return answer(201, std::move(message), replay);
+                                   });
 }
 
 asio::awaitable<Reply> get_statement(Service& service, RequestContext& context) {
@@ -178,16 +182,16 @@ asio::awaitable<Reply> acknowledge_statement(Service& service, RequestContext& c
   const auto routing_key = db::routing_key_of(context.partner->partner_id);
   // With an Idempotency-Key the answer (an acknowledgement, or the 409 of a dispute it recorded)
   // is the key's: a dispute commits and then answers 409, so one transaction cannot record it.
-  co_return co_await service.idempotent_operation(
-      context, routing_key, request, [&]() -> asio::awaitable<Reply> {
+  co_return co_await service.idempotent_operation(context, routing_key, request, [&]() -> asio::awaitable<Reply> {
     partners::AckOutcome outcome = partners::AckOutcome::acknowledged;
     Reply reply = co_await service.transact(routing_key, [&](pqxx::transaction_base& txn) {
-      const auto done = partners::acknowledge_statement(txn, context.partner->partner_id, statement_id,
-                                                        request.statement_sha256(), context.partner->key_id,
-                                                        context.request_id, context.received_at);
+      const auto done =
+          partners::acknowledge_statement(txn, context.partner->partner_id, statement_id, request.statement_sha256(),
+                                          context.partner->key_id, context.request_id, context.received_at);
       if (!done) return partner_refusal_reply(done.refusal());
       outcome = done->outcome;
-      audit_partner_write(txn, context, "statement:" + statement_id, outcome == partners::AckOutcome::acknowledged ? 200 : 409);
+      audit_partner_write(txn, context, "statement:" + statement_id,
+                          outcome == partners::AckOutcome::acknowledged ? 200 : 409);
       v1::StatementAcknowledgement message;
       message.set_statement_id(done->statement_id);
       message.set_status("acknowledged");
@@ -222,14 +226,13 @@ asio::awaitable<Reply> confirm_link(Service& service, RequestContext& context) {
   const std::string partner_id = context.partner->partner_id;
   const std::string& ref = request.partner_member_ref();
   const auto routing_key = db::routing_key_of(partner_id + ":" + ref);
-  co_return co_await service.idempotent_operation(
-      context, routing_key, request, [&]() -> asio::awaitable<Reply> {
+  co_return co_await service.idempotent_operation(context, routing_key, request, [&]() -> asio::awaitable<Reply> {
     std::optional<int> wrong_code_attempts_left;  // set: a wrong code was counted, and committed
     Reply reply = co_await service.transact(routing_key, [&](pqxx::transaction_base& txn) {
       wrong_code_attempts_left.reset();
       const std::string confirmed_by = partner_origin(context).actor.value_or("partner:" + partner_id);
-      const auto done = partners::confirm_link(txn, partner_id, ref, request.link_code(), confirmed_by,
-                                               context.received_at);
+      const auto done =
+          partners::confirm_link(txn, partner_id, ref, request.link_code(), confirmed_by, context.received_at);
       if (!done) return partner_refusal_reply(done.refusal());
       if (done->outcome == partners::ConfirmOutcome::wrong_code) {
         wrong_code_attempts_left = done->attempts_left;
@@ -408,8 +411,7 @@ Reply partner_refusal_reply(partners::Refusal refusal) {
     case Refusal::limit_exceeded: return problem(422, "limit_exceeded", "this would pass a daily limit or a quota");
     case Refusal::not_eligible:
       return problem(422, "not_eligible", "the member's tier levels do not meet this right's min_levels");
-    case Refusal::id_reused:
-      return problem(409, "conflict", "this id was used before with a different request");
+    case Refusal::id_reused: return problem(409, "conflict", "this id was used before with a different request");
     case Refusal::statement_not_found: return problem(404, "not_found", "no statement has this id");
     case Refusal::statement_not_closed:
       return problem(409, "statement_not_closed", "only a closed statement can be acknowledged");

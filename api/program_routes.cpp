@@ -35,7 +35,8 @@ asio::awaitable<Reply> get_program(Service& service, RequestContext&) {
   co_return co_await service.read(0, [&](pqxx::transaction_base& txn) {
     const auto current = program::current_program(txn);
     if (!current) return problem(404, "not_found", "no program has been applied");
-    return Reply::of(200, version_message(current->version, current->sha256, false, current->applied_at, current->document));
+    return Reply::of(200,
+                     version_message(current->version, current->sha256, false, current->applied_at, current->document));
   });
 }
 
@@ -43,10 +44,12 @@ asio::awaitable<Reply> list_versions(Service& service, RequestContext& context) 
   int limit = 0;
   std::optional<std::int64_t> before;
   if (auto bad = parse_page(context, limit, before)) co_return *bad;
-  if (before && *before > INT32_MAX) co_return problem(422, "validation_failed", "cursor: not a cursor this API returned");
+  if (before && *before > INT32_MAX)
+    co_return problem(422, "validation_failed", "cursor: not a cursor this API returned");
   co_return co_await service.read(0, [&](pqxx::transaction_base& txn) {
     // One version more than asked tells whether there is a next page.
-    auto versions = program::list_versions(txn, before ? std::optional(static_cast<int>(*before)) : std::nullopt, limit + 1);
+    auto versions =
+        program::list_versions(txn, before ? std::optional(static_cast<int>(*before)) : std::nullopt, limit + 1);
     v1::ProgramVersionList message;
     const bool more = static_cast<int>(versions.size()) > limit;
     if (more) versions.pop_back();
@@ -82,8 +85,8 @@ asio::awaitable<Reply> get_version(Service& service, RequestContext& context) {
 asio::awaitable<Reply> put_program(Service& service, RequestContext& context) {
   auto parsed = program::json_text_to_document(context.http.body(), limits::json_depth_max);
   if (const auto* problems = std::get_if<program::DocumentProblems>(&parsed)) {
-    co_return problem(400, "malformed_request", "the body must be the program document as a JSON object: " +
-                                                    problems->problems.front());
+    co_return problem(400, "malformed_request",
+                      "the body must be the program document as a JSON object: " + problems->problems.front());
   }
   const nlohmann::json document = std::get<nlohmann::json>(std::move(parsed));
   const std::string actor = context.caller ? "key:" + context.caller->key_id : "unknown";
@@ -99,8 +102,8 @@ asio::awaitable<Reply> put_program(Service& service, RequestContext& context) {
       return validation.reply();
     }
     const auto& done = std::get<program::AppliedProgram>(applied);
-    return Reply::of(done.changed ? 201 : 200, version_message(done.version, done.sha256, done.changed,
-                                                               context.received_at, document));
+    return Reply::of(done.changed ? 201 : 200,
+                     version_message(done.version, done.sha256, done.changed, context.received_at, document));
   });
   if (reply.succeeded()) service.forget_program();
   co_return reply;

@@ -64,13 +64,11 @@ Reply refusal_reply(ledger::Refusal refusal) {
   using ledger::Refusal;
   switch (refusal) {
     case Refusal::member_not_found: return problem(404, "member_not_found", "no member has this id");
-    case Refusal::external_id_taken:
-      return problem(409, "conflict", "a member with this external_id exists already");
+    case Refusal::external_id_taken: return problem(409, "conflict", "a member with this external_id exists already");
     case Refusal::asset_unknown: return problem(422, "validation_failed", "asset: unknown asset");
     case Refusal::asset_not_allowed:
       return problem(422, "validation_failed", "asset: this operation does not accept this asset");
-    case Refusal::amount_not_positive:
-      return problem(422, "validation_failed", "amount: must be greater than zero");
+    case Refusal::amount_not_positive: return problem(422, "validation_failed", "amount: must be greater than zero");
     case Refusal::amount_is_zero: return problem(422, "validation_failed", "amount: must not be zero");
     case Refusal::amount_overflow:
       return problem(422, "amount_overflow", "the resulting balance would exceed the largest amount (2^63-1)");
@@ -84,9 +82,9 @@ Reply refusal_reply(ledger::Refusal refusal) {
       return problem(422, "validation_failed", "ttl_seconds: must be between 1 and 604800");
     case Refusal::hold_not_found: return problem(404, "not_found", "no hold has this id");
     case Refusal::hold_not_open: return problem(409, "hold_not_open", "the hold is no longer open");
-    case Refusal::hold_expired: return problem(409, "hold_expired", "the hold expired and cannot be captured or voided");
-    case Refusal::capture_exceeds_hold:
-      return problem(422, "validation_failed", "amount: more than the hold holds");
+    case Refusal::hold_expired:
+      return problem(409, "hold_expired", "the hold expired and cannot be captured or voided");
+    case Refusal::capture_exceeds_hold: return problem(422, "validation_failed", "amount: more than the hold holds");
   }
   return problem(500, "internal_error", "unmapped refusal");
 }

@@ -2,8 +2,8 @@
 // raw text body (metrics). Encoding to JSON or binary happens once, at the edge.
 #pragma once
 
-#include <boost/asio/awaitable.hpp>
 #include <google/protobuf/message.h>
+#include <boost/asio/awaitable.hpp>
 
 #include <cstdint>
 #include <functional>
@@ -23,7 +23,7 @@ struct Reply {
   int status = 200;
   std::shared_ptr<const google::protobuf::Message> message;  // null for raw replies
   bool is_problem = false;
-  std::string raw_body;        // used when message is null
+  std::string raw_body;  // used when message is null
   std::string raw_content_type;
   std::vector<std::pair<std::string, std::string>> headers;
   bool keep_writes = true;  // false: a success that must not commit (an idempotent replay)

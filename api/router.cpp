@@ -27,8 +27,7 @@ bool is_rest_segment(const std::string& pattern) {
   return pattern.size() > 5 && pattern.front() == '{' && pattern.ends_with("...}");
 }
 
-bool matches(const Route& route, const std::vector<std::string>& segments,
-             std::map<std::string, std::string>& params) {
+bool matches(const Route& route, const std::vector<std::string>& segments, std::map<std::string, std::string>& params) {
   const bool takes_rest = !route.segments.empty() && is_rest_segment(route.segments.back());
   if (takes_rest ? segments.size() < route.segments.size() : route.segments.size() != segments.size()) return false;
   std::map<std::string, std::string> found;

@@ -1,8 +1,8 @@
 #include "api/server.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -12,18 +12,18 @@
 
 #include <array>
 #include <functional>
-#include <string>
 #include <future>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
 #include <unordered_map>
 
+#include "api/json_codec.hpp"
 #include "api/limits.hpp"
 #include "api/partner_auth.hpp"
 #include "api/reply.hpp"
 #include "api/service.hpp"
-#include "api/json_codec.hpp"
 #include "ledger/log.hpp"
 
 namespace loyalty::api {
@@ -98,7 +98,8 @@ constexpr EarlyRefusal not_http{http::status::bad_request, "malformed_request", 
                                 "the request is not well-formed HTTP/1.1"};
 
 // `target` is the request's target when its request line was read (empty otherwise).
-HttpResponse early_response(Service& service, const EarlyRefusal& refusal, const http::request_parser<http::string_body>& parser) {
+HttpResponse early_response(Service& service, const EarlyRefusal& refusal,
+                            const http::request_parser<http::string_body>& parser) {
   const auto& request = parser.get();
   const auto target = request.target();
   const auto given = request.find("X-Request-Id");
@@ -129,8 +130,8 @@ const EarlyRefusal* refusal_for(const beast::error_code& error) {
   if (error == http::error::body_limit) return &body_too_large;
   if (error == http::error::header_limit) return &headers_too_large;
   if (error.category() != http::make_error_code(http::error::bad_method).category()) return nullptr;
-  if (error == http::error::end_of_stream || error == http::error::partial_message || error == http::error::short_read ||
-      error == http::error::need_more || error == http::error::need_buffer) {
+  if (error == http::error::end_of_stream || error == http::error::partial_message ||
+      error == http::error::short_read || error == http::error::need_more || error == http::error::need_buffer) {
     return nullptr;
   }
   return &not_http;
@@ -175,8 +176,8 @@ asio::awaitable<bool> wait_for_request(beast::tcp_stream& stream, const beast::f
       co_return stream.socket().available(error) > 0 && !error;
     }
     timer.expires_after(std::min<Clock::duration>(deadline - now, limits::drain_poll_interval));
-    auto waited = co_await (stream.socket().async_wait(tcp::socket::wait_read, use_nothrow) ||
-                            timer.async_wait(use_nothrow));
+    auto waited =
+        co_await (stream.socket().async_wait(tcp::socket::wait_read, use_nothrow) || timer.async_wait(use_nothrow));
     if (waited.index() == 0) co_return !std::get<0>(std::get<0>(waited));
   }
 }
@@ -193,7 +194,8 @@ asio::awaitable<bool> write_in_pieces(beast::tcp_stream& stream, HttpResponse& r
   (void)header_bytes;
   if (header_error) co_return false;
   std::uint64_t sent = 0;
-  const std::uint64_t length = response.has_content_length() ? std::stoull(std::string(response[http::field::content_length])) : 0;
+  const std::uint64_t length =
+      response.has_content_length() ? std::stoull(std::string(response[http::field::content_length])) : 0;
   while (sent < length) {
     std::string piece;
     try {
@@ -304,7 +306,9 @@ Server::Server(Service& service, const std::string& address, unsigned short port
   port_ = acceptor_.local_endpoint().port();
 }
 
-Server::~Server() { stop(); }
+Server::~Server() {
+  stop();
+}
 
 void Server::start() {
   asio::co_spawn(io_, accept_loop(service_, acceptor_, connections_, limits_), asio::detached);

@@ -37,8 +37,7 @@ class ConnectionTable;  // counts open connections, in all and per address
 
 class Server {
  public:
-  Server(Service& service, const std::string& address, unsigned short port, int io_threads,
-         ServerLimits limits = {});
+  Server(Service& service, const std::string& address, unsigned short port, int io_threads, ServerLimits limits = {});
   ~Server();
 
   void start();  // returns at once; the I/O threads serve until stop()

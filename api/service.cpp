@@ -7,8 +7,8 @@
 
 #include <cctype>
 #include <charconv>
-#include <cmath>
 #include <chrono>
+#include <cmath>
 #include <variant>
 
 #include "api/idempotency.hpp"
@@ -16,8 +16,8 @@
 #include "api/limits.hpp"
 #include "api/openapi.hpp"
 #include "api/partner_auth.hpp"
-#include "audit/audit_log.hpp"
 #include "api/routes.hpp"
+#include "audit/audit_log.hpp"
 #include "ledger/digest.hpp"
 #include "ledger/ids.hpp"
 #include "ledger/log.hpp"
@@ -68,9 +68,9 @@ bool media_type_is(std::string_view header, std::string_view type) {
   const auto semicolon = header.find(';');
   auto base = header.substr(0, semicolon);
   while (!base.empty() && base.back() == ' ') base.remove_suffix(1);
-  return base.size() == type.size() &&
-         std::equal(base.begin(), base.end(), type.begin(),
-                    [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
+  return base.size() == type.size() && std::equal(base.begin(), base.end(), type.begin(), [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a)) == b;
+         });
 }
 
 // Takes a token from `bucket`; the 429 to answer when there is none. API keys and partners
@@ -290,9 +290,9 @@ asio::awaitable<Reply> Service::idempotent_operation(RequestContext& context, st
   co_return answer;
 }
 
-asio::awaitable<Reply> Service::write(RequestContext& context, std::uint64_t routing_key,
-                                      std::string request_identity, bool key_required,
-                                      std::function<Reply(pqxx::transaction_base&)> work, app::Subjects subjects) {
+asio::awaitable<Reply> Service::write(RequestContext& context, std::uint64_t routing_key, std::string request_identity,
+                                      bool key_required, std::function<Reply(pqxx::transaction_base&)> work,
+                                      app::Subjects subjects) {
   const std::shared_ptr<app::Command> command = std::make_shared<app::CompositeCommand>(
       std::move(subjects), [work = std::move(work)](pqxx::transaction_base& txn) { return answer_of(work(txn)); });
   Reply reply = co_await submit_command(context, routing_key, request_identity, key_required, command);
@@ -328,8 +328,8 @@ asio::awaitable<Reply> Service::submit_command(RequestContext& context, std::uin
       asio::post(io, [shared, status, error]() mutable { (*shared)(Outcome{status, error}); });
     });
   };
-  const Outcome outcome =
-      co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(Outcome)>(std::move(initiate), asio::use_awaitable);
+  const Outcome outcome = co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(Outcome)>(
+      std::move(initiate), asio::use_awaitable);
   if (outcome.status != db::JobStatus::finished) co_return reply_for_failure(outcome);
   Reply reply = reply_of(command->outcome);
   co_return reply;
@@ -457,7 +457,8 @@ asio::awaitable<std::optional<Reply>> Service::authenticate_key(RequestContext& 
                                                                 std::string& named_key_id) {
   const auto authorization = context.header("Authorization");
   constexpr std::string_view bearer = "Bearer ";
-  if (!authorization || authorization->size() <= bearer.size() || authorization->compare(0, bearer.size(), bearer) != 0) {
+  if (!authorization || authorization->size() <= bearer.size() ||
+      authorization->compare(0, bearer.size(), bearer) != 0) {
     Reply reply = problem(401, "unauthenticated", "an API key is required: Authorization: Bearer <secret>");
     reply.headers.emplace_back("WWW-Authenticate", "Bearer");
     co_return reply;
@@ -553,7 +554,8 @@ std::optional<std::string> location_of(const RequestContext& context, const Repl
   for (const auto& created : created_resources) {
     if (created.route != context.route) continue;
     const auto* field = reply.message->GetDescriptor()->FindFieldByName(std::string(created.id_field));
-    if (!field || field->type() != google::protobuf::FieldDescriptor::TYPE_STRING || field->is_repeated()) return std::nullopt;
+    if (!field || field->type() != google::protobuf::FieldDescriptor::TYPE_STRING || field->is_repeated())
+      return std::nullopt;
     const std::string id = reply.message->GetReflection()->GetString(*reply.message, field);
     if (id.empty()) return std::nullopt;
     return std::string(created.prefix) + path_segment(id);
@@ -662,8 +664,8 @@ asio::awaitable<ServedResponse> Service::handle(HttpRequest& request, std::strin
 std::optional<Reply> parse_body(const RequestContext& context, google::protobuf::Message& message) {
   const std::string& body = context.http.body();
   if (body.empty()) return std::nullopt;
-  const auto error = context.body_encoding == Encoding::protobuf ? parse_binary(body, message)
-                                                                 : parse_json(body, message);
+  const auto error =
+      context.body_encoding == Encoding::protobuf ? parse_binary(body, message) : parse_json(body, message);
   if (error) return problem(400, "malformed_request", *error);
   return std::nullopt;
 }

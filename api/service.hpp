@@ -14,20 +14,20 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
-#include <variant>
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 
 #include "api/api_keys.hpp"
 #include "api/auth_refusals.hpp"
-#include "audit/audit_log.hpp"
 #include "api/context.hpp"
 #include "api/metrics.hpp"
 #include "api/rate_limiter.hpp"
 #include "api/reply.hpp"
 #include "api/router.hpp"
 #include "app/write_protocol.hpp"
+#include "audit/audit_log.hpp"
 #include "ledger/ed25519.hpp"
 #include "ledger/executor.hpp"
 #include "outbox/delivery.hpp"
@@ -78,12 +78,10 @@ class Service {
   boost::asio::awaitable<ServedResponse> handle(HttpRequest& request, std::string source_address);
 
   // Runs read-only work on a database worker; the transaction is never committed.
-  boost::asio::awaitable<Reply> read(std::uint64_t routing_key,
-                                     std::function<Reply(pqxx::transaction_base&)> work);
+  boost::asio::awaitable<Reply> read(std::uint64_t routing_key, std::function<Reply(pqxx::transaction_base&)> work);
 
   // Runs work that writes; its writes are kept only when its reply is a success.
-  boost::asio::awaitable<Reply> transact(std::uint64_t routing_key,
-                                         std::function<Reply(pqxx::transaction_base&)> work);
+  boost::asio::awaitable<Reply> transact(std::uint64_t routing_key, std::function<Reply(pqxx::transaction_base&)> work);
 
   // Runs a client's write through the write protocol (app/write_protocol.hpp), batched with
   // others. With an Idempotency-Key header (required when `key_required`), a retry gets the
@@ -95,12 +93,10 @@ class Service {
   // when its reply is a success. `subjects` are locked first, in the batch's global order.
   boost::asio::awaitable<Reply> write(RequestContext& context, std::uint64_t routing_key,
                                       const google::protobuf::Message& request, bool key_required,
-                                      std::function<Reply(pqxx::transaction_base&)> work,
-                                      app::Subjects subjects = {});
+                                      std::function<Reply(pqxx::transaction_base&)> work, app::Subjects subjects = {});
   // The same, for a request whose identity is given as bytes (a body that is not a message).
-  boost::asio::awaitable<Reply> write(RequestContext& context, std::uint64_t routing_key,
-                                      std::string request_identity, bool key_required,
-                                      std::function<Reply(pqxx::transaction_base&)> work,
+  boost::asio::awaitable<Reply> write(RequestContext& context, std::uint64_t routing_key, std::string request_identity,
+                                      bool key_required, std::function<Reply(pqxx::transaction_base&)> work,
                                       app::Subjects subjects = {});
 
   // An operation of several transactions (a job run) made idempotent: with an Idempotency-Key,

@@ -11,7 +11,9 @@ namespace loyalty::api {
 namespace asio = boost::asio;
 namespace {
 
-Reply no_program() { return problem(409, "program_not_applied", "no program is in force: apply one first"); }
+Reply no_program() {
+  return problem(409, "program_not_applied", "no program is in force: apply one first");
+}
 
 v1::TrackStatus track_message(const membership::TrackStatus& status) {
   v1::TrackStatus message;
@@ -70,7 +72,8 @@ asio::awaitable<Reply> override_tier(Service& service, RequestContext& context) 
   if (auto bad = parse_body(context, request)) co_return *bad;
   Validation validation;
   if (request.level().empty()) validation.fail("level", "is required");
-  if (request.reason().empty() || request.reason().size() > 500) validation.fail("reason", "is required, at most 500 characters");
+  if (request.reason().empty() || request.reason().size() > 500)
+    validation.fail("reason", "is required, at most 500 characters");
   const auto until = parse_rfc3339(request.expires_at());
   if (!until) validation.fail("expires_at", "an RFC 3339 time is required");
   if (!validation.ok()) co_return validation.reply();

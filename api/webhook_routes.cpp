@@ -25,7 +25,9 @@ constexpr std::size_t webhook_url_chars_max = 2000;
 constexpr std::size_t webhook_description_chars_max = 500;
 constexpr std::size_t webhooks_per_owner_max = 50;  // endpoints of the program, or of one partner
 
-std::uint64_t webhooks_routing_key() { return db::routing_key_of("webhooks"); }
+std::uint64_t webhooks_routing_key() {
+  return db::routing_key_of("webhooks");
+}
 
 v1::Webhook webhook_message(const outbox::Webhook& webhook) {
   v1::Webhook message;
@@ -127,9 +129,10 @@ asio::awaitable<Reply> change_status(Service& service, RequestContext& context, 
   co_return co_await service.transact(webhooks_routing_key(), [&](pqxx::transaction_base& txn) {
     const auto webhook = outbox::set_webhook_status(txn, webhook_id, status, context.received_at);
     if (!webhook) return problem(404, "not_found", "no webhook endpoint has this id");
-    audit::record(txn, caller_audit_record(context, "webhook." + std::string(status == "enabled"    ? "enable"
-                                                                             : status == "disabled" ? "disable"
-                                                                                                    : "delete"),
+    audit::record(txn, caller_audit_record(context,
+                                           "webhook." + std::string(status == "enabled"    ? "enable"
+                                                                    : status == "disabled" ? "disable"
+                                                                                           : "delete"),
                                            webhook_id, nlohmann::json{{"url", webhook->url}}.dump()));
     return Reply::of(200, webhook_message(*webhook));
   });
@@ -199,7 +202,8 @@ asio::awaitable<Reply> feed(Service& service, RequestContext& context) {
     for (std::size_t at = 0; at <= text->size();) {
       const auto comma = std::min(text->find(',', at), text->size());
       const std::string type = text->substr(at, comma - at);
-      if (!outbox::is_event_type(type)) co_return problem(422, "validation_failed", "types: '" + type + "' is not an event type");
+      if (!outbox::is_event_type(type))
+        co_return problem(422, "validation_failed", "types: '" + type + "' is not an event type");
       types.push_back(type);
       at = comma + 1;
     }
@@ -239,9 +243,11 @@ asio::awaitable<Reply> feed(Service& service, RequestContext& context) {
 
 void add_webhook_routes(Router& router, Service& service) {
   using http::verb;
-  router.add(verb::post, "/v1/webhooks", {Role::admin}, [&service](RequestContext& c) { return create(service, c, std::nullopt); });
+  router.add(verb::post, "/v1/webhooks", {Role::admin},
+             [&service](RequestContext& c) { return create(service, c, std::nullopt); });
   router.add(verb::get, "/v1/webhooks", {Role::admin}, [&service](RequestContext& c) { return list(service, c); });
-  router.add(verb::get, "/v1/webhooks/{webhook_id}", {Role::admin}, [&service](RequestContext& c) { return show(service, c); });
+  router.add(verb::get, "/v1/webhooks/{webhook_id}", {Role::admin},
+             [&service](RequestContext& c) { return show(service, c); });
   router.add(verb::delete_, "/v1/webhooks/{webhook_id}", {Role::admin},
              [&service](RequestContext& c) { return change_status(service, c, "deleted"); });
   router.add(verb::post, "/v1/webhooks/{webhook_id}/disable", {Role::admin},
@@ -252,10 +258,10 @@ void add_webhook_routes(Router& router, Service& service) {
              [&service](RequestContext& c) { return deliveries(service, c); });
   router.add(verb::post, "/v1/webhooks/{webhook_id}/redeliver", {Role::admin},
              [&service](RequestContext& c) { return redeliver(service, c); });
-  router.add(verb::post, "/v1/partners/{partner_id}/webhooks", {Role::admin}, [&service](RequestContext& c) {
-    return create(service, c, c.param("partner_id"));
-  });
-  router.add(verb::get, "/v1/feed", {Role::admin, Role::finance}, [&service](RequestContext& c) { return feed(service, c); });
+  router.add(verb::post, "/v1/partners/{partner_id}/webhooks", {Role::admin},
+             [&service](RequestContext& c) { return create(service, c, c.param("partner_id")); });
+  router.add(verb::get, "/v1/feed", {Role::admin, Role::finance},
+             [&service](RequestContext& c) { return feed(service, c); });
 }
 
 }  // namespace loyalty::api

@@ -29,14 +29,15 @@ const db::Statement record_answers{
     " FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::text[]) AS x(c, k, s, t, b)"
     " WHERE k.caller = x.c AND k.idempotency_key = x.k"};
 
-const db::Statement release_keys{
-    "write.release_keys",
-    "DELETE FROM idempotency_keys k USING unnest($1::text[], $2::text[]) AS x(c, k)"
-    " WHERE k.caller = x.c AND k.idempotency_key = x.k AND k.status_code = 0"};
+const db::Statement release_keys{"write.release_keys",
+                                 "DELETE FROM idempotency_keys k USING unnest($1::text[], $2::text[]) AS x(c, k)"
+                                 " WHERE k.caller = x.c AND k.idempotency_key = x.k AND k.status_code = 0"};
 
 using KeyOf = std::pair<std::string, std::string>;
 
-KeyOf key_of(const Command& command) { return {command.idempotency->caller, command.idempotency->key}; }
+KeyOf key_of(const Command& command) {
+  return {command.idempotency->caller, command.idempotency->key};
+}
 
 // Step 1. Returns, per command index, the earlier command of the batch with the same key.
 std::map<std::size_t, std::size_t> claim(pqxx::transaction_base& txn, const std::vector<Command*>& commands) {
@@ -81,11 +82,13 @@ std::map<std::size_t, std::size_t> claim(pqxx::transaction_base& txn, const std:
   return duplicates;
 }
 
-bool pending(const Command& command) { return command.outcome.kind == OutcomeKind::pending; }
+bool pending(const Command& command) {
+  return command.outcome.kind == OutcomeKind::pending;
+}
 
 // A 5xx answer is a failure, never recorded under a key.
 void settle(Command& command, Answer answer) {
-  command.outcome.kind = answer.applied()      ? OutcomeKind::applied
+  command.outcome.kind = answer.applied()       ? OutcomeKind::applied
                          : answer.status >= 500 ? OutcomeKind::failed
                                                 : OutcomeKind::refused;
   command.outcome.answer = std::move(answer);
@@ -147,16 +150,16 @@ void record(db::WriteBuffer& writes, const std::vector<Command*>& commands,
   if (!answered.empty()) {
     const auto column = [&](auto format) { return db::array_literal(answered, format); };
     writes.add(record_answers, column([](const Command* c) { return c->idempotency->caller; }),
-             column([](const Command* c) { return c->idempotency->key; }),
-             column([](const Command* c) { return std::to_string(c->outcome.answer.stored.status); }),
-             column([](const Command* c) { return c->outcome.answer.stored.type; }),
-             column([](const Command* c) { return to_hex(c->outcome.answer.stored.bytes); }));
+               column([](const Command* c) { return c->idempotency->key; }),
+               column([](const Command* c) { return std::to_string(c->outcome.answer.stored.status); }),
+               column([](const Command* c) { return c->outcome.answer.stored.type; }),
+               column([](const Command* c) { return to_hex(c->outcome.answer.stored.bytes); }));
   }
   if (!unanswered.empty()) {
     // A failure is never a key's answer: the key is free for a retry.
     const auto column = [&](auto format) { return db::array_literal(unanswered, format); };
     writes.add(release_keys, column([](const Command* c) { return c->idempotency->caller; }),
-             column([](const Command* c) { return c->idempotency->key; }));
+               column([](const Command* c) { return c->idempotency->key; }));
   }
   audit::record_many(writes, audits);
 }

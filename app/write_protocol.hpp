@@ -68,12 +68,12 @@ struct Answer {
 };
 
 enum class OutcomeKind {
-  pending,    // not applied yet
-  applied,    // the command's writes are committed; `answer` is its reply
-  refused,    // the command changed nothing; `answer` is its refusal (recorded under its key)
-  replayed,   // its key was answered before: `replay` is that answer; nothing ran
-  key_reused, // its key was used with another request: nothing ran
-  failed,     // the command (not the batch) failed; nothing of it was written
+  pending,     // not applied yet
+  applied,     // the command's writes are committed; `answer` is its reply
+  refused,     // the command changed nothing; `answer` is its refusal (recorded under its key)
+  replayed,    // its key was answered before: `replay` is that answer; nothing ran
+  key_reused,  // its key was used with another request: nothing ran
+  failed,      // the command (not the batch) failed; nothing of it was written
 };
 
 struct Outcome {

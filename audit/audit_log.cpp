@@ -23,15 +23,14 @@ const db::Statement insert_events{
 void record_many(db::WriteBuffer& writes, const std::vector<AuditRecord>& records) {
   if (records.empty()) return;
   const auto column = [&](auto format) { return db::array_literal(records, format); };
-  writes.add(insert_events, column([](const AuditRecord& r) { return r.actor_kind; }),
-           column([](const AuditRecord& r) { return r.actor_id; }),
-           column([](const AuditRecord& r) { return r.actor_name; }),
-           column([](const AuditRecord& r) { return r.action; }),
-           column([](const AuditRecord& r) { return r.subject; }),
-           column([](const AuditRecord& r) { return r.request_id; }),
-           column([](const AuditRecord& r) { return r.source_address; }),
-           column([](const AuditRecord& r) { return r.result; }),
-           column([](const AuditRecord& r) { return r.details_json; }));
+  writes.add(
+      insert_events, column([](const AuditRecord& r) { return r.actor_kind; }),
+      column([](const AuditRecord& r) { return r.actor_id; }),
+      column([](const AuditRecord& r) { return r.actor_name; }), column([](const AuditRecord& r) { return r.action; }),
+      column([](const AuditRecord& r) { return r.subject; }), column([](const AuditRecord& r) { return r.request_id; }),
+      column([](const AuditRecord& r) { return r.source_address; }),
+      column([](const AuditRecord& r) { return r.result; }),
+      column([](const AuditRecord& r) { return r.details_json; }));
 }
 
 void record(pqxx::transaction_base& txn, const AuditRecord& record) {

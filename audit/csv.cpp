@@ -52,7 +52,8 @@ std::optional<std::vector<std::string>> CsvReader::next() {
       if (c == '"') {
         state = State::after_quote;
       } else {
-        if (field.size() >= limits_.field_bytes_max) return fail("a field longer than " + std::to_string(limits_.field_bytes_max) + " bytes");
+        if (field.size() >= limits_.field_bytes_max)
+          return fail("a field longer than " + std::to_string(limits_.field_bytes_max) + " bytes");
         field += c;
       }
       continue;
@@ -77,7 +78,8 @@ std::optional<std::vector<std::string>> CsvReader::next() {
       if (state == State::unquoted) return fail("a quote inside an unquoted field");
       state = State::quoted;
     } else {
-      if (field.size() >= limits_.field_bytes_max) return fail("a field longer than " + std::to_string(limits_.field_bytes_max) + " bytes");
+      if (field.size() >= limits_.field_bytes_max)
+        return fail("a field longer than " + std::to_string(limits_.field_bytes_max) + " bytes");
       field += c;
       state = State::unquoted;
     }

@@ -54,8 +54,8 @@ class CsvReader {
   std::size_t records_ = 0;
   std::size_t line_ = 1;  // of the next character
   std::size_t record_line_ = 0;
-  bool problem_at_end_ = false;       // the problem was met at the end of the input
-  bool problem_ended_line_ = false;   // the problem was met on a line break
+  bool problem_at_end_ = false;      // the problem was met at the end of the input
+  bool problem_ended_line_ = false;  // the problem was met on a line break
 };
 
 // A whole CSV text as its records, or the problem.

@@ -23,12 +23,12 @@ using nlohmann::json;
 const db::Statement insert_chunk{
     "export.insert_chunk",
     "INSERT INTO export_file_chunks (export_id, name, chunk, content) VALUES ($1, $2, $3, decode($4, 'hex'))"};
-const db::Statement insert_file{
-    "export.insert_file", "INSERT INTO export_files (export_id, name, bytes, sha256) VALUES ($1, $2, $3, $4)"};
+const db::Statement insert_file{"export.insert_file",
+                                "INSERT INTO export_files (export_id, name, bytes, sha256) VALUES ($1, $2, $3, $4)"};
 const db::Statement select_chunk{
     "export.select_chunk", "SELECT content FROM export_file_chunks WHERE export_id = $1 AND name = $2 AND chunk = $3"};
-const db::Statement select_file{
-    "export.select_file", "SELECT bytes, sha256 FROM export_files WHERE export_id = $1 AND name = $2"};
+const db::Statement select_file{"export.select_file",
+                                "SELECT bytes, sha256 FROM export_files WHERE export_id = $1 AND name = $2"};
 
 // One output file: buffered, hashed and counted as it is written.
 class ExportFile {
@@ -104,9 +104,15 @@ class RowStream {
   bool done_ = false;
 };
 
-std::string text_or_empty(const pqxx::field& field) { return field.is_null() ? "" : field.c_str(); }
-std::string masked_or_empty(const pqxx::field& field) { return field.is_null() ? "" : mask_phone_numbers(field.c_str()); }
-std::string time_text(const pqxx::field& field) { return format_rfc3339(db::time_of(field)); }
+std::string text_or_empty(const pqxx::field& field) {
+  return field.is_null() ? "" : field.c_str();
+}
+std::string masked_or_empty(const pqxx::field& field) {
+  return field.is_null() ? "" : mask_phone_numbers(field.c_str());
+}
+std::string time_text(const pqxx::field& field) {
+  return format_rfc3339(db::time_of(field));
+}
 json json_text(const pqxx::field& field, bool masked = false) {
   if (field.is_null()) return nullptr;
   return masked ? mask_phone_numbers(field.c_str()) : std::string(field.c_str());
@@ -144,11 +150,15 @@ void write_balances(ExportRun& run) {
   std::string opening;
   RowStream rows{run.txn, "export_balances",
                  "SELECT a.name, a.asset,"
-                 " coalesce(sum(p.amount) FILTER (WHERE e.effective_at < " + run.from_sql + "), 0)::bigint,"
-                 " coalesce(sum(p.amount) FILTER (WHERE e.effective_at >= " + run.from_sql + "), 0)::bigint"
-                 " FROM accounts a JOIN postings p ON p.account_id = a.account_id"
-                 " JOIN entries e ON e.entry_id = p.entry_id AND e.effective_at < " + run.to_sql +
-                 " GROUP BY a.name, a.asset ORDER BY a.name, a.asset"};
+                 " coalesce(sum(p.amount) FILTER (WHERE e.effective_at < " +
+                     run.from_sql +
+                     "), 0)::bigint,"
+                     " coalesce(sum(p.amount) FILTER (WHERE e.effective_at >= " +
+                     run.from_sql +
+                     "), 0)::bigint"
+                     " FROM accounts a JOIN postings p ON p.account_id = a.account_id"
+                     " JOIN entries e ON e.entry_id = p.entry_id AND e.effective_at < " +
+                     run.to_sql + " GROUP BY a.name, a.asset ORDER BY a.name, a.asset"};
   bool opening_started = false;
   while (const auto row = rows.peek()) {
     const auto open = (*row)[2].as<std::int64_t>();
@@ -156,7 +166,7 @@ void write_balances(ExportRun& run) {
     std::int64_t closing = 0;
     if (__builtin_add_overflow(open, movement, &closing)) throw std::overflow_error("a balance does not fit in int64");
     balances.row(csv_record({(*row)[0].c_str(), (*row)[1].c_str(), std::to_string(open), std::to_string(movement),
-                           std::to_string(closing)}));
+                             std::to_string(closing)}));
     if (run.journal && open != 0) {
       if (!opening_started) {
         run.journal->write(run.from_date + " * opening balances\n    ; balances as of the start of the range\n");
@@ -177,9 +187,9 @@ void write_entry(ExportRun& run, const pqxx::row& entry, const std::vector<pqxx:
   const std::string kind = entry[1].c_str();
   if (run.entries_csv) {
     run.entries_csv->row(csv_record({entry_id, kind, time_text(entry[2]), time_text(entry[3]), text_or_empty(entry[4]),
-                                   masked_or_empty(entry[5]), masked_or_empty(entry[6]), masked_or_empty(entry[7]),
-                                   text_or_empty(entry[8]), text_or_empty(entry[9]), masked_or_empty(entry[10]),
-                                   text_or_empty(entry[11])}));
+                                     masked_or_empty(entry[5]), masked_or_empty(entry[6]), masked_or_empty(entry[7]),
+                                     text_or_empty(entry[8]), text_or_empty(entry[9]), masked_or_empty(entry[10]),
+                                     text_or_empty(entry[11])}));
   }
   json posting_items = json::array();
   for (const auto& posting : postings) {
@@ -192,28 +202,32 @@ void write_entry(ExportRun& run, const pqxx::row& entry, const std::vector<pqxx:
       throw std::overflow_error("an export total does not fit in int64");
     }
     if (run.postings_csv) {
-      run.postings_csv->row(csv_record({posting[1].c_str(), entry_id, posting[2].c_str(), asset, posting[4].c_str(),
-                                      text_or_empty(posting[5])}));
+      run.postings_csv->row(csv_record(
+          {posting[1].c_str(), entry_id, posting[2].c_str(), asset, posting[4].c_str(), text_or_empty(posting[5])}));
     }
     if (run.entries_jsonl) {
-      posting_items.push_back({{"posting_id", posting[1].as<std::int64_t>()}, {"account", posting[2].c_str()},
-                               {"asset", asset}, {"amount", amount}, {"balance_after", json_number(posting[5])}});
+      posting_items.push_back({{"posting_id", posting[1].as<std::int64_t>()},
+                               {"account", posting[2].c_str()},
+                               {"asset", asset},
+                               {"amount", amount},
+                               {"balance_after", json_number(posting[5])}});
     }
     ++run.summary.postings;
     run.tick();
   }
   if (run.entries_jsonl) {
-    const json line{{"entry_id", entry[0].as<std::int64_t>()}, {"kind", kind}, {"effective_at", time_text(entry[2])},
-                    {"created_at", time_text(entry[3])}, {"member_id", json_text(entry[4])},
-                    {"reference", json_text(entry[5], true)}, {"reason_code", json_text(entry[6], true)},
-                    {"note", json_text(entry[7], true)}, {"reverses_entry_id", json_number(entry[8])},
-                    {"program_version", json_number(entry[9])}, {"actor", json_text(entry[10], true)},
-                    {"request_id", json_text(entry[11])}, {"postings", std::move(posting_items)}};
+    const json line{{"entry_id", entry[0].as<std::int64_t>()},    {"kind", kind},
+                    {"effective_at", time_text(entry[2])},        {"created_at", time_text(entry[3])},
+                    {"member_id", json_text(entry[4])},           {"reference", json_text(entry[5], true)},
+                    {"reason_code", json_text(entry[6], true)},   {"note", json_text(entry[7], true)},
+                    {"reverses_entry_id", json_number(entry[8])}, {"program_version", json_number(entry[9])},
+                    {"actor", json_text(entry[10], true)},        {"request_id", json_text(entry[11])},
+                    {"postings", std::move(posting_items)}};
     run.entries_jsonl->row(line.dump() + "\n");
   }
   if (run.journal) {
-    std::string text = time_text(entry[2]).substr(0, 10) + " * " + kind + " entry " + entry_id + "\n    ; entry_id:" +
-                       entry_id + ", effective_at:" + time_text(entry[2]) + "\n";
+    std::string text = time_text(entry[2]).substr(0, 10) + " * " + kind + " entry " + entry_id +
+                       "\n    ; entry_id:" + entry_id + ", effective_at:" + time_text(entry[2]) + "\n";
     for (const auto& posting : postings) {
       text += "    " + std::string(posting[2].c_str()) + "    " + posting[4].c_str() + " " +
               journal_commodity(posting[3].c_str()) + "\n";
@@ -228,12 +242,13 @@ void write_entries(ExportRun& run) {
   RowStream entries{run.txn, "export_entries",
                     "SELECT e.entry_id, e.kind, e.effective_at, e.created_at, e.member_id, e.reference,"
                     " e.reason_code, e.note, e.reverses_entry_id, e.program_version, e.actor, e.request_id"
-                    " FROM entries e WHERE " + range + " ORDER BY e.entry_id"};
+                    " FROM entries e WHERE " +
+                        range + " ORDER BY e.entry_id"};
   RowStream postings{run.txn, "export_postings",
                      "SELECT p.entry_id, p.posting_id, a.name, p.asset, p.amount, p.balance_after"
                      " FROM postings p JOIN entries e ON e.entry_id = p.entry_id"
-                     " JOIN accounts a ON a.account_id = p.account_id WHERE " + range +
-                     " ORDER BY p.entry_id, p.posting_id"};
+                     " JOIN accounts a ON a.account_id = p.account_id WHERE " +
+                         range + " ORDER BY p.entry_id, p.posting_id"};
   std::vector<pqxx::row> of_entry;
   while (const auto entry = entries.peek()) {
     const auto entry_id = (*entry)[0].as<std::int64_t>();
@@ -258,21 +273,26 @@ void write_audit_events(ExportRun& run) {
   if (run.formats.jsonl) jsonl = std::make_unique<ExportFile>(run.sink, "audit_events.jsonl");
   RowStream events{run.txn, "export_audit",
                    "SELECT audit_id, occurred_at, actor_kind, actor_id, actor_name, action, subject, request_id,"
-                   " source_address, result, details::text FROM audit_events WHERE occurred_at >= " + run.from_sql +
-                   " AND occurred_at < " + run.to_sql + " ORDER BY audit_id"};
+                   " source_address, result, details::text FROM audit_events WHERE occurred_at >= " +
+                       run.from_sql + " AND occurred_at < " + run.to_sql + " ORDER BY audit_id"};
   while (const auto event = events.peek()) {
     const pqxx::row& row = *event;
     if (csv) {
       csv->row(csv_record({row[0].c_str(), time_text(row[1]), row[2].c_str(), text_or_empty(row[3]),
-                         masked_or_empty(row[4]), row[5].c_str(), masked_or_empty(row[6]), text_or_empty(row[7]),
-                         text_or_empty(row[8]), row[9].c_str(), mask_phone_numbers_in_json(row[10].c_str())}));
+                           masked_or_empty(row[4]), row[5].c_str(), masked_or_empty(row[6]), text_or_empty(row[7]),
+                           text_or_empty(row[8]), row[9].c_str(), mask_phone_numbers_in_json(row[10].c_str())}));
     }
     if (jsonl) {
-      const json line{{"audit_id", row[0].as<std::int64_t>()}, {"occurred_at", time_text(row[1])},
-                      {"actor_kind", row[2].c_str()}, {"actor_id", json_text(row[3])},
-                      {"actor_name", json_text(row[4], true)}, {"action", row[5].c_str()},
-                      {"subject", json_text(row[6], true)}, {"request_id", json_text(row[7])},
-                      {"source_address", json_text(row[8])}, {"result", row[9].c_str()},
+      const json line{{"audit_id", row[0].as<std::int64_t>()},
+                      {"occurred_at", time_text(row[1])},
+                      {"actor_kind", row[2].c_str()},
+                      {"actor_id", json_text(row[3])},
+                      {"actor_name", json_text(row[4], true)},
+                      {"action", row[5].c_str()},
+                      {"subject", json_text(row[6], true)},
+                      {"request_id", json_text(row[7])},
+                      {"source_address", json_text(row[8])},
+                      {"result", row[9].c_str()},
                       {"details", json::parse(mask_phone_numbers_in_json(row[10].c_str()))}};
       jsonl->row(line.dump() + "\n");
     }
@@ -287,7 +307,9 @@ void write_audit_events(ExportRun& run) {
 std::string manifest_text(ExportRun& run, Timestamp from, Timestamp to, const SigningKey& signing_key) {
   json totals = json::object();
   for (const auto& [asset, sums] : run.totals) {
-    totals[asset] = {{"postings", sums.postings}, {"credits", sums.credits}, {"debits", sums.debits},
+    totals[asset] = {{"postings", sums.postings},
+                     {"credits", sums.credits},
+                     {"debits", sums.debits},
                      {"net", sums.credits - sums.debits}};
   }
   json files = json::array();
@@ -296,7 +318,9 @@ std::string manifest_text(ExportRun& run, Timestamp from, Timestamp to, const Si
   }
   json seal = nullptr;
   if (const auto head = latest_seal(run.txn)) {
-    seal = {{"seal_id", head->seal_id}, {"last_seq", head->last_seq}, {"head", head->head_hex},
+    seal = {{"seal_id", head->seal_id},
+            {"last_seq", head->last_seq},
+            {"head", head->head_hex},
             {"sealed_at", head->sealed_at}};
   }
   const json manifest{
@@ -304,8 +328,11 @@ std::string manifest_text(ExportRun& run, Timestamp from, Timestamp to, const Si
       {"range", {{"from", format_rfc3339(from)}, {"to", format_rfc3339(to)}}},
       {"generated_at", format_rfc3339(now_utc())},
       {"formats", run.formats.names()},
-      {"row_counts", {{"entries", run.summary.entries}, {"postings", run.summary.postings},
-                      {"audit_events", run.summary.audit_events}, {"accounts", run.summary.accounts}}},
+      {"row_counts",
+       {{"entries", run.summary.entries},
+        {"postings", run.summary.postings},
+        {"audit_events", run.summary.audit_events},
+        {"accounts", run.summary.accounts}}},
       {"totals", totals},
       {"files", files},
       {"audit_seal", seal},
@@ -381,7 +408,9 @@ void DirectorySink::end_file(const ExportedFile& file) {
 DatabaseSink::DatabaseSink(pqxx::transaction_base& txn, std::string export_id)
     : txn_(txn), export_id_(std::move(export_id)) {}
 
-void DatabaseSink::begin_file(const std::string& name) { files_[name] = Pending{}; }
+void DatabaseSink::begin_file(const std::string& name) {
+  files_[name] = Pending{};
+}
 void DatabaseSink::write(const std::string& name, std::string_view bytes) {
   Pending& pending = files_.at(name);
   pending.bytes.append(bytes);
@@ -405,8 +434,13 @@ void DatabaseSink::end_file(const ExportedFile& file) {
 ExportSummary write_export(pqxx::transaction_base& txn, Timestamp from, Timestamp to, const ExportFormats& formats,
                            ExportSink& sink, const SigningKey& signing_key,
                            const std::function<void(std::int64_t)>& progress) {
-  ExportRun run{txn, sink, formats, txn.quote(db::sql_time(from)) + "::timestamptz",
-                txn.quote(db::sql_time(to)) + "::timestamptz", format_rfc3339(from).substr(0, 10), progress};
+  ExportRun run{txn,
+                sink,
+                formats,
+                txn.quote(db::sql_time(from)) + "::timestamptz",
+                txn.quote(db::sql_time(to)) + "::timestamptz",
+                format_rfc3339(from).substr(0, 10),
+                progress};
   if (formats.ledger) {
     run.journal = std::make_unique<ExportFile>(sink, "journal.ledger");
     run.journal->write("; loyalty-ledger journal, entries effective in [" + format_rfc3339(from) + ", " +
@@ -415,9 +449,9 @@ ExportSummary write_export(pqxx::transaction_base& txn, Timestamp from, Timestam
   write_balances(run);  // the journal's opening balances come first
   if (formats.csv) {
     run.entries_csv = std::make_unique<ExportFile>(sink, "entries.csv");
-    run.entries_csv->write(csv_record({"entry_id", "kind", "effective_at", "created_at", "member_id", "reference",
-                                       "reason_code", "note", "reverses_entry_id", "program_version", "actor",
-                                       "request_id"}));
+    run.entries_csv->write(
+        csv_record({"entry_id", "kind", "effective_at", "created_at", "member_id", "reference", "reason_code", "note",
+                    "reverses_entry_id", "program_version", "actor", "request_id"}));
     run.postings_csv = std::make_unique<ExportFile>(sink, "postings.csv");
     run.postings_csv->write(csv_record({"posting_id", "entry_id", "account", "asset", "amount", "balance_after"}));
   }
@@ -432,8 +466,8 @@ ExportSummary write_export(pqxx::transaction_base& txn, Timestamp from, Timestam
   const auto signature = signing_key.sign(run.summary.manifest);
   if (!signature) throw std::runtime_error("the manifest could not be signed (is the signing key an Ed25519 PEM?)");
   run.summary.signature = *signature;
-  for (const auto& [name, bytes] : {std::pair{"manifest.json", &run.summary.manifest},
-                                    std::pair{"manifest.sig", &run.summary.signature}}) {
+  for (const auto& [name, bytes] :
+       {std::pair{"manifest.json", &run.summary.manifest}, std::pair{"manifest.sig", &run.summary.signature}}) {
     ExportFile file{sink, name};
     file.write(*bytes);
     file.finish();
@@ -441,7 +475,8 @@ ExportSummary write_export(pqxx::transaction_base& txn, Timestamp from, Timestam
   return run.summary;
 }
 
-std::optional<StoredFile> stored_file(pqxx::transaction_base& txn, const std::string& export_id, const std::string& name) {
+std::optional<StoredFile> stored_file(pqxx::transaction_base& txn, const std::string& export_id,
+                                      const std::string& name) {
   const auto rows = db::exec(txn, select_file, export_id, name);
   if (rows.empty()) return std::nullopt;
   return StoredFile{rows[0][0].as<std::int64_t>(), rows[0][1].c_str()};
@@ -455,7 +490,8 @@ std::optional<std::string> read_stored_file(pqxx::transaction_base& txn, const s
   content.reserve(static_cast<std::size_t>(file->bytes));
   for (int chunk = 0; static_cast<std::int64_t>(content.size()) < file->bytes; ++chunk) {
     const auto piece = read_stored_chunk(txn, export_id, name, chunk);
-    if (!piece) throw std::runtime_error("export " + export_id + " lacks chunk " + std::to_string(chunk) + " of " + name);
+    if (!piece)
+      throw std::runtime_error("export " + export_id + " lacks chunk " + std::to_string(chunk) + " of " + name);
     content += *piece;
   }
   return content;

@@ -29,8 +29,8 @@
 namespace loyalty::audit {
 
 inline constexpr int export_fetch_rows = 5000;                  // rows per cursor FETCH
-inline constexpr std::size_t export_buffer_bytes = 256 * 1024;   // file buffer before a sink write
-inline constexpr std::size_t export_chunk_bytes = 1024 * 1024;   // stored chunk (migrations/0006)
+inline constexpr std::size_t export_buffer_bytes = 256 * 1024;  // file buffer before a sink write
+inline constexpr std::size_t export_chunk_bytes = 1024 * 1024;  // stored chunk (migrations/0006)
 
 struct ExportFormats {
   bool csv = false;
@@ -111,7 +111,8 @@ struct StoredFile {
   std::int64_t bytes = 0;
   std::string sha256_hex;
 };
-std::optional<StoredFile> stored_file(pqxx::transaction_base& txn, const std::string& export_id, const std::string& name);
+std::optional<StoredFile> stored_file(pqxx::transaction_base& txn, const std::string& export_id,
+                                      const std::string& name);
 
 // Reads one stored file of an API export (nullopt if there is none by that name), one stored
 // chunk (export_chunk_bytes) per query, so that no more than one chunk is held besides the

@@ -62,17 +62,17 @@ const db::Statement select_member_points_before{
     " WHERE a.member_id IS NOT NULL AND a.asset = 'POINTS' AND e.effective_at < $1"};
 // Which flow of the roll-forward a system account's POINTS posting is; one definition for the
 // roll-forward and the daily report, so that their figures always agree.
-#define LOYALTY_FLOW_CATEGORY                                                               \
-  "CASE WHEN a.name = 'system:redemptions' THEN 'redeemed'"                                 \
-  "     WHEN a.name = 'system:breakage' THEN 'expired'"                                     \
+#define LOYALTY_FLOW_CATEGORY                                                                 \
+  "CASE WHEN a.name = 'system:redemptions' THEN 'redeemed'"                                   \
+  "     WHEN a.name = 'system:breakage' THEN 'expired'"                                       \
   "     WHEN a.name IN ('system:adjustments', 'system:clawback-writeoff') THEN 'adjustments'" \
   "     WHEN a.name LIKE 'partner:%' THEN 'exchanged' ELSE 'issued' END"
-#define LOYALTY_SYSTEM_FLOWS_OF_PERIOD                                                                          \
+#define LOYALTY_SYSTEM_FLOWS_OF_PERIOD                                                                        \
   " FROM postings p JOIN entries e ON e.entry_id = p.entry_id JOIN accounts a ON a.account_id = p.account_id" \
   " WHERE a.member_id IS NULL AND a.asset = 'POINTS' AND e.effective_at >= $1 AND e.effective_at < $2"
-const db::Statement select_system_flows{
-    "finance.system_flows",
-    "SELECT " LOYALTY_FLOW_CATEGORY ", coalesce(sum(p.amount), 0)" LOYALTY_SYSTEM_FLOWS_OF_PERIOD " GROUP BY 1"};
+const db::Statement select_system_flows{"finance.system_flows",
+                                        "SELECT " LOYALTY_FLOW_CATEGORY
+                                        ", coalesce(sum(p.amount), 0)" LOYALTY_SYSTEM_FLOWS_OF_PERIOD " GROUP BY 1"};
 const db::Statement select_daily_system_flows{
     "finance.daily_system_flows",
     "SELECT to_char(e.effective_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), " LOYALTY_FLOW_CATEGORY
@@ -163,8 +163,8 @@ RollForward roll_forward(pqxx::transaction_base& txn, Timestamp from, Timestamp 
     report.by_kind.emplace_back(row[0].c_str(), amount);
     by_kind_total = checked_add(by_kind_total, amount);
   }
-  const __int128 change = static_cast<__int128>(report.issued) - report.redeemed - report.expired -
-                          report.exchanged + report.adjustments;
+  const __int128 change =
+      static_cast<__int128>(report.issued) - report.redeemed - report.expired - report.exchanged + report.adjustments;
   report.balanced = report.opening + change == report.closing && report.opening + by_kind_total == report.closing;
   return report;
 }
@@ -188,8 +188,8 @@ LiabilityReport liability_report(pqxx::transaction_base& txn, Timestamp as_of, s
     ExpiryBucket bucket{month, figure(row[1], "the points available expiring in " + month),
                         figure(row[2], "the points pending expiring in " + month),
                         figure(row[3], "the points held expiring in " + month), 0};
-    bucket.value_cents = points_value_cents(
-        checked_add(checked_add(bucket.available, bucket.pending), bucket.held), point_value_cents);
+    bucket.value_cents =
+        points_value_cents(checked_add(checked_add(bucket.available, bucket.pending), bucket.held), point_value_cents);
     report.by_expiry_month.push_back(std::move(bucket));
   }
   report.breakage_points =

@@ -58,7 +58,7 @@ struct RollForward {
   Timestamp from, to;  // entries effective in [from, to)
   std::int64_t opening = 0, issued = 0, redeemed = 0, expired = 0, exchanged = 0, adjustments = 0, closing = 0;
   std::vector<std::pair<std::string, std::int64_t>> by_kind;  // member POINTS change per entry kind
-  bool balanced = true;  // both identities hold
+  bool balanced = true;                                       // both identities hold
 };
 
 struct LiabilityReport {

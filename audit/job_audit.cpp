@@ -6,8 +6,8 @@
 namespace loyalty::audit {
 namespace {
 
-const db::Statement select_items_so_far{
-    "audit.job_items_so_far", "SELECT coalesce(max(items), 0) FROM job_runs WHERE job = $1 AND as_of = $2"};
+const db::Statement select_items_so_far{"audit.job_items_so_far",
+                                        "SELECT coalesce(max(items), 0) FROM job_runs WHERE job = $1 AND as_of = $2"};
 
 }  // namespace
 
@@ -26,8 +26,7 @@ ledger::JobDefinition audited_job(ledger::JobDefinition job) {
     record.actor_id = "job:" + name;
     record.action = "job.run";
     record.subject = name;
-    record.details_json =
-        "{\"as_of\":\"" + format_rfc3339(chunk.as_of) + "\",\"items\":" + std::to_string(total) + "}";
+    record.details_json = "{\"as_of\":\"" + format_rfc3339(chunk.as_of) + "\",\"items\":" + std::to_string(total) + "}";
     audit::record(txn, record);
     return result;
   };

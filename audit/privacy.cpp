@@ -11,14 +11,12 @@ namespace {
 
 constexpr std::size_t phone_digits_min = 7;
 
-const db::Statement lock_member{
-    "privacy.lock_member",
-    "SELECT display_name, phone, personal_data_erased_at, created_at FROM members"
-    " WHERE member_id = $1 FOR UPDATE"};
-const db::Statement clear_member{
-    "privacy.clear_member",
-    "UPDATE members SET display_name = NULL, phone = NULL, personal_data_erased_at = $2"
-    " WHERE member_id = $1"};
+const db::Statement lock_member{"privacy.lock_member",
+                                "SELECT display_name, phone, personal_data_erased_at, created_at FROM members"
+                                " WHERE member_id = $1 FOR UPDATE"};
+const db::Statement clear_member{"privacy.clear_member",
+                                 "UPDATE members SET display_name = NULL, phone = NULL, personal_data_erased_at = $2"
+                                 " WHERE member_id = $1"};
 
 void mask_digit_run(std::string& out, std::string_view digits) {
   if (digits.size() < phone_digits_min) {

@@ -3,13 +3,13 @@
 #include <algorithm>
 #include <charconv>
 #include <limits>
-#include <tuple>
 #include <map>
+#include <tuple>
 #include <vector>
 
 #include "ledger/database.hpp"
-#include "ledger/executor.hpp"
 #include "ledger/digest.hpp"
+#include "ledger/executor.hpp"
 #include "ledger/log.hpp"
 
 namespace loyalty::audit {
@@ -18,15 +18,14 @@ namespace {
 // The columns that make up a record, in canonical order. Sealer and verifier select exactly
 // these, so a record hashes the same whichever of them reads it. Times are microseconds
 // since the epoch (exact: extract() is numeric), so no session setting changes the bytes.
-#define LOYALTY_SEAL_ENTRY_COLUMNS                                                              \
-  "e.entry_id, e.kind, e.reverses_entry_id, e.member_id, e.reference, e.reason_code, e.note," \
+#define LOYALTY_SEAL_ENTRY_COLUMNS                                                                     \
+  "e.entry_id, e.kind, e.reverses_entry_id, e.member_id, e.reference, e.reason_code, e.note,"          \
   " e.program_version, e.request_id, e.actor, (extract(epoch FROM e.effective_at) * 1000000)::bigint," \
   " (extract(epoch FROM e.created_at) * 1000000)::bigint"
-#define LOYALTY_SEAL_AUDIT_COLUMNS                                                                    \
-  "a.audit_id, (extract(epoch FROM a.occurred_at) * 1000000)::bigint, a.actor_kind, a.actor_id,"     \
+#define LOYALTY_SEAL_AUDIT_COLUMNS                                                               \
+  "a.audit_id, (extract(epoch FROM a.occurred_at) * 1000000)::bigint, a.actor_kind, a.actor_id," \
   " a.actor_name, a.action, a.subject, a.request_id, a.source_address, a.result, a.details::text"
-#define LOYALTY_SEAL_POSTING_COLUMNS \
-  "p.posting_id, p.account_id, p.asset, p.amount, p.balance_after, p.debt_allowed"
+#define LOYALTY_SEAL_POSTING_COLUMNS "p.posting_id, p.account_id, p.asset, p.amount, p.balance_after, p.debt_allowed"
 
 constexpr int entry_column_count = 12;
 constexpr int audit_column_count = 11;
@@ -40,23 +39,22 @@ const db::Statement select_last_leaf{
     " FROM audit_seal_log ORDER BY seq DESC LIMIT 1"};
 const db::Statement select_last_seal_id{"seal.last_seal_id", "SELECT coalesce(max(seal_id), 0) FROM audit_seals"};
 const db::Statement select_entries{
-    "seal.entries",
-    "SELECT e.created_xid::text, " LOYALTY_SEAL_ENTRY_COLUMNS " FROM entries e"
-    " WHERE (e.created_xid, e.entry_id) > ($1::xid8, $2::bigint) AND e.created_xid < $3::xid8"
-    " ORDER BY e.created_xid, e.entry_id LIMIT $4"};
+    "seal.entries", "SELECT e.created_xid::text, " LOYALTY_SEAL_ENTRY_COLUMNS
+                    " FROM entries e"
+                    " WHERE (e.created_xid, e.entry_id) > ($1::xid8, $2::bigint) AND e.created_xid < $3::xid8"
+                    " ORDER BY e.created_xid, e.entry_id LIMIT $4"};
 const db::Statement select_audits{
-    "seal.audits",
-    "SELECT a.created_xid::text, " LOYALTY_SEAL_AUDIT_COLUMNS " FROM audit_events a"
-    " WHERE (a.created_xid, a.audit_id) > ($1::xid8, $2::bigint) AND a.created_xid < $3::xid8"
-    " ORDER BY a.created_xid, a.audit_id LIMIT $4"};
-const db::Statement select_postings_of{
-    "seal.postings_of",
-    "SELECT p.entry_id, " LOYALTY_SEAL_POSTING_COLUMNS " FROM postings p"
-    " WHERE p.entry_id = ANY($1::bigint[]) ORDER BY p.entry_id, p.posting_id"};
-const db::Statement insert_seal{
-    "seal.insert_seal",
-    "INSERT INTO audit_seals (seal_id, first_seq, last_seq, head_sha256, sealed_by)"
-    " VALUES ($1, $2, $3, decode($4, 'hex'), $5)"};
+    "seal.audits", "SELECT a.created_xid::text, " LOYALTY_SEAL_AUDIT_COLUMNS
+                   " FROM audit_events a"
+                   " WHERE (a.created_xid, a.audit_id) > ($1::xid8, $2::bigint) AND a.created_xid < $3::xid8"
+                   " ORDER BY a.created_xid, a.audit_id LIMIT $4"};
+const db::Statement select_postings_of{"seal.postings_of",
+                                       "SELECT p.entry_id, " LOYALTY_SEAL_POSTING_COLUMNS
+                                       " FROM postings p"
+                                       " WHERE p.entry_id = ANY($1::bigint[]) ORDER BY p.entry_id, p.posting_id"};
+const db::Statement insert_seal{"seal.insert_seal",
+                                "INSERT INTO audit_seals (seal_id, first_seq, last_seq, head_sha256, sealed_by)"
+                                " VALUES ($1, $2, $3, decode($4, 'hex'), $5)"};
 const db::Statement insert_leaves{
     "seal.insert_leaves",
     "INSERT INTO audit_seal_log (seq, record_kind, record_id, created_xid, leaf_sha256, chain_sha256, seal_id)"
@@ -101,20 +99,21 @@ const db::Statement select_seal_lag{
 const db::Statement select_next_seq{"seal.next_seq", "SELECT min(seq) FROM audit_seal_log WHERE seq > $1"};
 const db::Statement verify_postings{
     "seal.verify_postings",
-    "SELECT p.entry_id, " LOYALTY_SEAL_POSTING_COLUMNS " FROM audit_seal_log s"
+    "SELECT p.entry_id, " LOYALTY_SEAL_POSTING_COLUMNS
+    " FROM audit_seal_log s"
     " JOIN postings p ON p.entry_id = s.record_id"
     " WHERE s.record_kind = 'entry' AND s.seq > $1 AND s.seq <= $2 ORDER BY s.seq, p.posting_id"};
-const db::Statement verify_seal_heads{
-    "seal.verify_heads",
-    "SELECT seal_id, last_seq, encode(head_sha256, 'hex') FROM audit_seals"
-    " WHERE last_seq > $1 AND last_seq <= $2 ORDER BY last_seq"};
+const db::Statement verify_seal_heads{"seal.verify_heads",
+                                      "SELECT seal_id, last_seq, encode(head_sha256, 'hex') FROM audit_seals"
+                                      " WHERE last_seq > $1 AND last_seq <= $2 ORDER BY last_seq"};
 
 const std::string zero_chain(32, '\0');
 
 std::string from_hex(std::string_view hex) {
   const auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
   std::string out;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) out += static_cast<char>(nibble(hex[i]) * 16 + nibble(hex[i + 1]));
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
+    out += static_cast<char>(nibble(hex[i]) * 16 + nibble(hex[i + 1]));
   return out;
 }
 
@@ -146,7 +145,9 @@ class Canonical {
 
 using PostingRows = std::map<std::int64_t, std::vector<pqxx::row>>;  // by entry id
 
-std::string leaf_hash(const std::string& canonical) { return sha256(std::string(1, '\0') + canonical); }
+std::string leaf_hash(const std::string& canonical) {
+  return sha256(std::string(1, '\0') + canonical);
+}
 std::string chain_hash(const std::string& previous, const std::string& leaf) {
   return sha256(std::string(1, '\x01') + previous + leaf);
 }
@@ -232,8 +233,8 @@ std::string join_array(const std::vector<std::string>& items) {
 
 // Reads up to `limit` candidates of each kind after the tail, below the horizon, and
 // returns the first `limit` of them in sealing order.
-std::vector<Candidate> next_candidates(pqxx::transaction_base& txn, const ChainTail& tail,
-                                       const std::string& horizon, int limit) {
+std::vector<Candidate> next_candidates(pqxx::transaction_base& txn, const ChainTail& tail, const std::string& horizon,
+                                       int limit) {
   // After (X, audit, I): audit events after (X, I), entries from X on. After (X, entry, I):
   // entries after (X, I), audit events after X.
   std::string entry_xid = std::to_string(tail.xid), audit_xid = entry_xid;
@@ -342,11 +343,12 @@ struct VerifyCursor {
                       ": sealed leaves were deleted");
     }
     const bool is_entry = kind == "entry";
-    if (!(is_entry ? row[5].as<bool>() : row[6].as<bool>())) return fail(seq, kind, id, "the sealed record was deleted");
+    if (!(is_entry ? row[5].as<bool>() : row[6].as<bool>()))
+      return fail(seq, kind, id, "the sealed record was deleted");
     const auto found = postings.find(id);
     const auto& entry_postings = found == postings.end() ? none : found->second;
-    const std::string leaf = leaf_hash(is_entry ? encode_entry(row, 7, entry_postings)
-                                                : encode_audit(row, 7 + entry_column_count));
+    const std::string leaf =
+        leaf_hash(is_entry ? encode_entry(row, 7, entry_postings) : encode_audit(row, 7 + entry_column_count));
     if (to_hex(leaf) != row[3].c_str()) {
       return fail(seq, kind, id, "the record (or one of its postings) differs from what was sealed");
     }
@@ -412,7 +414,9 @@ SealLag seal_lag(pqxx::transaction_base& txn) {
 Sealer::Sealer(std::string database_url, std::chrono::milliseconds interval)
     : database_url_(std::move(database_url)), interval_(interval) {}
 
-Sealer::~Sealer() { stop(); }
+Sealer::~Sealer() {
+  stop();
+}
 
 void Sealer::start() {
   if (thread_.joinable()) return;
@@ -438,7 +442,8 @@ void Sealer::run() {
       connection.reset();
       log::warn("sealing failed", {{"error", error.what()}});
     }
-    for (auto waited = std::chrono::milliseconds(0); waited < interval_ && !stop_; waited += std::chrono::milliseconds(100)) {
+    for (auto waited = std::chrono::milliseconds(0); waited < interval_ && !stop_;
+         waited += std::chrono::milliseconds(100)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   }

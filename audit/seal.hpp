@@ -23,14 +23,14 @@
 
 namespace loyalty::audit {
 
-inline constexpr int seal_batch_records_max = 5000;   // leaves per sealing transaction
-inline constexpr int verify_chunk_records = 5000;     // leaves read per verifier query
+inline constexpr int seal_batch_records_max = 5000;  // leaves per sealing transaction
+inline constexpr int verify_chunk_records = 5000;    // leaves read per verifier query
 
 struct SealReport {
-  bool busy = false;             // another sealer holds the lock; nothing was done
-  std::int64_t records = 0;      // leaves appended by this call
-  std::int64_t last_seq = 0;     // the chain's length afterwards
-  std::string head_hex;          // the chain head afterwards ("" while the chain is empty)
+  bool busy = false;          // another sealer holds the lock; nothing was done
+  std::int64_t records = 0;   // leaves appended by this call
+  std::int64_t last_seq = 0;  // the chain's length afterwards
+  std::string head_hex;       // the chain head afterwards ("" while the chain is empty)
 };
 
 // Seals every record whose transaction has finished, in batches of seal_batch_records_max,
@@ -42,14 +42,14 @@ struct SealMismatch {
   std::int64_t seq = 0;
   std::string record_kind;  // entry, audit
   std::int64_t record_id = 0;
-  std::string problem;      // a sentence: "the record's contents changed", ...
+  std::string problem;  // a sentence: "the record's contents changed", ...
 };
 
 struct VerifyReport {
   bool ok = true;
   std::int64_t checked_through = 0;  // the last seq that verified
   std::int64_t records_checked = 0;
-  std::string head_hex;              // the chain head at checked_through
+  std::string head_hex;  // the chain head at checked_through
   std::optional<SealMismatch> first_mismatch;
 };
 

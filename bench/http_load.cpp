@@ -59,12 +59,12 @@ using json = nlohmann::json;
 constexpr int members_default = 2000;
 constexpr std::int64_t initial_credit = 1'000'000'000;  // points per member: no debit ever fails
 constexpr int hold_ttl_seconds = 600;
-constexpr int rate_max = 1'000'000;                      // operations per second
+constexpr int rate_max = 1'000'000;  // operations per second
 constexpr std::int64_t event_amount_cents = 10000;
-constexpr int event_age_days = 8;                        // past the purchase rule's 7 pending days
+constexpr int event_age_days = 8;  // past the purchase rule's 7 pending days
 constexpr std::int64_t unit_price_cents = 5000;
 constexpr std::int64_t order_quantity = 2;
-constexpr std::int64_t points_per_checkout = 100;        // 1 cent each in the reference program
+constexpr std::int64_t points_per_checkout = 100;  // 1 cent each in the reference program
 constexpr std::int64_t cash_cents_per_checkout = order_quantity * unit_price_cents - points_per_checkout;
 
 // ---- command line ------------------------------------------------------------------------
@@ -187,8 +187,7 @@ std::string idempotency_key(const std::string& run, int thread, std::uint64_t co
 std::vector<std::string> create_members(const Options& options, const std::string& run) {
   std::fprintf(stderr, "set-up: creating and crediting %d members (run %s)\n", options.members, run.c_str());
   const auto started = Clock::now();
-  const MemberSetUp how{initial_credit, "POST /v1/adjustments (credit)",
-                        [&run](int thread, int, std::uint64_t count) {
+  const MemberSetUp how{initial_credit, "POST /v1/adjustments (credit)", [&run](int thread, int, std::uint64_t count) {
                           return idempotency_key(run + "-setup", thread, count);
                         }};
   std::vector<std::string> members = set_up_members(options, run, how);
@@ -230,8 +229,13 @@ class Client {
  public:
   Client(const Options& options, const std::vector<std::string>& members, const std::string& run, int thread,
          ErrorLog& errors)
-      : options_(options), members_(members), connection_(options, options.endpoints[thread % options.endpoints.size()]),
-        run_(run), thread_(thread), errors_(errors), random_(std::random_device{}()),
+      : options_(options),
+        members_(members),
+        connection_(options, options.endpoints[thread % options.endpoints.size()]),
+        run_(run),
+        thread_(thread),
+        errors_(errors),
+        random_(std::random_device{}()),
         pick_(0, members.size() - 1) {}
 
   // One operation of the workload; true if its every request succeeded.
@@ -249,8 +253,7 @@ class Client {
  private:
   bool adjust(Tally& tally) {
     const std::int64_t amount = coin_(random_) ? 1 : -1;
-    return timed(tally, "POST /v1/adjustments", "/v1/adjustments", adjustment_body(random_member(), amount),
-                 next_key())
+    return timed(tally, "POST /v1/adjustments", "/v1/adjustments", adjustment_body(random_member(), amount), next_key())
         .ok();
   }
 
@@ -321,7 +324,9 @@ struct Measurement {
 };
 
 // a / b rounded, or null when b is not positive.
-json ratio_or_null(double a, double b) { return b > 0 ? json(rounded(a / b)) : json(nullptr); }
+json ratio_or_null(double a, double b) {
+  return b > 0 ? json(rounded(a / b)) : json(nullptr);
+}
 
 void print_summary(const Options& options, const Measurement& measurement) {
   const Summary& summary = measurement.summary;
@@ -329,21 +334,20 @@ void print_summary(const Options& options, const Measurement& measurement) {
   const FailureCounts& failures = summary.failures;
   const double requests_per_second = per_second(summary.requests, summary.elapsed_seconds);
   const double operations_per_second = per_second(summary.operations, summary.elapsed_seconds);
-  const double cpu_percent = summary.elapsed_seconds > 0
-                                 ? 100.0 * measurement.generator_cpu_seconds / summary.elapsed_seconds
-                                 : 0;
-  std::printf("workload=%s urls=%zu clients=%d members=%d rate=%d seconds=%.2f requests=%lld requests/s=%.1f "
-              "operations/s=%.1f p50_ms=%.2f p99_ms=%.2f failures=%lld (503: %lld, other 5xx: %lld, 4xx: %lld, "
-              "connection: %lld) generator_cpu=%.0f%%\n",
-              workload_name(options.workload), options.endpoints.size(), options.clients, measurement.members,
-              options.rate, summary.elapsed_seconds, static_cast<long long>(summary.requests), requests_per_second,
-              operations_per_second, summary.p50_ms, summary.p99_ms, static_cast<long long>(failures.total()),
-              static_cast<long long>(failures.unavailable_503), static_cast<long long>(failures.server_error_other),
-              static_cast<long long>(failures.client_error), static_cast<long long>(failures.connection_failed),
-              cpu_percent);
+  const double cpu_percent =
+      summary.elapsed_seconds > 0 ? 100.0 * measurement.generator_cpu_seconds / summary.elapsed_seconds : 0;
+  std::printf(
+      "workload=%s urls=%zu clients=%d members=%d rate=%d seconds=%.2f requests=%lld requests/s=%.1f "
+      "operations/s=%.1f p50_ms=%.2f p99_ms=%.2f failures=%lld (503: %lld, other 5xx: %lld, 4xx: %lld, "
+      "connection: %lld) generator_cpu=%.0f%%\n",
+      workload_name(options.workload), options.endpoints.size(), options.clients, measurement.members, options.rate,
+      summary.elapsed_seconds, static_cast<long long>(summary.requests), requests_per_second, operations_per_second,
+      summary.p50_ms, summary.p99_ms, static_cast<long long>(failures.total()),
+      static_cast<long long>(failures.unavailable_503), static_cast<long long>(failures.server_error_other),
+      static_cast<long long>(failures.client_error), static_cast<long long>(failures.connection_failed), cpu_percent);
   if (db.known && db.transactions > 0) {
-    std::printf("database: %lld jobs in %lld transactions (%.2f requests per transaction)", static_cast<long long>(db.jobs),
-                static_cast<long long>(db.transactions),
+    std::printf("database: %lld jobs in %lld transactions (%.2f requests per transaction)",
+                static_cast<long long>(db.jobs), static_cast<long long>(db.transactions),
                 static_cast<double>(db.jobs) / static_cast<double>(db.transactions));
     if (db.statements) std::printf(", %lld statements", static_cast<long long>(*db.statements));
     std::printf("\n");

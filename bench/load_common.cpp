@@ -132,7 +132,9 @@ Response Connection::post(const std::string& target, const std::string& body, co
   return request(http::verb::post, target, body, idempotency_key, true);
 }
 
-Response Connection::get(const std::string& target) { return request(http::verb::get, target, "", "", false); }
+Response Connection::get(const std::string& target) {
+  return request(http::verb::get, target, "", "", false);
+}
 
 Response Connection::request(http::verb verb, const std::string& target, const std::string& body,
                              const std::string& idempotency_key, bool authorised) {
@@ -179,10 +181,14 @@ void Connection::close() {
 // ---- shared run state --------------------------------------------------------------------
 
 void ErrorLog::record(const std::string& what, const Response& response) {
-  if (response.status == 0) ++connection_failed_;
-  else if (response.status == 503) ++unavailable_503_;
-  else if (response.status >= 500 && response.status <= 599) ++server_error_other_;
-  else ++client_error_;
+  if (response.status == 0)
+    ++connection_failed_;
+  else if (response.status == 503)
+    ++unavailable_503_;
+  else if (response.status >= 500 && response.status <= 599)
+    ++server_error_other_;
+  else
+    ++client_error_;
   const auto seen = ++total_;
   if (seen > error_bodies_printed_max) return;
   std::lock_guard lock{mutex_};
@@ -229,14 +235,15 @@ std::vector<std::string> set_up_members(const LoadOptions& options, const std::s
   for (auto& worker : workers) worker.join();
   std::vector<std::string> members;
   for (auto& part : parts) members.insert(members.end(), part.begin(), part.end());
-  if (errors.count() > 0) std::fprintf(stderr, "set-up: %lld requests failed\n", static_cast<long long>(errors.count()));
+  if (errors.count() > 0)
+    std::fprintf(stderr, "set-up: %lld requests failed\n", static_cast<long long>(errors.count()));
   return members;
 }
 
 // ---- the timed loop ----------------------------------------------------------------------
 
-Response timed_post(Connection& connection, Tally& tally, ErrorLog& errors, const char* what,
-                    const std::string& target, const std::string& body, const std::string& idempotency_key) {
+Response timed_post(Connection& connection, Tally& tally, ErrorLog& errors, const char* what, const std::string& target,
+                    const std::string& body, const std::string& idempotency_key) {
   const auto sent = Clock::now();
   const auto counted_from = tally.due ? std::min(*tally.due, sent) : sent;
   tally.due.reset();
@@ -317,8 +324,12 @@ double percentile(const std::vector<double>& sorted, double fraction) {
   return sorted[std::min(rank, sorted.size() - 1)];
 }
 
-double per_second(std::int64_t count, double seconds) { return seconds > 0 ? static_cast<double>(count) / seconds : 0; }
+double per_second(std::int64_t count, double seconds) {
+  return seconds > 0 ? static_cast<double>(count) / seconds : 0;
+}
 
-double rounded(double value) { return std::round(value * 100.0) / 100.0; }
+double rounded(double value) {
+  return std::round(value * 100.0) / 100.0;
+}
 
 }  // namespace bench

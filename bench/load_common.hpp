@@ -142,7 +142,7 @@ std::string adjustment_body(const std::string& member_id, std::int64_t amount);
 // ---- set-up ------------------------------------------------------------------------------
 
 struct MemberSetUp {
-  std::int64_t credit = 0;       // POINTS credited to each member
+  std::int64_t credit = 0;        // POINTS credited to each member
   const char* credit_error = "";  // what a failed credit is called in the error log
   // The credit's Idempotency-Key: member `index`, the `count`th credit of set-up thread `thread`.
   std::function<std::string(int thread, int index, std::uint64_t count)> credit_key;
@@ -168,8 +168,8 @@ struct Tally {
 
 // POSTs on `connection` and records the request's latency in `tally`; a non-2xx reply or a
 // broken connection is recorded in `errors` as `what`.
-Response timed_post(Connection& connection, Tally& tally, ErrorLog& errors, const char* what,
-                    const std::string& target, const std::string& body, const std::string& idempotency_key = "");
+Response timed_post(Connection& connection, Tally& tally, ErrorLog& errors, const char* what, const std::string& target,
+                    const std::string& body, const std::string& idempotency_key = "");
 
 // How the clients send.
 struct Pace {

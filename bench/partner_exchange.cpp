@@ -10,11 +10,11 @@
 // runs loyaltyd's Service and Server in this process, and drops the database at the end.
 // The clients share the machine's cores with the service and PostgreSQL: read the figure as
 // a ratio against bench/run's adjust workload measured the same way, not as an absolute.
+#include <unistd.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -89,7 +89,8 @@ Credentials prepare(const std::string& url, const Options& options, std::vector<
       refs.push_back("SKY-" + std::to_string(i));
       // Linked and confirmed, as a partner confirms a link with the code (POST /partner/v1/links/confirm).
       const auto linked = partners::link_member(txn, member->member_id, "skyair", refs.back(), now_utc());
-      (void)partners::confirm_link(txn, "skyair", refs.back(), linked->first.link_code.value_or(""), "bench", now_utc());
+      (void)partners::confirm_link(txn, "skyair", refs.back(), linked->first.link_code.value_or(""), "bench",
+                                   now_utc());
     }
     return 0;
   });
@@ -115,9 +116,10 @@ void run_client(int index, unsigned short port, const Credentials& credentials, 
   std::mt19937_64 random{static_cast<std::uint64_t>(index) * 7919 + 17};
   const std::string path = "/partner/v1/exchanges";
   for (std::int64_t n = 0; std::chrono::steady_clock::now() < until; ++n) {
-    const std::string body = nlohmann::json{{"exchange_id", "b" + std::to_string(index) + "-" + std::to_string(n) + "-" + new_id("").substr(0, 6)},
-                                            {"partner_member_ref", refs[random() % refs.size()]},
-                                            {"partner_units", 1}}.dump();
+    const std::string body = nlohmann::json{
+        {"exchange_id", "b" + std::to_string(index) + "-" + std::to_string(n) + "-" + new_id("").substr(0, 6)},
+        {"partner_member_ref", refs[random() % refs.size()]},
+        {"partner_units", 1}}.dump();
     const std::string timestamp = std::to_string(
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
     const std::string nonce = new_id("n_");
@@ -128,14 +130,16 @@ void run_client(int index, unsigned short port, const Credentials& credentials, 
     request.set("X-Key-Id", credentials.key_id);
     request.set("X-Timestamp", timestamp);
     request.set("X-Nonce", nonce);
-    request.set("X-Signature", signature_for(credentials, partners::signing_string({"POST", path, "", timestamp, nonce, body})));
+    request.set("X-Signature",
+                signature_for(credentials, partners::signing_string({"POST", path, "", timestamp, nonce, body})));
     request.body() = body;
     request.prepare_payload();
     const auto started = std::chrono::steady_clock::now();
     http::write(stream, request);
     http::response<http::string_body> response;
     http::read(stream, buffer, response);
-    totals.latencies_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
+    totals.latencies_ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
     if (response.result_int() == 201) {
       ++totals.ok;
     } else if (++totals.errors <= 3) {
@@ -148,10 +152,14 @@ Options parse(int argc, char** argv) {
   Options options;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--clients") options.clients = std::stoi(value);
-    else if (flag == "--seconds") options.seconds = std::stoi(value);
-    else if (flag == "--members") options.members = std::stoi(value);
-    else if (flag == "--algorithm") options.algorithm = value;
+    if (flag == "--clients")
+      options.clients = std::stoi(value);
+    else if (flag == "--seconds")
+      options.seconds = std::stoi(value);
+    else if (flag == "--members")
+      options.members = std::stoi(value);
+    else if (flag == "--algorithm")
+      options.algorithm = value;
   }
   return options;
 }
@@ -203,12 +211,14 @@ int main(int argc, char** argv) {
     }
     std::sort(all.latencies_ms.begin(), all.latencies_ms.end());
     const auto percentile = [&](double p) {
-      return all.latencies_ms.empty() ? 0.0 : all.latencies_ms[static_cast<std::size_t>(p * (all.latencies_ms.size() - 1))];
+      return all.latencies_ms.empty() ? 0.0
+                                      : all.latencies_ms[static_cast<std::size_t>(p * (all.latencies_ms.size() - 1))];
     };
-    std::printf("partner_exchange algorithm=%s clients=%d seconds=%.1f ok=%lld errors=%lld exchanges_per_second=%.0f "
-                "p50_ms=%.2f p99_ms=%.2f\n",
-                options.algorithm.c_str(), options.clients, elapsed, static_cast<long long>(all.ok),
-                static_cast<long long>(all.errors), all.ok / elapsed, percentile(0.5), percentile(0.99));
+    std::printf(
+        "partner_exchange algorithm=%s clients=%d seconds=%.1f ok=%lld errors=%lld exchanges_per_second=%.0f "
+        "p50_ms=%.2f p99_ms=%.2f\n",
+        options.algorithm.c_str(), options.clients, elapsed, static_cast<long long>(all.ok),
+        static_cast<long long>(all.errors), all.ok / elapsed, percentile(0.5), percentile(0.99));
     status = all.errors == 0 ? 0 : 1;
   } catch (const std::exception& error) {
     std::fprintf(stderr, "partner_exchange: %s\n", error.what());

@@ -9,28 +9,27 @@ namespace loyalty::earning {
 namespace {
 
 const db::Statement select_shards{
-    "budgets.select", "SELECT shard, budget, spent FROM campaign_budget_shards WHERE campaign_id = $1 ORDER BY shard FOR UPDATE"};
-const db::Statement insert_shard{
-    "budgets.insert", "INSERT INTO campaign_budget_shards (campaign_id, shard, budget) VALUES ($1, $2, $3)"};
-const db::Statement set_budget{
-    "budgets.set", "UPDATE campaign_budget_shards SET budget = $3 WHERE campaign_id = $1 AND shard = $2"};
+    "budgets.select",
+    "SELECT shard, budget, spent FROM campaign_budget_shards WHERE campaign_id = $1 ORDER BY shard FOR UPDATE"};
+const db::Statement insert_shard{"budgets.insert",
+                                 "INSERT INTO campaign_budget_shards (campaign_id, shard, budget) VALUES ($1, $2, $3)"};
+const db::Statement set_budget{"budgets.set",
+                               "UPDATE campaign_budget_shards SET budget = $3 WHERE campaign_id = $1 AND shard = $2"};
 
 // A worker's own shard: only requests routed to that worker prefer it, so it is only ever
 // waited on by them (and briefly by a stealer).
-const db::Statement take_own{
-    "budgets.take_own",
-    "UPDATE campaign_budget_shards SET spent = spent + $3"
-    " WHERE campaign_id = $1 AND shard = $2 AND spent + $3 <= budget RETURNING shard"};
+const db::Statement take_own{"budgets.take_own",
+                             "UPDATE campaign_budget_shards SET spent = spent + $3"
+                             " WHERE campaign_id = $1 AND shard = $2 AND spent + $3 <= budget RETURNING shard"};
 
 // Other shards, never waited on: SKIP LOCKED means that no award ever waits for a shard a
 // concurrent batch holds, so budgets cannot deadlock batches.
-const db::Statement lock_free_shards{
-    "budgets.lock_free_shards",
-    "SELECT shard, budget, spent FROM campaign_budget_shards WHERE campaign_id = $1"
-    " ORDER BY shard FOR UPDATE SKIP LOCKED"};
+const db::Statement lock_free_shards{"budgets.lock_free_shards",
+                                     "SELECT shard, budget, spent FROM campaign_budget_shards WHERE campaign_id = $1"
+                                     " ORDER BY shard FOR UPDATE SKIP LOCKED"};
 
-const db::Statement set_spent{
-    "budgets.set_spent", "UPDATE campaign_budget_shards SET spent = $3 WHERE campaign_id = $1 AND shard = $2"};
+const db::Statement set_spent{"budgets.set_spent",
+                              "UPDATE campaign_budget_shards SET spent = $3 WHERE campaign_id = $1 AND shard = $2"};
 
 }  // namespace
 

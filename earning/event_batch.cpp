@@ -73,7 +73,9 @@ const db::Statement insert_tier_changes{
     " SELECT m, t, f, o, 'upgrade', v, e, a FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[],"
     " $6::text[], $7::timestamptz[]) WITH ORDINALITY AS x(m, t, f, o, v, e, a, position) ORDER BY position"};
 
-std::string day_text(sys_days day) { return format_rfc3339(Timestamp{day}).substr(0, 10); }
+std::string day_text(sys_days day) {
+  return format_rfc3339(Timestamp{day}).substr(0, 10);
+}
 
 sys_days day_of(const char* text) {
   int year = 0;
@@ -82,7 +84,9 @@ sys_days day_of(const char* text) {
   return sys_days{std::chrono::year{year} / std::chrono::month{month} / std::chrono::day{day}};
 }
 
-sys_days day_of(Timestamp instant) { return std::chrono::floor<std::chrono::days>(instant); }
+sys_days day_of(Timestamp instant) {
+  return std::chrono::floor<std::chrono::days>(instant);
+}
 
 std::optional<std::string> optional_time(const std::optional<Timestamp>& instant) {
   if (!instant) return std::nullopt;
@@ -96,9 +100,8 @@ bool earns_on(const program::Rule& rule, const std::string& type) {
 }  // namespace
 
 EventBatch& EventBatch::of(ledger::Batch& batch, std::shared_ptr<const program::ProgramVersion> program) {
-  return batch.extension<EventBatch>("earning.events", [&] {
-    return std::make_unique<EventBatch>(batch, std::move(program));
-  });
+  return batch.extension<EventBatch>("earning.events",
+                                     [&] { return std::make_unique<EventBatch>(batch, std::move(program)); });
 }
 
 EventBatch::EventBatch(ledger::Batch& batch, std::shared_ptr<const program::ProgramVersion> program)
@@ -233,8 +236,9 @@ EventResult<std::vector<PlannedAward>> EventBatch::plan(const Event& event, Memb
       const auto bonus = campaign_bonus(base_points, campaign->multiplier_pct);
       if (!bonus) return EventRefusal::amount_overflow;
       if (*bonus <= 0) continue;
-      bonuses.push_back({campaign, {rule.id, campaign->id, std::string(ledger::points_asset), *bonus,
-                                    campaign->funding_account, pending_until}});
+      bonuses.push_back({campaign,
+                         {rule.id, campaign->id, std::string(ledger::points_asset), *bonus, campaign->funding_account,
+                          pending_until}});
     }
   }
   // Every credit must keep the member's total of its asset within int64.
@@ -405,13 +409,13 @@ void EventBatch::credit(const Event& event, const std::vector<PlannedAward>& pla
   }
   const auto expires_at = program::points_expiry(&program_->program).expiry_for(event.occurred_at);
   for (const auto& [pending_until, amount] : by_pending_date) {
-    batch_.add_lot({event.member_id, amount, event.occurred_at, expires_at, pending_until, 0, "earn"},
-                   *recorded.entry, available_before);
+    batch_.add_lot({event.member_id, amount, event.occurred_at, expires_at, pending_until, 0, "earn"}, *recorded.entry,
+                   available_before);
   }
   for (std::size_t i = 0; i < planned.size(); ++i) {
     awards_.push_back({event.event_id, static_cast<int>(i), event.member_id, planned[i], event.occurred_at});
-    recorded.outcome.awards.push_back({planned[i].rule_id, planned[i].campaign_id, planned[i].asset,
-                                       planned[i].amount, 0, planned[i].pending_until});
+    recorded.outcome.awards.push_back(
+        {planned[i].rule_id, planned[i].campaign_id, planned[i].asset, planned[i].amount, 0, planned[i].pending_until});
   }
 }
 
@@ -428,30 +432,30 @@ void EventBatch::write() {
   if (!events_.empty()) {
     const auto column = [&](auto format) { return db::array_literal(events_, format); };
     writes.add(insert_events, column([](const EventRow& r) { return r.event.event_id; }),
-             column([](const EventRow& r) { return r.event.member_id; }),
-             column([](const EventRow& r) { return r.event.type; }),
-             column([](const EventRow& r) { return db::sql_time(r.event.occurred_at); }),
-             column([](const EventRow& r) { return r.event.attributes_json; }),
-             column([](const EventRow& r) { return db::nullable_number(r.event.amount_cents); }),
-             column([](const EventRow& r) { return r.event.request_sha256; }),
-             column([&](const EventRow&) { return std::to_string(program_->version); }),
-             column([](const EventRow& r) { return db::sql_time(r.received_at); }),
-             column([&](const EventRow& r) -> std::optional<std::string> {
-               if (!r.entry) return std::nullopt;
-               return std::to_string(batch_.entry_id(*r.entry));
-             }));
+               column([](const EventRow& r) { return r.event.member_id; }),
+               column([](const EventRow& r) { return r.event.type; }),
+               column([](const EventRow& r) { return db::sql_time(r.event.occurred_at); }),
+               column([](const EventRow& r) { return r.event.attributes_json; }),
+               column([](const EventRow& r) { return db::nullable_number(r.event.amount_cents); }),
+               column([](const EventRow& r) { return r.event.request_sha256; }),
+               column([&](const EventRow&) { return std::to_string(program_->version); }),
+               column([](const EventRow& r) { return db::sql_time(r.received_at); }),
+               column([&](const EventRow& r) -> std::optional<std::string> {
+                 if (!r.entry) return std::nullopt;
+                 return std::to_string(batch_.entry_id(*r.entry));
+               }));
   }
   if (!awards_.empty()) {
     const auto column = [&](auto format) { return db::array_literal(awards_, format); };
     writes.add(insert_awards, column([](const AwardRow& r) { return r.event_id; }),
-             column([](const AwardRow& r) { return std::to_string(r.position); }),
-             column([](const AwardRow& r) { return r.member_id; }),
-             column([](const AwardRow& r) { return r.award.rule_id; }),
-             column([](const AwardRow& r) { return r.award.campaign_id; }),
-             column([](const AwardRow& r) { return r.award.asset; }),
-             column([](const AwardRow& r) { return std::to_string(r.award.amount); }),
-             column([](const AwardRow& r) { return db::sql_time(r.occurred_at); }),
-             column([](const AwardRow& r) { return optional_time(r.award.pending_until); }));
+               column([](const AwardRow& r) { return std::to_string(r.position); }),
+               column([](const AwardRow& r) { return r.member_id; }),
+               column([](const AwardRow& r) { return r.award.rule_id; }),
+               column([](const AwardRow& r) { return r.award.campaign_id; }),
+               column([](const AwardRow& r) { return r.award.asset; }),
+               column([](const AwardRow& r) { return std::to_string(r.award.amount); }),
+               column([](const AwardRow& r) { return db::sql_time(r.occurred_at); }),
+               column([](const AwardRow& r) { return optional_time(r.award.pending_until); }));
   }
   if (!history_awards_.empty()) {
     const auto column = [&](auto format) { return db::array_literal(history_awards_, format); };
@@ -471,19 +475,19 @@ void EventBatch::write() {
     for (const auto& [key, row] : last) rows.push_back(row);
     const auto column = [&](auto format) { return db::array_literal(rows, format); };
     writes.add(upsert_tiers, column([](const TierRow* r) { return r->member_id; }),
-             column([](const TierRow* r) { return r->track; }), column([](const TierRow* r) { return r->level; }),
-             column([](const TierRow* r) { return db::sql_time(r->at); }),
-             column([](const TierRow* r) { return db::sql_time(r->at + std::chrono::days{r->guaranteed_days}); }));
+               column([](const TierRow* r) { return r->track; }), column([](const TierRow* r) { return r->level; }),
+               column([](const TierRow* r) { return db::sql_time(r->at); }),
+               column([](const TierRow* r) { return db::sql_time(r->at + std::chrono::days{r->guaranteed_days}); }));
     // Only when there are changes: each insert also reports them (the outbox trigger, 0014).
     if (tier_changes_.empty()) return;
     const auto changes = [&](auto format) { return db::array_literal(tier_changes_, format); };
     writes.add(insert_tier_changes, changes([](const TierChangeRow& r) { return r.member_id; }),
-             changes([](const TierChangeRow& r) { return r.track; }),
-             changes([](const TierChangeRow& r) { return r.from; }),
-             changes([](const TierChangeRow& r) { return r.to; }),
-             changes([](const TierChangeRow& r) { return std::to_string(r.value); }),
-             changes([](const TierChangeRow& r) { return r.event_id; }),
-             changes([](const TierChangeRow& r) { return db::sql_time(r.at); }));
+               changes([](const TierChangeRow& r) { return r.track; }),
+               changes([](const TierChangeRow& r) { return r.from; }),
+               changes([](const TierChangeRow& r) { return r.to; }),
+               changes([](const TierChangeRow& r) { return std::to_string(r.value); }),
+               changes([](const TierChangeRow& r) { return r.event_id; }),
+               changes([](const TierChangeRow& r) { return db::sql_time(r.at); }));
   }
 }
 

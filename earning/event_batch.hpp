@@ -68,7 +68,7 @@ class EventBatch : public ledger::Batch::Extension {
     std::map<std::pair<std::chrono::sys_days, std::string>, std::int64_t> spend;  // (day, type) → cents
     std::map<std::chrono::sys_days, std::int64_t> growth;
     std::map<std::pair<std::string, std::chrono::sys_days>, std::int64_t> rule_events;  // (rule, day) → events
-    std::map<std::string, std::string> levels;  // track → level code
+    std::map<std::string, std::string> levels;                                          // track → level code
   };
   struct EventRow {
     Event event;
@@ -116,8 +116,8 @@ class EventBatch : public ledger::Batch::Extension {
   std::vector<std::string> qualifying_types_;  // of the program, for spend tracks
   std::vector<Event> wanted_;
   bool prefetched_ = false;
-  std::map<std::string, std::string> existing_;   // event id → request_sha256 (committed)
-  std::map<std::string, RecordedEvent> recorded_;  // event id → recorded by this batch
+  std::map<std::string, std::string> existing_;         // event id → request_sha256 (committed)
+  std::map<std::string, RecordedEvent> recorded_;       // event id → recorded by this batch
   std::map<std::string, std::string> recorded_sha256_;  // event id → its request's hash
   std::map<std::string, MemberDays> members_;
   std::vector<EventRow> events_;

@@ -24,24 +24,22 @@ const db::Statement select_event{
     "events.select",
     "SELECT member_id, request_sha256, entry_id, reversed_at, reversal_entry_id FROM events WHERE event_id = $1"};
 
-const db::Statement lock_event{
-    "events.lock",
-    "SELECT member_id, request_sha256, entry_id, reversed_at, reversal_entry_id FROM events"
-    " WHERE event_id = $1 FOR UPDATE"};
+const db::Statement lock_event{"events.lock",
+                               "SELECT member_id, request_sha256, entry_id, reversed_at, reversal_entry_id FROM events"
+                               " WHERE event_id = $1 FOR UPDATE"};
 
 const db::Statement set_reversed{
     "events.set_reversed",
     "UPDATE events SET reversed_at = $2, reversal_entry_id = $3, reversal_reason = $4 WHERE event_id = $1"};
 
-const db::Statement select_awards{
-    "events.select_awards",
-    "SELECT rule_id, campaign_id, asset, amount, pending_until FROM event_awards WHERE event_id = $1 ORDER BY position"};
+const db::Statement select_awards{"events.select_awards",
+                                  "SELECT rule_id, campaign_id, asset, amount, pending_until FROM event_awards WHERE "
+                                  "event_id = $1 ORDER BY position"};
 
 // Refunds of an order claw back shares of its earn event (earning/partial_reversal.hpp); a
 // whole reversal on top of them would take the same points twice.
 const db::Statement has_partial_clawbacks{
-    "events.has_partial_clawbacks",
-    "SELECT 1 FROM event_award_clawbacks WHERE event_id = $1 AND settled > 0 LIMIT 1"};
+    "events.has_partial_clawbacks", "SELECT 1 FROM event_award_clawbacks WHERE event_id = $1 AND settled > 0 LIMIT 1"};
 
 const db::Statement select_tier_changes{
     "events.select_tier_changes",
@@ -57,9 +55,8 @@ const db::Statement lock_entry_lots{
     "SELECT lot_id, remaining, pending_until IS NOT NULL FROM lots WHERE entry_id = $1 AND remaining > 0"
     " ORDER BY lot_id FOR UPDATE"};
 
-const db::Statement reduce_lot{
-    "events.reduce_lot", "UPDATE lots SET remaining = remaining - $2 WHERE lot_id = $1 AND remaining >= $2"};
-
+const db::Statement reduce_lot{"events.reduce_lot",
+                               "UPDATE lots SET remaining = remaining - $2 WHERE lot_id = $1 AND remaining >= $2"};
 
 // entry_id: the event's earn entry (0 when it awarded nothing).
 std::vector<Award> awards_of(pqxx::transaction_base& txn, const std::string& event_id, std::int64_t entry_id) {
@@ -141,8 +138,8 @@ OriginalEntry read_original(pqxx::transaction_base& txn, std::int64_t entry_id) 
 
 // Takes up to `wanted` of the member's available POINTS for a clawback: from the event's own
 // lots first, then the soonest-expiring others. Returns what the lots gave.
-std::int64_t take_points_for_clawback(pqxx::transaction_base& txn, const std::string& member_id,
-                                      std::int64_t entry_id, std::int64_t wanted, std::int64_t available) {
+std::int64_t take_points_for_clawback(pqxx::transaction_base& txn, const std::string& member_id, std::int64_t entry_id,
+                                      std::int64_t wanted, std::int64_t available) {
   std::int64_t taken = 0;
   for (const auto& row : db::exec(txn, lock_entry_lots, entry_id)) {
     if (row[2].as<bool>() || taken == wanted) continue;  // pending lots are handled apart
@@ -183,7 +180,8 @@ EventResult<Reversal> reverse_event(pqxx::transaction_base& txn, const program::
     if (!rows[0][4].is_null()) {
       reversal.entry_id = rows[0][4].as<std::int64_t>();
       for (const auto& posting : db::exec(txn, select_entry_postings, *reversal.entry_id)) {
-        if (!posting[3].is_null()) reversal.clawed_back.emplace_back(posting[1].c_str(), -posting[2].as<std::int64_t>());
+        if (!posting[3].is_null())
+          reversal.clawed_back.emplace_back(posting[1].c_str(), -posting[2].as<std::int64_t>());
       }
     }
     return reversal;
@@ -231,7 +229,8 @@ EventResult<Reversal> reverse_event(pqxx::transaction_base& txn, const program::
   };
   const auto available_points = original.member_available.count("POINTS") ? original.member_available.at("POINTS") : 0;
   claw_available("POINTS", *points, available_points + original.points_pending - still_pending);
-  claw_available("GROWTH", *growth, original.member_available.count("GROWTH") ? original.member_available.at("GROWTH") : 0);
+  claw_available("GROWTH", *growth,
+                 original.member_available.count("GROWTH") ? original.member_available.at("GROWTH") : 0);
 
   // What was clawed back returns to the funding accounts, in the order they paid.
   for (const auto& funding : original.funding) {

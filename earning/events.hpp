@@ -27,7 +27,7 @@ namespace loyalty::earning {
 // imported history takes any past instant the service accepts.
 struct EventBounds {
   std::optional<std::chrono::seconds> past_max = std::chrono::hours{24 * 90};  // older events are refused
-  std::chrono::seconds future_max{5 * 60};  // clock skew allowed ahead of us
+  std::chrono::seconds future_max{5 * 60};                                     // clock skew allowed ahead of us
 };
 EventBounds live_bounds(const program::Program& program);
 EventBounds history_bounds(const program::Program& program);
@@ -68,12 +68,12 @@ struct EventOutcome {
 
 enum class EventRefusal {
   member_not_found,
-  event_id_reused,          // the same event_id with different content
+  event_id_reused,  // the same event_id with different content
   occurred_at_out_of_range,
-  amount_cents_required,    // a rule awards per amount and the event has no amount_cents
+  amount_cents_required,  // a rule awards per amount and the event has no amount_cents
   amount_overflow,
   event_not_found,
-  partially_clawed_back,    // refunds already clawed back part of it: refund the rest instead
+  partially_clawed_back,  // refunds already clawed back part of it: refund the rest instead
 };
 
 template <typename T>

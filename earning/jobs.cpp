@@ -26,10 +26,10 @@ const db::Statement lock_pending{
     "SELECT lot_id, member_id, remaining FROM lots WHERE member_id = ANY($1::text[])"
     " AND pending_until IS NOT NULL AND pending_until <= $2 ORDER BY member_id, lot_id FOR UPDATE"};
 
-const db::Statement release_lots{
-    "earning_jobs.release_lots",
-    "UPDATE lots SET pending_until = NULL, remaining = x.kept FROM unnest($1::bigint[], $2::bigint[]) AS x(lot_id, kept)"
-    " WHERE lots.lot_id = x.lot_id"};
+const db::Statement release_lots{"earning_jobs.release_lots",
+                                 "UPDATE lots SET pending_until = NULL, remaining = x.kept FROM unnest($1::bigint[], "
+                                 "$2::bigint[]) AS x(lot_id, kept)"
+                                 " WHERE lots.lot_id = x.lot_id"};
 
 const db::Statement pick_expiry{
     "earning_jobs.pick_expiry",
@@ -47,11 +47,10 @@ const db::Statement expire_lots{
     " FROM unnest($1::bigint[], $2::bigint[]) AS x(lot_id, entry_id) WHERE lots.lot_id = x.lot_id"};
 
 // Members after the run's cursor that have not decayed for the year, in member order.
-const db::Statement undecayed_members{
-    "earning_jobs.undecayed_members",
-    "SELECT m.member_id FROM members m WHERE m.member_id > $3 AND NOT EXISTS"
-    " (SELECT 1 FROM growth_decays d WHERE d.member_id = m.member_id AND d.year = $1)"
-    " ORDER BY m.member_id LIMIT $2"};
+const db::Statement undecayed_members{"earning_jobs.undecayed_members",
+                                      "SELECT m.member_id FROM members m WHERE m.member_id > $3 AND NOT EXISTS"
+                                      " (SELECT 1 FROM growth_decays d WHERE d.member_id = m.member_id AND d.year = $1)"
+                                      " ORDER BY m.member_id LIMIT $2"};
 
 const db::Statement insert_decays{
     "earning_jobs.insert_decays",
@@ -74,7 +73,8 @@ const db::Statement notify_expiring{
     " noticed AS (INSERT INTO outbox_events (type, occurred_at, member_id, data)"
     "  SELECT 'points.expiring', $1, c.member_id, jsonb_build_object('member_id', c.member_id, 'asset', 'POINTS',"
     "   'lot_id', c.lot_id, 'amount', c.remaining, 'expires_at', utc_text(c.expires_at))"
-    "  FROM chosen c ORDER BY c.expires_at, c.member_id, c.lot_id RETURNING event_id, (data->>'lot_id')::bigint AS lot_id),"
+    "  FROM chosen c ORDER BY c.expires_at, c.member_id, c.lot_id RETURNING event_id, (data->>'lot_id')::bigint AS "
+    "lot_id),"
     " kept AS (INSERT INTO lot_expiry_notices (lot_id, event_id, noticed_at) SELECT lot_id, event_id, $1 FROM noticed"
     "  ON CONFLICT (lot_id) DO NOTHING RETURNING 1)"
     " SELECT (SELECT count(*) FROM kept), c.expires_at, c.member_id, c.lot_id"
@@ -136,7 +136,8 @@ ledger::StepResult release_pending(pqxx::transaction_base& txn, ledger::JobChunk
     if (released == 0) continue;
     ledger::EntryDraft entry{"pending_release", chunk.as_of, member_id};
     entry.origin = chunk.origin;
-    entry.postings = {{points.pending.account_id, "POINTS", -released}, {points.available.account_id, "POINTS", released}};
+    entry.postings = {{points.pending.account_id, "POINTS", -released},
+                      {points.available.account_id, "POINTS", released}};
     entries.push_back(std::move(entry));
   }
   ledger::post_entries(txn, entries);
@@ -226,7 +227,8 @@ ledger::StepResult decay_growth(pqxx::transaction_base& txn, ledger::JobChunk& c
   if (!growth || !growth->decay) return {0, true};
   const int year = decay_year(*growth->decay, chunk.as_of);
   std::vector<std::string> members;
-  for (const auto& row : db::exec(txn, undecayed_members, year, chunk.limit, chunk.cursor)) members.emplace_back(row[0].c_str());
+  for (const auto& row : db::exec(txn, undecayed_members, year, chunk.limit, chunk.cursor))
+    members.emplace_back(row[0].c_str());
   if (members.empty()) return {0, true};
   const auto accounts = ledger::lock_members_accounts(txn, members, ledger::growth_asset);
   const auto decay_account = ledger::system_account_id(txn, "system:growth-decay", ledger::growth_asset);
@@ -250,7 +252,8 @@ ledger::StepResult decay_growth(pqxx::transaction_base& txn, ledger::JobChunk& c
   const auto entry_ids = ledger::post_entries(txn, entries);
   std::vector<std::optional<std::int64_t>> decay_entries;
   std::size_t next = 0;
-  for (const std::int64_t amount : amounts) decay_entries.push_back(amount > 0 ? std::optional(entry_ids[next++]) : std::nullopt);
+  for (const std::int64_t amount : amounts)
+    decay_entries.push_back(amount > 0 ? std::optional(entry_ids[next++]) : std::nullopt);
   db::exec(txn, insert_decays, year, db::array_literal(members), db::array_literal(amounts),
            db::array_literal(decay_entries, [](std::optional<std::int64_t> id) { return db::nullable_number(id); }));
   chunk.cursor = members.back();

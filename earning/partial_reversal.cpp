@@ -34,8 +34,8 @@ const db::Statement select_funding_postings{
     "SELECT p.account_id, p.asset, p.amount FROM postings p JOIN accounts a ON a.account_id = p.account_id"
     " WHERE p.entry_id = $1 AND a.member_id IS NULL ORDER BY p.posting_id"};
 
-const db::Statement select_settled{
-    "partial_reversal.select_settled", "SELECT position, settled FROM event_award_clawbacks WHERE event_id = $1"};
+const db::Statement select_settled{"partial_reversal.select_settled",
+                                   "SELECT position, settled FROM event_award_clawbacks WHERE event_id = $1"};
 
 const db::Statement add_settled{
     "partial_reversal.add_settled",
@@ -47,8 +47,8 @@ const db::Statement lock_entry_lots{
     "SELECT lot_id, remaining, pending_until IS NOT NULL FROM lots WHERE entry_id = $1 AND remaining > 0"
     " ORDER BY lot_id FOR UPDATE"};
 
-const db::Statement reduce_lot{
-    "partial_reversal.reduce_lot", "UPDATE lots SET remaining = remaining - $2 WHERE lot_id = $1 AND remaining >= $2"};
+const db::Statement reduce_lot{"partial_reversal.reduce_lot",
+                               "UPDATE lots SET remaining = remaining - $2 WHERE lot_id = $1 AND remaining >= $2"};
 
 const db::Statement insert_step{
     "partial_reversal.insert_step",
@@ -84,8 +84,9 @@ std::vector<AwardShare> shares_due(pqxx::transaction_base& txn, const std::strin
     item.campaign_id = db::optional_text(award[1]);
     item.asset = award[2].c_str();
     item.funding_account_id = funding[i][0].as<std::int64_t>();
-    LOYALTY_ASSERT(item.asset == funding[i][1].c_str() && -funding[i][2].as<std::int64_t>() == award[3].as<std::int64_t>(),
-                   "an award that does not match its funding posting");
+    LOYALTY_ASSERT(
+        item.asset == funding[i][1].c_str() && -funding[i][2].as<std::int64_t>() == award[3].as<std::int64_t>(),
+        "an award that does not match its funding posting");
     item.wanted = std::max<std::int64_t>(0, share_of(award[3].as<std::int64_t>(), share) - settled[item.position]);
     shares.push_back(std::move(item));
   }
@@ -101,7 +102,8 @@ std::int64_t wanted_of(const std::vector<AwardShare>& shares, const std::string&
 }
 
 // Takes up to `wanted` from the event's lots of one kind (pending or spendable); returns it.
-std::int64_t take_from_event_lots(pqxx::transaction_base& txn, std::int64_t entry_id, bool pending, std::int64_t wanted) {
+std::int64_t take_from_event_lots(pqxx::transaction_base& txn, std::int64_t entry_id, bool pending,
+                                  std::int64_t wanted) {
   std::int64_t taken = 0;
   for (const auto& row : db::exec(txn, lock_entry_lots, entry_id)) {
     if (row[2].as<bool>() != pending || taken == wanted) continue;
@@ -128,7 +130,8 @@ void claw_points(pqxx::transaction_base& txn, const std::string& member_id, std:
   const std::int64_t rest = wanted - from_pending;
   std::int64_t covered = 0;
   if (rest > 0) {
-    covered = take_from_event_lots(txn, entry_id, false, std::min(rest, std::max<std::int64_t>(0, points.available.balance)));
+    covered =
+        take_from_event_lots(txn, entry_id, false, std::min(rest, std::max<std::int64_t>(0, points.available.balance)));
     const std::int64_t more = std::min(rest - covered, std::max<std::int64_t>(0, points.available.balance) - covered);
     if (more > 0) ledger::take_from_lots(txn, member_id, more);
     covered += more;

@@ -5,8 +5,8 @@
 namespace loyalty::earning {
 
 std::variant<program::AppliedProgram, program::DocumentProblems> apply_program(pqxx::transaction_base& txn,
-                                                                             const nlohmann::json& document,
-                                                                             const std::string& applied_by) {
+                                                                               const nlohmann::json& document,
+                                                                               const std::string& applied_by) {
   auto applied = program::apply_program(txn, document, applied_by);
   const auto* done = std::get_if<program::AppliedProgram>(&applied);
   if (!done || !done->changed) return applied;

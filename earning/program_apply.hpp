@@ -7,7 +7,7 @@
 namespace loyalty::earning {
 
 std::variant<program::AppliedProgram, program::DocumentProblems> apply_program(pqxx::transaction_base& txn,
-                                                                             const nlohmann::json& document,
-                                                                             const std::string& applied_by);
+                                                                               const nlohmann::json& document,
+                                                                               const std::string& applied_by);
 
 }  // namespace loyalty::earning

@@ -97,11 +97,13 @@ class BalancesImporter : public Importer {
     std::map<std::string, std::string> member_of;                        // external id → member id
     std::map<std::string, std::pair<std::string, std::int64_t>> before;  // import id → (member, amount)
     if (!import_ids.empty()) {
-      for (const auto& row : db::exec(txn, prefetch_balances,
-                                      db::array_literal(std::vector(external_ids.begin(), external_ids.end())),
-                                      db::array_literal(std::vector(import_ids.begin(), import_ids.end())))) {
-        if (row[0].c_str()[0] == 'm') member_of[row[1].c_str()] = row[2].c_str();
-        else before[row[1].c_str()] = {row[2].c_str(), row[3].as<std::int64_t>()};
+      for (const auto& row :
+           db::exec(txn, prefetch_balances, db::array_literal(std::vector(external_ids.begin(), external_ids.end())),
+                    db::array_literal(std::vector(import_ids.begin(), import_ids.end())))) {
+        if (row[0].c_str()[0] == 'm')
+          member_of[row[1].c_str()] = row[2].c_str();
+        else
+          before[row[1].c_str()] = {row[2].c_str(), row[3].as<std::int64_t>()};
       }
     }
     // Lock: every account of the batch's members, in account id order.
@@ -148,8 +150,8 @@ class BalancesImporter : public Importer {
       entry.note = balance.note;
       entry.program_version = program ? std::optional(program->version) : std::nullopt;
       entry.origin = context.origin;
-      entry.postings.push_back({batch.system_account(migration_account, ledger::points_asset), std::string(ledger::points_asset),
-                                -balance.amount});
+      entry.postings.push_back({batch.system_account(migration_account, ledger::points_asset),
+                                std::string(ledger::points_asset), -balance.amount});
       entry.postings.push_back({member.points.available.account_id, std::string(ledger::points_asset), balance.amount});
       const std::int64_t available_before = member.points.available.balance;
       const ledger::EntryIndex index = batch.post(std::move(entry));
@@ -167,6 +169,8 @@ class BalancesImporter : public Importer {
 
 }  // namespace
 
-std::unique_ptr<Importer> balances_importer() { return std::make_unique<BalancesImporter>(); }
+std::unique_ptr<Importer> balances_importer() {
+  return std::make_unique<BalancesImporter>();
+}
 
 }  // namespace loyalty::importing

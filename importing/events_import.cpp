@@ -24,8 +24,8 @@
 namespace loyalty::importing {
 namespace {
 
-const db::Statement select_members{
-    "import.select_members", "SELECT external_id, member_id FROM members WHERE external_id = ANY($1::text[])"};
+const db::Statement select_members{"import.select_members",
+                                   "SELECT external_id, member_id FROM members WHERE external_id = ANY($1::text[])"};
 
 constexpr std::size_t attributes_depth_max = 32;  // as a request body's JSON (api/limits.hpp)
 constexpr std::int64_t amount_cents_max = std::int64_t{1} << 53;
@@ -43,7 +43,8 @@ std::variant<std::optional<std::int64_t>, std::string> amount_cents_of(const nlo
   std::optional<std::int64_t> cents;
   if (found->is_number_integer() && !(found->is_number_unsigned() && found->get<std::uint64_t>() > amount_cents_max)) {
     cents = found->get<std::int64_t>();
-  } else if (found->is_number_float() && found->get<double>() == static_cast<double>(static_cast<std::int64_t>(found->get<double>()))) {
+  } else if (found->is_number_float() &&
+             found->get<double>() == static_cast<double>(static_cast<std::int64_t>(found->get<double>()))) {
     cents = static_cast<std::int64_t>(found->get<double>());
   } else if (found->is_string()) {
     cents = whole_number(found->get<std::string>());
@@ -71,7 +72,8 @@ std::variant<ImportedEvent, std::string> event_of(const Row& row) {
   if (imported.external_id.empty() || imported.external_id.size() > 512) {
     return std::string("external_id: is required, at most 128 characters");
   }
-  if (event.type.empty() || event.type.size() > 64 || event.type.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") != std::string::npos ||
+  if (event.type.empty() || event.type.size() > 64 ||
+      event.type.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") != std::string::npos ||
       event.type.front() == '_' || event.type.front() == '-') {
     return std::string("type: a lower-case event type such as purchase");
   }
@@ -87,9 +89,9 @@ std::variant<ImportedEvent, std::string> event_of(const Row& row) {
   event.amount_cents = std::get<std::optional<std::int64_t>>(cents);
   event.attributes_json = attributes.dump();
   // An imported event's identity: the same row again is a replay, whatever the run.
-  event.request_sha256 = to_hex(sha256("import-event\n" + event.event_id + "\n" + imported.external_id + "\n" +
-                                       event.type + "\n" + format_rfc3339(event.occurred_at) + "\n" +
-                                       event.attributes_json));
+  event.request_sha256 =
+      to_hex(sha256("import-event\n" + event.event_id + "\n" + imported.external_id + "\n" + event.type + "\n" +
+                    format_rfc3339(event.occurred_at) + "\n" + event.attributes_json));
   return imported;
 }
 
@@ -97,9 +99,11 @@ std::string reason_of(earning::EventRefusal refusal) {
   using earning::EventRefusal;
   switch (refusal) {
     case EventRefusal::member_not_found: return "member_not_found: no member has this external_id";
-    case EventRefusal::event_id_reused: return "event_id_reused: an event with this event_id was recorded with other content";
+    case EventRefusal::event_id_reused:
+      return "event_id_reused: an event with this event_id was recorded with other content";
     case EventRefusal::occurred_at_out_of_range: return "occurred_at_out_of_range: occurred_at is ahead of the clock";
-    case EventRefusal::amount_cents_required: return "amount_cents_required: a rule awards per amount and attributes.amount_cents is absent";
+    case EventRefusal::amount_cents_required:
+      return "amount_cents_required: a rule awards per amount and attributes.amount_cents is absent";
     case EventRefusal::amount_overflow: return "amount_overflow: an award would exceed 2^63-1";
     default: return "refused";
   }
@@ -177,6 +181,8 @@ class EventsImporter : public Importer {
 
 }  // namespace
 
-std::unique_ptr<Importer> events_importer() { return std::make_unique<EventsImporter>(); }
+std::unique_ptr<Importer> events_importer() {
+  return std::make_unique<EventsImporter>();
+}
 
 }  // namespace loyalty::importing

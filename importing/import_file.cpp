@@ -80,7 +80,9 @@ std::string rejected_path(const std::string& file) {
   return stem + ".rejected.csv";
 }
 
-std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+std::string first_line(const std::string& text) {
+  return text.substr(0, text.find('\n'));
+}
 
 std::unique_ptr<Importer> importer_of(Kind kind) {
   switch (kind) {
@@ -213,10 +215,9 @@ void Run::apply(std::vector<Row>& rows, std::uint64_t bytes_read) {
 std::vector<RowOutcome> Run::apply_in_transaction(const std::vector<const Row*>& rows) {
   return db::run_transaction(connection_, "import_" + run_kind, [&](pqxx::transaction_base& txn) {
     BatchContext context{now_utc(), ledger::Origin{std::nullopt, options_.actor + " (import)"}, options_.history_only};
-    auto outcomes = importer_.apply(txn, rows, context,
-                                    [&](db::WriteBuffer& writes, const std::vector<RowOutcome>& decided) {
-                                      finish_batch(writes, rows, decided);
-                                    });
+    auto outcomes = importer_.apply(
+        txn, rows, context,
+        [&](db::WriteBuffer& writes, const std::vector<RowOutcome>& decided) { finish_batch(writes, rows, decided); });
     LOYALTY_ASSERT(outcomes.size() == rows.size(), "an importer answers every row of its batch");
     return outcomes;
   });
@@ -234,14 +235,15 @@ void Run::finish_batch(db::WriteBuffer& writes, const std::vector<const Row*>& r
   record.actor_id = options_.actor;
   record.action = "import." + std::string(kind_name(options_.kind));
   record.subject = "import:" + run_kind + ":" + report.file_sha256.substr(0, 16);
-  record.details_json = nlohmann::json{{"file", options_.file},
-                                       {"history_only", options_.history_only},
-                                       {"from_line", rows.front()->line},
-                                       {"to_line", rows.back()->line},
-                                       {"applied", counts[0]},
-                                       {"skipped", counts[1]},
-                                       {"rejected", counts[2]}}
-                            .dump();
+  record.details_json = nlohmann::json{
+      {"file", options_.file},
+      {"history_only", options_.history_only},
+      {"from_line", rows.front()->line},
+      {"to_line", rows.back()->line},
+      {"applied", counts[0]},
+      {"skipped", counts[1]},
+      {"rejected",
+       counts[2]}}.dump();
   audit::record_many(writes, {record});
 }
 

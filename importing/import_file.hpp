@@ -48,15 +48,21 @@ struct RowOutcome {
   std::string reason;  // rejected: why, as a sentence the operator can act on
 };
 
-inline RowOutcome applied() { return {RowResult::applied, ""}; }
-inline RowOutcome skipped() { return {RowResult::skipped, ""}; }
-inline RowOutcome rejected(std::string reason) { return {RowResult::rejected, std::move(reason)}; }
+inline RowOutcome applied() {
+  return {RowResult::applied, ""};
+}
+inline RowOutcome skipped() {
+  return {RowResult::skipped, ""};
+}
+inline RowOutcome rejected(std::string reason) {
+  return {RowResult::rejected, std::move(reason)};
+}
 
 // What every batch of a run has in common.
 struct BatchContext {
-  Timestamp now;                  // the batch's time: entries' effective_at, events' received_at
-  ledger::Origin origin;          // the operator, recorded on entries
-  bool history_only = false;      // events: record for tier windows and caps, award nothing
+  Timestamp now;              // the batch's time: entries' effective_at, events' received_at
+  ledger::Origin origin;      // the operator, recorded on entries
+  bool history_only = false;  // events: record for tier windows and caps, award nothing
 };
 
 // One kind of file. apply() decides every row of a batch (each row checked field by field
@@ -87,9 +93,9 @@ struct ImportReport {
   std::string kind;  // members, balances, events
   std::string file;
   std::string file_sha256;
-  std::int64_t rows = 0;      // records read (the header aside)
+  std::int64_t rows = 0;  // records read (the header aside)
   std::int64_t applied = 0;
-  std::int64_t skipped = 0;   // applied before (by key, or by an earlier run of this file)
+  std::int64_t skipped = 0;  // applied before (by key, or by an earlier run of this file)
   std::int64_t rejected = 0;
   std::int64_t resumed_after_line = 0;  // 0: the run started at the top
   std::int64_t batches = 0;
@@ -113,7 +119,7 @@ struct FileProblem {
 // Who is told what while a file is imported (the command line: a progress line on a terminal,
 // rejected rows on stderr).
 struct ImportObserver {
-  std::function<void(const ImportProgress&)> progress;             // after every batch
+  std::function<void(const ImportProgress&)> progress;                 // after every batch
   std::function<void(std::size_t line, const std::string&)> rejected;  // every rejected row
 };
 

@@ -95,8 +95,7 @@ class MembersImporter : public Importer {
       for (const auto& row : db::exec(txn, claim_members, column([](const NewMember& m) { return m.member_id; }),
                                       column([](const NewMember& m) { return m.external_id; }),
                                       column([](const NewMember& m) { return m.display_name; }),
-                                      column([](const NewMember& m) { return m.phone; }),
-                                      db::sql_time(context.now))) {
+                                      column([](const NewMember& m) { return m.phone; }), db::sql_time(context.now))) {
         claimed.push_back(row[0].c_str());
         outcomes[row_of_member.at(claimed.back())] = applied();
       }
@@ -114,6 +113,8 @@ class MembersImporter : public Importer {
 
 }  // namespace
 
-std::unique_ptr<Importer> members_importer() { return std::make_unique<MembersImporter>(); }
+std::unique_ptr<Importer> members_importer() {
+  return std::make_unique<MembersImporter>();
+}
 
 }  // namespace loyalty::importing

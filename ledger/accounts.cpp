@@ -17,10 +17,9 @@ const db::Statement insert_member_accounts{
     " FROM (VALUES ('POINTS', 'available'), ('POINTS', 'pending'), ('POINTS', 'held'),"
     "              ('GROWTH', 'available'), ('GROWTH', 'pending')) AS p(asset, part)"};
 
-const db::Statement lock_member{
-    "accounts.lock_member",
-    "SELECT part, account_id, balance FROM accounts"
-    " WHERE member_id = $1 AND asset = $2 ORDER BY account_id FOR UPDATE"};
+const db::Statement lock_member{"accounts.lock_member",
+                                "SELECT part, account_id, balance FROM accounts"
+                                " WHERE member_id = $1 AND asset = $2 ORDER BY account_id FOR UPDATE"};
 
 // Every lock of accounts is taken in account id order: the global order that keeps batches of
 // several processes from waiting on each other in a circle (ledger/batch.hpp).
@@ -29,19 +28,16 @@ const db::Statement lock_member_points_growth{
     "SELECT asset, part, account_id, balance FROM accounts WHERE member_id = $1 AND asset IN ('POINTS', 'GROWTH')"
     " ORDER BY account_id FOR UPDATE"};
 
-const db::Statement lock_members{
-    "accounts.lock_members",
-    "SELECT member_id, part, account_id, balance FROM accounts"
-    " WHERE member_id = ANY($1::text[]) AND asset = $2 ORDER BY account_id FOR UPDATE"};
+const db::Statement lock_members{"accounts.lock_members",
+                                 "SELECT member_id, part, account_id, balance FROM accounts"
+                                 " WHERE member_id = ANY($1::text[]) AND asset = $2 ORDER BY account_id FOR UPDATE"};
 
-const db::Statement find_system{
-    "accounts.find_system",
-    "SELECT account_id FROM accounts WHERE name = $1 AND asset = $2"};
+const db::Statement find_system{"accounts.find_system",
+                                "SELECT account_id FROM accounts WHERE name = $1 AND asset = $2"};
 
-const db::Statement create_system{
-    "accounts.create_system",
-    "INSERT INTO accounts (name, asset, balance_maintained) VALUES ($1, $2, false)"
-    " ON CONFLICT (name, asset) DO NOTHING RETURNING account_id"};
+const db::Statement create_system{"accounts.create_system",
+                                  "INSERT INTO accounts (name, asset, balance_maintained) VALUES ($1, $2, false)"
+                                  " ON CONFLICT (name, asset) DO NOTHING RETURNING account_id"};
 
 std::mutex system_cache_mutex;
 std::map<std::pair<std::string, std::string>, std::int64_t, std::less<>> system_cache;
@@ -69,18 +65,21 @@ void open_member_accounts(pqxx::transaction_base& txn, const std::string& member
 
 namespace {
 
-void set_part(LockedMemberAccounts& locked, const pqxx::field& part, const pqxx::field& id, const pqxx::field& balance) {
+void set_part(LockedMemberAccounts& locked, const pqxx::field& part, const pqxx::field& id,
+              const pqxx::field& balance) {
   const AccountBalance account{id.as<std::int64_t>(), balance.as<std::int64_t>()};
   const std::string_view name = part.c_str();
-  if (name == "available") locked.available = account;
-  else if (name == "pending") locked.pending = account;
-  else if (name == "held") locked.held = account;
+  if (name == "available")
+    locked.available = account;
+  else if (name == "pending")
+    locked.pending = account;
+  else if (name == "held")
+    locked.held = account;
 }
 
 }  // namespace
 
-std::optional<LockedMemberAccounts> lock_member_accounts(pqxx::transaction_base& txn,
-                                                         const std::string& member_id,
+std::optional<LockedMemberAccounts> lock_member_accounts(pqxx::transaction_base& txn, const std::string& member_id,
                                                          std::string_view asset) {
   const auto rows = db::exec(txn, lock_member, member_id, std::string(asset));
   if (rows.empty()) return std::nullopt;
@@ -114,8 +113,7 @@ std::map<std::string, LockedMemberAccounts> lock_members_accounts(pqxx::transact
   return locked;
 }
 
-std::int64_t system_account_id(pqxx::transaction_base& txn, std::string_view name,
-                               std::string_view asset) {
+std::int64_t system_account_id(pqxx::transaction_base& txn, std::string_view name, std::string_view asset) {
   auto key = std::make_pair(std::string(name), std::string(asset));
   {
     std::lock_guard lock{system_cache_mutex};
@@ -129,8 +127,7 @@ std::int64_t system_account_id(pqxx::transaction_base& txn, std::string_view nam
   return id;
 }
 
-std::int64_t ensure_system_account(pqxx::transaction_base& txn, std::string_view name,
-                                   std::string_view asset) {
+std::int64_t ensure_system_account(pqxx::transaction_base& txn, std::string_view name, std::string_view asset) {
   const std::string name_text(name), asset_text(asset);
   auto rows = db::exec(txn, create_system, name_text, asset_text);
   if (rows.empty()) rows = db::exec(txn, find_system, name_text, asset_text);

@@ -50,8 +50,7 @@ void open_member_accounts(pqxx::transaction_base& txn, const std::string& member
 
 // Locks the member's accounts of `asset`; nullopt if the member has none (unknown member or
 // an asset members do not hold).
-std::optional<LockedMemberAccounts> lock_member_accounts(pqxx::transaction_base& txn,
-                                                         const std::string& member_id,
+std::optional<LockedMemberAccounts> lock_member_accounts(pqxx::transaction_base& txn, const std::string& member_id,
                                                          std::string_view asset);
 
 // Both of a member's assets in one statement (events and their reversals touch both), in the
@@ -71,11 +70,9 @@ std::map<std::string, LockedMemberAccounts> lock_members_accounts(pqxx::transact
 // The id of an existing system account. System accounts are created up front (by the
 // migrations, by applying the program, by registering a partner), never inside a write path,
 // so a missing one is a bug; ids never change and are cached for the life of the process.
-std::int64_t system_account_id(pqxx::transaction_base& txn, std::string_view name,
-                               std::string_view asset);
+std::int64_t system_account_id(pqxx::transaction_base& txn, std::string_view name, std::string_view asset);
 
 // Creates a system account if it does not exist yet (set-up paths only); returns its id.
-std::int64_t ensure_system_account(pqxx::transaction_base& txn, std::string_view name,
-                                   std::string_view asset);
+std::int64_t ensure_system_account(pqxx::transaction_base& txn, std::string_view name, std::string_view asset);
 
 }  // namespace loyalty::ledger

@@ -55,8 +55,8 @@ Result<DecidedAdjustment> adjust(Batch& batch, const AdjustmentRequest& request,
     batch.add_lot(NewLot{request.member_id, request.amount, now, expiry.expiry_for(now), std::nullopt, 0, "adjustment"},
                   index, available_before);
   }
-  Adjustment adjustment{0, request.member_id, request.asset, request.amount, request.reason_code, request.note,
-                        *available_after, now};
+  Adjustment adjustment{
+      0, request.member_id, request.asset, request.amount, request.reason_code, request.note, *available_after, now};
   return DecidedAdjustment{std::move(adjustment), index};
 }
 

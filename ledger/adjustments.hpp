@@ -19,8 +19,7 @@ namespace loyalty::ledger {
 
 // The reasons an operator may give. A closed list so that finance can total them.
 inline constexpr std::array<std::string_view, 8> adjustment_reason_codes = {
-    "goodwill",   "service_recovery", "correction", "migration",
-    "promotion",  "fraud",            "chargeback", "other"};
+    "goodwill", "service_recovery", "correction", "migration", "promotion", "fraud", "chargeback", "other"};
 
 bool is_adjustment_reason_code(std::string_view code);
 

@@ -4,12 +4,11 @@
 
 namespace loyalty {
 
-[[noreturn]] void assertion_failed(const char* condition, const char* message, const char* file,
-                                   int line);
+[[noreturn]] void assertion_failed(const char* condition, const char* message, const char* file, int line);
 
 }  // namespace loyalty
 
-#define LOYALTY_ASSERT(condition, message)                                          \
-  do {                                                                              \
+#define LOYALTY_ASSERT(condition, message)                                                  \
+  do {                                                                                      \
     if (!(condition)) ::loyalty::assertion_failed(#condition, message, __FILE__, __LINE__); \
   } while (false)

@@ -1,7 +1,5 @@
 #include "ledger/batch.hpp"
 
-#include <set>
-#include <tuple>
 #include <algorithm>
 #include <set>
 #include <tuple>
@@ -21,10 +19,9 @@ const db::Statement lock_holds_by_id{
     "SELECT hold_id, member_id, status, amount, captured_amount, reference, expires_at, created_at, closed_at"
     " FROM holds WHERE hold_id = ANY($1::text[]) ORDER BY hold_id FOR UPDATE"};
 
-const db::Statement lock_accounts_of_members{
-    "batch.lock_accounts",
-    "SELECT member_id, asset, part, account_id, balance FROM accounts"
-    " WHERE member_id = ANY($1::text[]) ORDER BY account_id FOR UPDATE"};
+const db::Statement lock_accounts_of_members{"batch.lock_accounts",
+                                             "SELECT member_id, asset, part, account_id, balance FROM accounts"
+                                             " WHERE member_id = ANY($1::text[]) ORDER BY account_id FOR UPDATE"};
 
 // Lapsed holds are taken after the accounts, so never waited on: SKIP LOCKED.
 const db::Statement lock_lapsed_holds{
@@ -119,7 +116,9 @@ const db::Statement insert_hold_lots{
     "batch.insert_hold_lots",
     "INSERT INTO hold_lots (hold_id, lot_id, amount) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[])"};
 
-std::string text_of(std::int64_t value) { return std::to_string(value); }
+std::string text_of(std::int64_t value) {
+  return std::to_string(value);
+}
 
 }  // namespace
 
@@ -229,8 +228,8 @@ void Batch::read_remaining_lots(const std::string& member_id) {
   auto& lots = lots_.at(member_id);
   std::set<std::int64_t> known;
   for (const LotState& lot : lots) known.insert(lot.lot_id);
-  for (const auto& row : db::exec(txn_, select_lots_after, member_id, db::sql_time(cursor->second.expires_at),
-                                  cursor->second.lot_id)) {
+  for (const auto& row :
+       db::exec(txn_, select_lots_after, member_id, db::sql_time(cursor->second.expires_at), cursor->second.lot_id)) {
     // A lot the batch knows already (a hold's) keeps the batch's state of it.
     if (!known.count(row[0].as<std::int64_t>())) {
       lots.push_back({row[0].as<std::int64_t>(), row[1].as<std::int64_t>(), db::time_of(row[2])});
@@ -347,14 +346,13 @@ void Batch::add_lot(const NewLot& lot, EntryIndex entry, std::int64_t available_
   auto& lots = read->second;
   // Soonest-expiring first; a new lot goes after existing lots of the same expiry (its id
   // will be larger).
-  const auto at = std::find_if(lots.begin(), lots.end(), [&](const LotState& other) {
-    return other.expires_at > lot.expires_at;
-  });
+  const auto at =
+      std::find_if(lots.begin(), lots.end(), [&](const LotState& other) { return other.expires_at > lot.expires_at; });
   lots.insert(at, LotState{id, remaining, lot.expires_at});
 }
 
-void Batch::close_hold(Hold& hold, const std::string& status, std::int64_t captured, Timestamp at,
-                       const Origin& origin, const char* kind) {
+void Batch::close_hold(Hold& hold, const std::string& status, std::int64_t captured, Timestamp at, const Origin& origin,
+                       const char* kind) {
   HoldState& state = holds_.at(hold.hold_id);
   MemberAccounts* member = this->member(hold.member_id);
   LOYALTY_ASSERT(member != nullptr, "a hold whose member is not locked");
@@ -455,18 +453,17 @@ void Batch::stage() {
 
   if (!new_lots_.empty()) {
     const auto column = [&](auto format) { return db::array_literal(new_lots_, format); };
-    writes_.add(insert_lots, db::array_literal(lot_ids),
-             column([](const NewLotRow& r) { return r.lot.member_id; }),
-             column([](const NewLotRow& r) { return text_of(r.amount); }),
-             column([](const NewLotRow& r) { return text_of(r.remaining); }),
-             column([](const NewLotRow& r) { return db::sql_time(r.lot.earned_at); }),
-             column([](const NewLotRow& r) { return db::sql_time(r.lot.expires_at); }),
-             column([](const NewLotRow& r) -> std::optional<std::string> {
-               if (!r.lot.pending_until) return std::nullopt;
-               return db::sql_time(*r.lot.pending_until);
-             }),
-             column([&](const NewLotRow& r) { return text_of(entry_ids_[static_cast<std::size_t>(r.entry)]); }),
-             column([](const NewLotRow& r) { return r.lot.source; }));
+    writes_.add(insert_lots, db::array_literal(lot_ids), column([](const NewLotRow& r) { return r.lot.member_id; }),
+                column([](const NewLotRow& r) { return text_of(r.amount); }),
+                column([](const NewLotRow& r) { return text_of(r.remaining); }),
+                column([](const NewLotRow& r) { return db::sql_time(r.lot.earned_at); }),
+                column([](const NewLotRow& r) { return db::sql_time(r.lot.expires_at); }),
+                column([](const NewLotRow& r) -> std::optional<std::string> {
+                  if (!r.lot.pending_until) return std::nullopt;
+                  return db::sql_time(*r.lot.pending_until);
+                }),
+                column([&](const NewLotRow& r) { return text_of(entry_ids_[static_cast<std::size_t>(r.entry)]); }),
+                column([](const NewLotRow& r) { return r.lot.source; }));
   }
   const auto lot_id_of = [&](std::int64_t id) { return id < 0 ? lot_ids[static_cast<std::size_t>(-id - 1)] : id; };
 
@@ -491,30 +488,31 @@ void Batch::stage() {
   if (!opened.empty()) {
     const auto column = [&](auto format) { return db::array_literal(opened, format); };
     writes_.add(insert_holds, column([](const HoldState* s) { return s->hold.hold_id; }),
-             column([](const HoldState* s) { return s->hold.member_id; }),
-             column([](const HoldState* s) { return text_of(s->hold.amount); }),
-             column([](const HoldState* s) { return s->hold.status; }),
-             column([](const HoldState* s) { return text_of(s->hold.captured_amount); }),
-             column([](const HoldState* s) { return s->hold.reference; }),
-             column([](const HoldState* s) { return db::sql_time(s->hold.expires_at); }),
-             column([](const HoldState* s) { return db::sql_time(s->hold.created_at); }), column(closed_at),
-             column([&](const HoldState* s) { return *entry_text(s->open_entry); }),
-             column([&](const HoldState* s) { return entry_text(s->close_entry); }));
+                column([](const HoldState* s) { return s->hold.member_id; }),
+                column([](const HoldState* s) { return text_of(s->hold.amount); }),
+                column([](const HoldState* s) { return s->hold.status; }),
+                column([](const HoldState* s) { return text_of(s->hold.captured_amount); }),
+                column([](const HoldState* s) { return s->hold.reference; }),
+                column([](const HoldState* s) { return db::sql_time(s->hold.expires_at); }),
+                column([](const HoldState* s) { return db::sql_time(s->hold.created_at); }), column(closed_at),
+                column([&](const HoldState* s) { return *entry_text(s->open_entry); }),
+                column([&](const HoldState* s) { return entry_text(s->close_entry); }));
   }
   if (!closed.empty()) {
     writes_.flush();  // the closing entries come first (close_entry_id references them)
     const auto column = [&](auto format) { return db::array_literal(closed, format); };
-    const auto updated = db::exec(txn_, close_holds, column([](const HoldState* s) { return s->hold.hold_id; }),
-                                  column([](const HoldState* s) { return s->hold.status; }),
-                                  column([](const HoldState* s) { return text_of(s->hold.captured_amount); }),
-                                  column(closed_at), column([&](const HoldState* s) { return *entry_text(s->close_entry); }));
+    const auto updated =
+        db::exec(txn_, close_holds, column([](const HoldState* s) { return s->hold.hold_id; }),
+                 column([](const HoldState* s) { return s->hold.status; }),
+                 column([](const HoldState* s) { return text_of(s->hold.captured_amount); }), column(closed_at),
+                 column([&](const HoldState* s) { return *entry_text(s->close_entry); }));
     LOYALTY_ASSERT(updated.affected_rows() == closed.size(), "closing a hold that is not open");
   }
   if (!hold_lots.empty()) {
     const auto column = [&](auto format) { return db::array_literal(hold_lots, format); };
     writes_.add(insert_hold_lots, column([](const auto& r) { return std::get<0>(r); }),
-             column([](const auto& r) { return text_of(std::get<1>(r)); }),
-             column([](const auto& r) { return text_of(std::get<2>(r)); }));
+                column([](const auto& r) { return text_of(std::get<1>(r)); }),
+                column([](const auto& r) { return text_of(std::get<2>(r)); }));
   }
   std::vector<Extension*> extensions = extension_order_;
   std::stable_sort(extensions.begin(), extensions.end(),

@@ -172,7 +172,7 @@ class Batch {
   db::WriteBuffer writes_;
   std::map<std::string, MemberAccounts> members_;
   std::map<std::int64_t, AccountBalance*> member_accounts_;  // account id → its balance above
-  std::map<std::string, std::vector<LotState>> lots_;      // member → spendable lots in take order (prefetched)
+  std::map<std::string, std::vector<LotState>> lots_;        // member → spendable lots in take order (prefetched)
   // Members whose spendable lots were read only in part: the last lot read, in take order.
   // Lots after it (and before any lot in the list that sorts after it) are not in lots_ yet.
   struct LotCursor {

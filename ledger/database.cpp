@@ -28,8 +28,7 @@ std::unique_ptr<pqxx::connection> connect(const std::string& url, SessionLimits 
   setup.exec("SET TIME ZONE 'UTC'");
   setup.exec("SET statement_timeout = " + std::to_string(limits.statement_timeout.count()));
   setup.exec("SET lock_timeout = " + std::to_string(limits.lock_timeout.count()));
-  setup.exec("SET idle_in_transaction_session_timeout = " +
-             std::to_string(limits.idle_in_transaction_timeout.count()));
+  setup.exec("SET idle_in_transaction_session_timeout = " + std::to_string(limits.idle_in_transaction_timeout.count()));
   setup.commit();
   for (const Statement* statement : registry()) connection->prepare(statement->name(), statement->sql());
   return connection;

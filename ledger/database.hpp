@@ -39,7 +39,9 @@ class Statement {
 // that a benchmark can divide them by requests. db::exec counts its own; code that sends SQL
 // another way calls count_statement() once per round trip.
 inline std::atomic<std::uint64_t> statements_sent_total{0};
-inline void count_statement() { statements_sent_total.fetch_add(1, std::memory_order_relaxed); }
+inline void count_statement() {
+  statements_sent_total.fetch_add(1, std::memory_order_relaxed);
+}
 
 // Runs a registered statement with positional parameters.
 template <typename... Args>
@@ -132,7 +134,9 @@ inline const char* nullable(const std::optional<std::string>& value) {
   return value ? value->c_str() : nullptr;
 }
 std::optional<std::string> nullable_number(std::optional<std::int64_t> value);
-inline std::string sql_time(Timestamp instant) { return format_rfc3339(instant); }
+inline std::string sql_time(Timestamp instant) {
+  return format_rfc3339(instant);
+}
 Timestamp time_of(const pqxx::field& field);  // a timestamptz column, read as UTC
 std::optional<std::string> optional_text(const pqxx::field& field);
 

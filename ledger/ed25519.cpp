@@ -26,13 +26,18 @@ Ed25519Key only_ed25519(EvpKey key) {
 
 }  // namespace
 
-Ed25519Key read_ed25519_private_key(std::string_view pem) { return only_ed25519(read_pem(pem, true)); }
+Ed25519Key read_ed25519_private_key(std::string_view pem) {
+  return only_ed25519(read_pem(pem, true));
+}
 
-Ed25519Key read_ed25519_public_key(std::string_view pem) { return only_ed25519(read_pem(pem, false)); }
+Ed25519Key read_ed25519_public_key(std::string_view pem) {
+  return only_ed25519(read_pem(pem, false));
+}
 
 std::string public_pem_of_key(EVP_PKEY* key) {
   Bio bio{BIO_new(BIO_s_mem()), &BIO_free};
-  LOYALTY_ASSERT(bio != nullptr && PEM_write_bio_PUBKEY(bio.get(), key) == 1, "a public key could not be written as PEM");
+  LOYALTY_ASSERT(bio != nullptr && PEM_write_bio_PUBKEY(bio.get(), key) == 1,
+                 "a public key could not be written as PEM");
   char* data = nullptr;
   const long length = BIO_get_mem_data(bio.get(), &data);
   return std::string(data, static_cast<std::size_t>(length));

@@ -9,10 +9,9 @@
 namespace loyalty::ledger {
 namespace {
 
-const db::Statement select_hold{
-    "holds.select",
-    "SELECT hold_id, member_id, status, amount, captured_amount, reference, expires_at,"
-    " created_at, closed_at FROM holds WHERE hold_id = $1"};
+const db::Statement select_hold{"holds.select",
+                                "SELECT hold_id, member_id, status, amount, captured_amount, reference, expires_at,"
+                                " created_at, closed_at FROM holds WHERE hold_id = $1"};
 
 // Lapsed holds in expiry order, not locked: the job then locks them (holds before accounts).
 // The status a hold reads as at $3; the filter ($2) is on that status.
@@ -29,7 +28,9 @@ const db::Statement pick_lapsed{
     "holds.pick_lapsed",
     "SELECT hold_id FROM holds WHERE status = 'open' AND expires_at <= $1 ORDER BY expires_at LIMIT $2"};
 
-bool lapsed(const Hold& hold, Timestamp now) { return hold.status == "open" && hold.expires_at <= now; }
+bool lapsed(const Hold& hold, Timestamp now) {
+  return hold.status == "open" && hold.expires_at <= now;
+}
 
 // A batch of one hold's change inside the caller's transaction.
 template <typename Decide>
@@ -100,8 +101,8 @@ Result<Hold> open_hold(Batch& batch, const OpenHold& request, Timestamp now, con
   return batch.open_hold(request, now, origin);
 }
 
-Result<Hold> capture_hold(Batch& batch, const std::string& hold_id, std::optional<std::int64_t> amount,
-                          Timestamp now, const Origin& origin) {
+Result<Hold> capture_hold(Batch& batch, const std::string& hold_id, std::optional<std::int64_t> amount, Timestamp now,
+                          const Origin& origin) {
   if (amount && *amount <= 0) return Refusal::amount_not_positive;
   auto hold = changeable_hold(batch, hold_id, now);
   if (!hold) return hold.refusal();
@@ -127,13 +128,12 @@ Result<Hold> open_hold(pqxx::transaction_base& txn, const OpenHold& request, Tim
   return result;
 }
 
-Result<Hold> capture_hold(pqxx::transaction_base& txn, const std::string& hold_id,
-                          std::optional<std::int64_t> amount, Timestamp now, const Origin& origin) {
+Result<Hold> capture_hold(pqxx::transaction_base& txn, const std::string& hold_id, std::optional<std::int64_t> amount,
+                          Timestamp now, const Origin& origin) {
   return with_hold(txn, hold_id, now, [&](Batch& batch) { return capture_hold(batch, hold_id, amount, now, origin); });
 }
 
-Result<Hold> void_hold(pqxx::transaction_base& txn, const std::string& hold_id, Timestamp now,
-                       const Origin& origin) {
+Result<Hold> void_hold(pqxx::transaction_base& txn, const std::string& hold_id, Timestamp now, const Origin& origin) {
   return with_hold(txn, hold_id, now, [&](Batch& batch) { return void_hold(batch, hold_id, now, origin); });
 }
 
@@ -151,8 +151,8 @@ std::optional<PointsAndGrowth> lock_member_for_write(pqxx::transaction_base& txn
   return lock_member_points_and_growth(txn, member_id);
 }
 
-int release_lapsed_holds(pqxx::transaction_base& txn, const std::optional<std::string>& member_id,
-                         Timestamp as_of, int limit, const Origin& origin) {
+int release_lapsed_holds(pqxx::transaction_base& txn, const std::optional<std::string>& member_id, Timestamp as_of,
+                         int limit, const Origin& origin) {
   Batch batch{txn};
   std::vector<std::string> members;
   if (member_id) {

@@ -61,13 +61,11 @@ Result<Hold> void_hold(Batch& batch, const std::string& hold_id, Timestamp now, 
 Result<Hold*> changeable_hold(Batch& batch, const std::string& hold_id, Timestamp now);
 
 // The same as a batch of one inside a caller's transaction (a mall order opens its hold so).
-Result<Hold> open_hold(pqxx::transaction_base& txn, const OpenHold& request, Timestamp now,
-                       const Origin& origin);
+Result<Hold> open_hold(pqxx::transaction_base& txn, const OpenHold& request, Timestamp now, const Origin& origin);
 // `amount` absent captures all; the rest of the hold is released.
-Result<Hold> capture_hold(pqxx::transaction_base& txn, const std::string& hold_id,
-                          std::optional<std::int64_t> amount, Timestamp now, const Origin& origin);
-Result<Hold> void_hold(pqxx::transaction_base& txn, const std::string& hold_id, Timestamp now,
-                       const Origin& origin);
+Result<Hold> capture_hold(pqxx::transaction_base& txn, const std::string& hold_id, std::optional<std::int64_t> amount,
+                          Timestamp now, const Origin& origin);
+Result<Hold> void_hold(pqxx::transaction_base& txn, const std::string& hold_id, Timestamp now, const Origin& origin);
 // A hold from a row of (hold_id, member_id, status, amount, captured_amount, reference,
 // expires_at, created_at, closed_at): the columns every read of holds selects.
 Hold hold_of_row(const pqxx::row& row);
@@ -96,7 +94,7 @@ std::optional<PointsAndGrowth> lock_member_for_write(pqxx::transaction_base& txn
 
 // Releases open holds whose expiry is at or before `as_of`: all of them (at most `limit` per
 // call), or every one of one member's. Returns how many were released.
-int release_lapsed_holds(pqxx::transaction_base& txn, const std::optional<std::string>& member_id,
-                         Timestamp as_of, int limit, const Origin& origin);
+int release_lapsed_holds(pqxx::transaction_base& txn, const std::optional<std::string>& member_id, Timestamp as_of,
+                         int limit, const Origin& origin);
 
 }  // namespace loyalty::ledger

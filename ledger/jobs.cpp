@@ -11,8 +11,8 @@ namespace loyalty::ledger {
 namespace {
 
 const db::Statement try_lock{"jobs.try_lock", "SELECT pg_try_advisory_xact_lock($1)"};
-const db::Statement select_run{
-    "jobs.select_run", "SELECT finished_at, cursor FROM job_runs WHERE job = $1 AND as_of = $2"};
+const db::Statement select_run{"jobs.select_run",
+                               "SELECT finished_at, cursor FROM job_runs WHERE job = $1 AND as_of = $2"};
 const db::Statement add_items{
     "jobs.add_items",
     "INSERT INTO job_runs (job, as_of, items, finished_at, cursor, started_by) VALUES ($1, $2, $3,"
@@ -25,15 +25,15 @@ const db::Statement select_last_finished{
     "SELECT finished_at, items FROM job_runs WHERE job = $1 AND finished_at IS NOT NULL ORDER BY as_of DESC LIMIT 1"};
 
 #define LOYALTY_RUN_COLUMNS "job, as_of, started_at, finished_at, items, started_by"
-const db::Statement select_runs{
-    "jobs.select_runs",
-    "SELECT " LOYALTY_RUN_COLUMNS " FROM job_runs WHERE job = $1 AND ($2::timestamptz IS NULL OR as_of < $2)"
-    " ORDER BY as_of DESC LIMIT $3"};
+const db::Statement select_runs{"jobs.select_runs",
+                                "SELECT " LOYALTY_RUN_COLUMNS
+                                " FROM job_runs WHERE job = $1 AND ($2::timestamptz IS NULL OR as_of < $2)"
+                                " ORDER BY as_of DESC LIMIT $3"};
 // One index probe per job (the primary key), however many runs each has.
-const db::Statement select_latest_runs{
-    "jobs.select_latest_runs",
-    "SELECT r.* FROM unnest($1::text[]) AS j(name) CROSS JOIN LATERAL"
-    " (SELECT " LOYALTY_RUN_COLUMNS " FROM job_runs WHERE job = j.name ORDER BY as_of DESC LIMIT 1) r"};
+const db::Statement select_latest_runs{"jobs.select_latest_runs",
+                                       "SELECT r.* FROM unnest($1::text[]) AS j(name) CROSS JOIN LATERAL"
+                                       " (SELECT " LOYALTY_RUN_COLUMNS
+                                       " FROM job_runs WHERE job = j.name ORDER BY as_of DESC LIMIT 1) r"};
 #undef LOYALTY_RUN_COLUMNS
 
 RecordedRun run_of_row(const pqxx::row& row) {
@@ -50,7 +50,9 @@ RecordedRun run_of_row(const pqxx::row& row) {
 std::mutex failures_mutex;
 std::map<std::string, JobFailures> failures;  // guarded by failures_mutex
 
-Origin job_origin(const JobDefinition& job) { return Origin{std::nullopt, "job:" + job.name}; }
+Origin job_origin(const JobDefinition& job) {
+  return Origin{std::nullopt, "job:" + job.name};
+}
 
 }  // namespace
 
@@ -86,8 +88,7 @@ JobReport run_job(pqxx::connection& connection, const JobDefinition& job, Timest
   return run_job(connection, job, as_of, RunControl{"", progress, {}});
 }
 
-JobReport run_job(pqxx::connection& connection, const JobDefinition& job, Timestamp as_of,
-                  const RunControl& control) {
+JobReport run_job(pqxx::connection& connection, const JobDefinition& job, Timestamp as_of, const RunControl& control) {
   try {
     return run_job_chunks(connection, job, as_of, control);
   } catch (const std::exception& error) {

@@ -89,8 +89,7 @@ struct RunControl {
 // Runs every chunk of a job on one connection. `progress` is told the running item count.
 JobReport run_job(pqxx::connection& connection, const JobDefinition& job, Timestamp as_of,
                   const std::function<void(std::int64_t)>& progress = {});
-JobReport run_job(pqxx::connection& connection, const JobDefinition& job, Timestamp as_of,
-                  const RunControl& control);
+JobReport run_job(pqxx::connection& connection, const JobDefinition& job, Timestamp as_of, const RunControl& control);
 
 // For /metrics. The last finished run of a job, from job_runs (whichever process ran it).
 struct FinishedRun {

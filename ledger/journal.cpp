@@ -87,13 +87,12 @@ PostedEntry post_entry(pqxx::transaction_base& txn, const EntryDraft& draft) {
   std::vector<const PostingDraft*> postings;
   for (const PostingDraft& posting : draft.postings) postings.push_back(&posting);
   const auto arrays = posting_arrays(postings);
-  const auto rows = db::exec(txn, insert_entry, draft.kind, db::sql_time(draft.effective_at),
-                             db::nullable(draft.member_id), db::nullable(draft.reference),
-                             db::nullable(draft.reason_code), db::nullable(draft.note),
-                             db::nullable(db::nullable_number(draft.reverses_entry_id)),
-                             db::nullable(db::nullable_number(draft.program_version)),
-                             db::nullable(draft.origin.request_id), db::nullable(draft.origin.actor), arrays.accounts,
-                             arrays.assets, arrays.amounts, arrays.debts);
+  const auto rows =
+      db::exec(txn, insert_entry, draft.kind, db::sql_time(draft.effective_at), db::nullable(draft.member_id),
+               db::nullable(draft.reference), db::nullable(draft.reason_code), db::nullable(draft.note),
+               db::nullable(db::nullable_number(draft.reverses_entry_id)),
+               db::nullable(db::nullable_number(draft.program_version)), db::nullable(draft.origin.request_id),
+               db::nullable(draft.origin.actor), arrays.accounts, arrays.assets, arrays.amounts, arrays.debts);
   LOYALTY_ASSERT(rows.size() == draft.postings.size(), "postings were not all written");
   PostedEntry posted;
   posted.entry_id = rows[0][0].as<std::int64_t>();
@@ -125,17 +124,15 @@ void write_entries(db::WriteBuffer& writes, const std::vector<EntryDraft>& draft
   if (drafts.empty()) return;
   for (const EntryDraft& draft : drafts) assert_balanced(draft);
   const auto column = [&](auto format) { return db::array_literal(drafts, format); };
-  writes.add(insert_entries, db::array_literal(ids),
-                             column([](const EntryDraft& d) { return d.kind; }),
-                             column([](const EntryDraft& d) { return db::sql_time(d.effective_at); }),
-                             column([](const EntryDraft& d) { return d.member_id; }),
-                             column([](const EntryDraft& d) { return d.reference; }),
-                             column([](const EntryDraft& d) { return d.reason_code; }),
-                             column([](const EntryDraft& d) { return d.note; }),
-                             column([](const EntryDraft& d) { return db::nullable_number(d.reverses_entry_id); }),
-                             column([](const EntryDraft& d) { return db::nullable_number(d.program_version); }),
-                             column([](const EntryDraft& d) { return d.origin.request_id; }),
-                             column([](const EntryDraft& d) { return d.origin.actor; }));
+  writes.add(
+      insert_entries, db::array_literal(ids), column([](const EntryDraft& d) { return d.kind; }),
+      column([](const EntryDraft& d) { return db::sql_time(d.effective_at); }),
+      column([](const EntryDraft& d) { return d.member_id; }), column([](const EntryDraft& d) { return d.reference; }),
+      column([](const EntryDraft& d) { return d.reason_code; }), column([](const EntryDraft& d) { return d.note; }),
+      column([](const EntryDraft& d) { return db::nullable_number(d.reverses_entry_id); }),
+      column([](const EntryDraft& d) { return db::nullable_number(d.program_version); }),
+      column([](const EntryDraft& d) { return d.origin.request_id; }),
+      column([](const EntryDraft& d) { return d.origin.actor; }));
   std::vector<std::int64_t> posting_entry_ids;
   std::vector<const PostingDraft*> postings;
   for (std::size_t i = 0; i < drafts.size(); ++i) {

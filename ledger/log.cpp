@@ -61,8 +61,12 @@ const char* level_name(Level level) {
   return "info";
 }
 
-void set_level(Level level) { minimum_level.store(static_cast<int>(level), std::memory_order_relaxed); }
-bool enabled(Level level) { return static_cast<int>(level) >= minimum_level.load(std::memory_order_relaxed); }
+void set_level(Level level) {
+  minimum_level.store(static_cast<int>(level), std::memory_order_relaxed);
+}
+bool enabled(Level level) {
+  return static_cast<int>(level) >= minimum_level.load(std::memory_order_relaxed);
+}
 
 void Value::append_json(std::string& out) const {
   char number[32];
@@ -72,9 +76,7 @@ void Value::append_json(std::string& out) const {
       append_json_escaped(out, text_);
       out += '"';
       return;
-    case Kind::boolean:
-      out += integer_ ? "true" : "false";
-      return;
+    case Kind::boolean: out += integer_ ? "true" : "false"; return;
     case Kind::integer: {
       const auto written = std::to_chars(number, number + sizeof number, integer_);
       out.append(number, written.ptr);
@@ -92,10 +94,18 @@ void Value::append_json(std::string& out) const {
   }
 }
 
-void debug(std::string_view message, std::initializer_list<Field> fields) { write(Level::debug, nullptr, message, fields); }
-void info(std::string_view message, std::initializer_list<Field> fields) { write(Level::info, nullptr, message, fields); }
-void warn(std::string_view message, std::initializer_list<Field> fields) { write(Level::warn, nullptr, message, fields); }
-void error(std::string_view message, std::initializer_list<Field> fields) { write(Level::error, nullptr, message, fields); }
+void debug(std::string_view message, std::initializer_list<Field> fields) {
+  write(Level::debug, nullptr, message, fields);
+}
+void info(std::string_view message, std::initializer_list<Field> fields) {
+  write(Level::info, nullptr, message, fields);
+}
+void warn(std::string_view message, std::initializer_list<Field> fields) {
+  write(Level::warn, nullptr, message, fields);
+}
+void error(std::string_view message, std::initializer_list<Field> fields) {
+  write(Level::error, nullptr, message, fields);
+}
 
 void debug(const RequestTags& request, std::string_view message, std::initializer_list<Field> fields) {
   write(Level::debug, &request, message, fields);

@@ -34,8 +34,8 @@ class Value {
   template <std::same_as<bool> Flag>
   Value(Flag flag) : kind_(Kind::boolean), integer_(flag ? 1 : 0) {}
   template <std::integral Number>
-    requires(!std::same_as<Number, bool> && !std::same_as<Number, char>)
-  Value(Number number) : kind_(Kind::integer), integer_(static_cast<std::int64_t>(number)) {}
+  requires(!std::same_as<Number, bool> && !std::same_as<Number, char>) Value(Number number)
+      : kind_(Kind::integer), integer_(static_cast<std::int64_t>(number)) {}
   template <std::floating_point Number>
   Value(Number number) : kind_(Kind::real), real_(static_cast<double>(number)) {}
 

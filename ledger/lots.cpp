@@ -14,14 +14,13 @@ const db::Statement insert_lot{
     "INSERT INTO lots (member_id, amount, remaining, earned_at, expires_at, pending_until, entry_id, source)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING lot_id"};
 
-const db::Statement lock_spendable{
-    "lots.lock_spendable",
-    "SELECT lot_id, remaining, expires_at FROM lots"
-    " WHERE member_id = $1 AND remaining > 0 AND pending_until IS NULL"
-    " ORDER BY expires_at, lot_id FOR UPDATE"};
+const db::Statement lock_spendable{"lots.lock_spendable",
+                                   "SELECT lot_id, remaining, expires_at FROM lots"
+                                   " WHERE member_id = $1 AND remaining > 0 AND pending_until IS NULL"
+                                   " ORDER BY expires_at, lot_id FOR UPDATE"};
 
-const db::Statement take{
-    "lots.take", "UPDATE lots SET remaining = remaining - $2 WHERE lot_id = $1 AND remaining >= $2"};
+const db::Statement take{"lots.take",
+                         "UPDATE lots SET remaining = remaining - $2 WHERE lot_id = $1 AND remaining >= $2"};
 
 const db::Statement give_back{
     "lots.give_back", "UPDATE lots SET remaining = remaining + $2 WHERE lot_id = $1 AND remaining + $2 <= amount"};

@@ -29,12 +29,12 @@ struct ExpiryPolicy {
 
 struct NewLot {
   std::string member_id;
-  std::int64_t amount = 0;            // credited to the member
+  std::int64_t amount = 0;  // credited to the member
   Timestamp earned_at;
   Timestamp expires_at;
   std::optional<Timestamp> pending_until;  // pending lots are credited to the pending part
   std::int64_t entry_id = 0;
-  std::string source;                  // earn, adjustment, exchange, refund, ...
+  std::string source;  // earn, adjustment, exchange, refund, ...
 };
 
 // Records the lot of a credit. `available_before` is the member's available POINTS before

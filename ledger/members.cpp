@@ -12,26 +12,23 @@ const db::Statement insert_member{
     "INSERT INTO members (member_id, external_id, display_name, phone, created_at)"
     " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (external_id) DO NOTHING RETURNING created_at"};
 
-const db::Statement select_member{
-    "members.select",
-    "SELECT member_id, external_id, display_name, phone, created_at FROM members"
-    " WHERE member_id = $1"};
+const db::Statement select_member{"members.select",
+                                  "SELECT member_id, external_id, display_name, phone, created_at FROM members"
+                                  " WHERE member_id = $1"};
 
 const db::Statement select_member_by_external_id{
     "members.select_by_external_id",
     "SELECT member_id, external_id, display_name, phone, created_at FROM members"
     " WHERE external_id = $1"};
 
-const db::Statement select_balances{
-    "members.select_balances",
-    "SELECT asset, part, balance FROM accounts WHERE member_id = $1"};
+const db::Statement select_balances{"members.select_balances",
+                                    "SELECT asset, part, balance FROM accounts WHERE member_id = $1"};
 
 // Open holds past their expiry still sit in the held part until they are released; they
 // count as available, never as held.
-const db::Statement select_lapsed_holds{
-    "members.select_lapsed_holds",
-    "SELECT coalesce(sum(amount), 0) FROM holds"
-    " WHERE member_id = $1 AND status = 'open' AND expires_at <= $2"};
+const db::Statement select_lapsed_holds{"members.select_lapsed_holds",
+                                        "SELECT coalesce(sum(amount), 0) FROM holds"
+                                        " WHERE member_id = $1 AND status = 'open' AND expires_at <= $2"};
 
 // The soonest expiry dates of the member's spendable points.
 const db::Statement select_expiring{
@@ -51,8 +48,8 @@ const db::Statement select_postings{
     " ORDER BY p.posting_id DESC LIMIT $4"};
 
 Member member_from_row(const pqxx::row& row) {
-  return Member{row[0].c_str(), row[1].c_str(), db::optional_text(row[2]),
-                db::optional_text(row[3]), db::time_of(row[4])};
+  return Member{row[0].c_str(), row[1].c_str(), db::optional_text(row[2]), db::optional_text(row[3]),
+                db::time_of(row[4])};
 }
 
 }  // namespace
@@ -60,8 +57,7 @@ Member member_from_row(const pqxx::row& row) {
 Result<Member> create_member(pqxx::transaction_base& txn, const NewMember& request, Timestamp now) {
   Member member{new_id("mem_"), request.external_id, request.display_name, request.phone, now};
   const auto rows = db::exec(txn, insert_member, member.member_id, member.external_id,
-                             db::nullable(member.display_name), db::nullable(member.phone),
-                             db::sql_time(now));
+                             db::nullable(member.display_name), db::nullable(member.phone), db::sql_time(now));
   if (rows.empty()) return Refusal::external_id_taken;
   open_member_accounts(txn, member.member_id);
   return member;
@@ -79,8 +75,7 @@ std::optional<Member> find_member_by_external_id(pqxx::transaction_base& txn, co
   return member_from_row(rows[0]);
 }
 
-Result<std::map<std::string, AssetBalance>> read_balances(pqxx::transaction_base& txn,
-                                                          const std::string& member_id,
+Result<std::map<std::string, AssetBalance>> read_balances(pqxx::transaction_base& txn, const std::string& member_id,
                                                           Timestamp now) {
   const auto rows = db::exec(txn, select_balances, member_id);
   if (rows.empty()) return Refusal::member_not_found;
@@ -89,12 +84,14 @@ Result<std::map<std::string, AssetBalance>> read_balances(pqxx::transaction_base
     AssetBalance& balance = balances[row[0].c_str()];
     const std::string part = row[1].c_str();
     const auto amount = row[2].as<std::int64_t>();
-    if (part == "available") balance.available = amount;
-    else if (part == "pending") balance.pending = amount;
-    else balance.held = amount;
+    if (part == "available")
+      balance.available = amount;
+    else if (part == "pending")
+      balance.pending = amount;
+    else
+      balance.held = amount;
   }
-  const auto lapsed = db::exec(txn, select_lapsed_holds, member_id, db::sql_time(now))[0][0]
-                          .as<std::int64_t>();
+  const auto lapsed = db::exec(txn, select_lapsed_holds, member_id, db::sql_time(now))[0][0].as<std::int64_t>();
   if (lapsed > 0) {
     AssetBalance& points = balances[std::string(points_asset)];
     points.held -= lapsed;
@@ -125,11 +122,10 @@ Result<PostingPage> list_member_postings(pqxx::transaction_base& txn, const std:
       page.next_before_posting_id = page.items.back().posting_id;
       break;
     }
-    page.items.push_back(MemberPosting{
-        row[0].as<std::int64_t>(), row[1].as<std::int64_t>(), row[2].c_str(), row[3].c_str(),
-        row[4].c_str(), row[5].as<std::int64_t>(), row[6].as<std::int64_t>(), db::time_of(row[7]),
-        db::optional_text(row[8]),
-        row[9].is_null() ? std::nullopt : std::optional(row[9].as<std::int64_t>())});
+    page.items.push_back(MemberPosting{row[0].as<std::int64_t>(), row[1].as<std::int64_t>(), row[2].c_str(),
+                                       row[3].c_str(), row[4].c_str(), row[5].as<std::int64_t>(),
+                                       row[6].as<std::int64_t>(), db::time_of(row[7]), db::optional_text(row[8]),
+                                       row[9].is_null() ? std::nullopt : std::optional(row[9].as<std::int64_t>())});
   }
   return page;
 }

@@ -66,8 +66,7 @@ Result<Member> find_member(pqxx::transaction_base& txn, const std::string& membe
 std::optional<Member> find_member_by_external_id(pqxx::transaction_base& txn, const std::string& external_id);
 
 // Balances per member asset ("POINTS", "GROWTH").
-Result<std::map<std::string, AssetBalance>> read_balances(pqxx::transaction_base& txn,
-                                                          const std::string& member_id,
+Result<std::map<std::string, AssetBalance>> read_balances(pqxx::transaction_base& txn, const std::string& member_id,
                                                           Timestamp now);
 
 struct PostingPage {

@@ -13,9 +13,9 @@
 namespace loyalty::ledger {
 
 struct SchemaStatus {
-  std::vector<std::string> applied;  // file names, in order
-  std::vector<std::string> pending;  // known to this binary, not applied yet
-  std::vector<std::string> problems; // edited or unknown migrations
+  std::vector<std::string> applied;   // file names, in order
+  std::vector<std::string> pending;   // known to this binary, not applied yet
+  std::vector<std::string> problems;  // edited or unknown migrations
   bool current() const { return pending.empty() && problems.empty(); }
 };
 

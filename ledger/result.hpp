@@ -15,12 +15,12 @@ enum class Refusal {
   member_not_found,
   external_id_taken,
   asset_unknown,
-  asset_not_allowed,      // e.g. a hold on GROWTH
+  asset_not_allowed,  // e.g. a hold on GROWTH
   amount_not_positive,
   amount_is_zero,
-  amount_overflow,        // the result would not fit in int64
-  insufficient_points,    // POINTS available does not cover a debit
-  insufficient_balance,   // another asset's available does not cover a debit
+  amount_overflow,       // the result would not fit in int64
+  insufficient_points,   // POINTS available does not cover a debit
+  insufficient_balance,  // another asset's available does not cover a debit
   reason_code_unknown,
   ttl_out_of_range,
   hold_not_found,

@@ -127,8 +127,8 @@ std::optional<Timestamp> instant_of(const WrittenTime& t) {
                             std::chrono::month{static_cast<unsigned>(t.month)},
                             std::chrono::day{static_cast<unsigned>(t.day)}};
   if (!date.ok() || t.hour > 23 || t.minute > 59 || t.second > 59) return std::nullopt;
-  const auto instant = sys_days{date} + hours{t.hour} + minutes{t.minute} + seconds{t.second} +
-                       microseconds{t.micros} - minutes{t.offset_minutes};
+  const auto instant = sys_days{date} + hours{t.hour} + minutes{t.minute} + seconds{t.second} + microseconds{t.micros} -
+                       minutes{t.offset_minutes};
   return time_point_cast<microseconds>(instant);
 }
 
@@ -213,8 +213,7 @@ std::string to_hex(std::string_view bytes) {
 std::string base64_encode(std::string_view bytes) {
   std::string text(4 * ((bytes.size() + 2) / 3) + 1, '\0');
   const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(text.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()),
-                                static_cast<int>(bytes.size()));
+                                reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
   text.resize(static_cast<std::size_t>(n));
   return text;
 }
@@ -223,8 +222,7 @@ std::optional<std::string> base64_decode(std::string_view text) {
   if (text.size() % 4 != 0) return std::nullopt;
   std::string bytes(3 * text.size() / 4 + 1, '\0');
   const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(bytes.data()),
-                                reinterpret_cast<const unsigned char*>(text.data()),
-                                static_cast<int>(text.size()));
+                                reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
   if (n < 0) return std::nullopt;
   std::size_t length = static_cast<std::size_t>(n);
   // EVP_DecodeBlock counts padding as zero bytes; drop them.

@@ -20,8 +20,8 @@ std::string format_rfc3339(Timestamp instant);
 // applied ("9999-12-31T23:59:59-12:00" is in year 10000 and refused). RFC 3339 cannot write
 // other years, and PostgreSQL writes them in forms no client expects ("10000-01-01", "BC").
 inline constexpr Timestamp time_min{std::chrono::sys_days{std::chrono::year{1} / 1 / 1}.time_since_epoch()};
-inline constexpr Timestamp time_max{(std::chrono::sys_days{std::chrono::year{10000} / 1 / 1} -
-                                     std::chrono::microseconds{1}).time_since_epoch()};
+inline constexpr Timestamp time_max{
+    (std::chrono::sys_days{std::chrono::year{10000} / 1 / 1} - std::chrono::microseconds{1}).time_since_epoch()};
 
 // Accepts RFC 3339 ("2026-11-22T08:00:00Z", "...T08:00:00.5+08:00") and PostgreSQL's text
 // form of timestamptz in UTC ("2026-11-22 08:00:00.123+00"), within [time_min, time_max];

@@ -29,8 +29,10 @@ void line_issues(const std::vector<OrderLine>& lines, std::vector<FieldIssue>& i
   std::set<std::string> skus;
   for (std::size_t i = 0; i < lines.size(); ++i) {
     const auto& line = lines[i];
-    if (!is_sku(line.sku)) issues.push_back({at("lines", i, "sku"), "1 to 64 characters of [A-Za-z0-9_.:/-]"});
-    else if (!skus.insert(line.sku).second) issues.push_back({at("lines", i, "sku"), "appears twice in the order"});
+    if (!is_sku(line.sku))
+      issues.push_back({at("lines", i, "sku"), "1 to 64 characters of [A-Za-z0-9_.:/-]"});
+    else if (!skus.insert(line.sku).second)
+      issues.push_back({at("lines", i, "sku"), "appears twice in the order"});
     if (line.title.empty() || line.title.size() > title_chars_max) {
       issues.push_back({at("lines", i, "title"), "1 to 200 characters"});
     }
@@ -61,7 +63,9 @@ std::optional<OrderStatus> parse_status(std::string_view name) {
   return std::nullopt;
 }
 
-std::string earn_event_id(const std::string& order_id) { return "order:" + order_id; }
+std::string earn_event_id(const std::string& order_id) {
+  return "order:" + order_id;
+}
 
 bool is_natural_id(std::string_view id, std::size_t chars_max) {
   if (id.empty() || id.size() > chars_max) return false;
@@ -90,15 +94,18 @@ std::vector<FieldIssue> order_issues(const NewOrder& order) {
 
 std::vector<FieldIssue> refund_issues(const RefundRequest& refund) {
   std::vector<FieldIssue> issues;
-  if (!is_natural_id(refund.refund_id, refund_id_chars_max)) issues.push_back({"refund_id", "1 to 128 characters of [A-Za-z0-9_.:-]"});
+  if (!is_natural_id(refund.refund_id, refund_id_chars_max))
+    issues.push_back({"refund_id", "1 to 128 characters of [A-Za-z0-9_.:-]"});
   if (refund.lines.empty() || refund.lines.size() > refund_lines_max) {
     issues.push_back({"lines", "from 1 to " + std::to_string(refund_lines_max) + " lines"});
   }
   std::set<std::string> skus;
   for (std::size_t i = 0; i < refund.lines.size(); ++i) {
     const auto& line = refund.lines[i];
-    if (!is_sku(line.sku)) issues.push_back({at("lines", i, "sku"), "1 to 64 characters of [A-Za-z0-9_.:/-]"});
-    else if (!skus.insert(line.sku).second) issues.push_back({at("lines", i, "sku"), "appears twice in the refund"});
+    if (!is_sku(line.sku))
+      issues.push_back({at("lines", i, "sku"), "1 to 64 characters of [A-Za-z0-9_.:/-]"});
+    else if (!skus.insert(line.sku).second)
+      issues.push_back({at("lines", i, "sku"), "appears twice in the refund"});
     if (line.quantity <= 0) issues.push_back({at("lines", i, "quantity"), "must be greater than zero"});
   }
   return issues;

@@ -141,33 +141,33 @@ struct Order {
   std::int64_t refunded_points = 0;
   std::int64_t refunded_cash_cents = 0;
   std::int64_t refunded_value_cents = 0;
-  std::vector<Refund> refunds;       // filled by find_order
-  std::vector<OrderEntry> entries;   // filled by find_order
-  bool replayed = false;             // the answer to a replay: nothing was written
+  std::vector<Refund> refunds;      // filled by find_order
+  std::vector<OrderEntry> entries;  // filled by find_order
+  bool replayed = false;            // the answer to a replay: nothing was written
 };
 
 // The closed set of reasons an order request is turned down (api/order_routes.cpp maps them).
 enum class OrderRefusal {
-  request_invalid,        // the shape: order_issues() / refund_issues() say what
+  request_invalid,  // the shape: order_issues() / refund_issues() say what
   program_not_applied,
-  currency_mismatch,      // not the program's currency
-  totals_mismatch,        // Σ quantity × unit price ≠ cash + points × point value
+  currency_mismatch,  // not the program's currency
+  totals_mismatch,    // Σ quantity × unit price ≠ cash + points × point value
   amount_overflow,
   member_not_found,
   insufficient_points,
   order_not_found,
-  order_id_reused,        // the same order_id with a different order
-  hold_expired,           // pay after the order's time ran out
-  hold_not_open,          // the order's hold was closed outside the order (POST /v1/holds/{id}/void)
-  order_expired,          // cancel after the order's time ran out
-  order_cancelled,        // pay or refund of a cancelled order
-  order_already_paid,     // cancel of a paid order
-  order_not_paid,         // refund of an order that was never paid
-  payment_ref_mismatch,   // pay again with another payment_ref
-  earn_event_id_taken,    // "order:<id>" was recorded by someone else with other content
-  refund_id_reused,       // the same refund_id with another order or other lines
+  order_id_reused,       // the same order_id with a different order
+  hold_expired,          // pay after the order's time ran out
+  hold_not_open,         // the order's hold was closed outside the order (POST /v1/holds/{id}/void)
+  order_expired,         // cancel after the order's time ran out
+  order_cancelled,       // pay or refund of a cancelled order
+  order_already_paid,    // cancel of a paid order
+  order_not_paid,        // refund of an order that was never paid
+  payment_ref_mismatch,  // pay again with another payment_ref
+  earn_event_id_taken,   // "order:<id>" was recorded by someone else with other content
+  refund_id_reused,      // the same refund_id with another order or other lines
   refund_sku_unknown,
-  refund_exceeds_order,   // more of a line than was bought and not yet refunded
+  refund_exceeds_order,  // more of a line than was bought and not yet refunded
 };
 
 template <typename T>
@@ -175,7 +175,7 @@ using OrderResult = ledger::Result<T, OrderRefusal>;
 
 // A problem with one field of a request, as a sentence.
 struct FieldIssue {
-  std::string field;   // "lines[2].quantity"
+  std::string field;  // "lines[2].quantity"
   std::string detail;
 };
 

@@ -48,8 +48,8 @@ earning::Event earn_event_of(const Order& order, Timestamp now) {
   event.attributes_json = "{\"amount_cents\":" + std::to_string(order.cash_cents) + ",\"order_id\":\"" +
                           order.order_id + "\"}";  // order ids need no escaping: [A-Za-z0-9_.:-]
   // The event's identity leaves out the time: paying happens once per order.
-  event.request_sha256 = to_hex(sha256("mall_purchase\n" + order.member_id + "\n" + order.order_id + "\n" +
-                                       std::to_string(order.cash_cents)));
+  event.request_sha256 = to_hex(
+      sha256("mall_purchase\n" + order.member_id + "\n" + order.order_id + "\n" + std::to_string(order.cash_cents)));
   return event;
 }
 
@@ -74,8 +74,8 @@ OrderBatch::State* OrderBatch::find(const std::string& order_id) {
   return found == orders_.end() ? nullptr : &found->second;
 }
 
-void OrderBatch::prepare_pay(const std::shared_ptr<const program::ProgramVersion>& program,
-                             const std::string& order_id, Timestamp now) {
+void OrderBatch::prepare_pay(const std::shared_ptr<const program::ProgramVersion>& program, const std::string& order_id,
+                             Timestamp now) {
   const State* state = find(order_id);
   if (!program || !state || state->order.cash_cents == 0) return;
   if (store::status_at(state->order, now) != OrderStatus::pending_payment) return;
@@ -201,7 +201,7 @@ OrderResult<OrderDecision> OrderBatch::cancel(const std::string& order_id, Times
     auto voided = ledger::void_hold(batch_, *order.hold_id, now, origin);
     if (!voided) {
       return voided.refusal() == ledger::Refusal::hold_expired ? OrderRefusal::order_expired
-                                                                : from_hold_refusal(voided.refusal());
+                                                               : from_hold_refusal(voided.refusal());
     }
     entries_.push_back({order_id, "release", order.hold_id, true, std::nullopt, std::nullopt});
   }

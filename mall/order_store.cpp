@@ -10,7 +10,7 @@ namespace {
 
 #define LOYALTY_ORDER_COLUMNS                                                                                  \
   "order_id, member_id, currency, status, total_cents, points_to_use, point_value_cents, cash_cents, hold_id," \
-  " expires_at, created_at, payment_ref, paid_at, cancelled_at, earn_event_id, refunded_points,"              \
+  " expires_at, created_at, payment_ref, paid_at, cancelled_at, earn_event_id, refunded_points,"               \
   " refunded_cash_cents, refunded_value_cents"
 
 const db::Statement select_order{"orders.select", "SELECT " LOYALTY_ORDER_COLUMNS " FROM orders WHERE order_id = $1"};
@@ -18,9 +18,10 @@ const db::Statement lock_order{"orders.lock",
                                "SELECT " LOYALTY_ORDER_COLUMNS " FROM orders WHERE order_id = $1 FOR UPDATE"};
 const db::Statement select_orders{"orders.select_many",
                                   "SELECT " LOYALTY_ORDER_COLUMNS " FROM orders WHERE order_id = ANY($1::text[])"};
-const db::Statement lock_orders_by_id{
-    "orders.lock_many", "SELECT " LOYALTY_ORDER_COLUMNS ", request_sha256 FROM orders"
-    " WHERE order_id = ANY($1::text[]) ORDER BY order_id FOR UPDATE"};
+const db::Statement lock_orders_by_id{"orders.lock_many",
+                                      "SELECT " LOYALTY_ORDER_COLUMNS
+                                      ", request_sha256 FROM orders"
+                                      " WHERE order_id = ANY($1::text[]) ORDER BY order_id FOR UPDATE"};
 #undef LOYALTY_ORDER_COLUMNS
 
 const db::Statement select_lines_of_orders{
@@ -47,10 +48,9 @@ const db::Statement update_paid{
     "UPDATE orders o SET status = 'paid', payment_ref = r.p, paid_at = r.t, earn_event_id = r.e"
     " FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) AS r(i, p, t, e) WHERE o.order_id = r.i"};
 
-const db::Statement update_cancelled{
-    "orders.set_cancelled_many",
-    "UPDATE orders o SET status = 'cancelled', cancelled_at = r.t"
-    " FROM unnest($1::text[], $2::timestamptz[]) AS r(i, t) WHERE o.order_id = r.i"};
+const db::Statement update_cancelled{"orders.set_cancelled_many",
+                                     "UPDATE orders o SET status = 'cancelled', cancelled_at = r.t"
+                                     " FROM unnest($1::text[], $2::timestamptz[]) AS r(i, t) WHERE o.order_id = r.i"};
 
 const db::Statement insert_order_entries{
     "orders.insert_entries",
@@ -75,10 +75,9 @@ const db::Statement update_refunded{
     "UPDATE orders SET status = $2, refunded_points = $3, refunded_cash_cents = $4, refunded_value_cents = $5"
     " WHERE order_id = $1"};
 
-const db::Statement update_line_refunded{
-    "orders.add_refunded_quantity",
-    "UPDATE order_lines SET refunded_quantity = refunded_quantity + $3"
-    " WHERE order_id = $1 AND sku = $2 AND refunded_quantity + $3 <= quantity"};
+const db::Statement update_line_refunded{"orders.add_refunded_quantity",
+                                         "UPDATE order_lines SET refunded_quantity = refunded_quantity + $3"
+                                         " WHERE order_id = $1 AND sku = $2 AND refunded_quantity + $3 <= quantity"};
 
 const db::Statement select_member{"orders.member_exists", "SELECT 1 FROM members WHERE member_id = $1"};
 
@@ -110,14 +109,13 @@ const db::Statement select_refund{
     "SELECT refund_id, order_id, request_sha256, value_cents, points, points_expired, cash_cents, order_status_after,"
     " refund_entry_id, clawback_entry_id, created_at FROM order_refunds WHERE refund_id = $1"};
 
-const db::Statement select_refund_ids{
-    "orders.select_refund_ids_many",
-    "SELECT order_id, refund_id FROM order_refunds WHERE order_id = ANY($1::text[])"
-    " ORDER BY order_id, created_at, refund_id"};
+const db::Statement select_refund_ids{"orders.select_refund_ids_many",
+                                      "SELECT order_id, refund_id FROM order_refunds WHERE order_id = ANY($1::text[])"
+                                      " ORDER BY order_id, created_at, refund_id"};
 
-const db::Statement select_refund_lines{
-    "orders.select_refund_lines",
-    "SELECT sku, quantity, value_cents, points, cash_cents FROM order_refund_lines WHERE refund_id = $1 ORDER BY position"};
+const db::Statement select_refund_lines{"orders.select_refund_lines",
+                                        "SELECT sku, quantity, value_cents, points, cash_cents FROM order_refund_lines "
+                                        "WHERE refund_id = $1 ORDER BY position"};
 
 const db::Statement select_refund_clawbacks{
     "orders.select_refund_clawbacks",
@@ -272,7 +270,8 @@ void add_created(db::WriteBuffer& writes, const std::vector<CreatedOrderRow>& ro
   };
   std::vector<LineRow> lines;
   for (const auto& row : rows) {
-    for (std::size_t i = 0; i < row.order.lines.size(); ++i) lines.push_back({&row.order.order_id, i, &row.order.lines[i]});
+    for (std::size_t i = 0; i < row.order.lines.size(); ++i)
+      lines.push_back({&row.order.order_id, i, &row.order.lines[i]});
   }
   if (lines.empty()) return;
   const auto line_column = [&](auto format) { return db::array_literal(lines, format); };
@@ -313,8 +312,8 @@ std::vector<OrderKey> member_order_keys(pqxx::transaction_base& txn, const std::
       before ? std::optional(db::sql_time(before->created_at)) : std::nullopt;
   const std::optional<std::string> before_id = before ? std::optional(before->order_id) : std::nullopt;
   std::vector<OrderKey> keys;
-  for (const auto& row : db::exec(txn, select_member_order_keys, member_id, db::nullable(before_time),
-                                  db::nullable(before_id), limit)) {
+  for (const auto& row :
+       db::exec(txn, select_member_order_keys, member_id, db::nullable(before_time), db::nullable(before_id), limit)) {
     keys.push_back({db::time_of(row[1]), row[0].c_str()});
   }
   return keys;

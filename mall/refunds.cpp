@@ -74,7 +74,8 @@ bool return_points(pqxx::transaction_base& txn, const Order& order, const ledger
   std::int64_t available = accounts.available.balance;
   for (const auto& slice : slices) {
     if (slice.expires_at <= now) continue;
-    ledger::add_lot(txn, {order.member_id, slice.amount, now, slice.expires_at, std::nullopt, posted.entry_id, "refund"},
+    ledger::add_lot(txn,
+                    {order.member_id, slice.amount, now, slice.expires_at, std::nullopt, posted.entry_id, "refund"},
                     available);
     available += slice.amount;
   }
@@ -88,8 +89,9 @@ void claw_back_earn(pqxx::transaction_base& txn, const program::ProgramVersion& 
                     Refund& refund, Timestamp now, const ledger::Origin& origin) {
   if (refund.cash_cents == 0 || !order.earn_event_id) return;
   const earning::ReversalShare share{order.refunded_cash_cents + refund.cash_cents, order.cash_cents};
-  auto reversed = earning::reverse_event_share(txn, program, *order.earn_event_id, share,
-                                               "refund " + refund.refund_id + " of order " + order.order_id, now, origin);
+  auto reversed =
+      earning::reverse_event_share(txn, program, *order.earn_event_id, share,
+                                   "refund " + refund.refund_id + " of order " + order.order_id, now, origin);
   LOYALTY_ASSERT(std::holds_alternative<earning::PartialReversal>(reversed), "a paid order whose event is missing");
   const auto& reversal = std::get<earning::PartialReversal>(reversed);
   refund.clawed_back = reversal.clawed_back;

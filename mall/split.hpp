@@ -23,8 +23,8 @@ TotalsCheck check_totals(const std::vector<OrderLine>& lines, std::int64_t point
 
 // What an order paid, for splitting refunds.
 struct PaidAmounts {
-  std::int64_t total_cents = 0;    // > 0
-  std::int64_t points = 0;         // points_to_use
+  std::int64_t total_cents = 0;  // > 0
+  std::int64_t points = 0;       // points_to_use
   std::int64_t cash_cents = 0;
 };
 

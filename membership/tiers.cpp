@@ -9,13 +9,11 @@
 namespace loyalty::membership {
 namespace {
 
-const db::Statement select_levels{
-    "tiers.select_levels", "SELECT track, level FROM member_tiers WHERE member_id = $1"};
+const db::Statement select_levels{"tiers.select_levels", "SELECT track, level FROM member_tiers WHERE member_id = $1"};
 
-const db::Statement lock_tier{
-    "tiers.lock",
-    "SELECT level, guaranteed_until, floor_level, floor_until FROM member_tiers"
-    " WHERE member_id = $1 AND track = $2 FOR UPDATE"};
+const db::Statement lock_tier{"tiers.lock",
+                              "SELECT level, guaranteed_until, floor_level, floor_until FROM member_tiers"
+                              " WHERE member_id = $1 AND track = $2 FOR UPDATE"};
 
 const db::Statement select_tier{
     "tiers.select",
@@ -51,19 +49,17 @@ const db::Statement sum_spend{
 
 // GROWTH earned by the members' standing events on the window's days, less what partial
 // reversals clawed back of it (maintained per day by migrations/0010).
-const db::Statement sum_growth{
-    "tiers.sum_growth",
-    "SELECT member_id, sum(growth) FROM member_growth_days WHERE member_id = ANY($1::text[])"
-    " AND day BETWEEN $2::date AND $3::date GROUP BY member_id"};
+const db::Statement sum_growth{"tiers.sum_growth",
+                               "SELECT member_id, sum(growth) FROM member_growth_days WHERE member_id = ANY($1::text[])"
+                               " AND day BETWEEN $2::date AND $3::date GROUP BY member_id"};
 
 // Rows after the run's cursor (member_id, track) that are due: past their guarantee and not
 // judged for this moment yet. Walked in primary key order, so a run reads each row once.
 // No SKIP LOCKED: a row skipped behind the cursor would not be judged in this run.
-const db::Statement due_members{
-    "tiers.due",
-    "SELECT member_id, track, level FROM member_tiers WHERE (member_id, track) > ($3, $4)"
-    " AND guaranteed_until <= $1 AND (evaluated_through IS NULL OR evaluated_through < $1)"
-    " ORDER BY member_id, track LIMIT $2 FOR UPDATE"};
+const db::Statement due_members{"tiers.due",
+                                "SELECT member_id, track, level FROM member_tiers WHERE (member_id, track) > ($3, $4)"
+                                " AND guaranteed_until <= $1 AND (evaluated_through IS NULL OR evaluated_through < $1)"
+                                " ORDER BY member_id, track LIMIT $2 FOR UPDATE"};
 
 // Every judged row at once: its level (new or the same), a new guarantee where it changed.
 const db::Statement apply_evaluation{
@@ -171,7 +167,8 @@ ledger::StepResult evaluate_chunk(pqxx::transaction_base& txn, ledger::JobChunk&
     const int reached = index_for_value(track, row.value);
     row.target = row.level;
     if (reached > row.level) row.target = reached;  // an upgrade the events did not trigger
-    if (reached < row.level) row.target = std::max(reached, row.level - track.max_levels_per_evaluation);  // soft landing
+    if (reached < row.level)
+      row.target = std::max(reached, row.level - track.max_levels_per_evaluation);  // soft landing
     members.push_back(row.member_id);
     tracks.push_back(track.name);
     levels.push_back(track.levels[row.target].code);
@@ -238,8 +235,8 @@ std::vector<std::string> qualifying_types(const program::Program& program) {
 }
 
 std::map<std::string, std::int64_t> qualifying_values(pqxx::transaction_base& txn, const program::Program& program,
-                                                     const program::Track& track,
-                                                     const std::vector<std::string>& member_ids, Timestamp as_of) {
+                                                      const program::Track& track,
+                                                      const std::vector<std::string>& member_ids, Timestamp as_of) {
   const DayWindow window = day_window(track, as_of);
   const auto day_text = [](std::chrono::sys_days day) { return format_rfc3339(Timestamp{day}).substr(0, 10); };
   const auto members = db::array_literal(member_ids);
@@ -258,8 +255,8 @@ std::map<std::string, std::int64_t> qualifying_values(pqxx::transaction_base& tx
   return values;
 }
 
-std::int64_t qualifying_value(pqxx::transaction_base& txn, const program::Program& program,
-                              const program::Track& track, const std::string& member_id, Timestamp as_of) {
+std::int64_t qualifying_value(pqxx::transaction_base& txn, const program::Program& program, const program::Track& track,
+                              const std::string& member_id, Timestamp as_of) {
   const auto values = qualifying_values(txn, program, track, {member_id}, as_of);
   const auto found = values.find(member_id);
   return found == values.end() ? 0 : found->second;
@@ -320,6 +317,8 @@ std::optional<OverrideRefusal> override_level(pqxx::transaction_base& txn, const
   return std::nullopt;
 }
 
-ledger::JobDefinition evaluate_tiers_job() { return {"evaluate-tiers", evaluate_chunk}; }
+ledger::JobDefinition evaluate_tiers_job() {
+  return {"evaluate-tiers", evaluate_chunk};
+}
 
 }  // namespace loyalty::membership

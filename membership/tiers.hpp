@@ -62,11 +62,11 @@ int index_of(const program::Track& track, const std::string& level);
 // Per member, the track's qualifying value at `as_of` (members with nothing in the window are
 // absent: their value is 0). One statement for all of them.
 std::map<std::string, std::int64_t> qualifying_values(pqxx::transaction_base& txn, const program::Program& program,
-                                                     const program::Track& track,
-                                                     const std::vector<std::string>& member_ids, Timestamp as_of);
+                                                      const program::Track& track,
+                                                      const std::vector<std::string>& member_ids, Timestamp as_of);
 
-std::int64_t qualifying_value(pqxx::transaction_base& txn, const program::Program& program,
-                              const program::Track& track, const std::string& member_id, Timestamp as_of);
+std::int64_t qualifying_value(pqxx::transaction_base& txn, const program::Program& program, const program::Track& track,
+                              const std::string& member_id, Timestamp as_of);
 
 struct HistoryItem {
   std::string from_level;

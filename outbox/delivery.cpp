@@ -1,14 +1,14 @@
 #include "outbox/delivery.hpp"
 
+#include <openssl/ssl.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <openssl/ssl.h>
 
 #include <algorithm>
 #include <cctype>
@@ -179,9 +179,8 @@ std::optional<std::string> url_problem(std::string_view text, const UrlPolicy& p
     return std::nullopt;
   }
   // Not an address: a host name of letters, digits, '-' and '.' (IPv6 literals must parse).
-  const bool name_like = std::all_of(url->host.begin(), url->host.end(), [](unsigned char c) {
-    return std::isalnum(c) || c == '-' || c == '.';
-  });
+  const bool name_like = std::all_of(url->host.begin(), url->host.end(),
+                                     [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '.'; });
   if (!name_like) return "the host is neither an IP address nor a host name";
   std::string host = url->host;
   std::transform(host.begin(), host.end(), host.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -234,21 +233,19 @@ PostResult post_delivery(const Url& url, const SignedDelivery& headers, std::str
       return result;
     }
     std::exception_ptr failure;
-    asio::co_spawn(io, attempt(io, url, allowed, headers, body, deadline),
-                   [&](std::exception_ptr error, int status) {
-                     if (error) {
-                       failure = error;
-                     } else {
-                       result.status = status;
-                     }
-                   });
+    asio::co_spawn(io, attempt(io, url, allowed, headers, body, deadline), [&](std::exception_ptr error, int status) {
+      if (error) {
+        failure = error;
+      } else {
+        result.status = status;
+      }
+    });
     io.run();
     if (failure) std::rethrow_exception(failure);
     if (!result.succeeded()) result.error = "answered " + std::to_string(*result.status);
   } catch (const beast::system_error& error) {
-    result.error = error.code() == beast::error::timeout
-                       ? "no answer within " + std::to_string(timeout.count()) + " ms"
-                       : error.code().message();
+    result.error = error.code() == beast::error::timeout ? "no answer within " + std::to_string(timeout.count()) + " ms"
+                                                         : error.code().message();
   } catch (const std::exception& error) {
     result.error = error.what();
   }

@@ -41,7 +41,7 @@ struct SignedDelivery {
   std::string webhook_id;         // the event's id, the same on every attempt
   std::string webhook_timestamp;  // unix seconds of this attempt
   std::string webhook_signature;
-  std::string key_id;             // X-Key-Id: which of our keys signed
+  std::string key_id;  // X-Key-Id: which of our keys signed
 };
 // nullopt when there is no signing key (none configured, or not an Ed25519 key).
 std::optional<SignedDelivery> sign_delivery(const SigningKey& signing_key, const std::string& webhook_id,

@@ -22,7 +22,8 @@ const db::Statement lease_endpoint{
     "   AND (SELECT d.next_attempt_at FROM webhook_deliveries d WHERE d.webhook_id = w.webhook_id"
     "        AND d.status = 'pending' ORDER BY d.position LIMIT 1) <= clock_timestamp()"
     "  ORDER BY w.lease_until NULLS FIRST, w.webhook_id LIMIT 1 FOR UPDATE SKIP LOCKED)"
-    " UPDATE webhooks w SET lease_owner = $1, lease_until = clock_timestamp() + $2::bigint * interval '1 second' FROM due"
+    " UPDATE webhooks w SET lease_owner = $1, lease_until = clock_timestamp() + $2::bigint * interval '1 second' FROM "
+    "due"
     " WHERE w.webhook_id = due.webhook_id RETURNING w.webhook_id, w.url"};
 
 // Renews our lease and reads the endpoint's first pending delivery, if it is due. No row: the
@@ -31,7 +32,8 @@ const db::Statement next_delivery{
     "webhooks.next_delivery",
     "WITH lease AS (UPDATE webhooks SET lease_until = clock_timestamp() + $3::bigint * interval '1 second'"
     "  WHERE webhook_id = $1 AND lease_owner = $2 AND status = 'enabled' RETURNING url)"
-    " SELECT d.position, d.event_id, d.attempts, d.retry_until <= clock_timestamp(), e.type, e.occurred_at, e.data::text,"
+    " SELECT d.position, d.event_id, d.attempts, d.retry_until <= clock_timestamp(), e.type, e.occurred_at, "
+    "e.data::text,"
     "  lease.url"
     " FROM lease, webhook_deliveries d JOIN outbox_events e ON e.event_id = d.event_id"
     " WHERE d.webhook_id = $1 AND d.status = 'pending' AND d.next_attempt_at <= clock_timestamp()"
@@ -53,7 +55,8 @@ const db::Statement record_attempt{
     "  RETURNING d.event_id, d.attempts)"
     " INSERT INTO webhook_attempts (webhook_id, position, event_id, attempt, attempted_at, duration_ms, status_code,"
     "  error, outcome, node)"
-    " SELECT $1, $2, m.event_id, m.attempts, clock_timestamp() - $4::bigint * interval '1 millisecond', $4, $6, $7, $3, $8"
+    " SELECT $1, $2, m.event_id, m.attempts, clock_timestamp() - $4::bigint * interval '1 millisecond', $4, $6, $7, "
+    "$3, $8"
     " FROM moved m"};
 
 const db::Statement release_endpoint{
@@ -75,7 +78,8 @@ void count(const std::string& webhook_id, const std::string& outcome) {
 // Sleeps `total` in short steps, waking early when the dispatcher stops.
 void nap(std::chrono::milliseconds total, const std::atomic<bool>& stop) {
   const auto step = std::chrono::milliseconds(50);
-  for (auto slept = std::chrono::milliseconds(0); slept < total && !stop; slept += step) std::this_thread::sleep_for(step);
+  for (auto slept = std::chrono::milliseconds(0); slept < total && !stop; slept += step)
+    std::this_thread::sleep_for(step);
 }
 
 // An endpoint is worked for at most this long before its lease is given back, so that a busy
@@ -98,11 +102,15 @@ std::map<std::string, DeliveryCounts> delivery_counts_seen() {
   return counts;
 }
 
-std::uint64_t events_sequenced_seen() { return sequenced_total.load(); }
+std::uint64_t events_sequenced_seen() {
+  return sequenced_total.load();
+}
 
 Dispatcher::Dispatcher(DispatcherOptions options) : options_(std::move(options)) {}
 
-Dispatcher::~Dispatcher() { stop(); }
+Dispatcher::~Dispatcher() {
+  stop();
+}
 
 void Dispatcher::start() {
   threads_.emplace_back([this] { run_sequencer(); });
@@ -174,8 +182,8 @@ void Dispatcher::run_worker() {
           const Event event{position, row[1].as<std::int64_t>(), row[4].c_str(), db::time_of(row[5]), row[6].c_str()};
           const std::string body = delivery_body(event);
           const auto url = parse_url(row[7].c_str());
-          const auto headers =
-              sign_delivery(options_.signing_key, public_event_id(event.event_id), std::chrono::system_clock::now(), body);
+          const auto headers = sign_delivery(options_.signing_key, public_event_id(event.event_id),
+                                             std::chrono::system_clock::now(), body);
           PostResult result;
           if (!url) {
             result.error = "the endpoint's URL no longer parses";
@@ -189,14 +197,17 @@ void Dispatcher::run_worker() {
           {
             pqxx::work txn{*connection, "webhook_attempt"};
             db::exec(txn, record_attempt, webhook_id, position, outcome, result.duration_ms,
-                     static_cast<std::int64_t>(delay.count()), db::nullable_number(result.status ? std::optional<std::int64_t>(*result.status) : std::nullopt),
+                     static_cast<std::int64_t>(delay.count()),
+                     db::nullable_number(result.status ? std::optional<std::int64_t>(*result.status) : std::nullopt),
                      db::nullable(result.succeeded() ? std::nullopt : std::optional(result.error)), owner);
             txn.commit();
           }
           count(webhook_id, outcome);
           if (outcome != "delivered") {
-            log::info("webhook delivery failed", {{"webhook_id", webhook_id}, {"event_id", event.event_id},
-                                                  {"attempt", failures_before + 1}, {"outcome", outcome},
+            log::info("webhook delivery failed", {{"webhook_id", webhook_id},
+                                                  {"event_id", event.event_id},
+                                                  {"attempt", failures_before + 1},
+                                                  {"outcome", outcome},
                                                   {"error", result.error}});
             if (outcome == "retry") break;  // the endpoint waits for this delivery's retry
           }

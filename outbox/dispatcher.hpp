@@ -31,8 +31,8 @@ namespace loyalty::outbox {
 
 struct DispatcherOptions {
   std::string database_url;
-  SigningKey signing_key;       // without a key nothing is sent (events wait, the sequencer runs)
-  std::string node;             // who delivered, in each attempt's row: host and process id
+  SigningKey signing_key;  // without a key nothing is sent (events wait, the sequencer runs)
+  std::string node;        // who delivered, in each attempt's row: host and process id
   int workers = 4;
   std::chrono::milliseconds poll{200};
   std::chrono::milliseconds timeout{10000};

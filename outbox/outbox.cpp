@@ -11,7 +11,9 @@ namespace loyalty::outbox {
 namespace {
 
 // One sequencer at a time, in every process: the sequencer and create_webhook take this lock.
-std::int64_t sequencer_lock_key() { return static_cast<std::int64_t>(db::routing_key_of("outbox:sequencer")); }
+std::int64_t sequencer_lock_key() {
+  return static_cast<std::int64_t>(db::routing_key_of("outbox:sequencer"));
+}
 
 const db::Statement insert_events{
     "outbox.insert_events",
@@ -87,25 +89,27 @@ const db::Statement redeliver_events{
     "outbox.redeliver",
     "WITH w AS (SELECT webhook_id, event_types, partner_id FROM webhooks WHERE webhook_id = $1),"
     " chosen AS (SELECT e.event_id, e.position FROM outbox_events e, w WHERE e.position IS NOT NULL"
-    "  AND e.occurred_at >= $2 AND e.type = ANY (w.event_types) AND (w.partner_id IS NULL OR w.partner_id = e.partner_id)),"
+    "  AND e.occurred_at >= $2 AND e.type = ANY (w.event_types) AND (w.partner_id IS NULL OR w.partner_id = "
+    "e.partner_id)),"
     " upserted AS (INSERT INTO webhook_deliveries AS d (webhook_id, position, event_id, status, next_attempt_at,"
     "  retry_until, created_at)"
-    "  SELECT $1, c.position, c.event_id, 'pending', $3, $3::timestamptz + $4::bigint * interval '1 second', $3 FROM chosen c"
+    "  SELECT $1, c.position, c.event_id, 'pending', $3, $3::timestamptz + $4::bigint * interval '1 second', $3 FROM "
+    "chosen c"
     "  ORDER BY c.position"
     "  ON CONFLICT (webhook_id, position) DO UPDATE SET status = 'pending', next_attempt_at = EXCLUDED.next_attempt_at,"
     "   retry_until = EXCLUDED.retry_until, finished_at = NULL RETURNING 1)"
     " SELECT count(*) FROM upserted"};
 
-const db::Statement select_backlog{
-    "outbox.backlog",
-    "SELECT (SELECT count(*) FROM outbox_events WHERE position IS NULL),"
-    " (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'),"
-    " (SELECT min(created_at) FROM webhook_deliveries WHERE status = 'pending')"};
+const db::Statement select_backlog{"outbox.backlog",
+                                   "SELECT (SELECT count(*) FROM outbox_events WHERE position IS NULL),"
+                                   " (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'),"
+                                   " (SELECT min(created_at) FROM webhook_deliveries WHERE status = 'pending')"};
 
 std::vector<std::string> text_array(const pqxx::field& field) {
   std::vector<std::string> items;
   auto parser = field.as_array();
-  for (auto [kind, text] = parser.get_next(); kind != pqxx::array_parser::done; std::tie(kind, text) = parser.get_next()) {
+  for (auto [kind, text] = parser.get_next(); kind != pqxx::array_parser::done;
+       std::tie(kind, text) = parser.get_next()) {
     if (kind == pqxx::array_parser::string_value) items.push_back(text);
   }
   return items;
@@ -126,7 +130,9 @@ Webhook webhook_of(const pqxx::row& row) {
 
 // A JSON string literal of text that is ours (types, ids, RFC 3339 times: no escapes needed
 // beyond quotes and backslashes, which they never hold).
-std::string quoted(std::string_view text) { return "\"" + std::string(text) + "\""; }
+std::string quoted(std::string_view text) {
+  return "\"" + std::string(text) + "\"";
+}
 
 }  // namespace
 
@@ -155,7 +161,9 @@ std::optional<Sequenced> sequence(pqxx::connection& connection, std::chrono::sec
   return Sequenced{row[0].as<std::int64_t>(), row[1].as<std::int64_t>()};
 }
 
-std::string public_event_id(std::int64_t event_id) { return "evt_" + std::to_string(event_id); }
+std::string public_event_id(std::int64_t event_id) {
+  return "evt_" + std::to_string(event_id);
+}
 
 std::string delivery_body(const Event& event) {
   return "{\"type\":" + quoted(event.type) + ",\"timestamp\":" + quoted(format_rfc3339(event.occurred_at)) +
@@ -164,12 +172,11 @@ std::string delivery_body(const Event& event) {
 
 std::vector<Event> read_feed(pqxx::transaction_base& txn, std::int64_t after, const std::vector<std::string>& types,
                              int limit) {
-  const std::optional<std::string> type_filter =
-      types.empty() ? std::nullopt : std::optional(db::array_literal(types));
+  const std::optional<std::string> type_filter = types.empty() ? std::nullopt : std::optional(db::array_literal(types));
   std::vector<Event> events;
   for (const auto& row : db::exec(txn, select_feed, after, db::nullable(type_filter), limit)) {
-    events.push_back({row[0].as<std::int64_t>(), row[1].as<std::int64_t>(), row[2].c_str(), db::time_of(row[3]),
-                      row[4].c_str()});
+    events.push_back(
+        {row[0].as<std::int64_t>(), row[1].as<std::int64_t>(), row[2].c_str(), db::time_of(row[3]), row[4].c_str()});
   }
   return events;
 }
@@ -180,8 +187,8 @@ Webhook create_webhook(pqxx::transaction_base& txn, const NewWebhook& webhook, T
   const std::string webhook_id = new_id("wh_");
   db::exec(txn, insert_webhook, webhook_id, webhook.url, db::array_literal(webhook.event_types),
            db::nullable(webhook.description), db::nullable(webhook.partner_id), db::sql_time(now), webhook.created_by);
-  return Webhook{webhook_id,         webhook.url, webhook.event_types, webhook.description,
-                 webhook.partner_id, "enabled",   now,                 webhook.created_by};
+  return Webhook{webhook_id, webhook.url, webhook.event_types, webhook.description, webhook.partner_id,
+                 "enabled",  now,         webhook.created_by};
 }
 
 std::optional<Webhook> find_webhook(pqxx::transaction_base& txn, const std::string& webhook_id) {
@@ -243,8 +250,7 @@ Backlog backlog(pqxx::transaction_base& txn, Timestamp now) {
   const auto row = db::exec(txn, select_backlog)[0];
   Backlog result{row[0].as<std::int64_t>(), row[1].as<std::int64_t>(), 0};
   if (!row[2].is_null()) {
-    result.oldest_undelivered_seconds =
-        std::max(0.0, std::chrono::duration<double>(now - db::time_of(row[2])).count());
+    result.oldest_undelivered_seconds = std::max(0.0, std::chrono::duration<double>(now - db::time_of(row[2])).count());
   }
   return result;
 }

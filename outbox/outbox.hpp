@@ -23,8 +23,8 @@ namespace loyalty::outbox {
 
 // Every event type (the contract's catalogue, docs/api/webhooks.md).
 inline constexpr std::string_view event_types[] = {
-    "member.tier_changed", "points.expiring",    "points.expired",   "order.paid",      "order.refunded",
-    "exchange.completed",  "right.claimed",      "statement.closed", "export.finished", "job.failed"};
+    "member.tier_changed", "points.expiring", "points.expired",   "order.paid",      "order.refunded",
+    "exchange.completed",  "right.claimed",   "statement.closed", "export.finished", "job.failed"};
 bool is_event_type(std::string_view type);
 // The types that are about one partner: the only ones a partner's own endpoint may subscribe to.
 bool is_partner_event_type(std::string_view type);

@@ -38,8 +38,8 @@ const db::Statement select_partner_exchanges{
     " coalesce(entry_id, 0), created_at, settlement_date::text, request_sha256, exchange_row"
     " FROM partner_exchanges WHERE partner_id = $1 AND exchange_row < $2 ORDER BY exchange_row DESC LIMIT $3"};
 
-const db::Statement set_entry{
-    "partner_exchanges.set_entry", "UPDATE partner_exchanges SET entry_id = $2 WHERE exchange_row = $1"};
+const db::Statement set_entry{"partner_exchanges.set_entry",
+                              "UPDATE partner_exchanges SET entry_id = $2 WHERE exchange_row = $1"};
 
 // Adds `points` to a daily total unless that would pass `limit`; no row back means refused.
 const db::Statement add_to_daily_total{
@@ -73,11 +73,13 @@ bool within_daily_limits(pqxx::transaction_base& txn, const program::Partner& pa
   if (exchange.points > partner.per_member_daily_points || exchange.points > partner.per_day_points) return false;
   const std::string day = utc_date(now);
   if (db::exec(txn, add_to_daily_total, partner.partner_id, exchange.direction, day, exchange.member_id,
-               exchange.points, partner.per_member_daily_points).empty()) {
+               exchange.points, partner.per_member_daily_points)
+          .empty()) {
     return false;
   }
-  return !db::exec(txn, add_to_daily_total, partner.partner_id, exchange.direction, day, std::string(),
-                   exchange.points, partner.per_day_points).empty();
+  return !db::exec(txn, add_to_daily_total, partner.partner_id, exchange.direction, day, std::string(), exchange.points,
+                   partner.per_day_points)
+              .empty();
 }
 
 std::string request_hash(const Exchange& exchange) {
@@ -90,10 +92,10 @@ std::string request_hash(const Exchange& exchange) {
 // give (a replay of the first, or id_reused).
 std::optional<ExchangeResult> claim(pqxx::transaction_base& txn, const std::string& scope, Exchange& exchange,
                                     std::int64_t& row_id) {
-  const auto claimed = db::exec(txn, claim_exchange, scope, exchange.exchange_id, exchange.direction,
-                                exchange.partner_id, exchange.member_id, exchange.partner_member_ref, exchange.points,
-                                exchange.units, exchange.cents, request_hash(exchange),
-                                db::sql_time(exchange.created_at), exchange.settlement_date);
+  const auto claimed =
+      db::exec(txn, claim_exchange, scope, exchange.exchange_id, exchange.direction, exchange.partner_id,
+               exchange.member_id, exchange.partner_member_ref, exchange.points, exchange.units, exchange.cents,
+               request_hash(exchange), db::sql_time(exchange.created_at), exchange.settlement_date);
   if (!claimed.empty()) {
     row_id = claimed[0][0].as<std::int64_t>();
     exchange.created_at = db::time_of(claimed[0][1]);
@@ -119,7 +121,9 @@ ledger::EntryDraft exchange_entry(const Exchange& exchange, const ProgramContext
 
 }  // namespace
 
-bool is_natural_id(std::string_view id) { return is_member_ref(id); }
+bool is_natural_id(std::string_view id) {
+  return is_member_ref(id);
+}
 
 Result<std::int64_t> outbound_units(const program::Partner& partner, std::int64_t points) {
   const auto milli = ledger::checked_mul(points, partner.outbound_units_per_point_milli);

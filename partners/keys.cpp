@@ -10,19 +10,17 @@
 namespace loyalty::partners {
 namespace {
 
-const db::Statement insert_key{
-    "partner_keys.insert",
-    "INSERT INTO partner_keys (key_id, partner_id, algorithm, public_key_pem, created_at)"
-    " VALUES ($1, $2, $3, $4, clock_timestamp()) RETURNING created_at"};
+const db::Statement insert_key{"partner_keys.insert",
+                               "INSERT INTO partner_keys (key_id, partner_id, algorithm, public_key_pem, created_at)"
+                               " VALUES ($1, $2, $3, $4, clock_timestamp()) RETURNING created_at"};
 
-const db::Statement insert_secret{
-    "partner_keys.insert_secret", "INSERT INTO partner_key_secrets (key_id, secret) VALUES ($1, decode($2, 'hex'))"};
+const db::Statement insert_secret{"partner_keys.insert_secret",
+                                  "INSERT INTO partner_key_secrets (key_id, secret) VALUES ($1, decode($2, 'hex'))"};
 
-const db::Statement revoke{
-    "partner_keys.revoke",
-    "UPDATE partner_keys SET revoked_at = coalesce(revoked_at, clock_timestamp())"
-    " WHERE key_id = $1 AND partner_id = $2"
-    " RETURNING key_id, partner_id, algorithm, public_key_pem, created_at, revoked_at"};
+const db::Statement revoke{"partner_keys.revoke",
+                           "UPDATE partner_keys SET revoked_at = coalesce(revoked_at, clock_timestamp())"
+                           " WHERE key_id = $1 AND partner_id = $2"
+                           " RETURNING key_id, partner_id, algorithm, public_key_pem, created_at, revoked_at"};
 
 // A partner's keys, newest first, from a (created_at, key_id) position; never their secrets.
 const db::Statement select_keys_page{
@@ -37,10 +35,9 @@ const db::Statement select_for_verification{
     "SELECT k.partner_id, k.algorithm, k.public_key_pem, encode(s.secret, 'hex'), k.revoked_at IS NOT NULL"
     " FROM partner_keys k LEFT JOIN partner_key_secrets s ON s.key_id = k.key_id WHERE k.key_id = $1"};
 
-const db::Statement insert_nonce{
-    "partner_nonces.insert",
-    "INSERT INTO partner_nonces (partner_id, nonce, seen_at) VALUES ($1, $2, $3)"
-    " ON CONFLICT (partner_id, nonce) DO NOTHING"};
+const db::Statement insert_nonce{"partner_nonces.insert",
+                                 "INSERT INTO partner_nonces (partner_id, nonce, seen_at) VALUES ($1, $2, $3)"
+                                 " ON CONFLICT (partner_id, nonce) DO NOTHING"};
 
 const db::Statement delete_nonces{"partner_nonces.purge", "DELETE FROM partner_nonces WHERE seen_at < $1"};
 
@@ -96,8 +93,8 @@ const char* verdict_code(Verdict verdict) {
   return "invalid_signature";
 }
 
-Result<PartnerKey> create_key(pqxx::transaction_base& txn, const std::string& partner_id,
-                              const std::string& algorithm, const std::optional<std::string>& public_key_pem) {
+Result<PartnerKey> create_key(pqxx::transaction_base& txn, const std::string& partner_id, const std::string& algorithm,
+                              const std::optional<std::string>& public_key_pem) {
   PartnerKey key;
   key.key_id = new_id("pkey_");
   key.partner_id = partner_id;
@@ -145,12 +142,12 @@ Verdict verify_request(pqxx::transaction_base& txn, const SignedRequest& request
   if (rows.empty() || request.partner_id != rows[0][0].c_str()) return Verdict::unknown_key;
   const auto& row = rows[0];
   if (row[4].as<bool>()) return Verdict::key_revoked;
-  const std::string message = signing_string(RequestToSign{request.method, request.path, request.raw_query,
-                                                           request.timestamp, request.nonce, request.body});
-  const bool valid = std::string_view(row[1].c_str()) == algorithm_ed25519
-                         ? verify_ed25519(row[2].c_str(), message, request.signature_base64)
-                         : !row[3].is_null() && verify_hmac_sha256(from_hex(row[3].c_str()), message,
-                                                                   request.signature_base64);
+  const std::string message = signing_string(
+      RequestToSign{request.method, request.path, request.raw_query, request.timestamp, request.nonce, request.body});
+  const bool valid =
+      std::string_view(row[1].c_str()) == algorithm_ed25519
+          ? verify_ed25519(row[2].c_str(), message, request.signature_base64)
+          : !row[3].is_null() && verify_hmac_sha256(from_hex(row[3].c_str()), message, request.signature_base64);
   if (!valid) return Verdict::invalid_signature;
   if (db::exec(txn, insert_nonce, request.partner_id, request.nonce, db::sql_time(now)).affected_rows() == 0) {
     return Verdict::replayed_request;
@@ -164,7 +161,8 @@ std::int64_t purge_nonces(pqxx::transaction_base& txn, Timestamp older_than) {
 
 KeyPage list_keys(pqxx::transaction_base& txn, const std::string& partner_id, const std::optional<KeyPosition>& before,
                   int limit) {
-  const std::optional<std::string> before_time = before ? std::optional(db::sql_time(before->created_at)) : std::nullopt;
+  const std::optional<std::string> before_time =
+      before ? std::optional(db::sql_time(before->created_at)) : std::nullopt;
   const std::optional<std::string> before_key = before ? std::optional(before->key_id) : std::nullopt;
   // One row more than asked tells whether there is a next page.
   const auto rows =

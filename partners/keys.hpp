@@ -40,8 +40,8 @@ struct PartnerKey {
 };
 
 // `algorithm` is hmac-sha256 or ed25519 (the caller validated it). The partner must exist.
-Result<PartnerKey> create_key(pqxx::transaction_base& txn, const std::string& partner_id,
-                              const std::string& algorithm, const std::optional<std::string>& public_key_pem);
+Result<PartnerKey> create_key(pqxx::transaction_base& txn, const std::string& partner_id, const std::string& algorithm,
+                              const std::optional<std::string>& public_key_pem);
 
 // A page of a partner's keys, newest first, revoked ones included; secrets are never read.
 struct KeyPosition {

@@ -79,7 +79,9 @@ std::string new_link_code() {
 }
 
 // Shown with a hyphen in the middle, for people; canonical_link_code drops it again.
-std::string displayed(const std::string& code) { return code.substr(0, 5) + "-" + code.substr(5); }
+std::string displayed(const std::string& code) {
+  return code.substr(0, 5) + "-" + code.substr(5);
+}
 
 // Bound to the link, so a hash says nothing about any other link's code.
 std::string code_hash(const std::string& partner_id, const std::string& ref, const std::string& canonical_code) {
@@ -96,7 +98,9 @@ MemberLink link_of_row(const pqxx::row& row, const std::string& partner_id, cons
 
 }  // namespace
 
-const char* to_string(LinkStatus status) { return status == LinkStatus::confirmed ? "confirmed" : "pending"; }
+const char* to_string(LinkStatus status) {
+  return status == LinkStatus::confirmed ? "confirmed" : "pending";
+}
 
 bool is_member_ref(std::string_view ref) {
   if (ref.empty() || ref.size() > member_ref_chars_max) return false;
@@ -131,8 +135,8 @@ Result<std::pair<MemberLink, LinkOutcome>> link_member(pqxx::transaction_base& t
   const std::string code = new_link_code();
   const std::string hash = code_hash(partner_id, ref, code);
   const Timestamp expires_at = now + link_code_ttl;
-  const auto inserted = db::exec(txn, insert_link, partner_id, ref, member_id, db::sql_time(now), hash,
-                                 db::sql_time(expires_at));
+  const auto inserted =
+      db::exec(txn, insert_link, partner_id, ref, member_id, db::sql_time(now), hash, db::sql_time(expires_at));
   if (!inserted.empty()) {
     MemberLink link{member_id, partner_id, ref, db::time_of(inserted[0][0])};
     link.link_code_expires_at = expires_at;
@@ -204,8 +208,8 @@ Result<LinkPage> list_member_links(pqxx::transaction_base& txn, const std::strin
   const std::optional<std::string> before_time = before ? std::optional(db::sql_time(before->linked_at)) : std::nullopt;
   const std::optional<std::string> before_partner = before ? std::optional(before->partner_id) : std::nullopt;
   // One row more than asked tells whether there is a next page.
-  const auto rows = db::exec(txn, select_member_links, member_id, db::nullable(before_time),
-                             db::nullable(before_partner), limit + 1);
+  const auto rows =
+      db::exec(txn, select_member_links, member_id, db::nullable(before_time), db::nullable(before_partner), limit + 1);
   LinkPage page;
   for (const auto& row : rows) {
     if (static_cast<int>(page.items.size()) == limit) {

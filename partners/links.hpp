@@ -59,9 +59,9 @@ std::optional<std::string> canonical_link_code(std::string_view typed);
 // link confirmed already (nothing written, no code).
 enum class LinkOutcome { created, code_reissued, already_confirmed };
 
-// Links (the partner exists; the caller checked), pending, with a fresh code. A ref linked to another member, or a member
-// linked under another ref, is link_conflict — unless that other link is pending with a void
-// code (expired or locked): it never moved anything and is replaced.
+// Links (the partner exists; the caller checked), pending, with a fresh code. A ref linked to another member, or a
+// member linked under another ref, is link_conflict — unless that other link is pending with a void code (expired or
+// locked): it never moved anything and is replaced.
 Result<std::pair<MemberLink, LinkOutcome>> link_member(pqxx::transaction_base& txn, const std::string& member_id,
                                                        const std::string& partner_id, const std::string& ref,
                                                        Timestamp now);

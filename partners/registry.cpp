@@ -252,9 +252,12 @@ PartnerAccounts partner_accounts(pqxx::transaction_base& txn, const program::Par
     const std::string name = row[0].c_str();
     const std::string asset = row[1].c_str();
     const auto id = row[2].as<std::int64_t>();
-    if (name == members) accounts.members_units = id;
-    else if (asset == ledger::points_asset) accounts.clearing_points = id;
-    else accounts.clearing_units = id;
+    if (name == members)
+      accounts.members_units = id;
+    else if (asset == ledger::points_asset)
+      accounts.clearing_points = id;
+    else
+      accounts.clearing_units = id;
   }
   // Set-up that a program applied before this capability existed did not do; idempotent.
   if (!accounts.clearing_points || !accounts.clearing_units || !accounts.members_units) {

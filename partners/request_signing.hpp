@@ -31,8 +31,7 @@ std::string hmac_sha256(std::string_view key, std::string_view message);  // 32 
 
 // Each returns false for a signature that is not valid base64 or does not verify.
 bool verify_hmac_sha256(std::string_view key, std::string_view message, std::string_view signature_base64);
-bool verify_ed25519(std::string_view public_key_pem, std::string_view message,
-                    std::string_view signature_base64);
+bool verify_ed25519(std::string_view public_key_pem, std::string_view message, std::string_view signature_base64);
 
 // Signs with an Ed25519 private key (PEM); base64 signature, or nullopt if the key is bad.
 std::optional<std::string> sign_ed25519(std::string_view private_key_pem, std::string_view message);

@@ -64,7 +64,7 @@ std::int64_t used_in_period(pqxx::transaction_base& txn, const std::string& part
 }
 
 RightClaim claim_of_row(const pqxx::row& row) {
-  return RightClaim{row[0].c_str(), row[1].c_str(), row[2].c_str(), row[3].as<std::int64_t>(),
+  return RightClaim{row[0].c_str(), row[1].c_str(), row[2].c_str(),     row[3].as<std::int64_t>(),
                     row[4].c_str(), row[5].c_str(), db::time_of(row[6])};
 }
 
@@ -111,8 +111,8 @@ Result<std::pair<RightClaim, Replay>> claim_right(pqxx::transaction_base& txn, c
   const std::string hash = to_hex(sha256(code + "\n" + ref));
   const std::string period = period_start(right->period, now);
   const std::string settles = settlement_date_for(txn, partner.partner_id, now);
-  const auto claimed = db::exec(txn, claim_row, partner.partner_id, claim_id, code, member_id.value(), ref, period, hash,
-                                db::sql_time(now), settles);
+  const auto claimed = db::exec(txn, claim_row, partner.partner_id, claim_id, code, member_id.value(), ref, period,
+                                hash, db::sql_time(now), settles);
   if (claimed.empty()) {
     const auto existing = db::exec(txn, select_claim, partner.partner_id, claim_id);
     LOYALTY_ASSERT(!existing.empty(), "a claim id that conflicts but cannot be read");
@@ -122,7 +122,8 @@ Result<std::pair<RightClaim, Replay>> claim_right(pqxx::transaction_base& txn, c
   if (!program || !levels_meet(*program, *right, membership::current_levels(txn, *program, member_id.value()))) {
     return Refusal::not_eligible;
   }
-  const auto used = db::exec(txn, use_one, partner.partner_id, code, member_id.value(), period, right->quota_per_period);
+  const auto used =
+      db::exec(txn, use_one, partner.partner_id, code, member_id.value(), period, right->quota_per_period);
   if (used.empty()) return Refusal::limit_exceeded;
   const std::int64_t remaining = right->quota_per_period - used[0][0].as<std::int64_t>();
   db::exec(txn, set_remaining, partner.partner_id, claim_id, remaining);

@@ -23,8 +23,8 @@ const db::Statement share_settlement{
 std::string utc_date(Timestamp instant) {
   const std::chrono::year_month_day day{std::chrono::floor<std::chrono::days>(instant)};
   char text[16];
-  std::snprintf(text, sizeof text, "%04d-%02u-%02u", static_cast<int>(day.year()),
-                static_cast<unsigned>(day.month()), static_cast<unsigned>(day.day()));
+  std::snprintf(text, sizeof text, "%04d-%02u-%02u", static_cast<int>(day.year()), static_cast<unsigned>(day.month()),
+                static_cast<unsigned>(day.day()));
   return text;
 }
 

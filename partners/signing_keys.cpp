@@ -21,11 +21,11 @@ const db::Statement select_active{
     "signing_keys.select_active",
     "SELECT key_id, public_key_pem FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at, key_id"};
 
-const db::Statement select_by_id{
-    "signing_keys.select_by_id", "SELECT public_key_pem FROM signing_keys WHERE key_id = $1"};
+const db::Statement select_by_id{"signing_keys.select_by_id",
+                                 "SELECT public_key_pem FROM signing_keys WHERE key_id = $1"};
 
-const db::Statement retire{
-    "signing_keys.retire", "UPDATE signing_keys SET retired_at = $2 WHERE key_id = $1 AND retired_at IS NULL"};
+const db::Statement retire{"signing_keys.retire",
+                           "UPDATE signing_keys SET retired_at = $2 WHERE key_id = $1 AND retired_at IS NULL"};
 
 using Bio = std::unique_ptr<BIO, decltype(&BIO_free)>;
 
@@ -66,7 +66,9 @@ std::optional<std::string> signing_key_id_of_public_pem(std::string_view public_
   return signing_key_id_of_key(key.get());
 }
 
-bool is_ed25519_public_key(std::string_view public_pem) { return read_ed25519_public_key(public_pem) != nullptr; }
+bool is_ed25519_public_key(std::string_view public_pem) {
+  return read_ed25519_public_key(public_pem) != nullptr;
+}
 
 std::optional<std::string> register_signing_key(pqxx::transaction_base& txn, const std::string& public_pem) {
   const auto key_id = signing_key_id_of_public_pem(public_pem);

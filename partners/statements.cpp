@@ -28,10 +28,9 @@ const db::Statement select_claim_lines{
     "SELECT claim_id, right_code, partner_member_ref, created_at FROM partner_right_claims"
     " WHERE partner_id = $1 AND settlement_date = $2 ORDER BY created_at, claim_row"};
 
-const db::Statement select_closed{
-    "partner_statements.select_closed",
-    "SELECT statement_id, document, sha256, net_cents, owed_by FROM partner_statements"
-    " WHERE partner_id = $1 AND date = $2"};
+const db::Statement select_closed{"partner_statements.select_closed",
+                                  "SELECT statement_id, document, sha256, net_cents, owed_by FROM partner_statements"
+                                  " WHERE partner_id = $1 AND date = $2"};
 
 const db::Statement select_closed_page{
     "partner_statements.select_page",
@@ -48,9 +47,8 @@ const db::Statement lock_due{
     "SELECT partner_id, closed_through::text FROM partner_settlement WHERE closed_through < $1::date - 1"
     " ORDER BY partner_id LIMIT $2 FOR UPDATE"};
 
-const db::Statement set_closed_through{
-    "partner_settlement.set_closed_through",
-    "UPDATE partner_settlement SET closed_through = $2 WHERE partner_id = $1"};
+const db::Statement set_closed_through{"partner_settlement.set_closed_through",
+                                       "UPDATE partner_settlement SET closed_through = $2 WHERE partner_id = $1"};
 
 const db::Statement lock_statement{
     "partner_statements.lock",
@@ -104,15 +102,22 @@ json collect_lines(pqxx::transaction_base& txn, const std::string& partner_id, c
     const auto points = row[3].as<std::int64_t>(), units = row[4].as<std::int64_t>(), cents = row[5].as<std::int64_t>();
     (in ? inbound : outbound).add(points, units, cents);
     const std::string at = format_rfc3339(db::time_of(row[6]));
-    lines.emplace_back(at, json{{"kind", in ? "exchange_in" : "exchange_out"}, {"id", row[1].c_str()},
-                                {"partner_member_ref", row[2].c_str()}, {"points", points}, {"units", units},
-                                {"cents", cents}, {"at", at}});
+    lines.emplace_back(at, json{{"kind", in ? "exchange_in" : "exchange_out"},
+                                {"id", row[1].c_str()},
+                                {"partner_member_ref", row[2].c_str()},
+                                {"points", points},
+                                {"units", units},
+                                {"cents", cents},
+                                {"at", at}});
   }
   for (const auto& row : db::exec(txn, select_claim_lines, partner_id, date)) {
     ++claims;
     const std::string at = format_rfc3339(db::time_of(row[3]));
-    lines.emplace_back(at, json{{"kind", "claim"}, {"id", row[0].c_str()}, {"right_code", row[1].c_str()},
-                                {"partner_member_ref", row[2].c_str()}, {"at", at}});
+    lines.emplace_back(at, json{{"kind", "claim"},
+                                {"id", row[0].c_str()},
+                                {"right_code", row[1].c_str()},
+                                {"partner_member_ref", row[2].c_str()},
+                                {"at", at}});
   }
   std::stable_sort(lines.begin(), lines.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   json out = json::array();
@@ -183,13 +188,21 @@ std::string statement_id_for(const std::string& partner_id, const std::string& d
   return "stmt_" + partner_id + "_" + compact;
 }
 
-bool is_date(std::string_view text) { return parse_date(text).has_value(); }
+bool is_date(std::string_view text) {
+  return parse_date(text).has_value();
+}
 
 Statement statement_for(pqxx::transaction_base& txn, const std::string& partner_id, const std::string& date) {
   const auto rows = db::exec(txn, select_closed, partner_id, date);
   if (rows.empty()) return build_statement(txn, partner_id, date, "open");
-  return Statement{rows[0][0].c_str(), partner_id,          date, "closed", rows[0][1].c_str(),
-                   rows[0][2].c_str(), rows[0][3].as<std::int64_t>(), rows[0][4].c_str()};
+  return Statement{rows[0][0].c_str(),
+                   partner_id,
+                   date,
+                   "closed",
+                   rows[0][1].c_str(),
+                   rows[0][2].c_str(),
+                   rows[0][3].as<std::int64_t>(),
+                   rows[0][4].c_str()};
 }
 
 StatementPage list_statements(pqxx::transaction_base& txn, const std::string& partner_id, const std::string& today,
@@ -209,15 +222,18 @@ StatementPage list_statements(pqxx::transaction_base& txn, const std::string& pa
   const auto rows = db::exec(txn, select_closed_page, partner_id, before, wanted + 1);
   for (int i = 0; i < wanted && i < static_cast<int>(rows.size()); ++i) {
     const auto& row = rows[i];
-    Statement statement{row[0].c_str(), partner_id, row[5].c_str(), "closed", row[1].c_str(),
-                        row[2].c_str(), row[3].as<std::int64_t>(), row[4].c_str()};
+    Statement statement{
+        row[0].c_str(), partner_id, row[5].c_str(), "closed", row[1].c_str(), row[2].c_str(), row[3].as<std::int64_t>(),
+        row[4].c_str()};
     page.items.push_back(closed_record(txn, std::move(statement), row[6], row[7]));
   }
   if (static_cast<int>(rows.size()) > wanted) page.next_before_date = page.items.back().statement.date;
   return page;
 }
 
-json statement_lines(const Statement& statement) { return json::parse(statement.document).at("lines"); }
+json statement_lines(const Statement& statement) {
+  return json::parse(statement.document).at("lines");
+}
 
 std::int64_t close_statements_step(pqxx::transaction_base& txn, Timestamp as_of, int chunk,
                                    const SigningKey& signing_key) {
@@ -245,7 +261,8 @@ Result<Acknowledgement> acknowledge_statement(pqxx::transaction_base& txn, const
   if (rows.empty()) {
     // The partner's own statement of a day not closed yet, or nothing of theirs.
     const std::string prefix = "stmt_" + partner_id + "_";
-    const bool own_day = statement_id.size() == prefix.size() + 8 && statement_id.compare(0, prefix.size(), prefix) == 0 &&
+    const bool own_day = statement_id.size() == prefix.size() + 8 &&
+                         statement_id.compare(0, prefix.size(), prefix) == 0 &&
                          statement_id.find_first_not_of("0123456789", prefix.size()) == std::string::npos;
     return own_day ? Refusal::statement_not_closed : Refusal::statement_not_found;
   }
@@ -256,9 +273,10 @@ Result<Acknowledgement> acknowledge_statement(pqxx::transaction_base& txn, const
     if (!acknowledged_at) acknowledged_at = db::time_of(ack[1]);
   }
   const bool matched = constant_time_equal(ours, given_sha256);
-  if (matched && acknowledged_at) return Acknowledgement{AckOutcome::acknowledged, statement_id, ours, *acknowledged_at};
-  const auto inserted = db::exec(txn, insert_ack, statement_id, partner_id, key_id, given_sha256, matched,
-                                 request_id, db::sql_time(now));
+  if (matched && acknowledged_at)
+    return Acknowledgement{AckOutcome::acknowledged, statement_id, ours, *acknowledged_at};
+  const auto inserted =
+      db::exec(txn, insert_ack, statement_id, partner_id, key_id, given_sha256, matched, request_id, db::sql_time(now));
   return Acknowledgement{matched ? AckOutcome::acknowledged : AckOutcome::dispute_recorded, statement_id, ours,
                          db::time_of(inserted[0][0])};
 }

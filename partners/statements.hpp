@@ -30,12 +30,12 @@ namespace loyalty::partners {
 struct Statement {
   std::string statement_id;  // "stmt_<partner>_<YYYYMMDD>"
   std::string partner_id;
-  std::string date;          // YYYY-MM-DD
-  std::string status;        // open, closed
-  std::string document;      // the exact JSON bytes
+  std::string date;      // YYYY-MM-DD
+  std::string status;    // open, closed
+  std::string document;  // the exact JSON bytes
   std::string sha256;
   std::int64_t net_cents = 0;
-  std::string owed_by;       // partner, program, none
+  std::string owed_by;  // partner, program, none
 };
 
 std::string statement_id_for(const std::string& partner_id, const std::string& date);
@@ -49,7 +49,7 @@ struct StatementRecord {
   Statement statement;
   bool signature_ok = false;  // a closed statement whose stored signature verifies with our registered key
   std::optional<Timestamp> acknowledged_at;  // the partner's first matching acknowledgement
-  std::string dispute;        // the partner's first mismatching acknowledgement, described; "" if none
+  std::string dispute;                       // the partner's first mismatching acknowledgement, described; "" if none
 };
 
 struct StatementPage {

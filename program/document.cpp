@@ -48,11 +48,11 @@ class YamlConverter {
 
   json convert(const YAML::Node& node, std::size_t depth) {
     if (problem) return nullptr;
-    if (++nodes_ > document_nodes_max) return refuse("the document has more than " + std::to_string(document_nodes_max) + " values");
+    if (++nodes_ > document_nodes_max)
+      return refuse("the document has more than " + std::to_string(document_nodes_max) + " values");
     switch (node.Type()) {
       case YAML::NodeType::Null:
-      case YAML::NodeType::Undefined:
-        return nullptr;
+      case YAML::NodeType::Undefined: return nullptr;
       case YAML::NodeType::Sequence: {
         if (depth + 1 > depth_max_) return refuse(deeper_than());
         json list = json::array();
@@ -73,8 +73,7 @@ class YamlConverter {
         }
         return object;
       }
-      case YAML::NodeType::Scalar:
-        return scalar(node);
+      case YAML::NodeType::Scalar: return scalar(node);
     }
     return nullptr;
   }
@@ -142,10 +141,14 @@ bool yaml_nests_deeper_than(std::string_view text, std::size_t depth_max) {
         if (c == quote) quote = 0;
         continue;
       }
-      if (c == '"' || c == '\'') quote = c;
-      else if (c == '#' && (i == 0 || line[i - 1] == ' ')) break;
-      else if (c == '[' || c == '{') ++flow;
-      else if ((c == ']' || c == '}') && flow > 0) --flow;
+      if (c == '"' || c == '\'')
+        quote = c;
+      else if (c == '#' && (i == 0 || line[i - 1] == ' '))
+        break;
+      else if (c == '[' || c == '{')
+        ++flow;
+      else if ((c == ']' || c == '}') && flow > 0)
+        --flow;
       if (block + flow > depth_max) return true;
     }
     if (block + flow > depth_max) return true;
@@ -157,16 +160,23 @@ bool yaml_nests_deeper_than(std::string_view text, std::size_t depth_max) {
 // refuses NUL, and nothing in a program needs more), and every list is of bounded length.
 void check_document_values(const json& value, const std::string& path, std::vector<std::string>& problems) {
   if (problems.size() >= document_problems_max) return;
-  const auto fail = [&](const std::string& what) { problems.push_back((path.empty() ? "document" : path) + ": " + what); };
+  const auto fail = [&](const std::string& what) {
+    problems.push_back((path.empty() ? "document" : path) + ": " + what);
+  };
   if (value.is_string()) {
     const auto& text = value.get_ref<const std::string&>();
-    if (text.size() > document_text_bytes_max) fail("is longer than " + std::to_string(document_text_bytes_max) + " bytes");
-    else if (!is_clean_text(text)) fail("must be UTF-8 text without NUL characters");
+    if (text.size() > document_text_bytes_max)
+      fail("is longer than " + std::to_string(document_text_bytes_max) + " bytes");
+    else if (!is_clean_text(text))
+      fail("must be UTF-8 text without NUL characters");
   } else if (value.is_array()) {
-    if (value.size() > document_items_max) return fail("has more than " + std::to_string(document_items_max) + " items");
-    for (std::size_t i = 0; i < value.size(); ++i) check_document_values(value[i], path + "[" + std::to_string(i) + "]", problems);
+    if (value.size() > document_items_max)
+      return fail("has more than " + std::to_string(document_items_max) + " items");
+    for (std::size_t i = 0; i < value.size(); ++i)
+      check_document_values(value[i], path + "[" + std::to_string(i) + "]", problems);
   } else if (value.is_object()) {
-    if (value.size() > document_items_max) return fail("has more than " + std::to_string(document_items_max) + " fields");
+    if (value.size() > document_items_max)
+      return fail("has more than " + std::to_string(document_items_max) + " fields");
     for (const auto& [key, item] : value.items()) {
       if (key.size() > 64 || !is_clean_text(key)) {
         fail("has a field name that is not short UTF-8 text");
@@ -181,8 +191,7 @@ void check_document_values(const json& value, const std::string& path, std::vect
 // the wrong type, or not known.
 class Reader {
  public:
-  Reader(std::vector<std::string>& problems, std::string path, const json& object,
-         std::set<std::string> known)
+  Reader(std::vector<std::string>& problems, std::string path, const json& object, std::set<std::string> known)
       : problems_(problems), path_(std::move(path)), object_(object) {
     if (!object_.is_object()) {
       fail("", "must be an object");
@@ -215,8 +224,8 @@ class Reader {
     return object_.at(field).get<std::string>();
   }
 
-  std::int64_t integer(const std::string& field, bool required = true, std::int64_t fallback = 0,
-                       std::int64_t min = 0, std::int64_t max = INT64_MAX) {
+  std::int64_t integer(const std::string& field, bool required = true, std::int64_t fallback = 0, std::int64_t min = 0,
+                       std::int64_t max = INT64_MAX) {
     if (!has(field)) {
       if (required) fail(field, "is required");
       return fallback;
@@ -292,16 +301,19 @@ AssetConfig parse_asset(std::vector<std::string>& problems, const std::string& p
   Reader r{problems, path, value, {"code", "spendable", "expiry", "decay"}};
   AssetConfig asset;
   asset.code = r.text("code");
-  if (!asset.code.empty() && !std::regex_match(asset.code, asset_code)) r.fail("code", "must match [A-Z][A-Z0-9_]{0,31}");
+  if (!asset.code.empty() && !std::regex_match(asset.code, asset_code))
+    r.fail("code", "must match [A-Z][A-Z0-9_]{0,31}");
   asset.spendable = r.boolean("spendable");
   if (r.has("expiry")) {
     Reader e{problems, r.at("expiry"), r.raw("expiry"), {"policy", "months", "notice_days"}};
-    asset.expiry = ExpiryPolicy{e.one_of("policy", {"end_of_month_after"}, true, ""), static_cast<int>(e.integer("months", true, 0, 1, 1200)),
+    asset.expiry = ExpiryPolicy{e.one_of("policy", {"end_of_month_after"}, true, ""),
+                                static_cast<int>(e.integer("months", true, 0, 1, 1200)),
                                 static_cast<int>(e.integer("notice_days", false, 0, 0, 365))};
   }
   if (r.has("decay")) {
     Reader d{problems, r.at("decay"), r.raw("decay"), {"every", "on", "percent"}};
-    DecayPolicy decay{d.one_of("every", {"year"}, true, "year"), d.text("on"), static_cast<int>(d.integer("percent", true, 0, 0, 100))};
+    DecayPolicy decay{d.one_of("every", {"year"}, true, "year"), d.text("on"),
+                      static_cast<int>(d.integer("percent", true, 0, 0, 100))};
     if (!decay.on.empty() && !std::regex_match(decay.on, std::regex(R"((0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))"))) {
       d.fail("on", "must be MM-DD");
     }
@@ -310,7 +322,8 @@ AssetConfig parse_asset(std::vector<std::string>& problems, const std::string& p
   return asset;
 }
 
-Track parse_track(std::vector<std::string>& problems, const std::string& path, const std::string& name, const json& value) {
+Track parse_track(std::vector<std::string>& problems, const std::string& path, const std::string& name,
+                  const json& value) {
   Reader r{problems, path, value, {"metric", "window", "levels", "upgrade", "downgrade"}};
   Track track;
   track.name = name;
@@ -319,11 +332,16 @@ Track parse_track(std::vector<std::string>& problems, const std::string& path, c
   track.window.kind = w.one_of("kind", {"rolling", "calendar_year"}, true, "rolling");
   track.window.days = static_cast<int>(w.integer("days", track.window.kind == "rolling", 0, 1, 3660));
   const json& levels = r.raw("levels");
-  if (!levels.is_array() || levels.empty()) r.fail("levels", "must be a non-empty list");
+  if (!levels.is_array() || levels.empty())
+    r.fail("levels", "must be a non-empty list");
   else {
     for (std::size_t i = 0; i < levels.size(); ++i) {
-      Reader l{problems, r.at("levels") + "[" + std::to_string(i) + "]", levels[i], {"code", "threshold", "earn_multiplier_pct"}};
-      Level level{l.text("code"), l.integer("threshold"), static_cast<int>(l.integer("earn_multiplier_pct", false, 100, 0, 1000))};
+      Reader l{problems,
+               r.at("levels") + "[" + std::to_string(i) + "]",
+               levels[i],
+               {"code", "threshold", "earn_multiplier_pct"}};
+      Level level{l.text("code"), l.integer("threshold"),
+                  static_cast<int>(l.integer("earn_multiplier_pct", false, 100, 0, 1000))};
       if (i == 0 && level.threshold != 0) l.fail("threshold", "the first level starts at 0");
       if (i > 0 && level.threshold <= track.levels.back().threshold) l.fail("threshold", "thresholds must rise");
       for (const auto& earlier : track.levels) {
@@ -342,7 +360,9 @@ Track parse_track(std::vector<std::string>& problems, const std::string& path, c
 }
 
 Rule parse_rule(std::vector<std::string>& problems, const std::string& path, const json& value) {
-  Reader r{problems, path, value,
+  Reader r{problems,
+           path,
+           value,
            {"id", "event", "award", "qualifying_spend", "tier_multiplier", "pending_days", "funding_account", "cap"}};
   Rule rule;
   rule.id = r.text("id");
@@ -358,7 +378,9 @@ Rule parse_rule(std::vector<std::string>& problems, const std::string& path, con
   const auto awards = one_or_many(r.raw("award"));
   if (awards.empty()) r.fail("award", "is required");
   for (std::size_t i = 0; i < awards.size(); ++i) {
-    Reader a{problems, r.at("award") + (r.raw("award").is_array() ? "[" + std::to_string(i) + "]" : ""), *awards[i],
+    Reader a{problems,
+             r.at("award") + (r.raw("award").is_array() ? "[" + std::to_string(i) + "]" : ""),
+             *awards[i],
              {"asset", "fixed", "per_amount_cents", "amount"}};
     Award award;
     award.asset = a.text("asset");
@@ -379,7 +401,8 @@ Rule parse_rule(std::vector<std::string>& problems, const std::string& path, con
   check_funding_account(r, rule.funding_account);
   if (r.has("cap")) {
     Reader c{problems, r.at("cap"), r.raw("cap"), {"per_member", "period"}};
-    rule.cap = Cap{c.integer("per_member", true, 0, 1, 1'000'000), c.one_of("period", {"day", "month", "year", "lifetime"}, true, "")};
+    rule.cap = Cap{c.integer("per_member", true, 0, 1, 1'000'000),
+                   c.one_of("period", {"day", "month", "year", "lifetime"}, true, "")};
   }
   return rule;
 }
@@ -391,13 +414,17 @@ Campaign parse_campaign(std::vector<std::string>& problems, const std::string& p
   Reader w{problems, r.at("window"), r.raw("window"), {"from", "to"}};
   const auto from = parse_rfc3339(w.text("from"));
   const auto to = parse_rfc3339(w.text("to"));
-  if (!from || !to) w.fail("", "from and to must be RFC 3339 times");
-  else if (*to <= *from) w.fail("to", "must be after from");
+  if (!from || !to)
+    w.fail("", "from and to must be RFC 3339 times");
+  else if (*to <= *from)
+    w.fail("to", "must be after from");
   if (from) campaign.from = *from;
   if (to) campaign.to = *to;
   for (const json* rule : one_or_many(r.raw("applies_to"))) {
-    if (rule->is_string()) campaign.applies_to.push_back(rule->get<std::string>());
-    else r.fail("applies_to", "must be rule ids");
+    if (rule->is_string())
+      campaign.applies_to.push_back(rule->get<std::string>());
+    else
+      r.fail("applies_to", "must be rule ids");
   }
   if (campaign.applies_to.empty()) r.fail("applies_to", "names at least one rule");
   campaign.multiplier_pct = static_cast<int>(r.integer("multiplier_pct", true, 100, 1, 10000));
@@ -416,8 +443,12 @@ Partner parse_partner(std::vector<std::string>& problems, const std::string& pat
   }
   partner.name = r.text("name");
   partner.asset = r.text("asset");
-  if (!partner.asset.empty() && !std::regex_match(partner.asset, asset_code)) r.fail("asset", "must match [A-Z][A-Z0-9_]{0,31}");
-  Reader rates{problems, r.at("rates"), r.raw("rates"), {"inbound_points_per_unit", "outbound_units_per_point_milli", "cents_per_point"}};
+  if (!partner.asset.empty() && !std::regex_match(partner.asset, asset_code))
+    r.fail("asset", "must match [A-Z][A-Z0-9_]{0,31}");
+  Reader rates{problems,
+               r.at("rates"),
+               r.raw("rates"),
+               {"inbound_points_per_unit", "outbound_units_per_point_milli", "cents_per_point"}};
   partner.inbound_points_per_unit = rates.integer("inbound_points_per_unit", true, 0, 1, 1'000'000);
   partner.outbound_units_per_point_milli = rates.integer("outbound_units_per_point_milli", true, 0, 1, 1'000'000);
   partner.cents_per_point = rates.integer("cents_per_point", true, 0, 0, 1'000'000);
@@ -427,7 +458,9 @@ Partner parse_partner(std::vector<std::string>& problems, const std::string& pat
   const json& rights = r.raw("rights");
   if (!rights.is_null() && !rights.is_array()) r.fail("rights", "must be a list");
   for (std::size_t i = 0; rights.is_array() && i < rights.size(); ++i) {
-    Reader g{problems, r.at("rights") + "[" + std::to_string(i) + "]", rights[i],
+    Reader g{problems,
+             r.at("rights") + "[" + std::to_string(i) + "]",
+             rights[i],
              {"code", "title", "min_levels", "quota_per_period", "period"}};
     PartnerRight right;
     right.code = g.text("code");
@@ -459,7 +492,8 @@ void check_references(const Program& program, std::vector<std::string>& problems
     if (!rule_ids.insert(rule.id).second) problems.push_back(at + ".id: " + rule.id + " is used twice");
     for (const Award& award : rule.awards) {
       const AssetConfig* asset = program.asset(award.asset);
-      if (!asset && !award.asset.empty()) problems.push_back(at + ".award.asset: " + award.asset + " is not an asset of the program");
+      if (!asset && !award.asset.empty())
+        problems.push_back(at + ".award.asset: " + award.asset + " is not an asset of the program");
     }
   }
   for (std::size_t i = 0; i < program.campaigns.size(); ++i) {
@@ -483,7 +517,8 @@ void check_references(const Program& program, std::vector<std::string>& problems
         const Track* track = program.track(track_name);
         const bool found = track && std::any_of(track->levels.begin(), track->levels.end(),
                                                 [&](const Level& l) { return l.code == *level; });
-        if (!found) problems.push_back(at + ".rights." + right.code + ": " + *level + " is not a " + track_name + " level");
+        if (!found)
+          problems.push_back(at + ".rights." + right.code + ": " + *level + " is not a " + track_name + " level");
       };
       level_exists("spend", right.min_spend_level);
       level_exists("engagement", right.min_engagement_level);
@@ -527,8 +562,10 @@ bool json_nests_deeper_than(std::string_view json_text, std::size_t depth_max) {
   for (std::size_t i = 0; i < json_text.size(); ++i) {
     const char c = json_text[i];
     if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
     } else if (c == '"') {
       in_string = true;
     } else if (c == '{' || c == '[') {
@@ -558,9 +595,11 @@ std::variant<Program, DocumentProblems> parse_program(const json& document) {
   // check that looks at pairs of them.
   check_document_values(document, "", problems);
   if (!problems.empty()) return DocumentProblems{problems};
-  Reader r{problems, "", document,
-           {"program", "currency", "point_value_cents", "clawback", "assets", "tracks", "rules", "campaigns", "partners",
-            "event_window"}};
+  Reader r{problems,
+           "",
+           document,
+           {"program", "currency", "point_value_cents", "clawback", "assets", "tracks", "rules", "campaigns",
+            "partners", "event_window"}};
   Program program;
   if (!document.is_object()) return DocumentProblems{problems};
   program.name = r.text("program");
@@ -581,8 +620,10 @@ std::variant<Program, DocumentProblems> parse_program(const json& document) {
   const json& tracks = r.raw("tracks");
   Reader t{problems, "tracks", tracks, {"spend", "engagement", "multiplier_policy"}};
   for (const char* name : {"spend", "engagement"}) {
-    if (!t.has(name)) t.fail(name, "is required");
-    else program.tracks.push_back(parse_track(problems, t.at(name), name, t.raw(name)));
+    if (!t.has(name))
+      t.fail(name, "is required");
+    else
+      program.tracks.push_back(parse_track(problems, t.at(name), name, t.raw(name)));
   }
   program.multiplier_policy = t.one_of("multiplier_policy", {"max"}, false, "max");
   const json& rules = r.raw("rules");

@@ -23,7 +23,7 @@ struct DocumentProblems {
 // parsers recurse) or while it is converted. The service passes api::limits::json_depth_max
 // as the depth (program_routes.cpp asserts the default agrees with it).
 inline constexpr std::size_t document_depth_max = 32;
-inline constexpr std::size_t document_nodes_max = 100'000;  // after YAML aliases are expanded
+inline constexpr std::size_t document_nodes_max = 100'000;    // after YAML aliases are expanded
 inline constexpr std::size_t document_text_bytes_max = 1000;  // any one string of the document
 
 // YAML text → the JSON form of the same document (integers stay integers, quoted scalars

@@ -10,15 +10,13 @@
 namespace loyalty::program {
 namespace {
 
-const db::Statement select_current{
-    "program.select_current",
-    "SELECT version, document::text, document_sha256, applied_at FROM program_versions"
-    " ORDER BY version DESC LIMIT 1"};
+const db::Statement select_current{"program.select_current",
+                                   "SELECT version, document::text, document_sha256, applied_at FROM program_versions"
+                                   " ORDER BY version DESC LIMIT 1"};
 
-const db::Statement select_versions{
-    "program.select_versions",
-    "SELECT version, document_sha256, applied_at, applied_by FROM program_versions"
-    " WHERE version < $1 ORDER BY version DESC LIMIT $2"};
+const db::Statement select_versions{"program.select_versions",
+                                    "SELECT version, document_sha256, applied_at, applied_by FROM program_versions"
+                                    " WHERE version < $1 ORDER BY version DESC LIMIT $2"};
 
 const db::Statement select_version{
     "program.select_version_by_number",
@@ -32,9 +30,8 @@ const db::Statement insert_version{
     "INSERT INTO program_versions (version, program, document, document_sha256, applied_by)"
     " VALUES ($1, $2, $3::jsonb, $4, $5)"};
 
-const db::Statement ensure_asset{
-    "program.ensure_asset",
-    "INSERT INTO assets (code, spendable) VALUES ($1, $2) ON CONFLICT (code) DO NOTHING"};
+const db::Statement ensure_asset{"program.ensure_asset",
+                                 "INSERT INTO assets (code, spendable) VALUES ($1, $2) ON CONFLICT (code) DO NOTHING"};
 
 void create_accounts(pqxx::transaction_base& txn, const Program& program) {
   for (const auto& asset : program.assets) db::exec(txn, ensure_asset, asset.code, asset.spendable);
@@ -53,7 +50,9 @@ void create_accounts(pqxx::transaction_base& txn, const Program& program) {
 
 }  // namespace
 
-std::string partner_clearing_account(const std::string& partner_id) { return "partner:" + partner_id; }
+std::string partner_clearing_account(const std::string& partner_id) {
+  return "partner:" + partner_id;
+}
 
 std::variant<AppliedProgram, DocumentProblems> apply_program(pqxx::transaction_base& txn,
                                                              const nlohmann::json& document,

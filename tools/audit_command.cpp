@@ -16,10 +16,10 @@
 #include <charconv>
 #include <cstdio>
 #include <filesystem>
-#include <functional>
-#include <memory>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 
@@ -163,7 +163,8 @@ Totals totals_of_entries_jsonl(const fs::path& path, std::int64_t& entries) {
     for (const auto& posting : entry["postings"]) {
       if (!posting.is_object() || !posting.contains("asset") || !posting["asset"].is_string() ||
           !posting.contains("amount") || !posting["amount"].is_number_integer()) {
-        if (!totals.unreadable) totals.unreadable = "line " + std::to_string(entries + 1) + " has a posting that is not one";
+        if (!totals.unreadable)
+          totals.unreadable = "line " + std::to_string(entries + 1) + " has a posting that is not one";
         ++totals.unbalanced_entries;
         continue;
       }
@@ -201,10 +202,10 @@ const json& member_at(const json& object, const char* key) {
 
 void check_totals(Checks& checks, const json& manifest, const Totals& totals, const std::string& source) {
   if (totals.unreadable) checks.fail(source + ": " + *totals.unreadable);
-  checks.check(totals.unbalanced_entries == 0, source + ": every entry has two or more postings summing to zero per asset");
+  checks.check(totals.unbalanced_entries == 0,
+               source + ": every entry has two or more postings summing to zero per asset");
   const json& counts = member_at(manifest, "row_counts");
-  checks.check(integer_at(counts, "postings") == totals.rows,
-               source + ": posting count matches the manifest");
+  checks.check(integer_at(counts, "postings") == totals.rows, source + ": posting count matches the manifest");
   const json& assets = member_at(manifest, "totals");
   bool match = assets.is_object() && totals.postings.size() == assets.size();
   for (const auto& [asset, sums] : assets.items()) {
@@ -240,7 +241,8 @@ CsvShape csv_shape(const fs::path& path) {
   return shape;
 }
 
-void check_csv_rows(Checks& checks, const fs::path& dir, const std::string& name, const json& counts, const char* count) {
+void check_csv_rows(Checks& checks, const fs::path& dir, const std::string& name, const json& counts,
+                    const char* count) {
   const CsvShape shape = csv_shape(dir / name);
   if (shape.problem) checks.fail(name + ": " + *shape.problem);
   checks.check(integer_at(counts, count) == shape.records,
@@ -287,7 +289,8 @@ bool journal_balances(const fs::path& path, AccountBalances& balances) {
 
 void check_journal(Checks& checks, const fs::path& dir) {
   AccountBalances journal;
-  checks.check(journal_balances(dir / "journal.ledger", journal), "journal.ledger: parses and every transaction balances");
+  checks.check(journal_balances(dir / "journal.ledger", journal),
+               "journal.ledger: parses and every transaction balances");
   AccountBalances expected;
   std::ifstream in{dir / "balances.csv", std::ios::binary};
   audit::CsvReader reader{in};
@@ -295,8 +298,10 @@ void check_journal(Checks& checks, const fs::path& dir) {
   bool readable = true;
   while (const auto fields = reader.next()) {
     const auto closing = fields->size() == 5 ? integer_of((*fields)[4]) : std::nullopt;
-    if (!closing) readable = false;
-    else if (*closing != 0) expected[{(*fields)[0], (*fields)[1]}] = *closing;
+    if (!closing)
+      readable = false;
+    else if (*closing != 0)
+      expected[{(*fields)[0], (*fields)[1]}] = *closing;
   }
   checks.check(readable && !reader.problem(), "balances.csv: every row is an account's balances");
   std::erase_if(journal, [](const auto& item) { return item.second == 0; });
@@ -352,7 +357,8 @@ int verify_export(const std::string& directory, const Flags& flags) {
                  name + ": size and sha256 match the manifest");
   }
   for (const auto& entry : fs::directory_iterator(dir)) {
-    if (!listed.count(entry.path().filename().string())) checks.fail(entry.path().filename().string() + ": not in the manifest");
+    if (!listed.count(entry.path().filename().string()))
+      checks.fail(entry.path().filename().string() + ": not in the manifest");
   }
   const json& counts = member_at(manifest, "row_counts");
   if (listed.count("postings.csv")) {
@@ -376,11 +382,15 @@ int verify_database(pqxx::connection& connection, const Flags& flags) {
     if (isatty(2)) std::fprintf(stderr, "\rverified %lld record(s)", static_cast<long long>(records));
   });
   if (isatty(2)) std::fprintf(stderr, "\n");
-  json out{{"ok", report.ok}, {"checked_through", report.checked_through}, {"head", report.head_hex},
+  json out{{"ok", report.ok},
+           {"checked_through", report.checked_through},
+           {"head", report.head_hex},
            {"records_checked", report.records_checked}};
   if (report.first_mismatch) {
-    out["first_mismatch"] = {{"seq", report.first_mismatch->seq}, {"record_kind", report.first_mismatch->record_kind},
-                             {"record_id", report.first_mismatch->record_id}, {"problem", report.first_mismatch->problem}};
+    out["first_mismatch"] = {{"seq", report.first_mismatch->seq},
+                             {"record_kind", report.first_mismatch->record_kind},
+                             {"record_id", report.first_mismatch->record_id},
+                             {"problem", report.first_mismatch->problem}};
   }
   std::printf("%s\n", flags.on("json") ? out.dump().c_str() : out.dump(2).c_str());
   return report.ok ? 0 : 1;
@@ -395,7 +405,8 @@ int audit_command(const std::vector<std::string>& args, const Flags& flags,
   if (args.size() == 2 && args[1] == "seal") {
     auto connection = connect();
     const auto report = audit::seal_pending(*connection, "loyaltyctl");
-    const json out{{"busy", report.busy}, {"sealed", report.records}, {"last_seq", report.last_seq}, {"head", report.head_hex}};
+    const json out{
+        {"busy", report.busy}, {"sealed", report.records}, {"last_seq", report.last_seq}, {"head", report.head_hex}};
     std::printf("%s\n", out.dump().c_str());
     return report.busy ? 3 : 0;
   }

@@ -20,7 +20,9 @@ std::string from(const std::string& environment) {
 
 }  // namespace
 
-std::string version_text() { return std::string("loyalty-ledger ") + LOYALTY_VERSION; }
+std::string version_text() {
+  return std::string("loyalty-ledger ") + LOYALTY_VERSION;
+}
 
 std::optional<std::string> Flags::get(const std::string& name) const {
   const auto found = values_.find(name);
@@ -37,12 +39,13 @@ CLI::Option* add_value(CLI::App& command, Flags& flags, const std::string& name,
 }
 
 CLI::Option* add_switch(CLI::App& command, Flags& flags, const std::string& name, const std::string& help) {
-  return command.add_flag_callback("--" + name, [&flags, name] { flags.set(name, "true"); }, help);
+  return command.add_flag_callback(
+      "--" + name, [&flags, name] { flags.set(name, "true"); }, help);
 }
 
 CLI::Option* add_positional(CLI::App& command, Flags& flags, const std::string& name, const std::string& help) {
-  return command.add_option_function<std::string>(name, [&flags](const std::string& value) { flags.add_positional(value); },
-                                                  help);
+  return command.add_option_function<std::string>(
+      name, [&flags](const std::string& value) { flags.add_positional(value); }, help);
 }
 
 CLI::Validator integer_between(long long min, long long max, const std::string& environment) {
@@ -64,7 +67,8 @@ CLI::Validator number_between(double min, double max, const std::string& environ
       [min, max, environment](std::string& text) -> std::string {
         double value = 0;
         const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-        if (text.empty() || error != std::errc{} || end != text.data() + text.size() || !(value >= min && value <= max)) {
+        if (text.empty() || error != std::errc{} || end != text.data() + text.size() ||
+            !(value >= min && value <= max)) {
           char range[96];
           std::snprintf(range, sizeof range, "from %g to %g", min, max);
           return std::string("must be a number ") + range + ", not \"" + text + "\"" + from(environment);
@@ -104,7 +108,8 @@ CLI::Validator host_and_port(const std::string& environment) {
         const auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), value);
         if (colon == std::string::npos || colon == 0 || port.empty() || error != std::errc{} ||
             end != port.data() + port.size() || value < 0 || value > 65535) {
-          return "must be ADDRESS:PORT (127.0.0.1:8080; port 0 picks a free one), not \"" + text + "\"" + from(environment);
+          return "must be ADDRESS:PORT (127.0.0.1:8080; port 0 picks a free one), not \"" + text + "\"" +
+                 from(environment);
         }
         return "";
       },

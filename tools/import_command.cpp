@@ -37,25 +37,27 @@ void show_progress(const importing::ImportProgress& progress) {
 }
 
 nlohmann::json report_json(const importing::ImportReport& report) {
-  return nlohmann::json{{"kind", report.kind},
-                        {"file", report.file},
-                        {"file_sha256", report.file_sha256},
-                        {"rows", report.rows},
-                        {"applied", report.applied},
-                        {"skipped", report.skipped},
-                        {"rejected", report.rejected},
-                        {"resumed_after_line", report.resumed_after_line},
-                        {"batches", report.batches},
-                        {"rejected_file", report.rejected_file ? nlohmann::json(*report.rejected_file) : nlohmann::json()},
-                        {"seconds", report.seconds},
-                        {"rows_per_second", report.seconds > 0 ? static_cast<double>(report.rows) / report.seconds : 0.0}};
+  return nlohmann::json{
+      {"kind", report.kind},
+      {"file", report.file},
+      {"file_sha256", report.file_sha256},
+      {"rows", report.rows},
+      {"applied", report.applied},
+      {"skipped", report.skipped},
+      {"rejected", report.rejected},
+      {"resumed_after_line", report.resumed_after_line},
+      {"batches", report.batches},
+      {"rejected_file", report.rejected_file ? nlohmann::json(*report.rejected_file) : nlohmann::json()},
+      {"seconds", report.seconds},
+      {"rows_per_second", report.seconds > 0 ? static_cast<double>(report.rows) / report.seconds : 0.0}};
 }
 
 }  // namespace
 
-int import_command(pqxx::connection& connection, const std::string& kind, const Flags& flags, const std::string& actor) {
+int import_command(pqxx::connection& connection, const std::string& kind, const Flags& flags,
+                   const std::string& actor) {
   importing::ImportOptions options;
-  options.kind = kind == "members" ? importing::Kind::members
+  options.kind = kind == "members"    ? importing::Kind::members
                  : kind == "balances" ? importing::Kind::balances
                                       : importing::Kind::events;
   options.file = flags.positionals().at(0);

@@ -11,11 +11,11 @@
 #include "api/jobs_catalog.hpp"
 #include "api/limits.hpp"
 #include "audit/audit_log.hpp"
-#include "ledger/database.hpp"
-#include "ledger/migrator.hpp"
 #include "earning/program_apply.hpp"
-#include "program/store.hpp"
+#include "ledger/database.hpp"
 #include "ledger/log.hpp"
+#include "ledger/migrator.hpp"
+#include "program/store.hpp"
 #include "tools/flags.hpp"
 
 namespace loyalty::tools {
@@ -50,9 +50,8 @@ audit::AuditRecord operator_action(std::string action, std::string subject, std:
 }
 
 int migrate(pqxx::connection& connection) {
-  const auto applied = ledger::migrate(connection, [](const std::string& name) {
-    std::fprintf(stderr, "applying %s\n", name.c_str());
-  });
+  const auto applied =
+      ledger::migrate(connection, [](const std::string& name) { std::fprintf(stderr, "applying %s\n", name.c_str()); });
   std::printf("schema is current (%zu migration(s) applied now)\n", applied.size());
   return 0;
 }
@@ -70,7 +69,8 @@ int create_key(pqxx::connection& connection, const tools::Flags& flags) {
   const auto role = api::parse_role(flags.value("role"));
   const std::string name = flags.value("name");
   if (!role || name.empty() || name.size() > 100) {
-    std::fprintf(stderr, "loyaltyctl: keys create needs --role (mall, ingest, admin, finance) and --name (1-100 chars)\n");
+    std::fprintf(stderr,
+                 "loyaltyctl: keys create needs --role (mall, ingest, admin, finance) and --name (1-100 chars)\n");
     return 2;
   }
   std::optional<Timestamp> expires_at;
@@ -90,8 +90,13 @@ int create_key(pqxx::connection& connection, const tools::Flags& flags) {
   });
   const json expires = key.expires_at ? json(format_rfc3339(*key.expires_at)) : json(nullptr);
   if (flags.on("json")) {
-    std::printf("%s\n", json{{"key_id", key.key_id}, {"role", api::role_name(key.role)}, {"name", key.name},
-                             {"secret", key.secret}, {"expires_at", expires}}.dump().c_str());
+    std::printf("%s\n", json{{"key_id", key.key_id},
+                             {"role", api::role_name(key.role)},
+                             {"name", key.name},
+                             {"secret", key.secret},
+                             {"expires_at", expires}}
+                            .dump()
+                            .c_str());
   } else {
     std::printf("key_id  %s\nrole    %s\nsecret  %s\n(the secret is shown only now)\n", key.key_id.c_str(),
                 api::role_name(key.role), key.secret.c_str());
@@ -103,9 +108,13 @@ json key_json(const api::KeyInfo& key, Timestamp now) {
   const auto time_or_null = [](const std::optional<Timestamp>& time) {
     return time ? json(format_rfc3339(*time)) : json(nullptr);
   };
-  return json{{"key_id", key.key_id}, {"role", api::role_name(key.role)}, {"name", key.name},
-              {"status", key.status(now)}, {"created_at", format_rfc3339(key.created_at)},
-              {"expires_at", time_or_null(key.expires_at)}, {"revoked_at", time_or_null(key.revoked_at)},
+  return json{{"key_id", key.key_id},
+              {"role", api::role_name(key.role)},
+              {"name", key.name},
+              {"status", key.status(now)},
+              {"created_at", format_rfc3339(key.created_at)},
+              {"expires_at", time_or_null(key.expires_at)},
+              {"revoked_at", time_or_null(key.revoked_at)},
               {"created_by", key.created_by ? json(*key.created_by) : json(nullptr)},
               {"revoked_by", key.revoked_by ? json(*key.revoked_by) : json(nullptr)}};
 }
@@ -128,10 +137,11 @@ int list_keys(pqxx::connection& connection, const tools::Flags& flags) {
   }
   std::printf("%-26s %-8s %-8s %-21s %-21s %s\n", "KEY_ID", "ROLE", "STATUS", "CREATED", "EXPIRES", "NAME");
   for (const auto& key : keys) {
-    std::printf("%-26s %-8s %-8s %-21s %-21s %s\n", key.key_id.c_str(), api::role_name(key.role), key.status(now),
-                format_rfc3339(std::chrono::floor<std::chrono::seconds>(key.created_at)).c_str(),
-                key.expires_at ? format_rfc3339(std::chrono::floor<std::chrono::seconds>(*key.expires_at)).c_str() : "-",
-                key.name.c_str());
+    std::printf(
+        "%-26s %-8s %-8s %-21s %-21s %s\n", key.key_id.c_str(), api::role_name(key.role), key.status(now),
+        format_rfc3339(std::chrono::floor<std::chrono::seconds>(key.created_at)).c_str(),
+        key.expires_at ? format_rfc3339(std::chrono::floor<std::chrono::seconds>(*key.expires_at)).c_str() : "-",
+        key.name.c_str());
   }
   return 0;
 }
@@ -140,9 +150,10 @@ int revoke_key(pqxx::connection& connection, const std::string& key_id, const to
   const auto key = db::run_transaction(connection, "keys_revoke", [&](pqxx::transaction_base& txn) {
     auto revocation = api::revoke_api_key(txn, key_id, operator_name());
     if (revocation && revocation->revoked_now) {
-      audit::record(txn, operator_action("api_key.revoke", key_id,
-                                         json{{"role", api::role_name(revocation->key.role)},
-                                              {"name", revocation->key.name}}.dump()));
+      audit::record(
+          txn,
+          operator_action("api_key.revoke", key_id,
+                          json{{"role", api::role_name(revocation->key.role)}, {"name", revocation->key.name}}.dump()));
     }
     return revocation ? std::optional(revocation->key) : std::nullopt;
   });
@@ -187,7 +198,9 @@ int apply_program(pqxx::connection& connection, const std::string& file, const t
   }
   const auto& applied = std::get<program::AppliedProgram>(outcome);
   if (flags.on("json")) {
-    std::printf("%s\n", json{{"version", applied.version}, {"changed", applied.changed}, {"sha256", applied.sha256}}.dump().c_str());
+    std::printf(
+        "%s\n",
+        json{{"version", applied.version}, {"changed", applied.changed}, {"sha256", applied.sha256}}.dump().c_str());
   } else {
     std::printf("program version %d %s\n", applied.version, applied.changed ? "applied" : "already in force");
   }
@@ -201,7 +214,9 @@ int show_program(pqxx::connection& connection) {
     std::fprintf(stderr, "no program has been applied\n");
     return 1;
   }
-  std::printf("%s\n", json{{"version", current->version}, {"sha256", current->sha256}, {"document", current->document}}.dump(2).c_str());
+  std::printf("%s\n", json{{"version", current->version}, {"sha256", current->sha256}, {"document", current->document}}
+                          .dump(2)
+                          .c_str());
   return 0;
 }
 
@@ -233,8 +248,9 @@ int run_job(pqxx::connection& connection, const std::string& name, const tools::
   // The same rule as POST /v1/jobs/{name} (docs/API.md, "Operations").
   const char* allow_future = std::getenv("LOYALTY_ALLOW_FUTURE_JOBS");
   if (as_of > now_utc() + api::limits::job_as_of_skew_max && !(allow_future && std::string(allow_future) == "1")) {
-    std::fprintf(stderr, "loyaltyctl: --as-of is more than 5 minutes ahead (as_of_in_future); "
-                         "set LOYALTY_ALLOW_FUTURE_JOBS=1 to run a job for the future\n");
+    std::fprintf(stderr,
+                 "loyaltyctl: --as-of is more than 5 minutes ahead (as_of_in_future); "
+                 "set LOYALTY_ALLOW_FUTURE_JOBS=1 to run a job for the future\n");
     return 2;
   }
   const bool terminal = isatty(STDERR_FILENO);
@@ -246,7 +262,10 @@ int run_job(pqxx::connection& connection, const std::string& name, const tools::
   const auto report = ledger::run_job(connection, *job, as_of, control);
   if (terminal) std::fprintf(stderr, "\n");
   if (flags.on("json")) {
-    json out{{"job", report.job}, {"as_of", format_rfc3339(report.as_of)}, {"status", report.status}, {"items", report.items}};
+    json out{{"job", report.job},
+             {"as_of", format_rfc3339(report.as_of)},
+             {"status", report.status},
+             {"items", report.items}};
     std::printf("%s\n", out.dump().c_str());
   } else {
     std::printf("%s as of %s: %s, %lld item(s)\n", report.job.c_str(), format_rfc3339(report.as_of).c_str(),
@@ -293,7 +312,8 @@ void define_commands(CommandLine& line) {
   auto* create = line.command(*keys, "create", "create an API key (the secret is shown once)");
   line.database(*create);
   tools::add_value(*create, flags, "role", "mall, ingest, admin or finance")
-      ->required()->check(tools::one_of({"mall", "ingest", "admin", "finance"}));
+      ->required()
+      ->check(tools::one_of({"mall", "ingest", "admin", "finance"}));
   tools::add_value(*create, flags, "name", "who the key is for (1-100 characters)")->required();
   tools::add_value(*create, flags, "expires-at", "when the key stops working (RFC 3339; default never)")
       ->check(tools::rfc3339_time());
@@ -310,7 +330,9 @@ void define_commands(CommandLine& line) {
   program->require_subcommand(1);
   auto* apply = line.command(*program, "apply", "validate and apply a program document");
   line.database(*apply);
-  tools::add_positional(*apply, flags, "FILE", "the program document (YAML or JSON)")->required()->check(CLI::ExistingFile);
+  tools::add_positional(*apply, flags, "FILE", "the program document (YAML or JSON)")
+      ->required()
+      ->check(CLI::ExistingFile);
   line.json(*apply);
   line.database(*line.command(*program, "show", "print the program in force (JSON)"));
 
@@ -320,22 +342,28 @@ void define_commands(CommandLine& line) {
   auto* run = line.command(*jobs, "run", "run a job for a moment in time (progress on a terminal)");
   line.database(*run);
   tools::add_positional(*run, flags, "NAME", "the job (see: loyaltyctl jobs list)")->required();
-  tools::add_value(*run, flags, "as-of", "the moment to run the job for (RFC 3339; default now)")->check(tools::rfc3339_time());
-  tools::add_value(*run, flags, "signing-key", "Ed25519 private key (PEM) that signs the statements close-statements closes",
+  tools::add_value(*run, flags, "as-of", "the moment to run the job for (RFC 3339; default now)")
+      ->check(tools::rfc3339_time());
+  tools::add_value(*run, flags, "signing-key",
+                   "Ed25519 private key (PEM) that signs the statements close-statements closes",
                    "LOYALTY_SIGNING_KEY");
   line.json(*run);
 
-  auto* imports = line.command(app, "import", "bring a program's history in from CSV files (resumable, idempotent by row)");
+  auto* imports =
+      line.command(app, "import", "bring a program's history in from CSV files (resumable, idempotent by row)");
   imports->require_subcommand(1);
   const std::map<std::string, std::string> import_files{
       {"members", "members (external_id,display_name,phone)"},
-      {"balances", "opening balances as lots funded from system:migration "
-                   "(import_id,external_id,asset,amount,expires_at,note)"},
+      {"balances",
+       "opening balances as lots funded from system:migration "
+       "(import_id,external_id,asset,amount,expires_at,note)"},
       {"events", "past events (event_id,external_id,type,occurred_at,attributes)"}};
   for (const auto& [name, help] : import_files) {
     auto* command = line.command(*imports, name, "import " + help);
     line.database(*command);
-    tools::add_positional(*command, flags, "FILE", "the CSV file (its first line the header)")->required()->check(CLI::ExistingFile);
+    tools::add_positional(*command, flags, "FILE", "the CSV file (its first line the header)")
+        ->required()
+        ->check(CLI::ExistingFile);
     tools::add_value(*command, flags, "batch-rows", "rows applied per transaction (default 1000)")
         ->check(tools::integer_between(1, 10000));
     if (name == "events") {
@@ -346,12 +374,17 @@ void define_commands(CommandLine& line) {
 
   auto* exporting = line.command(app, "export", "write a signed finance export of a range into a directory");
   line.database(*exporting);
-  tools::add_value(*exporting, flags, "from", "start of the range (RFC 3339, inclusive)")->required()->check(tools::rfc3339_time());
-  tools::add_value(*exporting, flags, "to", "end of the range (RFC 3339, exclusive)")->required()->check(tools::rfc3339_time());
+  tools::add_value(*exporting, flags, "from", "start of the range (RFC 3339, inclusive)")
+      ->required()
+      ->check(tools::rfc3339_time());
+  tools::add_value(*exporting, flags, "to", "end of the range (RFC 3339, exclusive)")
+      ->required()
+      ->check(tools::rfc3339_time());
   tools::add_value(*exporting, flags, "format", "comma-separated formats: csv, jsonl, ledger (default all three)");
   tools::add_value(*exporting, flags, "out", "the directory to write")->required();
   tools::add_value(*exporting, flags, "signing-key", "Ed25519 private key (PEM) that signs manifest.json",
-                   "LOYALTY_SIGNING_KEY")->required();
+                   "LOYALTY_SIGNING_KEY")
+      ->required();
   line.json(*exporting);
 
   auto* audit = line.command(app, "audit", "the audit hash chain and exports");
@@ -389,8 +422,10 @@ void define_commands(CommandLine& line) {
   line.database(*reconcile);
   tools::add_value(*reconcile, flags, "partner", "the partner's id")->required();
   tools::add_value(*reconcile, flags, "date", "the UTC day, YYYY-MM-DD")->required();
-  tools::add_value(*reconcile, flags, "csv", "the partner's CSV (header: kind,id[,partner_member_ref,points,units,cents,right_code])")
-      ->required()->check(CLI::ExistingFile);
+  tools::add_value(*reconcile, flags, "csv",
+                   "the partner's CSV (header: kind,id[,partner_member_ref,points,units,cents,right_code])")
+      ->required()
+      ->check(CLI::ExistingFile);
   line.json(*reconcile);
 }
 

@@ -1,9 +1,9 @@
 // loyaltyd: the HTTP service and its job scheduler.
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
-#include <cstdio>
 #include <thread>
 
 #include <unistd.h>
@@ -55,9 +55,11 @@ void setting(CLI::App& app, const std::string& name, T& value, const std::string
 
 void define_settings(CLI::App& app, Settings& settings) {
   tools::prepare(app);
-  setting(app, "listen", settings.listen, "LOYALTY_LISTEN", "address:port to serve on", tools::host_and_port("LOYALTY_LISTEN"));
+  setting(app, "listen", settings.listen, "LOYALTY_LISTEN", "address:port to serve on",
+          tools::host_and_port("LOYALTY_LISTEN"));
   app.add_option("--database-url", settings.database_url, "libpq URI of the database")
-      ->envname("LOYALTY_DATABASE_URL")->required();
+      ->envname("LOYALTY_DATABASE_URL")
+      ->required();
   setting(app, "io-threads", settings.io_threads, "LOYALTY_IO_THREADS", "HTTP I/O threads",
           tools::integer_between(1, 64, "LOYALTY_IO_THREADS"));
   setting(app, "db-workers", settings.db_workers, "LOYALTY_DB_WORKERS", "database worker threads (one connection each)",
@@ -77,7 +79,8 @@ void define_settings(CLI::App& app, Settings& settings) {
           "refused authentications per second per source address (bursts of 10x) before 429",
           tools::number_between(0.001, 1e9, "LOYALTY_AUTH_REFUSALS_PER_SECOND"));
   setting(app, "scheduler-interval", settings.scheduler_interval_seconds, "LOYALTY_SCHEDULER_INTERVAL_SECONDS",
-          "seconds between scheduled job runs (0: off)", tools::integer_between(0, 86400, "LOYALTY_SCHEDULER_INTERVAL_SECONDS"));
+          "seconds between scheduled job runs (0: off)",
+          tools::integer_between(0, 86400, "LOYALTY_SCHEDULER_INTERVAL_SECONDS"));
   app.add_option("--signing-key", settings.signing_key, "Ed25519 private key (PEM) for our signatures")
       ->envname("LOYALTY_SIGNING_KEY");
   setting(app, "allow-future-jobs", settings.allow_future_jobs, "LOYALTY_ALLOW_FUTURE_JOBS",
@@ -129,9 +132,9 @@ bool schema_is_current(const std::string& url) {
       pqxx::read_transaction txn{*connection, "startup"};
       const auto status = ledger::schema_status(txn);
       if (status.current()) return true;
-      const std::string problem = status.problems.empty() ? "migrations pending (run loyaltyctl migrate): " +
-                                                                status.pending.front()
-                                                          : status.problems.front();
+      const std::string problem = status.problems.empty()
+                                      ? "migrations pending (run loyaltyctl migrate): " + status.pending.front()
+                                      : status.problems.front();
       log::error("refusing to serve: the database schema is not the one this binary knows", {{"problem", problem}});
       return false;
     } catch (const pqxx::broken_connection& error) {
@@ -162,8 +165,7 @@ void run_scheduler(const std::string& url, std::chrono::seconds interval, const 
           ledger::RunControl control{"scheduler", {}, [&stop] { return stop.load(); }};
           const auto report = ledger::run_job(*connection, *job, as_of, control);
           if (report.items > 0) {
-            log::info("scheduled job", {{"job", job->name}, {"status", report.status},
-                                        {"items", report.items}});
+            log::info("scheduled job", {{"job", job->name}, {"status", report.status}, {"items", report.items}});
           }
         } catch (const std::exception& error) {
           connection.reset();
@@ -221,8 +223,8 @@ int main(int argc, char** argv) {
     options.signing_key_pem = pem.str();
   }
   api::Service service{options};
-  api::Server server{service, listen.substr(0, colon),
-                     static_cast<unsigned short>(std::stoi(listen.substr(colon + 1))), settings.io_threads};
+  api::Server server{service, listen.substr(0, colon), static_cast<unsigned short>(std::stoi(listen.substr(colon + 1))),
+                     settings.io_threads};
   server.start();
   log::info("serving", {{"url", "http://" + listen.substr(0, colon) + ":" + std::to_string(server.port())}});
 
@@ -270,7 +272,8 @@ int main(int argc, char** argv) {
   if (scheduler.joinable()) scheduler.join();  // a running job stops at its chunk boundary
   sealer.stop();
   dispatcher.stop();  // attempts in flight end within the webhook timeout
-  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - stop_began);
+  const auto millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - stop_began);
   log::info("stopped", {{"drained", drained}, {"duration_ms", millis.count()}});
   return 0;
 }

@@ -45,9 +45,13 @@ int partners_reconcile(const Flags& flags) {
   }
   const auto& differences = std::get<std::vector<partners::Difference>>(outcome);
   if (flags.on("json")) {
-    nlohmann::json out{{"partner_id", partner_id}, {"date", date}, {"statement_id", statement.statement_id},
-                       {"status", statement.status}, {"differences", nlohmann::json::array()}};
-    for (const auto& d : differences) out["differences"].push_back({{"kind", d.kind}, {"id", d.id}, {"problem", d.problem}});
+    nlohmann::json out{{"partner_id", partner_id},
+                       {"date", date},
+                       {"statement_id", statement.statement_id},
+                       {"status", statement.status},
+                       {"differences", nlohmann::json::array()}};
+    for (const auto& d : differences)
+      out["differences"].push_back({{"kind", d.kind}, {"id", d.id}, {"problem", d.problem}});
     std::printf("%s\n", out.dump().c_str());
   } else {
     for (const auto& d : differences) std::printf("%s %s: %s\n", d.kind.c_str(), d.id.c_str(), d.problem.c_str());

@@ -58,7 +58,7 @@ int signing_key_retire(const Flags& flags) {
   }
   const char* status = outcome == partners::RetireOutcome::retired           ? "retired"
                        : outcome == partners::RetireOutcome::already_retired ? "already_retired"
-                                                                               : "unknown";
+                                                                             : "unknown";
   if (flags.on("json")) {
     std::printf("%s\n", nlohmann::json{{"key_id", key_id}, {"status", status}}.dump().c_str());
   } else if (outcome == partners::RetireOutcome::unknown) {
@@ -72,7 +72,8 @@ int signing_key_retire(const Flags& flags) {
 int signing_key_init(const Flags& flags) {
   const std::string path = flags.value("out");
   if (path.empty()) {
-    std::fprintf(stderr, "loyaltyctl: signing-key init: set LOYALTY_SIGNING_KEY to where the key goes, or pass --out PATH\n");
+    std::fprintf(stderr,
+                 "loyaltyctl: signing-key init: set LOYALTY_SIGNING_KEY to where the key goes, or pass --out PATH\n");
     return 2;
   }
   const std::string private_pem = partners::generate_ed25519_private_pem();
@@ -100,8 +101,11 @@ int signing_key_init(const Flags& flags) {
     }
   }
   if (flags.on("json")) {
-    std::printf("%s\n", nlohmann::json{{"key_id", key_id}, {"path", path}, {"public_key_pem", public_pem},
-                                       {"registered", registered}}.dump().c_str());
+    std::printf(
+        "%s\n",
+        nlohmann::json{{"key_id", key_id}, {"path", path}, {"public_key_pem", public_pem}, {"registered", registered}}
+            .dump()
+            .c_str());
   } else {
     std::printf("key_id      %s\nprivate key %s (set LOYALTY_SIGNING_KEY=%s for loyaltyd)\nregistered  %s\n%s",
                 key_id.c_str(), path.c_str(), path.c_str(),

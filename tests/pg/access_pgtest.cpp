@@ -35,8 +35,8 @@ std::int64_t scalar(const std::string& sql) {
   return txn.exec(sql)[0][0].as<std::int64_t>();
 }
 
-HttpResult with_key(HttpClient& client, const std::string& method, const std::string& target,
-                    const std::string& secret, const std::string& body = "") {
+HttpResult with_key(HttpClient& client, const std::string& method, const std::string& target, const std::string& secret,
+                    const std::string& body = "") {
   std::map<std::string, std::string> headers{{"Authorization", "Bearer " + secret}};
   if (!body.empty()) headers["Content-Type"] = "application/json";
   return client.request(method, target, body, headers);
@@ -57,9 +57,12 @@ TEST_F(Access, AFloodOfAMadeUpKeyIsCountedNotAuditedAndNeverTouchesTheMembersWor
   int unauthenticated = 0, limited = 0, other = 0;
   for (int i = 0; i < 600; ++i) {
     const auto answer = with_key(client, "GET", "/v1/members/mem_x", made_up);
-    if (answer.status == 401) ++unauthenticated;
-    else if (answer.status == 429 && !answer.header("retry-after").empty()) ++limited;
-    else ++other;
+    if (answer.status == 401)
+      ++unauthenticated;
+    else if (answer.status == 429 && !answer.header("retry-after").empty())
+      ++limited;
+    else
+      ++other;
   }
   EXPECT_EQ(other, 0);
   EXPECT_LE(unauthenticated, 110);  // the burst (100) and what refills meanwhile
@@ -149,7 +152,8 @@ TEST_F(Access, KeysAreAdminsAloneAndCreationIsValidated) {
 }
 
 TEST_F(Access, TheKeyListIsPaginatedNewestFirst) {
-  for (int i = 0; i < 3; ++i) ASSERT_EQ(post("/v1/keys", {{"role", "ingest"}, {"name", "page-" + std::to_string(i)}}).status, 201);
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(post("/v1/keys", {{"role", "ingest"}, {"name", "page-" + std::to_string(i)}}).status, 201);
   std::vector<std::string> seen;
   std::string cursor;
   for (int pages = 0; pages < 100; ++pages) {
@@ -176,7 +180,8 @@ TEST_F(Access, ARevocationOnOneProcessIsSeenByAnotherWithinFiveSeconds) {
   HttpClient client_b{node_b.port()};
   ASSERT_EQ(with_key(client_b, "GET", "/v1/members/mem_nobody", secret).status, 404);  // cached on B
 
-  ASSERT_EQ(post("/v1/keys/" + std::string(created.json()["key_id"]) + "/revoke", nlohmann::json::object()).status, 200);
+  ASSERT_EQ(post("/v1/keys/" + std::string(created.json()["key_id"]) + "/revoke", nlohmann::json::object()).status,
+            200);
   const auto revoked = Clock::now();
   int status = 404;
   while (status != 401 && Clock::now() - revoked < std::chrono::seconds(7)) {
@@ -191,7 +196,8 @@ TEST_F(Access, ARevocationOnOneProcessIsSeenByAnotherWithinFiveSeconds) {
 TEST_F(Access, AnExpiredKeyIsRefusedEvenWhileCached) {
   // Goal: the cache never keeps a key past its expires_at.
   const auto expires_at = std::chrono::floor<std::chrono::seconds>(now_utc()) + std::chrono::seconds(3);
-  const auto created = post("/v1/keys", {{"role", "mall"}, {"name", "short"}, {"expires_at", format_rfc3339(expires_at)}});
+  const auto created =
+      post("/v1/keys", {{"role", "mall"}, {"name", "short"}, {"expires_at", format_rfc3339(expires_at)}});
   ASSERT_EQ(created.status, 201) << created.body;
   EXPECT_EQ(created.json()["expires_at"], format_rfc3339(expires_at));
   const std::string secret = created.json()["secret"];
@@ -214,7 +220,8 @@ TEST_F(Access, AJobAsOfMoreThanFiveMinutesAheadIsRefusedAndARunRecordsWhoStarted
   const std::string admin = node.secret(api::Role::admin);
   HttpClient client{node.port()};
   const auto future = format_rfc3339(now_utc() + std::chrono::hours(1));
-  const auto refused = with_key(client, "POST", "/v1/jobs/expire-holds", admin, nlohmann::json{{"as_of", future}}.dump());
+  const auto refused =
+      with_key(client, "POST", "/v1/jobs/expire-holds", admin, nlohmann::json{{"as_of", future}}.dump());
   EXPECT_EQ(refused.status, 422);
   EXPECT_EQ(refused.json()["code"], "as_of_in_future");
   EXPECT_EQ(scalar("SELECT count(*) FROM job_runs WHERE as_of = '" + future + "'"), 0);
@@ -246,7 +253,8 @@ TEST_F(Access, AJobAskedToStopEndsAtAChunkBoundaryAndResumesWhereItWas) {
   const auto stopped = ledger::run_job(*connection, counting, as_of, control);
   EXPECT_EQ(stopped.status, "stopped");
   EXPECT_EQ(stopped.items, 2);
-  EXPECT_EQ(scalar("SELECT count(*) FROM job_runs WHERE job = 'test-counting' AND finished_at IS NULL AND items = 2"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM job_runs WHERE job = 'test-counting' AND finished_at IS NULL AND items = 2"),
+            1);
 
   const auto resumed = ledger::run_job(*connection, counting, as_of, ledger::RunControl{"scheduler", {}, {}});
   EXPECT_EQ(resumed.status, "done");

@@ -70,8 +70,10 @@ TEST_F(Adjustments, BadBodiesAreRefusedWithAProblemAndWriteNothing) {
       {"{\"member_id\":" + id + ",\"asset\":\"POINTS\",\"amount\":1e2,\"reason_code\":\"goodwill\"}", 400},
       {"{\"member_id\":" + id + ",\"asset\":\"POINTS\",\"amount\":\"ten\",\"reason_code\":\"goodwill\"}", 400},
       {"{\"member_id\":" + id + ",\"asset\":\"POINTS\",\"amount\":true,\"reason_code\":\"goodwill\"}", 400},
-      {"{\"member_id\":" + id + ",\"asset\":\"POINTS\",\"amount\":9223372036854775808,\"reason_code\":\"goodwill\"}", 400},
-      {"{\"member_id\":" + id + ",\"asset\":\"POINTS\",\"amount\":5,\"reason_code\":\"goodwill\",\"currency\":\"USD\"}", 400},
+      {"{\"member_id\":" + id + ",\"asset\":\"POINTS\",\"amount\":9223372036854775808,\"reason_code\":\"goodwill\"}",
+       400},
+      {"{\"member_id\":" + id + ",\"asset\":\"POINTS\",\"amount\":5,\"reason_code\":\"goodwill\",\"currency\":\"USD\"}",
+       400},
       {"{\"member_id\":" + id + ",\"asset\":\"POINTS\",\"amount\":0,\"reason_code\":\"goodwill\"}", 422},
       {"{\"member_id\":" + id + ",\"asset\":\"POINTS\",\"amount\":5,\"reason_code\":\"because\"}", 422},
       {"{\"member_id\":" + id + ",\"asset\":\"POINTS\",\"amount\":5}", 422},
@@ -91,10 +93,10 @@ TEST_F(Adjustments, BadBodiesAreRefusedWithAProblemAndWriteNothing) {
 
 TEST_F(Adjustments, AmountsMayBeWrittenAsDecimalStrings) {
   const std::string member_id = create_member();
-  const auto credited = post_raw("/v1/adjustments",
-                                 "{\"member_id\":\"" + member_id +
-                                     "\",\"asset\":\"POINTS\",\"amount\":\"42\",\"reason_code\":\"correction\"}",
-                                 {{"Idempotency-Key", unique("s-")}});
+  const auto credited = post_raw(
+      "/v1/adjustments",
+      "{\"member_id\":\"" + member_id + "\",\"asset\":\"POINTS\",\"amount\":\"42\",\"reason_code\":\"correction\"}",
+      {{"Idempotency-Key", unique("s-")}});
   ASSERT_EQ(credited.status, 201) << credited.body;
   EXPECT_EQ(credited.json()["amount"], 42);  // numbers on output
 }

@@ -26,8 +26,9 @@ class AuditSeal : public ServiceTest {
       audit::seal_pending(*connection, "test");
       pqxx::read_transaction txn{*connection};
       const auto unsealed = txn.exec(
-          "SELECT (SELECT count(*) FROM entries) + (SELECT count(*) FROM audit_events)"
-          " - (SELECT count(*) FROM audit_seal_log)")[0][0].as<std::int64_t>();
+                                   "SELECT (SELECT count(*) FROM entries) + (SELECT count(*) FROM audit_events)"
+                                   " - (SELECT count(*) FROM audit_seal_log)")[0][0]
+                                .as<std::int64_t>();
       if (unsealed == 0) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
@@ -61,8 +62,8 @@ class AuditSeal : public ServiceTest {
     pqxx::read_transaction txn{*connection};
     const auto row = txn.exec(
         "SELECT e.entry_id, p.posting_id FROM entries e JOIN postings p ON p.entry_id = e.entry_id"
-        " JOIN accounts a ON a.account_id = p.account_id WHERE e.member_id = " + txn.quote(member_id) +
-        " AND a.member_id IS NOT NULL ORDER BY e.entry_id LIMIT 1")[0];
+        " JOIN accounts a ON a.account_id = p.account_id WHERE e.member_id = " +
+        txn.quote(member_id) + " AND a.member_id IS NOT NULL ORDER BY e.entry_id LIMIT 1")[0];
     return {row[0].as<std::int64_t>(), row[1].as<std::int64_t>()};
   }
 };
@@ -85,14 +86,16 @@ TEST_F(AuditSeal, APostingAmountChangedWithTriggersBypassedIsNamed) {
   seal_everything();
   const auto [entry_id, posting_id] = credit_of(member_id);
   auto connection = connect();
-  behind_the_ledgers_back(*connection, "UPDATE postings SET amount = amount + 1 WHERE posting_id = " + std::to_string(posting_id));
+  behind_the_ledgers_back(*connection,
+                          "UPDATE postings SET amount = amount + 1 WHERE posting_id = " + std::to_string(posting_id));
   const auto report = verify();
   EXPECT_FALSE(report.ok);
   ASSERT_TRUE(report.first_mismatch.has_value());
   EXPECT_EQ(report.first_mismatch->record_kind, "entry");
   EXPECT_EQ(report.first_mismatch->record_id, entry_id);
   EXPECT_LT(report.checked_through, report.first_mismatch->seq);
-  behind_the_ledgers_back(*connection, "UPDATE postings SET amount = amount - 1 WHERE posting_id = " + std::to_string(posting_id));
+  behind_the_ledgers_back(*connection,
+                          "UPDATE postings SET amount = amount - 1 WHERE posting_id = " + std::to_string(posting_id));
   EXPECT_TRUE(verify().ok);
 }
 
@@ -108,8 +111,9 @@ TEST_F(AuditSeal, ADeletedPostingIsNamed) {
   ASSERT_TRUE(report.first_mismatch.has_value());
   EXPECT_EQ(report.first_mismatch->record_kind, "entry");
   EXPECT_EQ(report.first_mismatch->record_id, entry_id);
-  behind_the_ledgers_back(*connection, "INSERT INTO postings OVERRIDING SYSTEM VALUE SELECT * FROM saved_posting;"
-                                       " DROP TABLE saved_posting");
+  behind_the_ledgers_back(*connection,
+                          "INSERT INTO postings OVERRIDING SYSTEM VALUE SELECT * FROM saved_posting;"
+                          " DROP TABLE saved_posting");
   EXPECT_TRUE(verify().ok);
 }
 
@@ -118,15 +122,16 @@ TEST_F(AuditSeal, ADeletedAuditEventIsNamed) {
   seal_everything();
   const auto audit_id = std::to_string(scalar("SELECT max(audit_id) FROM audit_events"));
   auto connection = connect();
-  behind_the_ledgers_back(*connection, "CREATE TABLE saved_event AS SELECT * FROM audit_events WHERE audit_id = " + audit_id +
-                                           "; DELETE FROM audit_events WHERE audit_id = " + audit_id);
+  behind_the_ledgers_back(*connection, "CREATE TABLE saved_event AS SELECT * FROM audit_events WHERE audit_id = " +
+                                           audit_id + "; DELETE FROM audit_events WHERE audit_id = " + audit_id);
   const auto report = verify();
   ASSERT_TRUE(report.first_mismatch.has_value());
   EXPECT_EQ(report.first_mismatch->record_kind, "audit");
   EXPECT_EQ(std::to_string(report.first_mismatch->record_id), audit_id);
   EXPECT_NE(report.first_mismatch->problem.find("deleted"), std::string::npos) << report.first_mismatch->problem;
-  behind_the_ledgers_back(*connection, "INSERT INTO audit_events OVERRIDING SYSTEM VALUE SELECT * FROM saved_event;"
-                                       " DROP TABLE saved_event");
+  behind_the_ledgers_back(*connection,
+                          "INSERT INTO audit_events OVERRIDING SYSTEM VALUE SELECT * FROM saved_event;"
+                          " DROP TABLE saved_event");
   EXPECT_TRUE(verify().ok);
 }
 
@@ -137,8 +142,9 @@ TEST_F(AuditSeal, EntriesWhoseOrderWasSwappedAreNamed) {
   auto connection = connect();
   const std::string swap =
       "UPDATE entries e SET created_at = o.created_at, effective_at = o.effective_at FROM entries o"
-      " WHERE (e.entry_id, o.entry_id) IN ((" + std::to_string(first) + "," + std::to_string(second) + "), (" +
-      std::to_string(second) + "," + std::to_string(first) + "))";
+      " WHERE (e.entry_id, o.entry_id) IN ((" +
+      std::to_string(first) + "," + std::to_string(second) + "), (" + std::to_string(second) + "," +
+      std::to_string(first) + "))";
   behind_the_ledgers_back(*connection, swap);
   const auto report = verify();
   ASSERT_TRUE(report.first_mismatch.has_value());
@@ -155,10 +161,11 @@ TEST_F(AuditSeal, SealedLeavesReorderedInTheSealLogAreNamed) {
   const std::string a = std::to_string(last - 1), b = std::to_string(last);
   auto connection = connect();
   const auto swap = [&] {
-    behind_the_ledgers_back(*connection,
-                            "UPDATE audit_seal_log SET seq = -seq WHERE seq IN (" + a + "," + b + ");"
-                            " UPDATE audit_seal_log SET seq = CASE WHEN seq = -" + a + " THEN " + b + " ELSE " + a +
-                                " END WHERE seq IN (-" + a + ",-" + b + ")");
+    behind_the_ledgers_back(*connection, "UPDATE audit_seal_log SET seq = -seq WHERE seq IN (" + a + "," + b +
+                                             ");"
+                                             " UPDATE audit_seal_log SET seq = CASE WHEN seq = -" +
+                                             a + " THEN " + b + " ELSE " + a + " END WHERE seq IN (-" + a + ",-" + b +
+                                             ")");
   };
   behind_the_ledgers_back(*connection, "ALTER TABLE audit_seal_log DROP CONSTRAINT audit_seal_log_seq_check");
   swap();
@@ -166,7 +173,8 @@ TEST_F(AuditSeal, SealedLeavesReorderedInTheSealLogAreNamed) {
   ASSERT_TRUE(report.first_mismatch.has_value());
   EXPECT_EQ(std::to_string(report.first_mismatch->seq), a);
   swap();
-  behind_the_ledgers_back(*connection, "ALTER TABLE audit_seal_log ADD CONSTRAINT audit_seal_log_seq_check CHECK (seq > 0)");
+  behind_the_ledgers_back(*connection,
+                          "ALTER TABLE audit_seal_log ADD CONSTRAINT audit_seal_log_seq_check CHECK (seq > 0)");
   EXPECT_TRUE(verify().ok);
 }
 
@@ -174,7 +182,8 @@ TEST_F(AuditSeal, WritersDoNotWaitWhileTheSealerHoldsItsLock) {
   // A sealer in the middle of its work: its transaction holds the sealing lock.
   auto sealer = connect();
   pqxx::work busy{*sealer};
-  busy.exec("SELECT pg_advisory_xact_lock(" + std::to_string(static_cast<std::int64_t>(db::routing_key_of("audit:sealer"))) + ")");
+  busy.exec("SELECT pg_advisory_xact_lock(" +
+            std::to_string(static_cast<std::int64_t>(db::routing_key_of("audit:sealer"))) + ")");
   const auto started = std::chrono::steady_clock::now();
   member_with_points(40);
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
@@ -197,11 +206,13 @@ TEST_F(AuditSeal, TheAuditTrailPagesWithACursorAndFilters) {
   EXPECT_EQ(page["items"][0]["action"], "POST /v1/members");
   EXPECT_EQ(page["items"][0]["actor_kind"], "api_key");
   EXPECT_EQ(page["items"][0]["result"], "ok");
-  const auto second = get("/v1/audit/events?limit=2&action=" + action + "&cursor=" + page["next_cursor"].get<std::string>(),
-                          api::Role::admin);
+  const auto second =
+      get("/v1/audit/events?limit=2&action=" + action + "&cursor=" + page["next_cursor"].get<std::string>(),
+          api::Role::admin);
   ASSERT_EQ(second.status, 200) << second.body;
   ASSERT_FALSE(second.json()["items"].empty());
-  EXPECT_GT(second.json()["items"][0]["audit_id"].get<std::int64_t>(), page["items"][1]["audit_id"].get<std::int64_t>());
+  EXPECT_GT(second.json()["items"][0]["audit_id"].get<std::int64_t>(),
+            page["items"][1]["audit_id"].get<std::int64_t>());
   EXPECT_EQ(get("/v1/audit/events?from=yesterday", api::Role::finance).status, 422);
   EXPECT_EQ(get("/v1/audit/events?cursor=nonsense", api::Role::finance).status, 422);
   EXPECT_EQ(get("/v1/audit/events", api::Role::mall).status, 403);
@@ -217,7 +228,8 @@ TEST_F(AuditSeal, AFinishedJobRunIsAudited) {
   bool found = false;
   for (const auto& event : events) {
     const auto details = nlohmann::json::parse(event["details"].get<std::string>());
-    found = found || (event["actor_kind"] == "job" && details["as_of"] == "2031-05-01T00:00:00Z" && details.contains("items"));
+    found = found ||
+            (event["actor_kind"] == "job" && details["as_of"] == "2031-05-01T00:00:00Z" && details.contains("items"));
   }
   EXPECT_TRUE(found) << events.dump();
   // Running it again for the same as_of does nothing, and records nothing more.

@@ -42,8 +42,8 @@ struct Operation {
 };
 
 constexpr int members_count = 4;
-const char* const event_types[] = {"purchase", "daily_checkin", "community_post", "referral_converted",
-                                   "vehicle_delivery", "test_drive"};
+const char* const event_types[] = {"purchase",           "daily_checkin",    "community_post",
+                                   "referral_converted", "vehicle_delivery", "test_drive"};
 
 std::vector<Operation> random_operations(std::mt19937_64& random, int count, Timestamp start) {
   std::vector<Operation> operations;
@@ -128,8 +128,7 @@ std::shared_ptr<app::Command> command_for(const Operation& op, int index, Twin& 
       if (op.kind == Kind::debit) subjects.points_members = {member};
       using Decided = ledger::Result<ledger::DecidedAdjustment>;
       command = std::make_shared<app::DecisionCommand<Decided>>(
-          subjects,
-          [=](ledger::Batch& batch) { return ledger::adjust(batch, request, op.received_at, {}, origin); },
+          subjects, [=](ledger::Batch& batch) { return ledger::adjust(batch, request, op.received_at, {}, origin); },
           [=](const ledger::Batch&, const Decided& done) {
             return answer(done ? 201 : 422, std::string(done ? "ok" : ledger::refusal_name(done.refusal())));
           });
@@ -187,7 +186,8 @@ std::shared_ptr<app::Command> command_for(const Operation& op, int index, Twin& 
             }
             const auto outcome = earning::outcome_of(batch, std::get<earning::RecordedEvent>(done));
             std::string summary = "ok";
-            for (const auto& award : outcome.awards) summary += " " + award.rule_id + ":" + std::to_string(award.amount);
+            for (const auto& award : outcome.awards)
+              summary += " " + award.rule_id + ":" + std::to_string(award.amount);
             for (const auto& change : outcome.tier_changes) summary += " " + change.track + "->" + change.to_level;
             return answer(201, summary);
           },
@@ -197,7 +197,8 @@ std::shared_ptr<app::Command> command_for(const Operation& op, int index, Twin& 
     case Kind::create_order:
     case Kind::pay_order:
     case Kind::cancel_order: {
-      const std::string order_id = run.prefix + "order-" + std::to_string(op.kind == Kind::create_order ? index : op.hold);
+      const std::string order_id =
+          run.prefix + "order-" + std::to_string(op.kind == Kind::create_order ? index : op.hold);
       subjects.leading = {{&order_rows, order_id}};
       mall::NewOrder order;
       if (op.kind == Kind::create_order) {
@@ -218,7 +219,8 @@ std::shared_ptr<app::Command> command_for(const Operation& op, int index, Twin& 
             auto& orders = mall::OrderBatch::of(batch);
             switch (op.kind) {
               case Kind::create_order: return {&orders, orders.create(program.get(), order, op.received_at, origin)};
-              case Kind::pay_order: return {&orders, orders.pay(program, order_id, "pay-" + order_id, op.received_at, origin)};
+              case Kind::pay_order:
+                return {&orders, orders.pay(program, order_id, "pay-" + order_id, op.received_at, origin)};
               default: return {&orders, orders.cancel(order_id, op.received_at, origin)};
             }
           },
@@ -239,7 +241,8 @@ std::shared_ptr<app::Command> command_for(const Operation& op, int index, Twin& 
   return command;
 }
 
-void apply_in_one_transaction(pqxx::connection& connection, const std::vector<std::shared_ptr<app::Command>>& commands) {
+void apply_in_one_transaction(pqxx::connection& connection,
+                              const std::vector<std::shared_ptr<app::Command>>& commands) {
   std::vector<db::BatchItem*> items;
   for (const auto& command : commands) items.push_back(command.get());
   pqxx::work txn{connection};
@@ -296,7 +299,8 @@ TEST(BatchEquivalence, RandomRequestsOneByOneAndInBatchesLeaveTheSameLedger) {
     program = std::make_shared<const program::ProgramVersion>(*program::current_program(txn));
     for (int i = 0; i < members_count; ++i) {
       for (Twin* run : {&one_by_one, &batched}) {
-        const auto member = ledger::create_member(txn, {run->prefix + std::to_string(i), std::nullopt, std::nullopt}, start);
+        const auto member =
+            ledger::create_member(txn, {run->prefix + std::to_string(i), std::nullopt, std::nullopt}, start);
         ASSERT_TRUE(member.ok());
         run->members.push_back(member->member_id);
       }
@@ -337,7 +341,8 @@ TEST(BatchEquivalence, RandomRequestsOneByOneAndInBatchesLeaveTheSameLedger) {
   for (const auto& answer : one_by_one.answers) paid += answer.starts_with("200 ok paid") ? 1 : 0;
   EXPECT_GT(paid, 0) << "no order was paid";
   for (int m = 0; m < members_count; ++m) {
-    EXPECT_EQ(state_of(*connection, one_by_one.members[m]), state_of(*connection, batched.members[m])) << "member " << m;
+    EXPECT_EQ(state_of(*connection, one_by_one.members[m]), state_of(*connection, batched.members[m]))
+        << "member " << m;
   }
   EXPECT_LEDGER_INVARIANTS_HOLD();
 }

@@ -25,23 +25,27 @@ class Campaigns : public ServiceTest {
     window_to = window_from + std::chrono::hours{24};
     document["campaigns"][0]["window"] = {{"from", format_rfc3339(window_from)}, {"to", format_rfc3339(window_to)}};
     document["campaigns"][0]["budget_points"] = budget_points;
-    document["campaigns"].push_back({{"id", "flash"},
-                                     {"window", {{"from", format_rfc3339(window_from)}, {"to", format_rfc3339(window_to)}}},
-                                     {"applies_to", {"purchase-base"}},
-                                     {"multiplier_pct", 150},
-                                     {"budget_points", 1000000},
-                                     {"funding_account", "campaign:flash"}});
+    document["campaigns"].push_back(
+        {{"id", "flash"},
+         {"window", {{"from", format_rfc3339(window_from)}, {"to", format_rfc3339(window_to)}}},
+         {"applies_to", {"purchase-base"}},
+         {"multiplier_pct", 150},
+         {"budget_points", 1000000},
+         {"funding_account", "campaign:flash"}});
     HttpClient client{service().port()};
-    const auto applied = client.request("PUT", "/v1/program", document.dump(),
-                                        {{"Authorization", "Bearer " + service().secret(api::Role::admin)},
-                                         {"Content-Type", "application/json"}});
+    const auto applied = client.request(
+        "PUT", "/v1/program", document.dump(),
+        {{"Authorization", "Bearer " + service().secret(api::Role::admin)}, {"Content-Type", "application/json"}});
     ASSERT_EQ(applied.status, 201) << applied.body;
   }
 
   HttpResult purchase(const std::string& member_id, Timestamp at, std::int64_t cents) {
     return post("/v1/events",
-                {{"event_id", unique("p-")}, {"member_id", member_id}, {"type", "purchase"},
-                 {"occurred_at", format_rfc3339(at)}, {"attributes", {{"amount_cents", cents}}}},
+                {{"event_id", unique("p-")},
+                 {"member_id", member_id},
+                 {"type", "purchase"},
+                 {"occurred_at", format_rfc3339(at)},
+                 {"attributes", {{"amount_cents", cents}}}},
                 std::nullopt, api::Role::ingest);
   }
 
@@ -98,7 +102,9 @@ TEST_F(Campaigns, ConcurrentPurchasesNeverSpendBeyondTheBudgetAndTheBaseAwardSti
   for (int i = 0; i < purchases; ++i) {
     threads.emplace_back([&, i] {
       HttpClient client{service().port()};
-      const nlohmann::json body = {{"event_id", unique("race-")}, {"member_id", members[i]}, {"type", "purchase"},
+      const nlohmann::json body = {{"event_id", unique("race-")},
+                                   {"member_id", members[i]},
+                                   {"type", "purchase"},
                                    {"occurred_at", format_rfc3339(window_from + std::chrono::hours{2})},
                                    {"attributes", {{"amount_cents", 10000}}}};
       const auto result = client.request("POST", "/v1/events", body.dump(), {{"Authorization", "Bearer " + secret}});
@@ -125,20 +131,21 @@ TEST_F(Campaigns, ConcurrentPurchasesNeverSpendBeyondTheBudgetAndTheBaseAwardSti
   EXPECT_EQ(bonus_total.load(), budget_points);
   auto connection = TestDatabase::instance().connect();
   pqxx::read_transaction txn{*connection};
-  EXPECT_EQ(txn.exec("SELECT sum(spent) FROM campaign_budget_shards WHERE campaign_id = 'double-eleven'")[0][0].as<std::int64_t>(),
+  EXPECT_EQ(txn.exec("SELECT sum(spent) FROM campaign_budget_shards WHERE campaign_id = 'double-eleven'")[0][0]
+                .as<std::int64_t>(),
             budget_points);
   const auto paid = txn.exec(
-      "SELECT -sum(p.amount) FROM postings p JOIN accounts a USING (account_id) WHERE a.name = 'campaign:double-eleven'");
+      "SELECT -sum(p.amount) FROM postings p JOIN accounts a USING (account_id) WHERE a.name = "
+      "'campaign:double-eleven'");
   EXPECT_EQ(paid[0][0].as<std::int64_t>(), budget_points);
 }
 
 TEST_F(Campaigns, AnInvalidProgramIsRefusedWholeWithEveryProblemListed) {
   const auto before = get("/v1/program").json()["version"];
   HttpClient client{service().port()};
-  const auto refused = client.request("PUT", "/v1/program",
-                                      R"({"program":"x","point_value_cents":0,"assets":[],"tracks":{},"rules":[{"id":"r"}]})",
-                                      {{"Authorization", "Bearer " + service().secret(api::Role::admin)},
-                                       {"Content-Type", "application/json"}});
+  const auto refused = client.request(
+      "PUT", "/v1/program", R"({"program":"x","point_value_cents":0,"assets":[],"tracks":{},"rules":[{"id":"r"}]})",
+      {{"Authorization", "Bearer " + service().secret(api::Role::admin)}, {"Content-Type", "application/json"}});
   ASSERT_EQ(refused.status, 422) << refused.body;
   EXPECT_GE(refused.json()["errors"].size(), 5u);
   EXPECT_EQ(get("/v1/program").json()["version"], before);

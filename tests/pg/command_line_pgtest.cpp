@@ -40,7 +40,9 @@ CommandResult run(const std::string& line) {
   return result;
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 TEST(CommandLine, BothBinariesTellTheirVersion) {
   for (const char* binary : {"$LOYALTYD", "$LOYALTYCTL"}) {
@@ -107,11 +109,12 @@ TEST(CommandLine, SigningKeyInitWritesWhereTheVariablePointsAndNeverOverAKey) {
   const fs::path dir = fs::temp_directory_path() / ("loyalty-cli-" + new_id(""));
   fs::create_directories(dir);
   const std::string key = (dir / "signing-key.pem").string();
-  const auto made = run("cd " + dir.string() + " && LOYALTY_SIGNING_KEY=" + key + " $LOYALTYCTL signing-key init --json");
+  const auto made =
+      run("cd " + dir.string() + " && LOYALTY_SIGNING_KEY=" + key + " $LOYALTYCTL signing-key init --json");
   ASSERT_EQ(made.status, 0) << made.output;
   ASSERT_TRUE(fs::exists(key));
   EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator{}), 1);  // nothing else written
-  struct stat info{};
+  struct stat info {};
   ASSERT_EQ(::stat(key.c_str(), &info), 0);
   EXPECT_EQ(info.st_mode & 0777, 0600);
   std::stringstream before;

@@ -102,8 +102,9 @@ TEST(Connections, ATooLargeBodyIsAnswered413EvenWhileTheClientKeepsSending) {
   RawSocket client{server.port(), 16 * 1024};
   ASSERT_TRUE(client.connected());
   const std::size_t body_bytes = 3 * 1024 * 1024;
-  const std::string head = "POST /v1/members HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
-                           std::to_string(body_bytes) + "\r\nX-Request-Id: linger-1\r\n\r\n";
+  const std::string head =
+      "POST /v1/members HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+      std::to_string(body_bytes) + "\r\nX-Request-Id: linger-1\r\n\r\n";
   EXPECT_TRUE(client.send_all(head));
   EXPECT_TRUE(client.send_all(std::string(body_bytes, 'a'))) << "the server reset the connection while we sent";
   const std::string answer = client.receive_all();
@@ -168,7 +169,8 @@ TEST(Connections, AClientThatStopsReadingIsDropped) {
   bool closed = false;
   const std::string answers = client.receive_all(&closed);
   std::size_t count = 0;
-  for (auto at = answers.find("HTTP/1.1 200"); at != std::string::npos; at = answers.find("HTTP/1.1 200", at + 1)) ++count;
+  for (auto at = answers.find("HTTP/1.1 200"); at != std::string::npos; at = answers.find("HTTP/1.1 200", at + 1))
+    ++count;
   EXPECT_LT(count, static_cast<std::size_t>(requests))
       << "every answer was written: the server waited on a client that does not read";
 }

@@ -61,8 +61,8 @@ TEST(ConsoleBrowser, SignInFindAMemberAdjustChartsAuditAndAccessibilityInChromiu
   }
   const fs::path signing_key = fs::temp_directory_path() / ("loyalty-console-" + std::to_string(::getpid()) + ".pem");
   std::ofstream{signing_key} << partners::generate_ed25519_private_pem();
-  LoyaltydProcess daemon{database.service_url(), "console-browser",
-                         {"--signing-key", signing_key.string(), "--rate-limit", "100000"}};
+  LoyaltydProcess daemon{
+      database.service_url(), "console-browser", {"--signing-key", signing_key.string(), "--rate-limit", "100000"}};
   const auto port = daemon.wait_until_serving();
   ASSERT_NE(port, 0) << daemon.log();
 
@@ -71,8 +71,8 @@ TEST(ConsoleBrowser, SignInFindAMemberAdjustChartsAuditAndAccessibilityInChromiu
   const std::map<std::string, std::string> as_admin{{"Authorization", "Bearer " + admin},
                                                     {"Content-Type", "application/json"}};
   const std::string external_id = new_id("console-owner-");
-  const auto created = client.request("POST", "/v1/members",
-                                      json{{"external_id", external_id}, {"display_name", "Console Owner"}}.dump(), as_admin);
+  const auto created = client.request(
+      "POST", "/v1/members", json{{"external_id", external_id}, {"display_name", "Console Owner"}}.dump(), as_admin);
   ASSERT_EQ(created.status, 201) << created.body;
   const std::string member_id = created.json().value("member_id", "");
   const auto event = client.request("POST", "/v1/events",
@@ -90,11 +90,12 @@ TEST(ConsoleBrowser, SignInFindAMemberAdjustChartsAuditAndAccessibilityInChromiu
 
   const fs::path screenshots = fs::path(LOYALTY_BINARY_DIR) / "console-screenshots";
   const std::string command =
-      "cd " + shell_quoted(browser_tests.string()) + " && CONSOLE_BASE_URL=" + shell_quoted("http://127.0.0.1:" + std::to_string(port)) +
-      " ADMIN_KEY=" + shell_quoted(admin) + " FINANCE_KEY=" + shell_quoted(finance) + " MALL_KEY=" + shell_quoted(mall) +
-      " MEMBER_ID=" + shell_quoted(member_id) + " MEMBER_EXTERNAL_ID=" + shell_quoted(external_id) +
-      " SCREENSHOT_DIR=" + shell_quoted(screenshots.string()) + " CHROMIUM=" + shell_quoted(chromium_path()) +
-      " node --test-reporter=spec console.test.mjs 2>&1";
+      "cd " + shell_quoted(browser_tests.string()) +
+      " && CONSOLE_BASE_URL=" + shell_quoted("http://127.0.0.1:" + std::to_string(port)) +
+      " ADMIN_KEY=" + shell_quoted(admin) + " FINANCE_KEY=" + shell_quoted(finance) +
+      " MALL_KEY=" + shell_quoted(mall) + " MEMBER_ID=" + shell_quoted(member_id) +
+      " MEMBER_EXTERNAL_ID=" + shell_quoted(external_id) + " SCREENSHOT_DIR=" + shell_quoted(screenshots.string()) +
+      " CHROMIUM=" + shell_quoted(chromium_path()) + " node --test-reporter=spec console.test.mjs 2>&1";
   std::string output;
   FILE* pipe = ::popen(command.c_str(), "r");
   ASSERT_NE(pipe, nullptr);

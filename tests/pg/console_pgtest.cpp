@@ -62,7 +62,8 @@ TEST_F(Console, EveryEmbeddedFileIsServedWithItsTypeAndTag) {
     ASSERT_EQ(reply.status, 200) << asset.path;
     EXPECT_EQ(reply.header("content-type"), asset.content_type) << asset.path;
     EXPECT_EQ(reply.header("etag"), asset.etag) << asset.path;
-    EXPECT_EQ(reply.body, file_text(std::string(LOYALTY_SOURCE_DIR) + "/console/" + std::string(asset.path))) << asset.path;
+    EXPECT_EQ(reply.body, file_text(std::string(LOYALTY_SOURCE_DIR) + "/console/" + std::string(asset.path)))
+        << asset.path;
     EXPECT_FALSE(reply.header("content-security-policy").empty()) << asset.path;
   }
   EXPECT_EQ(fetch("/console/js/main.js").header("content-type"), "text/javascript; charset=utf-8");
@@ -79,7 +80,8 @@ TEST_F(Console, TheBarePathRedirectsToTheSlash) {
 }
 
 TEST_F(Console, AnUnknownFileIsANotFoundProblem) {
-  for (const std::string target : {"/console/nothing.js", "/console/js/../../etc/passwd", "/console/js", "/console/js/pages/none.js"}) {
+  for (const std::string target :
+       {"/console/nothing.js", "/console/js/../../etc/passwd", "/console/js", "/console/js/pages/none.js"}) {
     const auto reply = fetch(target);
     EXPECT_EQ(reply.status, 404) << target;
     EXPECT_EQ(reply.header("content-type"), "application/problem+json") << target;

@@ -24,8 +24,8 @@
 namespace loyalty::testing {
 namespace {
 
-using nlohmann::json;
 using api::Role;
+using nlohmann::json;
 
 class ConsoleReads : public ::testing::Test {
  protected:
@@ -61,9 +61,9 @@ class ConsoleReads : public ::testing::Test {
     return client().request("POST", path, body.dump(), headers);
   }
   HttpResult put(const std::string& path, const json& body) {
-    return client().request("PUT", path, body.dump(),
-                            {{"Authorization", "Bearer " + service().secret(Role::admin)},
-                             {"Content-Type", "application/json"}});
+    return client().request(
+        "PUT", path, body.dump(),
+        {{"Authorization", "Bearer " + service().secret(Role::admin)}, {"Content-Type", "application/json"}});
   }
   HttpResult get(const std::string& path, Role role = Role::admin) {
     return client().request("GET", path, "", {{"Authorization", "Bearer " + service().secret(role)}});
@@ -78,7 +78,8 @@ class ConsoleReads : public ::testing::Test {
     std::string cursor;
     const char* join = path.find('?') == std::string::npos ? "?" : "&";
     for (int pages = 0; pages < 100; ++pages) {
-      const auto page = get(path + join + "limit=" + std::to_string(limit) + (cursor.empty() ? "" : "&cursor=" + cursor), role);
+      const auto page =
+          get(path + join + "limit=" + std::to_string(limit) + (cursor.empty() ? "" : "&cursor=" + cursor), role);
       EXPECT_EQ(page.status, 200) << page.body;
       if (page.status != 200) break;
       const json body = page.json();
@@ -94,7 +95,8 @@ class ConsoleReads : public ::testing::Test {
   }
   static std::vector<std::string> values(const std::vector<json>& items, const std::string& key) {
     std::vector<std::string> out;
-    for (const auto& item : items) out.push_back(item[key].is_string() ? item[key].get<std::string>() : item[key].dump());
+    for (const auto& item : items)
+      out.push_back(item[key].is_string() ? item[key].get<std::string>() : item[key].dump());
     return out;
   }
 
@@ -104,9 +106,10 @@ class ConsoleReads : public ::testing::Test {
     return created.json().value("member_id", "");
   }
   void adjust(const std::string& member_id, std::int64_t amount) {
-    const auto adjusted = post("/v1/adjustments",
-                               {{"member_id", member_id}, {"asset", "POINTS"}, {"amount", amount}, {"reason_code", "goodwill"}},
-                               Role::admin, unique("adj-"));
+    const auto adjusted =
+        post("/v1/adjustments",
+             {{"member_id", member_id}, {"asset", "POINTS"}, {"amount", amount}, {"reason_code", "goodwill"}},
+             Role::admin, unique("adj-"));
     EXPECT_EQ(adjusted.status, 201) << adjusted.body;
   }
   std::string hold(const std::string& member_id, std::int64_t amount, int ttl_seconds = 900) {
@@ -117,10 +120,15 @@ class ConsoleReads : public ::testing::Test {
   }
   std::string order(const std::string& member_id, std::int64_t points, std::int64_t cash) {
     const std::string order_id = unique("order-");
-    const json lines = json::array({{{"sku", "mug"}, {"title", "Mug"}, {"quantity", 1}, {"unit_price_cents", points + cash}}});
+    const json lines =
+        json::array({{{"sku", "mug"}, {"title", "Mug"}, {"quantity", 1}, {"unit_price_cents", points + cash}}});
     const auto created = post("/v1/orders",
-                              {{"order_id", order_id}, {"member_id", member_id}, {"currency", "CNY"}, {"lines", lines},
-                               {"points_to_use", points}, {"cash_cents", cash}},
+                              {{"order_id", order_id},
+                               {"member_id", member_id},
+                               {"currency", "CNY"},
+                               {"lines", lines},
+                               {"points_to_use", points},
+                               {"cash_cents", cash}},
                               Role::mall);
     EXPECT_EQ(created.status, 201) << created.body;
     return order_id;
@@ -130,11 +138,12 @@ class ConsoleReads : public ::testing::Test {
     const std::string id = unique("p");
     std::string asset = "A" + id.substr(1);
     for (auto& c : asset) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    const json body{{"partner_id", id},
-                    {"name", "Console Partner"},
-                    {"asset", asset},
-                    {"rates", {{"inbound_points_per_unit", 3}, {"outbound_units_per_point_milli", 500}, {"cents_per_point", 2}}},
-                    {"limits", {{"per_member_daily_points", 100000}, {"per_day_points", 1000000}}}};
+    const json body{
+        {"partner_id", id},
+        {"name", "Console Partner"},
+        {"asset", asset},
+        {"rates", {{"inbound_points_per_unit", 3}, {"outbound_units_per_point_milli", 500}, {"cents_per_point", 2}}},
+        {"limits", {{"per_member_daily_points", 100000}, {"per_day_points", 1000000}}}};
     const auto created = post("/v1/partners", body);
     EXPECT_EQ(created.status, 201) << created.body;
     return id;
@@ -157,7 +166,9 @@ class ConsoleReads : public ::testing::Test {
 
 const std::string unknown_member = "mem_doesnotexist00000000";
 
-std::string today() { return format_rfc3339(now_utc()).substr(0, 10); }
+std::string today() {
+  return format_rfc3339(now_utc()).substr(0, 10);
+}
 std::string day_after(const std::string& date, int days) {
   const auto start = parse_rfc3339(date + "T00:00:00Z").value();
   return format_rfc3339(start + std::chrono::days{days}).substr(0, 10);
@@ -225,9 +236,9 @@ TEST_F(ConsoleReads, LotsAreListedSoonestExpiryFirstWithWhatIsLeftOfEach) {
   EXPECT_EQ(remaining, balance["available"].get<std::int64_t>() + balance["pending"].get<std::int64_t>());
 
   // The same list in binary protobuf, from the same message.
-  const auto binary = client().request("GET", "/v1/members/" + member_id + "/lots", "",
-                                       {{"Authorization", "Bearer " + service().secret(Role::admin)},
-                                        {"Accept", "application/x-protobuf"}});
+  const auto binary = client().request(
+      "GET", "/v1/members/" + member_id + "/lots", "",
+      {{"Authorization", "Bearer " + service().secret(Role::admin)}, {"Accept", "application/x-protobuf"}});
   ASSERT_EQ(binary.status, 200);
   v1::LotList decoded;
   ASSERT_TRUE(decoded.ParseFromString(binary.body));
@@ -290,7 +301,8 @@ TEST_F(ConsoleReads, OrdersAreListedNewestFirstEachAsTheOrderItselfAnswersWithIt
   for (const auto& item : all) EXPECT_EQ(item, get("/v1/orders/" + item["order_id"].get<std::string>()).json());
 
   EXPECT_EQ(get("/v1/members/" + create_member() + "/orders").json()["items"].size(), 0u);
-  EXPECT_EQ(refused(get("/v1/members/" + member_id + "/orders?cursor=" + std::string("p:1")), 422), "validation_failed");
+  EXPECT_EQ(refused(get("/v1/members/" + member_id + "/orders?cursor=" + std::string("p:1")), 422),
+            "validation_failed");
   EXPECT_EQ(refused(get("/v1/members/" + unknown_member + "/orders"), 404), "member_not_found");
   EXPECT_EQ(refused(get("/v1/members/" + member_id + "/orders", Role::finance), 403), "forbidden");
 }
@@ -346,7 +358,8 @@ TEST_F(ConsoleReads, ProgramVersionsAreListedNewestFirstAndEachKeepsItsDocument)
   ASSERT_EQ(old.status, 200) << old.body;
   EXPECT_EQ(old.json()["document"], changed);
   EXPECT_EQ(old.json()["sha256"], second.json()["sha256"]);
-  EXPECT_EQ(get("/v1/program/versions/" + versions[0]["version"].dump()).json()["document"], get("/v1/program").json()["document"]);
+  EXPECT_EQ(get("/v1/program/versions/" + versions[0]["version"].dump()).json()["document"],
+            get("/v1/program").json()["document"]);
   EXPECT_EQ(refused(get("/v1/program/versions/99999"), 404), "not_found");
   EXPECT_EQ(refused(get("/v1/program/versions/first"), 404), "not_found");
   EXPECT_EQ(refused(get(path, Role::mall), 403), "forbidden");
@@ -397,11 +410,13 @@ TEST_F(ConsoleReads, APartnersExchangesAreListedNewestFirstInBothDirections) {
   adjust(member_id, 1000);
   const auto key = hmac_key(partner_id);
   link_and_confirm(client(), service().secret(Role::mall), key, member_id, "REF-X");
-  const auto in = signed_partner_request(client(), key, "POST", "/partner/v1/exchanges",
-                                         json{{"exchange_id", "in-1"}, {"partner_member_ref", "REF-X"}, {"partner_units", 10}}.dump());
+  const auto in = signed_partner_request(
+      client(), key, "POST", "/partner/v1/exchanges",
+      json{{"exchange_id", "in-1"}, {"partner_member_ref", "REF-X"}, {"partner_units", 10}}.dump());
   ASSERT_EQ(in.status, 201) << in.body;
-  const auto out = post("/v1/exchanges", {{"exchange_id", "out-1"}, {"member_id", member_id}, {"partner_id", partner_id}, {"points", 100}},
-                        Role::mall);
+  const auto out = post(
+      "/v1/exchanges",
+      {{"exchange_id", "out-1"}, {"member_id", member_id}, {"partner_id", partner_id}, {"points", 100}}, Role::mall);
   ASSERT_EQ(out.status, 201) << out.body;
 
   const auto exchanges = walk("/v1/partners/" + partner_id + "/exchanges", 1, "exchange_id", Role::finance);
@@ -431,8 +446,9 @@ TEST_F(ConsoleReads, StatementsAreListedOpenDayFirstWithTheirSignatureAcknowledg
   adjust(member_id, 1000);
   const auto key = hmac_key(partner_id);
   link_and_confirm(client(), service().secret(Role::mall), key, member_id, "REF-S");
-  ASSERT_EQ(signed_partner_request(client(), key, "POST", "/partner/v1/exchanges",
-                                   json{{"exchange_id", "in-s"}, {"partner_member_ref", "REF-S"}, {"partner_units", 5}}.dump())
+  ASSERT_EQ(signed_partner_request(
+                client(), key, "POST", "/partner/v1/exchanges",
+                json{{"exchange_id", "in-s"}, {"partner_member_ref", "REF-S"}, {"partner_units", 5}}.dump())
                 .status,
             201);
 
@@ -452,7 +468,8 @@ TEST_F(ConsoleReads, StatementsAreListedOpenDayFirstWithTheirSignatureAcknowledg
   const auto served = signed_partner_request(client(), key, "GET", "/partner/v1/statements?date=" + today());
   ASSERT_EQ(served.status, 200) << served.body;
   const json document = served.json();
-  ASSERT_EQ(signed_partner_request(client(), key, "POST", "/partner/v1/statements/" + document["statement_id"].get<std::string>() + "/ack",
+  ASSERT_EQ(signed_partner_request(client(), key, "POST",
+                                   "/partner/v1/statements/" + document["statement_id"].get<std::string>() + "/ack",
                                    json{{"statement_sha256", document["sha256"]}}.dump())
                 .status,
             200);
@@ -483,7 +500,9 @@ TEST_F(ConsoleReads, StatementsAreListedOpenDayFirstWithTheirSignatureAcknowledg
   EXPECT_FALSE(statements[1].contains("acknowledged_at"));
   EXPECT_NE(statements[1]["dispute"].get<std::string>().find(std::string(64, '0')), std::string::npos);
 
-  EXPECT_EQ(refused(get("/v1/partners/" + partner_id + "/statements?cursor=" + std::string("bm90LWEtY3Vyc29y"), Role::finance), 422),
+  EXPECT_EQ(refused(get("/v1/partners/" + partner_id + "/statements?cursor=" + std::string("bm90LWEtY3Vyc29y"),
+                        Role::finance),
+                    422),
             "validation_failed");
   EXPECT_EQ(refused(get("/v1/partners/nobody/statements"), 404), "not_found");
   EXPECT_EQ(refused(get("/v1/partners/" + partner_id + "/statements", Role::mall), 403), "forbidden");
@@ -525,7 +544,8 @@ TEST_F(ConsoleReads, ExportsAreListedNewestFirstForAdminAndFinance) {
   std::vector<std::string> asked;
   for (int i = 0; i < 3; ++i) {
     const auto created = post("/v1/exports",
-                              {{"from", "2026-01-01T00:00:00Z"}, {"to", "2026-01-0" + std::to_string(2 + i) + "T00:00:00Z"},
+                              {{"from", "2026-01-01T00:00:00Z"},
+                               {"to", "2026-01-0" + std::to_string(2 + i) + "T00:00:00Z"},
                                {"formats", {"csv"}}},
                               Role::finance, unique("export-"));
     ASSERT_EQ(created.status, 202) << created.body;
@@ -537,7 +557,8 @@ TEST_F(ConsoleReads, ExportsAreListedNewestFirstForAdminAndFinance) {
   EXPECT_EQ(std::vector<std::string>(ids.begin(), ids.begin() + 3), asked);
   for (std::size_t i = 0; i < 3; ++i) {
     const json fetched = get("/v1/exports/" + asked[i], Role::finance).json();
-    for (const char* field : {"export_id", "from", "to", "formats", "created_at"}) EXPECT_EQ(exports[i][field], fetched[field]);
+    for (const char* field : {"export_id", "from", "to", "formats", "created_at"})
+      EXPECT_EQ(exports[i][field], fetched[field]);
   }
   EXPECT_EQ(walk("/v1/exports", 50, "export_id", Role::finance).size(), exports.size());
   EXPECT_EQ(refused(get("/v1/exports", Role::mall), 403), "forbidden");
@@ -555,12 +576,16 @@ TEST_F(ConsoleReads, TheDailyReportCountsEachDayAndAddsUpToTheRollForwardOfTheSa
   const json before = day_of_today();
   const std::string member_id = create_member();
   adjust(member_id, 500);
-  ASSERT_EQ(post("/v1/adjustments", {{"member_id", member_id}, {"asset", "POINTS"}, {"amount", -100}, {"reason_code", "correction"}},
+  ASSERT_EQ(post("/v1/adjustments",
+                 {{"member_id", member_id}, {"asset", "POINTS"}, {"amount", -100}, {"reason_code", "correction"}},
                  Role::admin, unique("adj-"))
                 .status,
             201);
-  ASSERT_EQ(post("/v1/events", {{"event_id", unique("ev-")}, {"member_id", member_id}, {"type", "vehicle_delivery"},
-                                {"occurred_at", format_rfc3339(now_utc())}},
+  ASSERT_EQ(post("/v1/events",
+                 {{"event_id", unique("ev-")},
+                  {"member_id", member_id},
+                  {"type", "vehicle_delivery"},
+                  {"occurred_at", format_rfc3339(now_utc())}},
                  Role::ingest)
                 .status,
             201);
@@ -573,15 +598,18 @@ TEST_F(ConsoleReads, TheDailyReportCountsEachDayAndAddsUpToTheRollForwardOfTheSa
   EXPECT_EQ(body["from"], from);
   EXPECT_EQ(body["to"], to);
   ASSERT_EQ(body["days"].size(), 3u);
-  EXPECT_EQ(values(body["days"].get<std::vector<json>>(), "date"), (std::vector<std::string>{from, today(), day_after(today(), 1)}));
+  EXPECT_EQ(values(body["days"].get<std::vector<json>>(), "date"),
+            (std::vector<std::string>{from, today(), day_after(today(), 1)}));
   const json after = body["days"][1];
   EXPECT_EQ(after["issued"].get<std::int64_t>() - before["issued"].get<std::int64_t>(), 50000);
   EXPECT_EQ(after["redeemed"].get<std::int64_t>() - before["redeemed"].get<std::int64_t>(), 50);
   EXPECT_EQ(after["adjusted"].get<std::int64_t>() - before["adjusted"].get<std::int64_t>(), 400);
   EXPECT_EQ(after["expired"], before["expired"]);
-  EXPECT_EQ(body["days"][2], (json{{"date", day_after(today(), 1)}, {"issued", 0}, {"redeemed", 0}, {"expired", 0}, {"adjusted", 0}}));
+  EXPECT_EQ(body["days"][2],
+            (json{{"date", day_after(today(), 1)}, {"issued", 0}, {"redeemed", 0}, {"expired", 0}, {"adjusted", 0}}));
 
-  const auto liability = get("/v1/reports/liability?from=" + from + "T00:00:00Z&to=" + to + "T00:00:00Z", Role::finance);
+  const auto liability =
+      get("/v1/reports/liability?from=" + from + "T00:00:00Z&to=" + to + "T00:00:00Z", Role::finance);
   ASSERT_EQ(liability.status, 200) << liability.body;
   const json roll = liability.json()["roll_forward"];
   std::int64_t issued = 0, redeemed = 0, expired = 0, adjusted = 0;
@@ -600,7 +628,8 @@ TEST_F(ConsoleReads, TheDailyReportCountsEachDayAndAddsUpToTheRollForwardOfTheSa
   EXPECT_EQ(get("/v1/reports/daily?from=2025-01-01&to=2026-01-02", Role::finance).json()["days"].size(), 366u);
   EXPECT_EQ(refused(get("/v1/reports/daily?from=2025-01-01&to=2026-01-03", Role::finance), 422), "validation_failed");
   EXPECT_EQ(refused(get("/v1/reports/daily?from=" + to + "&to=" + from, Role::finance), 422), "validation_failed");
-  EXPECT_EQ(refused(get("/v1/reports/daily?from=" + from + "T01:00:00Z&to=" + to, Role::finance), 422), "validation_failed");
+  EXPECT_EQ(refused(get("/v1/reports/daily?from=" + from + "T01:00:00Z&to=" + to, Role::finance), 422),
+            "validation_failed");
   EXPECT_EQ(refused(get("/v1/reports/daily?to=" + to, Role::finance), 422), "validation_failed");
   EXPECT_EQ(refused(get("/v1/reports/daily?from=" + from + "&to=" + to, Role::admin), 403), "forbidden");
 }

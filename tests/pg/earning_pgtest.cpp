@@ -16,8 +16,11 @@ class Earning : public ServiceTest {
                    nlohmann::json attributes = nlohmann::json::object(), std::string event_id = "") {
     if (event_id.empty()) event_id = unique("ev-");
     return post("/v1/events",
-                {{"event_id", event_id}, {"member_id", member_id}, {"type", type},
-                 {"occurred_at", format_rfc3339(occurred_at)}, {"attributes", attributes}},
+                {{"event_id", event_id},
+                 {"member_id", member_id},
+                 {"type", type},
+                 {"occurred_at", format_rfc3339(occurred_at)},
+                 {"attributes", attributes}},
                 std::nullopt, api::Role::ingest);
   }
   static Timestamp days_ago(int days) { return now_utc() - std::chrono::days{days}; }
@@ -82,7 +85,8 @@ TEST_F(Earning, TheDailyCheckInCapCountsTheEventsOwnUtcDay) {
   const auto day = floor<days>(now_utc()) - days{3};
   const Timestamp last_second = time_point_cast<microseconds>(day + hours{23} + minutes{59} + seconds{59});
   const Timestamp next_midnight = time_point_cast<microseconds>(day + days{1});
-  EXPECT_EQ(event(member_id, "daily_checkin", time_point_cast<microseconds>(day + hours{8})).json()["awards"].size(), 2u);
+  EXPECT_EQ(event(member_id, "daily_checkin", time_point_cast<microseconds>(day + hours{8})).json()["awards"].size(),
+            2u);
   EXPECT_EQ(event(member_id, "daily_checkin", last_second).json()["awards"].size(), 0u);
   EXPECT_EQ(event(member_id, "daily_checkin", next_midnight).json()["awards"].size(), 2u);
   EXPECT_EQ(points_balance(member_id)["available"], 400);
@@ -112,7 +116,9 @@ TEST_F(Earning, TheDeliveryWelcomeIsCappedForLifeAndReversedEventsFreeTheirPlace
     event(member_id, "vehicle_delivery", days_ago(5 - i), nlohmann::json::object(), ids.back());
   }
   EXPECT_EQ(points_balance(member_id)["available"], 150000);
-  ASSERT_EQ(post("/v1/events/" + ids[0] + "/reverse", {{"reason", "order cancelled"}}, std::nullopt, api::Role::ingest).status, 200);
+  ASSERT_EQ(post("/v1/events/" + ids[0] + "/reverse", {{"reason", "order cancelled"}}, std::nullopt, api::Role::ingest)
+                .status,
+            200);
   EXPECT_EQ(event(member_id, "vehicle_delivery", days_ago(0)).json()["awards"].size(), 2u);
   EXPECT_EQ(points_balance(member_id)["available"], 150000);
 }
@@ -120,8 +126,11 @@ TEST_F(Earning, TheDeliveryWelcomeIsCappedForLifeAndReversedEventsFreeTheirPlace
 TEST_F(Earning, AReplayedEventIdAwardsNothingTwiceEvenWhenReplaysRace) {
   const std::string member_id = create_member();
   const std::string event_id = unique("replay-");
-  const nlohmann::json body = {{"event_id", event_id}, {"member_id", member_id}, {"type", "referral_converted"},
-                               {"occurred_at", format_rfc3339(days_ago(1))}, {"attributes", nlohmann::json::object()}};
+  const nlohmann::json body = {{"event_id", event_id},
+                               {"member_id", member_id},
+                               {"type", "referral_converted"},
+                               {"occurred_at", format_rfc3339(days_ago(1))},
+                               {"attributes", nlohmann::json::object()}};
   const std::string& secret = service().secret(api::Role::ingest);
   std::vector<std::thread> threads;
   std::atomic<int> created{0};
@@ -159,16 +168,24 @@ TEST_F(Earning, BadEventsAreRefusedAndWriteNothing) {
   EXPECT_EQ(event(member_id, "purchase", days_ago(1), {{"amount_cents", 10.5}}).status, 400);
   EXPECT_EQ(event(member_id, "purchase", days_ago(1), {{"amount_cents", -5}}).status, 422);
   EXPECT_EQ(event("mem_nobody00000000000000", "daily_checkin", days_ago(1)).status, 404);
-  EXPECT_EQ(post("/v1/events", {{"event_id", "x"}, {"member_id", member_id}, {"type", "Purchase!"},
-                                {"occurred_at", "yesterday"}}, std::nullopt, api::Role::ingest).status, 422);
+  EXPECT_EQ(post("/v1/events",
+                 {{"event_id", "x"}, {"member_id", member_id}, {"type", "Purchase!"}, {"occurred_at", "yesterday"}},
+                 std::nullopt, api::Role::ingest)
+                .status,
+            422);
   EXPECT_EQ(count_rows("events"), events);
   EXPECT_EQ(event(member_id, "purchase", days_ago(20), {{"amount_cents", "250"}}).json()["awards"][0]["amount"], 2);
 }
 
 TEST_F(Earning, OnlyIngestAndAdminKeysRecordEvents) {
   const std::string member_id = create_member();
-  EXPECT_EQ(post("/v1/events", {{"event_id", unique("e-")}, {"member_id", member_id}, {"type", "daily_checkin"},
-                                {"occurred_at", format_rfc3339(now_utc())}}, std::nullopt, api::Role::mall).status,
+  EXPECT_EQ(post("/v1/events",
+                 {{"event_id", unique("e-")},
+                  {"member_id", member_id},
+                  {"type", "daily_checkin"},
+                  {"occurred_at", format_rfc3339(now_utc())}},
+                 std::nullopt, api::Role::mall)
+                .status,
             403);
 }
 
@@ -176,16 +193,19 @@ TEST_F(Earning, ReversingAfterTheMemberSpentLeavesAVisibleDebtThatLaterEarningsR
   const std::string member_id = create_member();
   const std::string referral = unique("referral-");
   event(member_id, "referral_converted", days_ago(2), nlohmann::json::object(), referral);  // 20000 points, 100 growth
-  const auto spent = post("/v1/adjustments",
-                          {{"member_id", member_id}, {"asset", "POINTS"}, {"amount", -15000}, {"reason_code", "correction"}},
-                          unique("spend-"));
+  const auto spent =
+      post("/v1/adjustments",
+           {{"member_id", member_id}, {"asset", "POINTS"}, {"amount", -15000}, {"reason_code", "correction"}},
+           unique("spend-"));
   ASSERT_EQ(spent.status, 201);
-  const auto reversed = post("/v1/events/" + referral + "/reverse", {{"reason", "referral fraud"}}, std::nullopt, api::Role::ingest);
+  const auto reversed =
+      post("/v1/events/" + referral + "/reverse", {{"reason", "referral fraud"}}, std::nullopt, api::Role::ingest);
   ASSERT_EQ(reversed.status, 200) << reversed.body;
   EXPECT_EQ(points_balance(member_id)["available"], -15000);
   EXPECT_EQ(growth_balance(member_id)["available"], 0);
   // Reversing again changes nothing and answers the same.
-  const auto again = post("/v1/events/" + referral + "/reverse", {{"reason", "referral fraud"}}, std::nullopt, api::Role::ingest);
+  const auto again =
+      post("/v1/events/" + referral + "/reverse", {{"reason", "referral fraud"}}, std::nullopt, api::Role::ingest);
   EXPECT_EQ(again.status, 200);
   EXPECT_EQ(again.json()["entry_id"], reversed.json()["entry_id"]);
   EXPECT_EQ(points_balance(member_id)["available"], -15000);
@@ -226,12 +246,15 @@ TEST_F(Earning, ReversingAPendingPurchaseCancelsItsPendingPoints) {
   const std::string purchase = unique("purchase-");
   event(member_id, "mall_purchase", now_utc() - std::chrono::hours{2}, {{"amount_cents", 99900}}, purchase);
   EXPECT_EQ(points_balance(member_id)["pending"], 999);
-  const auto reversed = post("/v1/events/" + purchase + "/reverse", {{"reason", "returned"}}, std::nullopt, api::Role::ingest);
+  const auto reversed =
+      post("/v1/events/" + purchase + "/reverse", {{"reason", "returned"}}, std::nullopt, api::Role::ingest);
   ASSERT_EQ(reversed.status, 200) << reversed.body;
   const auto balance = points_balance(member_id);
   EXPECT_EQ(balance["pending"], 0);
   EXPECT_EQ(balance["available"], 0);
-  EXPECT_EQ(post("/v1/events/" + unique("none-") + "/reverse", {{"reason", "x"}}, std::nullopt, api::Role::ingest).status, 404);
+  EXPECT_EQ(
+      post("/v1/events/" + unique("none-") + "/reverse", {{"reason", "x"}}, std::nullopt, api::Role::ingest).status,
+      404);
 }
 
 TEST_F(Earning, HoldsSpendTheSoonestExpiringLotsFirst) {
@@ -241,7 +264,8 @@ TEST_F(Earning, HoldsSpendTheSoonestExpiringLotsFirst) {
   ASSERT_EQ(post("/v1/holds", {{"member_id", member_id}, {"amount", 1200}}, unique("h-")).status, 201);
   auto connection = TestDatabase::instance().connect();
   pqxx::read_transaction txn{*connection};
-  const auto lots = txn.exec_params("SELECT remaining FROM lots WHERE member_id = $1 ORDER BY expires_at, lot_id", member_id);
+  const auto lots =
+      txn.exec_params("SELECT remaining FROM lots WHERE member_id = $1 ORDER BY expires_at, lot_id", member_id);
   ASSERT_EQ(lots.size(), 2u);
   EXPECT_EQ(lots[0][0].as<int>(), 0);
   EXPECT_EQ(lots[1][0].as<int>(), 800);

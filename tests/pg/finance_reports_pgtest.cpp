@@ -52,7 +52,9 @@ std::string read_file(const fs::path& path) {
   return text.str();
 }
 
-fs::path loyaltyctl_binary() { return fs::canonical("/proc/self/exe").parent_path().parent_path() / "tools" / "loyaltyctl"; }
+fs::path loyaltyctl_binary() {
+  return fs::canonical("/proc/self/exe").parent_path().parent_path() / "tools" / "loyaltyctl";
+}
 
 // A scratch directory with an Ed25519 key pair made by stock openssl.
 struct Scratch {
@@ -60,7 +62,9 @@ struct Scratch {
   Scratch() {
     fs::create_directories(dir);
     EXPECT_EQ(run("openssl genpkey -algorithm ed25519 -out " + (dir / "key.pem").string()).status, 0);
-    EXPECT_EQ(run("openssl pkey -in " + (dir / "key.pem").string() + " -pubout -out " + (dir / "pub.pem").string()).status, 0);
+    EXPECT_EQ(
+        run("openssl pkey -in " + (dir / "key.pem").string() + " -pubout -out " + (dir / "pub.pem").string()).status,
+        0);
   }
   ~Scratch() { fs::remove_all(dir); }
   std::string key() const { return read_file(dir / "key.pem"); }
@@ -137,12 +141,14 @@ TEST_F(Finance, TheLiabilityRollForwardAddsUpByCategoryAndByEntryKind) {
   const auto from = format_rfc3339(now_utc());
   std::this_thread::sleep_for(std::chrono::milliseconds(5));
   const std::string member_id = member_with_points(1000);
-  const auto hold = post("/v1/holds", {{"member_id", member_id}, {"amount", 200}, {"ttl_seconds", 600}}, unique("h-"), api::Role::mall);
+  const auto hold = post("/v1/holds", {{"member_id", member_id}, {"amount", 200}, {"ttl_seconds", 600}}, unique("h-"),
+                         api::Role::mall);
   ASSERT_EQ(hold.status, 201) << hold.body;
   const auto hold_id = hold.json()["hold_id"].get<std::string>();
   ASSERT_EQ(post("/v1/holds/" + hold_id + "/capture", {{"amount", 150}}).status, 200);
-  const auto debit = post("/v1/adjustments", {{"member_id", member_id}, {"asset", "POINTS"}, {"amount", -30}, {"reason_code", "goodwill"}},
-                          unique("d-"));
+  const auto debit =
+      post("/v1/adjustments",
+           {{"member_id", member_id}, {"asset", "POINTS"}, {"amount", -30}, {"reason_code", "goodwill"}}, unique("d-"));
   ASSERT_EQ(debit.status, 201) << debit.body;
   std::this_thread::sleep_for(std::chrono::milliseconds(5));
   const auto to = format_rfc3339(now_utc());
@@ -150,7 +156,8 @@ TEST_F(Finance, TheLiabilityRollForwardAddsUpByCategoryAndByEntryKind) {
   ASSERT_EQ(report.status, 200) << report.body;
   const auto roll = report.json()["roll_forward"];
   const auto value = [&](const char* name) { return roll[name].get<std::int64_t>(); };
-  EXPECT_EQ(value("opening") + value("issued") - value("redeemed") - value("expired") - value("exchanged") + value("adjustments"),
+  EXPECT_EQ(value("opening") + value("issued") - value("redeemed") - value("expired") - value("exchanged") +
+                value("adjustments"),
             value("closing"));
   std::int64_t by_kind = 0;
   for (const auto& item : roll["by_kind"]) by_kind += item["amount"].get<std::int64_t>();
@@ -161,9 +168,9 @@ TEST_F(Finance, TheLiabilityRollForwardAddsUpByCategoryAndByEntryKind) {
   EXPECT_TRUE(roll["balanced"].get<bool>());
   // The outstanding points are the members' POINTS of the trial balance, valued at the program's rate.
   const auto outstanding = report.json()["outstanding"];
-  EXPECT_EQ(outstanding["total"].get<std::int64_t>(),
-            outstanding["available"].get<std::int64_t>() + outstanding["pending"].get<std::int64_t>() +
-                outstanding["held"].get<std::int64_t>());
+  EXPECT_EQ(outstanding["total"].get<std::int64_t>(), outstanding["available"].get<std::int64_t>() +
+                                                          outstanding["pending"].get<std::int64_t>() +
+                                                          outstanding["held"].get<std::int64_t>());
   EXPECT_EQ(outstanding["value_cents"].get<std::int64_t>(),
             outstanding["total"].get<std::int64_t>() * report.json()["point_value_cents"].get<std::int64_t>());
   EXPECT_EQ(get("/v1/reports/liability?from=" + from, api::Role::finance).status, 422);
@@ -172,7 +179,8 @@ TEST_F(Finance, TheLiabilityRollForwardAddsUpByCategoryAndByEntryKind) {
 TEST_F(Finance, TheExportedJournalIsAcceptedByHledgerAndLedgerAndEqualsTheTrialBalance) {
   Scratch scratch;
   const std::string member_id = member_with_points(420);
-  post("/v1/adjustments", {{"member_id", member_id}, {"asset", "GROWTH"}, {"amount", 17}, {"reason_code", "goodwill"}}, unique("g-"));
+  post("/v1/adjustments", {{"member_id", member_id}, {"asset", "GROWTH"}, {"amount", 17}, {"reason_code", "goodwill"}},
+       unique("g-"));
   const Timestamp from = now_utc() - std::chrono::hours(1);
   const Timestamp to = now_utc() + std::chrono::hours(1);
   // A split range: the second half's journal opens with the first half's balances.
@@ -186,10 +194,12 @@ TEST_F(Finance, TheExportedJournalIsAcceptedByHledgerAndLedgerAndEqualsTheTrialB
   const auto ledger = run("ledger -f " + journal.string() + " bal");
   EXPECT_EQ(ledger.status, 0) << ledger.output;
   std::map<std::string, std::int64_t> expected;
-  const auto trial = get("/v1/reports/trial-balance?as_of=" + format_rfc3339(to - std::chrono::microseconds(1)), api::Role::finance);
+  const auto trial =
+      get("/v1/reports/trial-balance?as_of=" + format_rfc3339(to - std::chrono::microseconds(1)), api::Role::finance);
   const auto trial_body = trial.json();
   for (const auto& line : trial_body["accounts"]) {
-    if (line["balance"] != 0) expected[line["account"].get<std::string>() + "/" + line["asset"].get<std::string>()] = line["balance"];
+    if (line["balance"] != 0)
+      expected[line["account"].get<std::string>() + "/" + line["asset"].get<std::string>()] = line["balance"];
   }
   ASSERT_EQ(trial.status, 200) << trial.body;
   EXPECT_EQ(hledger_balances(journal), expected) << trial.body;
@@ -202,8 +212,9 @@ TEST_F(Finance, AManifestSignatureVerifiesWithStockOpensslAndLoyaltyctlChecksEve
   const fs::path out = scratch.dir / "export";
   export_to(out, now_utc() - std::chrono::hours(1), now_utc() + std::chrono::hours(1), scratch.key());
   ASSERT_EQ(run("base64 -d " + (out / "manifest.sig").string() + " > " + (scratch.dir / "sig.bin").string()).status, 0);
-  const auto openssl = run("openssl pkeyutl -verify -pubin -inkey " + (scratch.dir / "pub.pem").string() + " -rawin -in " +
-                           (out / "manifest.json").string() + " -sigfile " + (scratch.dir / "sig.bin").string());
+  const auto openssl =
+      run("openssl pkeyutl -verify -pubin -inkey " + (scratch.dir / "pub.pem").string() + " -rawin -in " +
+          (out / "manifest.json").string() + " -sigfile " + (scratch.dir / "sig.bin").string());
   EXPECT_EQ(openssl.status, 0) << openssl.output;
   const std::string verify = loyaltyctl_binary().string() + " audit verify " + out.string() + " --public-key " +
                              (scratch.dir / "pub.pem").string();
@@ -211,7 +222,10 @@ TEST_F(Finance, AManifestSignatureVerifiesWithStockOpensslAndLoyaltyctlChecksEve
   EXPECT_EQ(verified.status, 0) << verified.output;
   // Another key did not sign it.
   Scratch other;
-  EXPECT_NE(run(loyaltyctl_binary().string() + " audit verify " + out.string() + " --public-key " + (other.dir / "pub.pem").string()).status, 0);
+  EXPECT_NE(run(loyaltyctl_binary().string() + " audit verify " + out.string() + " --public-key " +
+                (other.dir / "pub.pem").string())
+                .status,
+            0);
   // One changed byte in an exported file is caught.
   {
     std::fstream postings{out / "postings.csv", std::ios::in | std::ios::out | std::ios::binary};
@@ -224,7 +238,8 @@ TEST_F(Finance, AManifestSignatureVerifiesWithStockOpensslAndLoyaltyctlChecksEve
 }
 
 // The record of a CSV file whose column `column` holds `value`, read by the project's reader.
-std::optional<std::vector<std::string>> csv_record_with(const fs::path& path, std::size_t column, const std::string& value) {
+std::optional<std::vector<std::string>> csv_record_with(const fs::path& path, std::size_t column,
+                                                        const std::string& value) {
   std::ifstream in{path, std::ios::binary};
   audit::CsvReader reader{in};
   while (const auto record = reader.next()) {
@@ -362,7 +377,8 @@ TEST_F(Finance, AnExportThroughTheApiIsSignedAndServedFileByFile) {
     EXPECT_EQ(unchanged.header("etag"), etag);
   }
   EXPECT_EQ(client.request("GET", "/v1/exports/" + export_id + "/files/secrets.txt", "", finance).status, 404);
-  EXPECT_EQ(client.request("POST", "/v1/exports", json{{"from", "x"}, {"formats", {"pdf"}}}.dump(), finance).status, 422);
+  EXPECT_EQ(client.request("POST", "/v1/exports", json{{"from", "x"}, {"formats", {"pdf"}}}.dump(), finance).status,
+            422);
 }
 
 // A stored file of several chunks is streamed a chunk at a time, with its full length up front,
@@ -376,12 +392,14 @@ TEST_F(Finance, AnExportFileOfSeveralChunksIsStreamedWhole) {
   {
     auto connection = TestDatabase::instance().connect();
     pqxx::work txn{*connection};
-    txn.exec_params("INSERT INTO exports (export_id, range_from, range_to, formats, status, requested_by)"
-                    " VALUES ($1, now() - interval '1 hour', now(), '{csv}', 'done', 'test')",
-                    export_id);
+    txn.exec_params(
+        "INSERT INTO exports (export_id, range_from, range_to, formats, status, requested_by)"
+        " VALUES ($1, now() - interval '1 hour', now(), '{csv}', 'done', 'test')",
+        export_id);
     audit::DatabaseSink sink{txn, export_id};
     sink.begin_file("entries.csv");
-    for (std::size_t at = 0; at < content.size(); at += 100000) sink.write("entries.csv", std::string_view(content).substr(at, 100000));
+    for (std::size_t at = 0; at < content.size(); at += 100000)
+      sink.write("entries.csv", std::string_view(content).substr(at, 100000));
     sink.end_file({"entries.csv", static_cast<std::int64_t>(content.size()), 0, to_hex(sha256(content))});
     txn.commit();
   }
@@ -393,8 +411,10 @@ TEST_F(Finance, AnExportFileOfSeveralChunksIsStreamedWhole) {
   EXPECT_EQ(file.body.size(), content.size());
   EXPECT_TRUE(file.body == content) << "the streamed file differs from what was stored";
   EXPECT_EQ(file.header("etag"), "\"" + to_hex(sha256(content)) + "\"");
-  EXPECT_EQ(client.request("GET", "/v1/exports/" + export_id + "/files/entries.csv", "",
-                           {{"Authorization", finance.at("Authorization")}, {"If-None-Match", "\"" + to_hex(sha256(content)) + "\""}})
+  EXPECT_EQ(client
+                .request("GET", "/v1/exports/" + export_id + "/files/entries.csv", "",
+                         {{"Authorization", finance.at("Authorization")},
+                          {"If-None-Match", "\"" + to_hex(sha256(content)) + "\""}})
                 .status,
             304);
 }
@@ -405,9 +425,10 @@ TEST_F(Finance, AnExportLeftRunningByAProcessThatStoppedReadsFailed) {
     // As a process that accepted the export and died would leave it: running, its key unheld.
     auto connection = TestDatabase::instance().connect();
     pqxx::work txn{*connection};
-    txn.exec_params("INSERT INTO exports (export_id, range_from, range_to, formats, status, requested_by, runner_key)"
-                    " VALUES ($1, now() - interval '1 day', now(), '{csv}', 'running', 'test', 123456789)",
-                    export_id);
+    txn.exec_params(
+        "INSERT INTO exports (export_id, range_from, range_to, formats, status, requested_by, runner_key)"
+        " VALUES ($1, now() - interval '1 day', now(), '{csv}', 'running', 'test', 123456789)",
+        export_id);
     txn.commit();
   }
   const auto orphan = get("/v1/exports/" + export_id, api::Role::finance);
@@ -422,11 +443,19 @@ TEST_F(Finance, AnExportLeftRunningByAProcessThatStoppedReadsFailed) {
 
 TEST_F(Finance, ExportsAndTheAuditTrailNeverHoldAFullPhoneNumber) {
   Scratch scratch;
-  const auto created = post("/v1/members", {{"external_id", unique("ext-")}, {"display_name", "Li Lei"}, {"phone", "13812341234"}});
+  const auto created =
+      post("/v1/members", {{"external_id", unique("ext-")}, {"display_name", "Li Lei"}, {"phone", "13812341234"}});
   ASSERT_EQ(created.status, 201) << created.body;
   const std::string member_id = created.json()["member_id"];
-  ASSERT_EQ(post("/v1/adjustments", {{"member_id", member_id}, {"asset", "POINTS"}, {"amount", 5}, {"reason_code", "goodwill"},
-                                     {"note", "called the member at 13812341234"}}, unique("n-")).status, 201);
+  ASSERT_EQ(post("/v1/adjustments",
+                 {{"member_id", member_id},
+                  {"asset", "POINTS"},
+                  {"amount", 5},
+                  {"reason_code", "goodwill"},
+                  {"note", "called the member at 13812341234"}},
+                 unique("n-"))
+                .status,
+            201);
   const fs::path out = scratch.dir / "export";
   export_to(out, now_utc() - std::chrono::hours(1), now_utc() + std::chrono::hours(1), scratch.key());
   for (const auto& file : fs::directory_iterator(out)) {
@@ -439,10 +468,14 @@ TEST_F(Finance, ExportsAndTheAuditTrailNeverHoldAFullPhoneNumber) {
 }
 
 TEST_F(Finance, ErasingPersonalDataKeepsTheLedgerIntactAndIsAudited) {
-  const auto created = post("/v1/members", {{"external_id", unique("ext-")}, {"display_name", "Han Meimei"}, {"phone", "13900001111"}});
+  const auto created =
+      post("/v1/members", {{"external_id", unique("ext-")}, {"display_name", "Han Meimei"}, {"phone", "13900001111"}});
   const std::string member_id = created.json()["member_id"];
-  ASSERT_EQ(post("/v1/adjustments", {{"member_id", member_id}, {"asset", "POINTS"}, {"amount", 80}, {"reason_code", "goodwill"}},
-                 unique("e-")).status, 201);
+  ASSERT_EQ(
+      post("/v1/adjustments",
+           {{"member_id", member_id}, {"asset", "POINTS"}, {"amount", 80}, {"reason_code", "goodwill"}}, unique("e-"))
+          .status,
+      201);
   const auto entries_before = count_rows("entries");
   const auto erased = erase(member_id);
   ASSERT_EQ(erased.status, 200) << erased.body;
@@ -457,10 +490,12 @@ TEST_F(Finance, ErasingPersonalDataKeepsTheLedgerIntactAndIsAudited) {
   EXPECT_TRUE(again.json()["erased_fields"].empty());
   EXPECT_EQ(erase("mem_00000000000000000000").status, 404);
   EXPECT_EQ(erase(member_id, api::Role::finance).status, 403);
-  const auto audited = get("/v1/audit/events?action=DELETE%20/v1/members/%7Bmember_id%7D/personal-data", api::Role::finance);
+  const auto audited =
+      get("/v1/audit/events?action=DELETE%20/v1/members/%7Bmember_id%7D/personal-data", api::Role::finance);
   bool found = false;
   const auto audited_body = audited.json();
-  for (const auto& event : audited_body["items"]) found = found || event["subject"] == "/v1/members/" + member_id + "/personal-data";
+  for (const auto& event : audited_body["items"])
+    found = found || event["subject"] == "/v1/members/" + member_id + "/personal-data";
   EXPECT_TRUE(found) << member_id << " " << audited.body;
 }
 
@@ -468,7 +503,8 @@ TEST_F(Finance, ErasingPersonalDataKeepsTheLedgerIntactAndIsAudited) {
 // and phone back: the stored answer is cleared with the member.
 TEST_F(Finance, ErasingPersonalDataClearsItFromStoredAnswersToo) {
   const std::string key = unique("create-");
-  const nlohmann::json body = {{"external_id", unique("ext-")}, {"display_name", "Zhang Wei"}, {"phone", "13700002222"}};
+  const nlohmann::json body = {
+      {"external_id", unique("ext-")}, {"display_name", "Zhang Wei"}, {"phone", "13700002222"}};
   const auto created = post("/v1/members", body, key);
   ASSERT_EQ(created.status, 201) << created.body;
   const std::string member_id = created.json()["member_id"];

@@ -48,7 +48,8 @@ http::request<http::string_body> adjustment(const std::string& secret, const std
   request.set(http::field::authorization, "Bearer " + secret);
   request.set(http::field::content_type, "application/json");
   request.set("Idempotency-Key", new_id("stop-"));
-  request.body() = nlohmann::json{{"member_id", member_id}, {"asset", "POINTS"}, {"amount", 1}, {"reason_code", "goodwill"}}.dump();
+  request.body() =
+      nlohmann::json{{"member_id", member_id}, {"asset", "POINTS"}, {"amount", 1}, {"reason_code", "goodwill"}}.dump();
   request.prepare_payload();
   return request;
 }
@@ -76,8 +77,10 @@ void write_until_refused(unsigned short port, const std::string& secret, const s
         ++tally.broken;
         return;
       }
-      if (response.result_int() == 201) ++tally.created;
-      else ++tally.other_answers;
+      if (response.result_int() == 201)
+        ++tally.created;
+      else
+        ++tally.other_answers;
       if (!response.keep_alive()) {
         ++tally.closed_by_answer;
         break;  // reconnect
@@ -93,12 +96,16 @@ TEST(GracefulStop, UnderLoadEveryRequestIsAnsweredReadinessFailsFirstAndTheProce
   const auto admin = db::run_transaction(*connection, "stop_key", [](pqxx::transaction_base& txn) {
     return api::create_api_key(txn, api::Role::admin, "stop-test");
   });
-  LoyaltydProcess daemon{database.service_url(), "graceful-stop", {"--stop-timeout", "10", "--db-workers", "4"}};  // as loyalty_app, as `scripts/dev serve` runs it
+  LoyaltydProcess daemon{
+      database.service_url(),
+      "graceful-stop",
+      {"--stop-timeout", "10", "--db-workers", "4"}};  // as loyalty_app, as `scripts/dev serve` runs it
   const unsigned short port = daemon.wait_until_serving();
   ASSERT_NE(port, 0) << daemon.log();
   HttpClient setup{port};
-  const auto member = setup.request("POST", "/v1/members", nlohmann::json{{"external_id", new_id("stop-")}}.dump(),
-                                    {{"Authorization", "Bearer " + admin.secret}, {"Content-Type", "application/json"}});
+  const auto member =
+      setup.request("POST", "/v1/members", nlohmann::json{{"external_id", new_id("stop-")}}.dump(),
+                    {{"Authorization", "Bearer " + admin.secret}, {"Content-Type", "application/json"}});
   ASSERT_EQ(member.status, 201) << member.body;
   const std::string member_id = member.json()["member_id"];
 

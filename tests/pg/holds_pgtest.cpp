@@ -26,7 +26,8 @@ TEST_F(Holds, AHoldMovesPointsFromAvailableToHeld) {
 
 TEST_F(Holds, APartialCaptureRedeemsThatMuchAndReleasesTheRest) {
   const std::string member_id = member_with_points(1000);
-  const auto hold_id = post("/v1/holds", hold_request(member_id, 300), unique("h-")).json()["hold_id"].get<std::string>();
+  const auto hold_id =
+      post("/v1/holds", hold_request(member_id, 300), unique("h-")).json()["hold_id"].get<std::string>();
   const auto captured = post("/v1/holds/" + hold_id + "/capture", {{"amount", 120}});
   ASSERT_EQ(captured.status, 200) << captured.body;
   EXPECT_EQ(captured.json()["status"], "captured");
@@ -41,7 +42,8 @@ TEST_F(Holds, APartialCaptureRedeemsThatMuchAndReleasesTheRest) {
 
 TEST_F(Holds, CapturingMoreThanHeldIsRefused) {
   const std::string member_id = member_with_points(100);
-  const auto hold_id = post("/v1/holds", hold_request(member_id, 50), unique("h-")).json()["hold_id"].get<std::string>();
+  const auto hold_id =
+      post("/v1/holds", hold_request(member_id, 50), unique("h-")).json()["hold_id"].get<std::string>();
   EXPECT_EQ(post("/v1/holds/" + hold_id + "/capture", {{"amount", 51}}).status, 422);
   EXPECT_EQ(post("/v1/holds/" + hold_id + "/capture", {{"amount", 0}}).status, 422);
   EXPECT_EQ(points_balance(member_id)["held"], 50);
@@ -49,7 +51,8 @@ TEST_F(Holds, CapturingMoreThanHeldIsRefused) {
 
 TEST_F(Holds, AVoidGivesThePointsBack) {
   const std::string member_id = member_with_points(100);
-  const auto hold_id = post("/v1/holds", hold_request(member_id, 60), unique("h-")).json()["hold_id"].get<std::string>();
+  const auto hold_id =
+      post("/v1/holds", hold_request(member_id, 60), unique("h-")).json()["hold_id"].get<std::string>();
   const auto voided = post("/v1/holds/" + hold_id + "/void", nlohmann::json::object());
   ASSERT_EQ(voided.status, 200) << voided.body;
   EXPECT_EQ(voided.json()["status"], "voided");
@@ -78,7 +81,8 @@ TEST_F(Holds, HoldsAreOnPointsOnlyAndNeedAKey) {
 
 TEST_F(Holds, AnExpiredHoldStopsCountingAtOnceAndIsNeverCapturable) {
   const std::string member_id = member_with_points(100);
-  const auto hold_id = post("/v1/holds", hold_request(member_id, 40, 1), unique("h-")).json()["hold_id"].get<std::string>();
+  const auto hold_id =
+      post("/v1/holds", hold_request(member_id, 40, 1), unique("h-")).json()["hold_id"].get<std::string>();
   EXPECT_EQ(points_balance(member_id)["held"], 40);
   std::this_thread::sleep_for(std::chrono::milliseconds(1200));
   // No job has run: the hold still sits in the held part, but reads as released.
@@ -122,12 +126,15 @@ TEST_F(Holds, FortyConcurrentHoldsAgainstABalanceForTenLeaveExactlyTenAndZero) {
   for (int i = 0; i < clients; ++i) {
     threads.emplace_back([&, i] {
       HttpClient client{service().port()};
-      const auto result = client.request("POST", "/v1/holds", hold_request(member_id, 10).dump(),
-                                         {{"Authorization", "Bearer " + secret},
-                                          {"Idempotency-Key", "race-" + member_id + "-" + std::to_string(i)}});
-      if (result.status == 201) ++created;
-      else if (result.status == 422 && result.json()["code"] == "insufficient_points") ++insufficient;
-      else ++other;
+      const auto result = client.request(
+          "POST", "/v1/holds", hold_request(member_id, 10).dump(),
+          {{"Authorization", "Bearer " + secret}, {"Idempotency-Key", "race-" + member_id + "-" + std::to_string(i)}});
+      if (result.status == 201)
+        ++created;
+      else if (result.status == 422 && result.json()["code"] == "insufficient_points")
+        ++insufficient;
+      else
+        ++other;
     });
   }
   for (auto& thread : threads) thread.join();

@@ -13,7 +13,9 @@ namespace {
 using nlohmann::json;
 using Hostile = ServiceTest;
 
-std::string nested_arrays(std::size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); }
+std::string nested_arrays(std::size_t depth) {
+  return std::string(depth, '[') + std::string(depth, ']');
+}
 
 HttpResult post_binary(RunningService& service, const std::string& path, const std::string& bytes,
                        const std::string& idempotency_key) {
@@ -41,10 +43,11 @@ TEST_F(Hostile, AnOverrideExpiringAfterYear9999IsRefusedNotStored) {
 TEST_F(Hostile, TimesOutsideTheApiRangeInTheDatabaseAreReadNotFatal) {
   // Rows written before times were bounded: the service reads them and goes on serving.
   const std::string member_id = create_member();
-  ASSERT_EQ(post("/v1/members/" + member_id + "/tiers/spend",
-                 {{"level", "gold"}, {"reason", "x"}, {"expires_at", format_rfc3339(now_utc() + std::chrono::hours(24))}})
-                .status,
-            200);
+  ASSERT_EQ(
+      post("/v1/members/" + member_id + "/tiers/spend",
+           {{"level", "gold"}, {"reason", "x"}, {"expires_at", format_rfc3339(now_utc() + std::chrono::hours(24))}})
+          .status,
+      200);
   for (const char* stored : {"10000-01-01 11:59:59+00", "infinity", "0044-03-15 00:00:00+00 BC"}) {
     auto connection = TestDatabase::instance().connect();
     pqxx::work txn{*connection};
@@ -61,9 +64,9 @@ TEST_F(Hostile, ADeeplyNestedProgramDocumentIsRefusedBeforeParsing) {
   const std::string deep = "{\"program\":" + nested_arrays(200'000) + "}";
   ASSERT_LT(deep.size(), api::limits::body_bytes_max);
   HttpClient client{service().port()};
-  const auto refused = client.request("PUT", "/v1/program", deep,
-                                      {{"Authorization", "Bearer " + service().secret(api::Role::admin)},
-                                       {"Content-Type", "application/json"}});
+  const auto refused = client.request(
+      "PUT", "/v1/program", deep,
+      {{"Authorization", "Bearer " + service().secret(api::Role::admin)}, {"Content-Type", "application/json"}});
   EXPECT_EQ(refused.status, 400) << refused.body.substr(0, 300);
   EXPECT_EQ(refused.json()["code"], "malformed_request");
   EXPECT_NE(refused.json()["detail"].get<std::string>().find("deeper than 32"), std::string::npos);
@@ -135,10 +138,10 @@ TEST_F(Hostile, UnknownFieldsAreRefusedInBinaryAsInJson) {
   EXPECT_EQ(refused.status, 400) << refused.body;
   EXPECT_EQ(refused.json()["code"], "malformed_request");
   EXPECT_EQ(count_rows("entries"), entries);
-  const auto json_refused = post("/v1/adjustments",
-                                 {{"member_id", member_id}, {"asset", "POINTS"}, {"amount", 7},
-                                  {"reason_code", "goodwill"}, {"surprise", 1}},
-                                 unique("unknown-json-"));
+  const auto json_refused =
+      post("/v1/adjustments",
+           {{"member_id", member_id}, {"asset", "POINTS"}, {"amount", 7}, {"reason_code", "goodwill"}, {"surprise", 1}},
+           unique("unknown-json-"));
   EXPECT_EQ(json_refused.status, 400);
 }
 
@@ -147,8 +150,11 @@ TEST_F(Hostile, ListsAndTextHaveBoundsInEveryEncoding) {
   json attributes = json::object();
   attributes["many"] = json::array();
   for (std::size_t i = 0; i <= api::limits::array_items_max; ++i) attributes["many"].push_back(1);
-  const json event{{"event_id", unique("many-")}, {"member_id", member_id}, {"type", "purchase"},
-                   {"occurred_at", format_rfc3339(now_utc())}, {"attributes", attributes}};
+  const json event{{"event_id", unique("many-")},
+                   {"member_id", member_id},
+                   {"type", "purchase"},
+                   {"occurred_at", format_rfc3339(now_utc())},
+                   {"attributes", attributes}};
   const auto many = post("/v1/events", event);
   EXPECT_EQ(many.status, 400) << many.body;
   json long_text = event;
@@ -168,8 +174,11 @@ TEST_F(Hostile, ListsAndTextHaveBoundsInEveryEncoding) {
 TEST_F(Hostile, AmountCentsAsAStringHasTheSameBoundAsTheNumber) {
   const std::string member_id = create_member();
   const auto event = [&](const json& amount_cents) {
-    return json{{"event_id", unique("cents-")}, {"member_id", member_id}, {"type", "purchase"},
-                {"occurred_at", format_rfc3339(now_utc())}, {"attributes", {{"amount_cents", amount_cents}}}};
+    return json{{"event_id", unique("cents-")},
+                {"member_id", member_id},
+                {"type", "purchase"},
+                {"occurred_at", format_rfc3339(now_utc())},
+                {"attributes", {{"amount_cents", amount_cents}}}};
   };
   const auto as_string = post("/v1/events", event("9007199254740993"));  // 2^53 + 1
   EXPECT_EQ(as_string.status, 422) << as_string.body;
@@ -181,8 +190,10 @@ TEST_F(Hostile, AmountCentsAsAStringHasTheSameBoundAsTheNumber) {
 
 TEST_F(Hostile, EventIdsWithTheOrderPrefixBelongToTheMall) {
   const std::string member_id = create_member();
-  const auto refused = post("/v1/events", {{"event_id", "order:" + unique("o-")}, {"member_id", member_id},
-                                           {"type", "purchase"}, {"occurred_at", format_rfc3339(now_utc())},
+  const auto refused = post("/v1/events", {{"event_id", "order:" + unique("o-")},
+                                           {"member_id", member_id},
+                                           {"type", "purchase"},
+                                           {"occurred_at", format_rfc3339(now_utc())},
                                            {"attributes", {{"amount_cents", 100}}}});
   EXPECT_EQ(refused.status, 422) << refused.body;
   EXPECT_EQ(refused.json()["errors"][0]["field"], "event_id");
@@ -195,9 +206,9 @@ TEST_F(Hostile, FundingAccountsMayNotBeSystemOrPartnerAccounts) {
   for (const char* account : {"system:redemptions", "partner:acme"}) {
     json document = current.json()["document"];
     document["rules"][0]["funding_account"] = account;
-    const auto refused = client.request("PUT", "/v1/program", document.dump(),
-                                        {{"Authorization", "Bearer " + service().secret(api::Role::admin)},
-                                         {"Content-Type", "application/json"}});
+    const auto refused = client.request(
+        "PUT", "/v1/program", document.dump(),
+        {{"Authorization", "Bearer " + service().secret(api::Role::admin)}, {"Content-Type", "application/json"}});
     EXPECT_EQ(refused.status, 422) << account << ": " << refused.body;
     EXPECT_EQ(refused.json()["errors"][0]["field"], "rules[0].funding_account") << refused.body;
   }

@@ -22,8 +22,8 @@
 #include "audit/finance_reports.hpp"
 #include "earning/events.hpp"
 #include "ledger/database.hpp"
-#include "program/store.hpp"
 #include "ledger/ids.hpp"
+#include "program/store.hpp"
 #include "tests/support/test_database.hpp"
 
 namespace loyalty::testing {
@@ -36,8 +36,8 @@ const std::string loyaltyctl = std::string(LOYALTY_BINARY_DIR) + "/tools/loyalty
 
 struct Imported {
   int status = -1;
-  json summary;         // the --json line
-  std::string errors;   // stderr
+  json summary;        // the --json line
+  std::string errors;  // stderr
 };
 
 class Import : public ::testing::Test {
@@ -90,8 +90,8 @@ class Import : public ::testing::Test {
     return rows.empty() ? "" : rows[0][0].c_str();
   }
   std::int64_t points(const std::string& external_id, const std::string& part = "available") {
-    return number("SELECT balance FROM accounts WHERE asset = 'POINTS' AND part = '" + part +
-                  "' AND member_id = '" + member_id(external_id) + "'");
+    return number("SELECT balance FROM accounts WHERE asset = 'POINTS' AND part = '" + part + "' AND member_id = '" +
+                  member_id(external_id) + "'");
   }
   std::string level(const std::string& external_id, const std::string& track) {
     auto db = TestDatabase::instance().connect();
@@ -119,9 +119,9 @@ TEST_F(Import, MembersAndBalancesTwiceChangeNothingTheSecondTimeAndShowInTheTria
             "," + (i % 2 ? format_rfc3339(expiry) : "") + ",from the old system\n";
   }
   const std::string balances = file("balances.csv", text);
-  const std::int64_t migration_before =
-      number("SELECT coalesce(sum(p.amount), 0) FROM postings p JOIN accounts a USING (account_id)"
-             " WHERE a.name = 'system:migration'");
+  const std::int64_t migration_before = number(
+      "SELECT coalesce(sum(p.amount), 0) FROM postings p JOIN accounts a USING (account_id)"
+      " WHERE a.name = 'system:migration'");
 
   const auto first_members = import("members " + members);
   ASSERT_EQ(first_members.status, 0) << first_members.errors;
@@ -142,10 +142,12 @@ TEST_F(Import, MembersAndBalancesTwiceChangeNothingTheSecondTimeAndShowInTheTria
 
   // Each balance is a lot with the row's expiry (or the program's: 24 months after the import).
   EXPECT_EQ(number("SELECT count(*) FROM lots l JOIN members m USING (member_id) WHERE l.source = 'migration'"
-                   " AND m.external_id LIKE '" + prefix_ + "%' AND l.expires_at = '" + format_rfc3339(expiry) + "'"),
+                   " AND m.external_id LIKE '" +
+                   prefix_ + "%' AND l.expires_at = '" + format_rfc3339(expiry) + "'"),
             15);
   EXPECT_EQ(number("SELECT count(*) FROM lots l JOIN members m USING (member_id) WHERE l.source = 'migration'"
-                   " AND m.external_id LIKE '" + prefix_ + "%' AND l.expires_at > now() + interval '23 months'"),
+                   " AND m.external_id LIKE '" +
+                   prefix_ + "%' AND l.expires_at > now() + interval '23 months'"),
             15);
   // The migrated liability: system:migration funds exactly what the members hold.
   auto db = TestDatabase::instance().connect();
@@ -165,13 +167,13 @@ TEST_F(Import, MembersAndBalancesTwiceChangeNothingTheSecondTimeAndShowInTheTria
 
 TEST_F(Import, BadRowsAreRejectedByLineAndReasonWhileTheOthersApply) {
   const std::string members = file("members.csv",
-                                   "external_id,display_name,phone\n" +                          // line 1
+                                   "external_id,display_name,phone\n" +                                     // line 1
                                        id("ok1") + ",\"Wang, \"\"the\"\" first\nsecond line\",+86 138\n" +  // 2-3
-                                       id("bad1") + ",Name,call me\n" +                             // 4
-                                       id("bad2") + ",Na\"me,\n" +                                  // 5
-                                       id("ok2") + ",Plain,\n" +                                    // 6
-                                       id("bad3") + ",two fields\n" +                               // 7
-                                       id("ok3") + ",\"comma, inside\",\n");                        // 8
+                                       id("bad1") + ",Name,call me\n" +                                     // 4
+                                       id("bad2") + ",Na\"me,\n" +                                          // 5
+                                       id("ok2") + ",Plain,\n" +                                            // 6
+                                       id("bad3") + ",two fields\n" +                                       // 7
+                                       id("ok3") + ",\"comma, inside\",\n");                                // 8
   const auto imported = import("members " + members);
   EXPECT_EQ(imported.status, 1) << imported.errors;
   EXPECT_EQ(imported.summary["applied"], 3);
@@ -196,20 +198,19 @@ TEST_F(Import, BadRowsAreRejectedByLineAndReasonWhileTheOthersApply) {
             std::string("Wang, \"the\" first\nsecond line"));
 
   const Timestamp past = now_utc() - std::chrono::days{1};
-  const std::string balances = file("balances.csv", "import_id,external_id,asset,amount,expires_at,note\n" +
-                                                        id("z1") + "," + id("ok1") + ",POINTS,0,,\n" +
-                                                        id("z2") + "," + id("ok1") + ",GROWTH,10,,\n" +
-                                                        id("z3") + "," + id("ok1") + ",POINTS,10," + format_rfc3339(past) + ",\n" +
-                                                        id("z4") + "," + id("nobody") + ",POINTS,10,,\n" +
-                                                        id("z5") + "," + id("ok1") + ",POINTS,ten,,\n" +
-                                                        id("z6") + "," + id("ok1") + ",POINTS,-5,,\n" +
-                                                        id("z7") + "," + id("ok1") + ",POINTS,70,,\"a note, with \"\"quotes\"\"\"\n");
+  const std::string balances =
+      file("balances.csv", "import_id,external_id,asset,amount,expires_at,note\n" + id("z1") + "," + id("ok1") +
+                               ",POINTS,0,,\n" + id("z2") + "," + id("ok1") + ",GROWTH,10,,\n" + id("z3") + "," +
+                               id("ok1") + ",POINTS,10," + format_rfc3339(past) + ",\n" + id("z4") + "," +
+                               id("nobody") + ",POINTS,10,,\n" + id("z5") + "," + id("ok1") + ",POINTS,ten,,\n" +
+                               id("z6") + "," + id("ok1") + ",POINTS,-5,,\n" + id("z7") + "," + id("ok1") +
+                               ",POINTS,70,,\"a note, with \"\"quotes\"\"\"\n");
   const auto opened = import("balances " + balances);
   EXPECT_EQ(opened.summary["applied"], 1) << opened.errors;
   EXPECT_EQ(opened.summary["rejected"], 6);
-  for (const char* expected : {"line 2: amount: must be above zero", "line 3: asset: only POINTS",
-                               "line 4: expires_at: already past", "line 5: member_not_found",
-                               "line 6: amount: a whole number", "line 7: amount: must be above zero"}) {
+  for (const char* expected :
+       {"line 2: amount: must be above zero", "line 3: asset: only POINTS", "line 4: expires_at: already past",
+        "line 5: member_not_found", "line 6: amount: a whole number", "line 7: amount: must be above zero"}) {
     EXPECT_NE(opened.errors.find(expected), std::string::npos) << expected << "\n" << opened.errors;
   }
   EXPECT_EQ(points(id("ok1")), 70);
@@ -229,7 +230,8 @@ TEST_F(Import, AKilledRunResumesAfterItsLastCommittedBatchAndEndsWithEveryRowOnc
   std::string text = "event_id,external_id,type,occurred_at,attributes\n";
   for (int i = 0; i < events; ++i) {
     text += id("e" + std::to_string(i)) + "," + id("m" + std::to_string(i % 20)) + ",purchase," +
-            format_rfc3339(base + std::chrono::minutes{i}) + ",\"{\"\"amount_cents\"\":" + std::to_string(100 + i) + "}\"\n";
+            format_rfc3339(base + std::chrono::minutes{i}) + ",\"{\"\"amount_cents\"\":" + std::to_string(100 + i) +
+            "}\"\n";
   }
   const std::string path = file("events.csv", text);
   const std::string count_sql = "SELECT count(*) FROM events WHERE event_id LIKE '" + prefix_ + "%'";
@@ -262,7 +264,8 @@ TEST_F(Import, AKilledRunResumesAfterItsLastCommittedBatchAndEndsWithEveryRowOnc
   EXPECT_EQ(number(count_sql), events);
   // Every event awarded once, and the pending week long past.
   EXPECT_EQ(number("SELECT count(*) FROM event_awards WHERE event_id LIKE '" + prefix_ + "%'"), events);
-  EXPECT_EQ(points(id("m0")), number("SELECT sum(amount) FROM event_awards WHERE member_id = '" + member_id(id("m0")) + "'"));
+  EXPECT_EQ(points(id("m0")),
+            number("SELECT sum(amount) FROM event_awards WHERE member_id = '" + member_id(id("m0")) + "'"));
   EXPECT_EQ(points(id("m0"), "pending"), 0);
 
   const auto again = import("events " + path);  // a finished file is checked row by row again
@@ -275,17 +278,17 @@ TEST_F(Import, HistoryOnlyEventsPutMembersOnTheLevelsTheyEarnWithoutAwardingAndC
   ASSERT_EQ(import("members " + members_file(4)).status, 0);
   const auto days_ago = [](int days) { return format_rfc3339(now_utc() - std::chrono::days{days}); };
   const auto purchase = [&](const std::string& event, const std::string& member, int days, std::int64_t cents) {
-    return id(event) + "," + id(member) + ",purchase," + days_ago(days) + ",\"{\"\"amount_cents\"\":" +
-           std::to_string(cents) + "}\"\n";
+    return id(event) + "," + id(member) + ",purchase," + days_ago(days) +
+           ",\"{\"\"amount_cents\"\":" + std::to_string(cents) + "}\"\n";
   };
-  const std::string history = file(
-      "history.csv", "event_id,external_id,type,occurred_at,attributes\n" +
-                         purchase("h1", "m0", 200, 300000) + purchase("h2", "m0", 100, 300000) +  // silver
-                         purchase("h3", "m1", 400, 9000000) +                                      // out of the window
-                         purchase("h4", "m2", 30, 2500000) +                                       // gold
-                         id("h5") + "," + id("m3") + ",vehicle_delivery," + days_ago(900) + ",\n" +
-                         id("h6") + "," + id("m3") + ",vehicle_delivery," + days_ago(800) + ",\n" +
-                         id("h7") + "," + id("m3") + ",vehicle_delivery," + days_ago(10) + ",\n");
+  const std::string history =
+      file("history.csv", "event_id,external_id,type,occurred_at,attributes\n" + purchase("h1", "m0", 200, 300000) +
+                              purchase("h2", "m0", 100, 300000) +   // silver
+                              purchase("h3", "m1", 400, 9000000) +  // out of the window
+                              purchase("h4", "m2", 30, 2500000) +   // gold
+                              id("h5") + "," + id("m3") + ",vehicle_delivery," + days_ago(900) + ",\n" + id("h6") +
+                              "," + id("m3") + ",vehicle_delivery," + days_ago(800) + ",\n" + id("h7") + "," +
+                              id("m3") + ",vehicle_delivery," + days_ago(10) + ",\n");
   const auto imported = import("events " + history + " --history-only");
   ASSERT_EQ(imported.status, 0) << imported.errors;
   EXPECT_EQ(imported.summary["applied"], 7);

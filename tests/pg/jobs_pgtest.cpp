@@ -17,8 +17,11 @@ class Jobs : public ServiceTest {
   HttpResult event(const std::string& member_id, const std::string& type, Timestamp occurred_at,
                    nlohmann::json attributes = nlohmann::json::object()) {
     return post("/v1/events",
-                {{"event_id", unique("ev-")}, {"member_id", member_id}, {"type", type},
-                 {"occurred_at", format_rfc3339(occurred_at)}, {"attributes", attributes}},
+                {{"event_id", unique("ev-")},
+                 {"member_id", member_id},
+                 {"type", type},
+                 {"occurred_at", format_rfc3339(occurred_at)},
+                 {"attributes", attributes}},
                 std::nullopt, api::Role::ingest);
   }
   nlohmann::json run(const std::string& job, Timestamp as_of) {
@@ -49,11 +52,15 @@ TEST_F(Jobs, ExpiryTakesWhatIsLeftOfLotsPastTheirEndOfMonthToBreakage) {
   event(member_id, "test_drive", older);  // 1000 points
   event(member_id, "test_drive", newer);  // 1000 points
   // Spending 1500 takes the whole older lot and 500 of the newer.
-  ASSERT_EQ(post("/v1/adjustments", {{"member_id", member_id}, {"asset", "POINTS"}, {"amount", -1500}, {"reason_code", "correction"}},
-                 unique("spend-")).status, 201);
+  ASSERT_EQ(post("/v1/adjustments",
+                 {{"member_id", member_id}, {"asset", "POINTS"}, {"amount", -1500}, {"reason_code", "correction"}},
+                 unique("spend-"))
+                .status,
+            201);
   const year_month_day earned{floor<days>(newer)};
   // The newer lot expires when the 24th month after it ends.
-  const auto expiry = time_point_cast<microseconds>(sys_days{(year_month{earned.year(), earned.month()} + months{25}) / 1});
+  const auto expiry =
+      time_point_cast<microseconds>(sys_days{(year_month{earned.year(), earned.month()} + months{25}) / 1});
   run("expire-points", expiry - seconds{1});
   EXPECT_EQ(points_balance(member_id)["available"], 500);
   const auto expired = run("expire-points", expiry);
@@ -62,8 +69,10 @@ TEST_F(Jobs, ExpiryTakesWhatIsLeftOfLotsPastTheirEndOfMonthToBreakage) {
   auto connection = TestDatabase::instance().connect();
   pqxx::read_transaction txn{*connection};
   const auto breakage = txn.exec_params1(
-      "SELECT sum(p.amount) FROM postings p JOIN entries e USING (entry_id) JOIN accounts a ON a.account_id = p.account_id "
-      "WHERE e.member_id = $1 AND e.kind = 'expiry' AND a.name = 'system:breakage'", member_id);
+      "SELECT sum(p.amount) FROM postings p JOIN entries e USING (entry_id) JOIN accounts a ON a.account_id = "
+      "p.account_id "
+      "WHERE e.member_id = $1 AND e.kind = 'expiry' AND a.name = 'system:breakage'",
+      member_id);
   EXPECT_EQ(breakage[0].as<std::int64_t>(), 500);
 }
 
@@ -107,8 +116,12 @@ TEST_F(Jobs, ExpiryInSmallChunksSettlesEveryLotOfEveryMemberWithOneEntryPerMembe
   for (int i = 0; i < 5; ++i) {
     members.push_back(create_member());
     for (int lot = 0; lot < 3; ++lot) {  // three lots each, all expiring at the same month's end
-      ASSERT_EQ(post("/v1/adjustments", {{"member_id", members.back()}, {"asset", "POINTS"}, {"amount", 100 + lot},
-                                         {"reason_code", "goodwill"}}, unique("lot-")).status, 201);
+      ASSERT_EQ(
+          post("/v1/adjustments",
+               {{"member_id", members.back()}, {"asset", "POINTS"}, {"amount", 100 + lot}, {"reason_code", "goodwill"}},
+               unique("lot-"))
+              .status,
+          201);
     }
   }
   ASSERT_EQ(event(members[0], "test_drive", earned).status, 201);  // and one earned lot
@@ -131,16 +144,18 @@ TEST_F(Jobs, ExpiryInSmallChunksSettlesEveryLotOfEveryMemberWithOneEntryPerMembe
                 .as<int>(),
             0);
   EXPECT_EQ(txn.exec1("SELECT count(*) FROM lots l JOIN entries e ON e.entry_id = l.expired_entry_id"
-                      " WHERE e.member_id <> l.member_id")[0].as<int>(), 0);
+                      " WHERE e.member_id <> l.member_id")[0]
+                .as<int>(),
+            0);
 }
 
 TEST_F(Jobs, TierEvaluationInSmallChunksResumesAfterItsCursorAndJudgesEveryMemberOnce) {
   std::vector<std::string> members;
   for (int i = 0; i < 7; ++i) {
     members.push_back(create_member());
-    const auto overridden = post("/v1/members/" + members.back() + "/tiers/spend",
-                                 {{"level", "gold"}, {"reason", "test"},
-                                  {"expires_at", format_rfc3339(now_utc() + std::chrono::days{1})}});
+    const auto overridden =
+        post("/v1/members/" + members.back() + "/tiers/spend",
+             {{"level", "gold"}, {"reason", "test"}, {"expires_at", format_rfc3339(now_utc() + std::chrono::days{1})}});
     ASSERT_EQ(overridden.status, 200) << overridden.body;
   }
   const Timestamp as_of = now_utc() + std::chrono::days{2};
@@ -153,7 +168,8 @@ TEST_F(Jobs, TierEvaluationInSmallChunksResumesAfterItsCursorAndJudgesEveryMembe
   auto connection = TestDatabase::instance().connect();
   pqxx::read_transaction txn{*connection};
   EXPECT_EQ(txn.exec1("SELECT count(*) FROM tier_changes WHERE reason = 'downgrade'")[0].as<int>(), 7);
-  const auto run = txn.exec1("SELECT items, cursor FROM job_runs WHERE job = 'evaluate-tiers' AND finished_at IS NOT NULL");
+  const auto run =
+      txn.exec1("SELECT items, cursor FROM job_runs WHERE job = 'evaluate-tiers' AND finished_at IS NOT NULL");
   EXPECT_EQ(run[0].as<int>(), 7);
   EXPECT_EQ(run[1].as<std::string>(), *std::max_element(members.begin(), members.end()) + " spend");
 }
@@ -167,7 +183,8 @@ TEST_F(Jobs, AJobRunWithAnIdempotencyKeyAnswersOnceAndRefusesTheKeyForAnotherRun
   EXPECT_EQ(again.status, 200);
   EXPECT_EQ(again.body, first.body) << "the first run's answer, started_at included";
   EXPECT_EQ(again.header("idempotent-replayed"), "true");
-  const auto other = post("/v1/jobs/expire-holds", {{"as_of", format_rfc3339(now_utc() + std::chrono::days{3651})}}, key);
+  const auto other =
+      post("/v1/jobs/expire-holds", {{"as_of", format_rfc3339(now_utc() + std::chrono::days{3651})}}, key);
   EXPECT_EQ(other.status, 409);
   EXPECT_EQ(other.json()["code"], "idempotency_key_reused");
 }

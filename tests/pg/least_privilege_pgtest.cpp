@@ -30,9 +30,11 @@ std::string first_column(const std::string& table) {
   auto connection = TestDatabase::instance().connect();
   pqxx::read_transaction txn{*connection};
   // A plain column: assigning an identity column fails before privileges are checked.
-  return txn.exec_params("SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0"
-                         " AND NOT attisdropped AND attidentity = '' AND attgenerated = '' ORDER BY attnum LIMIT 1",
-                         table)[0][0]
+  return txn
+      .exec_params(
+          "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0"
+          " AND NOT attisdropped AND attidentity = '' AND attgenerated = '' ORDER BY attnum LIMIT 1",
+          table)[0][0]
       .c_str();
 }
 

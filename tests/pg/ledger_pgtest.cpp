@@ -48,8 +48,11 @@ TEST_F(LedgerSchema, AnEntryThatDoesNotSumToZeroIsRefusedAtCommit) {
       "WITH e AS (INSERT INTO entries (kind, effective_at) VALUES ('adjustment', now()) RETURNING entry_id) "
       "SELECT 1 FROM e; "
       "INSERT INTO postings (entry_id, account_id, asset, amount) VALUES "
-      "(currval('entries_entry_id_seq'), " + std::to_string(adjustments) + ", 'POINTS', 5), "
-      "(currval('entries_entry_id_seq'), " + std::to_string(redemptions) + ", 'POINTS', -4)";
+      "(currval('entries_entry_id_seq'), " +
+      std::to_string(adjustments) +
+      ", 'POINTS', 5), "
+      "(currval('entries_entry_id_seq'), " +
+      std::to_string(redemptions) + ", 'POINTS', -4)";
   EXPECT_EQ(sqlstate_of(sql), "23514");
   pqxx::read_transaction txn{*connection_};
   EXPECT_EQ(txn.exec("SELECT count(*) FROM entries")[0][0].as<int>(), entries_before);
@@ -59,7 +62,8 @@ TEST_F(LedgerSchema, AnEntryWithOnePostingIsRefused) {
   const auto adjustments = account("system:adjustments", "POINTS");
   EXPECT_EQ(sqlstate_of("INSERT INTO entries (kind, effective_at) VALUES ('adjustment', now()); "
                         "INSERT INTO postings (entry_id, account_id, asset, amount) VALUES "
-                        "(currval('entries_entry_id_seq'), " + std::to_string(adjustments) + ", 'POINTS', 0)"),
+                        "(currval('entries_entry_id_seq'), " +
+                        std::to_string(adjustments) + ", 'POINTS', 0)"),
             "23514");  // the zero amount is refused first
   EXPECT_EQ(sqlstate_of("INSERT INTO entries (kind, effective_at) VALUES ('adjustment', now())"), "23514");
 }
@@ -69,8 +73,11 @@ TEST_F(LedgerSchema, APostingInAnotherAssetThanItsAccountIsRefused) {
   const auto growth = account("system:adjustments", "GROWTH");
   EXPECT_EQ(sqlstate_of("INSERT INTO entries (kind, effective_at) VALUES ('adjustment', now()); "
                         "INSERT INTO postings (entry_id, account_id, asset, amount) VALUES "
-                        "(currval('entries_entry_id_seq'), " + std::to_string(adjustments) + ", 'GROWTH', 5), "
-                        "(currval('entries_entry_id_seq'), " + std::to_string(growth) + ", 'GROWTH', -5)"),
+                        "(currval('entries_entry_id_seq'), " +
+                        std::to_string(adjustments) +
+                        ", 'GROWTH', 5), "
+                        "(currval('entries_entry_id_seq'), " +
+                        std::to_string(growth) + ", 'GROWTH', -5)"),
             "23503");
 }
 
@@ -79,8 +86,11 @@ TEST_F(LedgerSchema, BalancedEntriesAreAcceptedAndThenCanNeverChange) {
   const auto redemptions = account("system:redemptions", "POINTS");
   ASSERT_EQ(sqlstate_of("INSERT INTO entries (kind, effective_at) VALUES ('adjustment', now()); "
                         "INSERT INTO postings (entry_id, account_id, asset, amount) VALUES "
-                        "(currval('entries_entry_id_seq'), " + std::to_string(adjustments) + ", 'POINTS', 7), "
-                        "(currval('entries_entry_id_seq'), " + std::to_string(redemptions) + ", 'POINTS', -7)"),
+                        "(currval('entries_entry_id_seq'), " +
+                        std::to_string(adjustments) +
+                        ", 'POINTS', 7), "
+                        "(currval('entries_entry_id_seq'), " +
+                        std::to_string(redemptions) + ", 'POINTS', -7)"),
             "");
   EXPECT_EQ(sqlstate_of("UPDATE postings SET amount = amount * 2"), "42501");
   EXPECT_EQ(sqlstate_of("DELETE FROM postings"), "42501");
@@ -94,37 +104,51 @@ TEST_F(LedgerSchema, PostingsCannotBeAddedToAnEntryOfAnEarlierTransaction) {
   const auto redemptions = account("system:redemptions", "POINTS");
   ASSERT_EQ(sqlstate_of("INSERT INTO entries (kind, effective_at) VALUES ('adjustment', now()); "
                         "INSERT INTO postings (entry_id, account_id, asset, amount) VALUES "
-                        "(currval('entries_entry_id_seq'), " + std::to_string(adjustments) + ", 'POINTS', 3), "
-                        "(currval('entries_entry_id_seq'), " + std::to_string(redemptions) + ", 'POINTS', -3)"),
+                        "(currval('entries_entry_id_seq'), " +
+                        std::to_string(adjustments) +
+                        ", 'POINTS', 3), "
+                        "(currval('entries_entry_id_seq'), " +
+                        std::to_string(redemptions) + ", 'POINTS', -3)"),
             "");
   EXPECT_EQ(sqlstate_of("INSERT INTO postings (entry_id, account_id, asset, amount) "
-                        "SELECT max(entry_id), " + std::to_string(adjustments) + ", 'POINTS', 1 FROM entries; "
+                        "SELECT max(entry_id), " +
+                        std::to_string(adjustments) +
+                        ", 'POINTS', 1 FROM entries; "
                         "INSERT INTO postings (entry_id, account_id, asset, amount) "
-                        "SELECT max(entry_id), " + std::to_string(redemptions) + ", 'POINTS', -1 FROM entries"),
+                        "SELECT max(entry_id), " +
+                        std::to_string(redemptions) + ", 'POINTS', -1 FROM entries"),
             "23000");
 }
 
 TEST_F(LedgerSchema, AMemberAccountCannotBeDebitedBelowZeroEvenBypassingTheService) {
   {
     pqxx::work txn{*connection_};
-    txn.exec("INSERT INTO members (member_id, external_id, created_at) VALUES "
-             "('mem_schematest0000000000', 'schema-test', now())");
-    txn.exec("INSERT INTO accounts (name, asset, member_id, part, balance_maintained) VALUES "
-             "('member:mem_schematest0000000000:available', 'POINTS', 'mem_schematest0000000000', 'available', true)");
+    txn.exec(
+        "INSERT INTO members (member_id, external_id, created_at) VALUES "
+        "('mem_schematest0000000000', 'schema-test', now())");
+    txn.exec(
+        "INSERT INTO accounts (name, asset, member_id, part, balance_maintained) VALUES "
+        "('member:mem_schematest0000000000:available', 'POINTS', 'mem_schematest0000000000', 'available', true)");
     txn.commit();
   }
   const auto member = account("member:mem_schematest0000000000:available", "POINTS");
   const auto adjustments = account("system:adjustments", "POINTS");
   EXPECT_EQ(sqlstate_of("INSERT INTO entries (kind, effective_at) VALUES ('adjustment', now()); "
                         "INSERT INTO postings (entry_id, account_id, asset, amount) VALUES "
-                        "(currval('entries_entry_id_seq'), " + std::to_string(adjustments) + ", 'POINTS', 10), "
-                        "(currval('entries_entry_id_seq'), " + std::to_string(member) + ", 'POINTS', -10)"),
+                        "(currval('entries_entry_id_seq'), " +
+                        std::to_string(adjustments) +
+                        ", 'POINTS', 10), "
+                        "(currval('entries_entry_id_seq'), " +
+                        std::to_string(member) + ", 'POINTS', -10)"),
             "23514");
   // A clawback the program allows may create a visible debt.
   EXPECT_EQ(sqlstate_of("INSERT INTO entries (kind, effective_at) VALUES ('clawback', now()); "
                         "INSERT INTO postings (entry_id, account_id, asset, amount, debt_allowed) VALUES "
-                        "(currval('entries_entry_id_seq'), " + std::to_string(adjustments) + ", 'POINTS', 10, false), "
-                        "(currval('entries_entry_id_seq'), " + std::to_string(member) + ", 'POINTS', -10, true)"),
+                        "(currval('entries_entry_id_seq'), " +
+                        std::to_string(adjustments) +
+                        ", 'POINTS', 10, false), "
+                        "(currval('entries_entry_id_seq'), " +
+                        std::to_string(member) + ", 'POINTS', -10, true)"),
             "");
   pqxx::read_transaction txn{*connection_};
   EXPECT_EQ(txn.exec_params1("SELECT balance FROM accounts WHERE account_id = $1", member)[0].as<int>(), -10);

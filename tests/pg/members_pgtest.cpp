@@ -7,7 +7,8 @@ namespace {
 using Members = ServiceTest;
 
 TEST_F(Members, ACreatedMemberHasEmptyBalancesInBothAssets) {
-  const auto created = post("/v1/members", {{"external_id", unique("m-")}, {"display_name", "Li Lei"}, {"phone", "13800001234"}});
+  const auto created =
+      post("/v1/members", {{"external_id", unique("m-")}, {"display_name", "Li Lei"}, {"phone", "13800001234"}});
   ASSERT_EQ(created.status, 201) << created.body;
   const auto member = created.json();
   EXPECT_EQ(member["member_id"].get<std::string>().rfind("mem_", 0), 0u);
@@ -56,8 +57,8 @@ TEST_F(Members, TheStatementPagesThroughPostingsNewestFirst) {
   std::string cursor;
   int pages = 0;
   do {
-    const auto page = get("/v1/members/" + member_id + "/entries?limit=2&asset=POINTS" +
-                          (cursor.empty() ? "" : "&cursor=" + cursor));
+    const auto page =
+        get("/v1/members/" + member_id + "/entries?limit=2&asset=POINTS" + (cursor.empty() ? "" : "&cursor=" + cursor));
     ASSERT_EQ(page.status, 200) << page.body;
     const auto body = page.json();
     for (const auto& item : body["items"]) amounts.push_back(item["amount"].get<std::int64_t>());

@@ -52,8 +52,8 @@ class OpenApi : public ServiceTest {
   // Checks a real answer against the document, strictly: a field the schema lacks is a problem.
   static void expect_documented(const HttpResult& result, const std::string& path, const std::string& method) {
     const bool is_problem = result.status >= 400;
-    const json schema = response_schema(path, method, result.status,
-                                        is_problem ? "application/problem+json" : "application/json");
+    const json schema =
+        response_schema(path, method, result.status, is_problem ? "application/problem+json" : "application/json");
     const SchemaValidator validator{document()};
     const auto problems = validator.validate(result.json(), schema, true);
     EXPECT_TRUE(problems.empty()) << method << " " << path << " " << result.status << " answered " << result.body
@@ -75,7 +75,8 @@ TEST_F(OpenApi, TheDocumentIsServedWithoutAKeyAndIsOpenApi31InShape) {
   for (const auto& [path, item] : doc.at("paths").items()) {
     EXPECT_TRUE(path.starts_with("/")) << path;
     for (const auto& [method, operation] : item.items()) {
-      EXPECT_TRUE(method == "get" || method == "post" || method == "put" || method == "delete") << path << " " << method;
+      EXPECT_TRUE(method == "get" || method == "post" || method == "put" || method == "delete")
+          << path << " " << method;
       EXPECT_TRUE(operation.contains("responses")) << method << " " << path;
       EXPECT_TRUE(operation.contains("operationId")) << method << " " << path;
     }
@@ -100,7 +101,8 @@ TEST_F(OpenApi, EveryRouteOfTheRouterIsDocumentedWithItsParametersAndRoles) {
   for (const api::Route& route : routes()) {
     const std::string method = lower(std::string(api::http::to_string(route.method)));
     const std::string where = method + " " + route.pattern;
-    ASSERT_TRUE(paths.contains(route.pattern) && paths.at(route.pattern).contains(method)) << where << " is not documented";
+    ASSERT_TRUE(paths.contains(route.pattern) && paths.at(route.pattern).contains(method))
+        << where << " is not documented";
     const json& operation = paths.at(route.pattern).at(method);
     std::set<std::string> documented_parameters, route_parameters;
     for (const auto& parameter : operation.at("parameters")) {
@@ -128,7 +130,8 @@ TEST_F(OpenApi, EveryRouteOfTheRouterIsDocumentedWithItsParametersAndRoles) {
 
 TEST_F(OpenApi, TheDocumentNamesNoPathAndMethodTheRouterLacks) {
   std::set<std::string> served;
-  for (const api::Route& route : routes()) served.insert(lower(std::string(api::http::to_string(route.method))) + " " + route.pattern);
+  for (const api::Route& route : routes())
+    served.insert(lower(std::string(api::http::to_string(route.method))) + " " + route.pattern);
   std::size_t operations = 0;
   for (const auto& [path, item] : document().at("paths").items()) {
     for (const auto& [method, operation] : item.items()) {
@@ -203,10 +206,12 @@ TEST_F(OpenApi, PartnerOperationsAreSignedBothWaysAndKeysAreDescribed) {
     for (const auto& [method, operation] : item.items()) {
       const bool partner_side = path.starts_with("/partner/");
       for (const auto& [status, response] : operation.at("responses").items()) {
-        EXPECT_EQ(response.at("headers").contains("X-Signature"), partner_side) << method << " " << path << " " << status;
+        EXPECT_EQ(response.at("headers").contains("X-Signature"), partner_side)
+            << method << " " << path << " " << status;
       }
       if (operation.contains("requestBody") && method == "post" && path == "/v1/adjustments") {
-        EXPECT_EQ(operation.at("parameters").back(), json::parse(R"({"$ref": "#/components/parameters/IdempotencyKeyRequired"})"));
+        EXPECT_EQ(operation.at("parameters").back(),
+                  json::parse(R"({"$ref": "#/components/parameters/IdempotencyKeyRequired"})"));
       }
     }
   }
@@ -221,12 +226,13 @@ TEST_F(OpenApi, RealAnswersAreValidAgainstTheDocument) {
   ASSERT_EQ(created.status, 201) << created.body;
   expect_documented(created, "/v1/members", "post");
   const std::string member_id = created.json().at("member_id");
-  const auto adjusted = post("/v1/adjustments",
-                             {{"member_id", member_id}, {"asset", "POINTS"}, {"amount", "800"}, {"reason_code", "goodwill"}},
-                             unique("adj-"));
+  const auto adjusted = post(
+      "/v1/adjustments",
+      {{"member_id", member_id}, {"asset", "POINTS"}, {"amount", "800"}, {"reason_code", "goodwill"}}, unique("adj-"));
   ASSERT_EQ(adjusted.status, 201) << adjusted.body;
   expect_documented(adjusted, "/v1/adjustments", "post");
-  const auto held = post("/v1/holds", {{"member_id", member_id}, {"amount", 300}, {"reference", "cart-1"}}, unique("hold-"));
+  const auto held =
+      post("/v1/holds", {{"member_id", member_id}, {"amount", 300}, {"reference", "cart-1"}}, unique("hold-"));
   ASSERT_EQ(held.status, 201) << held.body;
   expect_documented(held, "/v1/holds", "post");
   expect_documented(get("/v1/members/" + member_id), "/v1/members/{member_id}", "get");
@@ -238,7 +244,8 @@ TEST_F(OpenApi, RealAnswersAreValidAgainstTheDocument) {
   expect_documented(get("/v1/reports/trial-balance", api::Role::finance), "/v1/reports/trial-balance", "get");
   // Problems, validation_failed's field list included.
   expect_documented(get("/v1/members/mem_nobody"), "/v1/members/{member_id}", "get");
-  const auto refused = post("/v1/adjustments", {{"member_id", member_id}, {"asset", "GOLD"}, {"amount", 0}}, unique("adj-"));
+  const auto refused =
+      post("/v1/adjustments", {{"member_id", member_id}, {"asset", "GOLD"}, {"amount", 0}}, unique("adj-"));
   ASSERT_EQ(refused.status, 422) << refused.body;
   expect_documented(refused, "/v1/adjustments", "post");
   HttpClient client{service().port()};

@@ -80,7 +80,8 @@ TEST_F(Operations, EveryLogLineOfARequestHasItsIdAndKeyAndNumbersAreNumbers) {
   ASSERT_NE(port, 0) << daemon.log();
   HttpClient client{port};
   const auto created = client.request("POST", "/v1/members", json{{"external_id", unique("log-")}}.dump(),
-                                      {{"Authorization", "Bearer " + secret}, {"Content-Type", "application/json"},
+                                      {{"Authorization", "Bearer " + secret},
+                                       {"Content-Type", "application/json"},
                                        {"X-Request-Id", "req-operations-1"}});
   ASSERT_EQ(created.status, 201) << created.body;
   std::vector<json> requests;
@@ -112,8 +113,8 @@ TEST_F(Operations, AtLevelWarnARequestWritesNoLine) {
   // No "serving" line to read the port from: choose it (the last --listen given wins).
   const unsigned short port = free_port();
   setenv("LOYALTY_LOG_LEVEL", "warn", 1);  // the variable, as an operator would set it
-  LoyaltydProcess daemon{TestDatabase::instance().url(), "operations-quiet",
-                         {"--listen", "127.0.0.1:" + std::to_string(port)}};
+  LoyaltydProcess daemon{
+      TestDatabase::instance().url(), "operations-quiet", {"--listen", "127.0.0.1:" + std::to_string(port)}};
   unsetenv("LOYALTY_LOG_LEVEL");
   ASSERT_TRUE(answers_health(port)) << daemon.log();
   HttpClient client{port};
@@ -130,11 +131,15 @@ TEST_F(Operations, AFailedRequestLogsItsErrorWithItsIdAndKey) {
   {
     auto connection = TestDatabase::instance().connect();
     pqxx::work txn{*connection};
-    txn.exec_params("INSERT INTO exports (export_id, range_from, range_to, formats, status, requested_by)"
-                    " VALUES ($1, now() - interval '1 day', now(), '{csv}', 'done', 'test')"
-                    " ON CONFLICT DO NOTHING", export_id);
-    txn.exec_params("INSERT INTO export_files (export_id, name, bytes, sha256) VALUES ($1, 'entries.csv', 10, 'ab')"
-                    " ON CONFLICT DO NOTHING", export_id);
+    txn.exec_params(
+        "INSERT INTO exports (export_id, range_from, range_to, formats, status, requested_by)"
+        " VALUES ($1, now() - interval '1 day', now(), '{csv}', 'done', 'test')"
+        " ON CONFLICT DO NOTHING",
+        export_id);
+    txn.exec_params(
+        "INSERT INTO export_files (export_id, name, bytes, sha256) VALUES ($1, 'entries.csv', 10, 'ab')"
+        " ON CONFLICT DO NOTHING",
+        export_id);
     txn.commit();
   }
   const std::string secret = service().secret(api::Role::finance);

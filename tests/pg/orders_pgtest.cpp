@@ -22,10 +22,12 @@ class Orders : public ServiceTest {
                                    const std::vector<Line>& lines, std::int64_t points, std::int64_t cash) {
     nlohmann::json items = nlohmann::json::array();
     for (const auto& line : lines) {
-      items.push_back({{"sku", line.sku}, {"title", "Item " + line.sku}, {"quantity", line.quantity},
+      items.push_back({{"sku", line.sku},
+                       {"title", "Item " + line.sku},
+                       {"quantity", line.quantity},
                        {"unit_price_cents", line.unit_price_cents}});
     }
-    return {{"order_id", order_id}, {"member_id", member_id}, {"currency", "CNY"},
+    return {{"order_id", order_id}, {"member_id", member_id},  {"currency", "CNY"},
             {"lines", items},       {"points_to_use", points}, {"cash_cents", cash}};
   }
   HttpResult create(const nlohmann::json& body) { return post("/v1/orders", body, std::nullopt, api::Role::mall); }
@@ -62,9 +64,10 @@ class Orders : public ServiceTest {
     auto connection = TestDatabase::instance().connect();
     pqxx::read_transaction txn{*connection};
     return txn
-        .exec_params1("SELECT coalesce(sum(p.amount), 0) FROM postings p JOIN accounts a USING (account_id)"
-                      " WHERE a.name = $1 AND a.asset = 'POINTS' AND p.entry_id = $2",
-                      account, entry_id)[0]
+        .exec_params1(
+            "SELECT coalesce(sum(p.amount), 0) FROM postings p JOIN accounts a USING (account_id)"
+            " WHERE a.name = $1 AND a.asset = 'POINTS' AND p.entry_id = $2",
+            account, entry_id)[0]
         .as<std::int64_t>();
   }
 };
@@ -115,7 +118,7 @@ TEST_F(Orders, OrdersWhoseTotalsDoNotAddUpOrWhoseShapeIsWrongAreRefusedAndWriteN
     EXPECT_EQ(result.status, 422) << body.dump() << " → " << result.body;
     EXPECT_EQ(result.json()["code"], "validation_failed") << result.body;
   };
-  refused(order_body(unique("o-"), member_id, {{"a", 2, 1000}}, 1000, 999));      // 2000 ≠ 1999
+  refused(order_body(unique("o-"), member_id, {{"a", 2, 1000}}, 1000, 999));  // 2000 ≠ 1999
   auto usd = order_body(unique("o-"), member_id, {{"a", 1, 1000}}, 0, 1000);
   usd["currency"] = "USD";
   refused(usd);
@@ -255,7 +258,8 @@ TEST_F(Orders, RefundingSevenUnitsOneAtATimeReturnsExactlyThePointsAndCashPaid) 
   std::int64_t points = 0, cash = 0;
   std::int64_t previous_points = -1;
   for (int unit = 1; unit <= 7; ++unit) {
-    const auto refunded = refund(order_id, "r-" + order_id + "-" + std::to_string(unit), {{{"sku", "odd"}, {"quantity", 1}}});
+    const auto refunded =
+        refund(order_id, "r-" + order_id + "-" + std::to_string(unit), {{{"sku", "odd"}, {"quantity", 1}}});
     ASSERT_EQ(refunded.status, 201) << refunded.body;
     const auto body = refunded.json();
     EXPECT_EQ(body["points"].get<std::int64_t>() + body["cash_cents"].get<std::int64_t>(), 1001);
@@ -285,7 +289,8 @@ TEST_F(Orders, ARefundSplitsEachLineInTheOrdersProportionAndClawsBackTheEarnInPr
   const std::string order_id = checkout(member_id, {{"big", 1, 10000}, {"small", 3, 3333}}, 5000, 14999);
   ASSERT_EQ(pay(order_id).status, 200);
   EXPECT_EQ(points_balance(member_id)["pending"], 149);
-  const auto first = refund(order_id, unique("r-"), {{{"sku", "small"}, {"quantity", 2}}, {{"sku", "big"}, {"quantity", 1}}});
+  const auto first =
+      refund(order_id, unique("r-"), {{{"sku", "small"}, {"quantity", 2}}, {{"sku", "big"}, {"quantity", 1}}});
   ASSERT_EQ(first.status, 201) << first.body;
   const auto body = first.json();
   // Cumulatively: 6666 cents → floor(5000 × 6666 / 19999) = 1666 points; then 16666 → 4166.
@@ -300,8 +305,8 @@ TEST_F(Orders, ARefundSplitsEachLineInTheOrdersProportionAndClawsBackTheEarnInPr
   EXPECT_EQ(body["clawed_back"][0]["amount"], 124);
   EXPECT_EQ(points_balance(member_id)["pending"], 25);
   // Reversing the whole event now would claw back the refunded share a second time.
-  const auto whole = post("/v1/events/order:" + order_id + "/reverse", {{"reason", "returned"}}, std::nullopt,
-                          api::Role::ingest);
+  const auto whole =
+      post("/v1/events/order:" + order_id + "/reverse", {{"reason", "returned"}}, std::nullopt, api::Role::ingest);
   EXPECT_EQ(whole.status, 409) << whole.body;
   EXPECT_EQ(whole.json()["code"], "partially_reversed");
   EXPECT_EQ(points_balance(member_id)["pending"], 25);
@@ -331,8 +336,7 @@ TEST_F(Orders, RefundedCashNoLongerCountsAsQualifyingSpendButTheLevelStaysInside
   ASSERT_EQ(refund(order_id, unique("r-"), {{{"sku", "seat"}, {"quantity", 1}}}).status, 201);
   EXPECT_EQ(spend()["qualifying_value"], 0);
   // After the guarantee, evaluate-tiers judges on what is left: nothing.
-  const auto run = post("/v1/jobs/evaluate-tiers",
-                        {{"as_of", format_rfc3339(now_utc() + std::chrono::days{366})}});
+  const auto run = post("/v1/jobs/evaluate-tiers", {{"as_of", format_rfc3339(now_utc() + std::chrono::days{366})}});
   ASSERT_EQ(run.status, 200) << run.body;
   EXPECT_EQ(spend()["level"], "member");
 }
@@ -368,7 +372,8 @@ TEST_F(Orders, RefundingMoreThanWasBoughtOrAnUnknownSkuIsRefusedAndWritesNothing
   EXPECT_EQ(too_many.json()["code"], "refund_exceeds_order");
   EXPECT_EQ(refund(order_id, unique("r-"), {{{"sku", "b"}, {"quantity", 1}}}).status, 422);
   EXPECT_EQ(refund(order_id, unique("r-"), {{{"sku", "a"}, {"quantity", 0}}}).status, 422);
-  EXPECT_EQ(refund(order_id, unique("r-"), {{{"sku", "a"}, {"quantity", 1}}, {{"sku", "a"}, {"quantity", 1}}}).status, 422);
+  EXPECT_EQ(refund(order_id, unique("r-"), {{{"sku", "a"}, {"quantity", 1}}, {{"sku", "a"}, {"quantity", 1}}}).status,
+            422);
   EXPECT_EQ(count_rows("entries"), entries);
   EXPECT_EQ(count_rows("order_refunds WHERE order_id = '" + order_id + "'"), 0);
 }
@@ -384,9 +389,12 @@ TEST_F(Orders, ConcurrentCheckoutsAgainstOneBalanceSucceedOnlyAsFarAsThePointsGo
       HttpClient client{service().port()};
       const auto body = order_body("race-" + member_id + "-" + std::to_string(i), member_id, {{"a", 1, 300}}, 300, 0);
       const auto result = client.request("POST", "/v1/orders", body.dump(), {{"Authorization", "Bearer " + secret}});
-      if (result.status == 201) ++created;
-      else if (result.status == 422 && result.json()["code"] == "insufficient_points") ++insufficient;
-      else ++other;
+      if (result.status == 201)
+        ++created;
+      else if (result.status == 422 && result.json()["code"] == "insufficient_points")
+        ++insufficient;
+      else
+        ++other;
     });
   }
   for (auto& thread : threads) thread.join();
@@ -442,8 +450,11 @@ TEST_F(Orders, OneOrderIdCreatedAtOnceForTwoMembersIsCreatedOnceAndTheOtherIsACo
 TEST_F(Orders, PointsWhoseLotsExpiredBeforeTheRefundGoToBreakageAndTheRestToNewLotsWithTheOriginalExpiry) {
   const std::string member_id = create_member();
   for (int i = 0; i < 2; ++i) {
-    ASSERT_EQ(post("/v1/adjustments", {{"member_id", member_id}, {"asset", "POINTS"}, {"amount", 500}, {"reason_code", "goodwill"}},
-                   unique("credit-")).status, 201);
+    ASSERT_EQ(post("/v1/adjustments",
+                   {{"member_id", member_id}, {"asset", "POINTS"}, {"amount", 500}, {"reason_code", "goodwill"}},
+                   unique("credit-"))
+                  .status,
+              201);
   }
   // 800 points: the whole first lot and 300 of the second.
   const std::string order_id = checkout(member_id, {{"a", 8, 100}}, 800, 0);
@@ -453,10 +464,13 @@ TEST_F(Orders, PointsWhoseLotsExpiredBeforeTheRefundGoToBreakageAndTheRestToNewL
   {
     auto connection = TestDatabase::instance().connect();
     pqxx::work txn{*connection};
-    txn.exec_params("UPDATE lots SET expires_at = now() - interval '1 day' WHERE lot_id = "
-                    "(SELECT min(lot_id) FROM lots WHERE member_id = $1)", member_id);
-    txn.exec_params("UPDATE lots SET expires_at = $2 WHERE lot_id = (SELECT max(lot_id) FROM lots WHERE member_id = $1)",
-                    member_id, later);
+    txn.exec_params(
+        "UPDATE lots SET expires_at = now() - interval '1 day' WHERE lot_id = "
+        "(SELECT min(lot_id) FROM lots WHERE member_id = $1)",
+        member_id);
+    txn.exec_params(
+        "UPDATE lots SET expires_at = $2 WHERE lot_id = (SELECT max(lot_id) FROM lots WHERE member_id = $1)", member_id,
+        later);
     txn.commit();
   }
   // Refunds give back the latest-expiring points first: 200 from the live lot...
@@ -488,12 +502,14 @@ TEST_F(Orders, RefundingAfterTheEarnWasReleasedAndSpentLeavesAVisibleDebt) {
   const std::string order_id = checkout(member_id, {{"a", 1, 100100}}, 100, 100000);
   ASSERT_EQ(pay(order_id).status, 200);
   EXPECT_EQ(points_balance(member_id)["pending"], 1000);
-  const auto released =
-      post("/v1/jobs/release-pending", {{"as_of", format_rfc3339(now_utc() + std::chrono::days{8})}});
+  const auto released = post("/v1/jobs/release-pending", {{"as_of", format_rfc3339(now_utc() + std::chrono::days{8})}});
   ASSERT_EQ(released.status, 200) << released.body;
   EXPECT_EQ(points_balance(member_id)["available"], 1000);
-  ASSERT_EQ(post("/v1/adjustments", {{"member_id", member_id}, {"asset", "POINTS"}, {"amount", -1000}, {"reason_code", "correction"}},
-                 unique("spend-")).status, 201);
+  ASSERT_EQ(post("/v1/adjustments",
+                 {{"member_id", member_id}, {"asset", "POINTS"}, {"amount", -1000}, {"reason_code", "correction"}},
+                 unique("spend-"))
+                .status,
+            201);
   const auto refunded = refund(order_id, unique("r-"), {{{"sku", "a"}, {"quantity", 1}}});
   ASSERT_EQ(refunded.status, 201) << refunded.body;
   EXPECT_EQ(refunded.json()["points"], 100);

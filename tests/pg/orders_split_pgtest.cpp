@@ -100,8 +100,9 @@ TEST(OrderShape, EveryProblemOfANewOrderIsListed) {
   const auto issues = order_issues(order);
   std::vector<std::string> fields;
   for (const auto& issue : issues) fields.push_back(issue.field);
-  EXPECT_EQ(fields, (std::vector<std::string>{"order_id", "member_id", "currency", "lines[0].title", "lines[0].quantity",
-                                              "lines[0].unit_price_cents", "lines[1].sku", "points_to_use", "ttl_seconds"}));
+  EXPECT_EQ(fields,
+            (std::vector<std::string>{"order_id", "member_id", "currency", "lines[0].title", "lines[0].quantity",
+                                      "lines[0].unit_price_cents", "lines[1].sku", "points_to_use", "ttl_seconds"}));
 }
 
 }  // namespace

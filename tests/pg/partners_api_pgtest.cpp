@@ -48,8 +48,9 @@ class Partners : public ::testing::Test {
     return *client_;
   }
   HttpResult post(const std::string& path, const json& body, api::Role role = api::Role::admin) {
-    return client().request("POST", path, body.dump(),
-                            {{"Authorization", "Bearer " + service().secret(role)}, {"Content-Type", "application/json"}});
+    return client().request(
+        "POST", path, body.dump(),
+        {{"Authorization", "Bearer " + service().secret(role)}, {"Content-Type", "application/json"}});
   }
   HttpResult get(const std::string& path, api::Role role = api::Role::admin) {
     return client().request("GET", path, "", {{"Authorization", "Bearer " + service().secret(role)}});
@@ -94,7 +95,8 @@ class Partners : public ::testing::Test {
     return client().request("POST", "/v1/members/" + member_id + "/partner-links",
                             json{{"partner_id", partner_id}, {"partner_member_ref", ref}}.dump(), headers);
   }
-  HttpResult confirm(const PartnerKey& key, const std::string& ref, const std::string& code, const Signing& signing = {}) {
+  HttpResult confirm(const PartnerKey& key, const std::string& ref, const std::string& code,
+                     const Signing& signing = {}) {
     return confirm_partner_link(client(), key, ref, code, signing);
   }
   std::int64_t available_points(const std::string& member_id) {
@@ -121,32 +123,40 @@ class Partners : public ::testing::Test {
                          const std::string& body = "", const Signing& signing = {}) {
     return signed_partner_request(client(), key, method, target, body, signing);
   }
-  HttpResult inbound(const PartnerKey& key, const std::string& exchange_id, const std::string& ref, std::int64_t units) {
-    return signed_call(key, "POST", "/partner/v1/exchanges",
-                       json{{"exchange_id", exchange_id}, {"partner_member_ref", ref}, {"partner_units", units}}.dump());
+  HttpResult inbound(const PartnerKey& key, const std::string& exchange_id, const std::string& ref,
+                     std::int64_t units) {
+    return signed_call(
+        key, "POST", "/partner/v1/exchanges",
+        json{{"exchange_id", exchange_id}, {"partner_member_ref", ref}, {"partner_units", units}}.dump());
   }
   HttpResult outbound(const std::string& exchange_id, const std::string& member_id, const std::string& partner_id,
                       std::int64_t points) {
-    return post("/v1/exchanges",
-                {{"exchange_id", exchange_id}, {"member_id", member_id}, {"partner_id", partner_id}, {"points", points}},
-                api::Role::mall);
+    return post(
+        "/v1/exchanges",
+        {{"exchange_id", exchange_id}, {"member_id", member_id}, {"partner_id", partner_id}, {"points", points}},
+        api::Role::mall);
   }
   // A partner of our own, registered through the API, with small limits and two rights.
   std::string register_partner(std::int64_t per_member_daily = 1000, std::int64_t per_day = 1000000) {
     const std::string id = unique("p");
     std::string asset = "A" + id.substr(1);
     for (auto& c : asset) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    const json body{{"partner_id", id},
-                    {"name", "Test Partner"},
-                    {"asset", asset},
-                    {"rates", {{"inbound_points_per_unit", 3}, {"outbound_units_per_point_milli", 500}, {"cents_per_point", 2}}},
-                    {"limits", {{"per_member_daily_points", per_member_daily}, {"per_day_points", per_day}}},
-                    {"rights", json::array({{{"code", "lounge"}, {"title", "Lounge visit"},
-                                             {"min_levels", {{"engagement", "fan"}}}, {"quota_per_period", 3},
-                                             {"period", "month"}},
-                                            {{"code", "gold-gift"}, {"title", "Gift for gold"},
-                                             {"min_levels", {{"spend", "gold"}}}, {"quota_per_period", 1},
-                                             {"period", "year"}}})}};
+    const json body{
+        {"partner_id", id},
+        {"name", "Test Partner"},
+        {"asset", asset},
+        {"rates", {{"inbound_points_per_unit", 3}, {"outbound_units_per_point_milli", 500}, {"cents_per_point", 2}}},
+        {"limits", {{"per_member_daily_points", per_member_daily}, {"per_day_points", per_day}}},
+        {"rights", json::array({{{"code", "lounge"},
+                                 {"title", "Lounge visit"},
+                                 {"min_levels", {{"engagement", "fan"}}},
+                                 {"quota_per_period", 3},
+                                 {"period", "month"}},
+                                {{"code", "gold-gift"},
+                                 {"title", "Gift for gold"},
+                                 {"min_levels", {{"spend", "gold"}}},
+                                 {"quota_per_period", 1},
+                                 {"period", "year"}}})}};
     const auto created = post("/v1/partners", body);
     EXPECT_EQ(created.status, 201) << created.body;
     EXPECT_EQ(post("/v1/partners", body).status, 200);  // the same definition again is a replay
@@ -204,8 +214,10 @@ TEST_F(Partners, AnHmacSignedInboundExchangeCreditsPointsAtTheInboundRate) {
   // The points are a lot of their own, expiring under the program's policy.
   auto connection = TestDatabase::instance().connect();
   pqxx::read_transaction txn{*connection};
-  const auto lots = txn.exec_params("SELECT amount, expires_at > now() + interval '23 months' FROM lots"
-                                    " WHERE member_id = $1 AND source = 'exchange'", member_id);
+  const auto lots = txn.exec_params(
+      "SELECT amount, expires_at > now() + interval '23 months' FROM lots"
+      " WHERE member_id = $1 AND source = 'exchange'",
+      member_id);
   ASSERT_EQ(lots.size(), 1u);
   EXPECT_EQ(lots[0][0].as<std::int64_t>(), 1000);
   EXPECT_TRUE(lots[0][1].as<bool>());
@@ -216,7 +228,8 @@ TEST_F(Partners, AnIdempotencyKeyOnAnExchangeReplaysItsAnswerAndRefusesAnotherBo
   const std::string member_id = linked_member("skyair", 0, &ref);
   const auto key = hmac_key("skyair");
   const std::string path = "/partner/v1/exchanges";
-  const std::string body = json{{"exchange_id", unique("ex-")}, {"partner_member_ref", ref}, {"partner_units", 1}}.dump();
+  const std::string body =
+      json{{"exchange_id", unique("ex-")}, {"partner_member_ref", ref}, {"partner_units", 1}}.dump();
   const std::map<std::string, std::string> idempotency{{"Idempotency-Key", unique("idem-")}};
   const auto first = signed_call(key, "POST", path, body, {0, std::nullopt, std::nullopt, idempotency});
   ASSERT_EQ(first.status, 201) << first.body;
@@ -224,7 +237,8 @@ TEST_F(Partners, AnIdempotencyKeyOnAnExchangeReplaysItsAnswerAndRefusesAnotherBo
   EXPECT_EQ(again.status, 201);
   EXPECT_EQ(again.body, first.body);
   // The same key with another exchange moves nothing: 409, not a second credit.
-  const std::string other = json{{"exchange_id", unique("ex-")}, {"partner_member_ref", ref}, {"partner_units", 1}}.dump();
+  const std::string other =
+      json{{"exchange_id", unique("ex-")}, {"partner_member_ref", ref}, {"partner_units", 1}}.dump();
   const auto reused = signed_call(key, "POST", path, other, {0, std::nullopt, std::nullopt, idempotency});
   EXPECT_EQ(reused.status, 409) << reused.body;
   EXPECT_EQ(reused.json()["code"], "idempotency_key_reused");
@@ -271,9 +285,10 @@ TEST_F(Partners, ARetiredSigningKeyLeavesTheListButItsPemStaysFetchableById) {
   EXPECT_EQ(pem.status, 200);
   EXPECT_EQ(pem.body, old_pem);
   EXPECT_EQ(client().request("GET", "/partner/v1/signing-keys/sk_0000000000000000").status, 404);
-  EXPECT_EQ(db::run_transaction(*connection, "test", [&](pqxx::transaction_base& txn) {
-              return partners::retire_signing_key(txn, "sk_0000000000000000", now_utc());
-            }),
+  EXPECT_EQ(db::run_transaction(*connection, "test",
+                                [&](pqxx::transaction_base& txn) {
+                                  return partners::retire_signing_key(txn, "sk_0000000000000000", now_utc());
+                                }),
             partners::RetireOutcome::unknown);
 }
 
@@ -298,16 +313,16 @@ TEST_F(Partners, TheBareSigningKeysGetIsTheCurrentPemAndStockOpensslChecksOurSig
   EXPECT_TRUE(openssl_verifies(bare.body, bare.header("x-signature"), bare.body));
 
   // PEM unless the client asks for JSON (and prefers it to PEM).
-  for (const std::string accept : {"*/*", "application/x-pem-file", "text/plain", "application/*",
-                                   "application/json;q=0", "application/x-pem-file, application/json",
-                                   "application/json;q=0.5, application/x-pem-file"}) {
+  for (const std::string accept :
+       {"*/*", "application/x-pem-file", "text/plain", "application/*", "application/json;q=0",
+        "application/x-pem-file, application/json", "application/json;q=0.5, application/x-pem-file"}) {
     const auto answer = client().request("GET", "/partner/v1/signing-keys", "", {{"Accept", accept}});
     EXPECT_EQ(answer.status, 200) << accept;
     EXPECT_EQ(answer.header("content-type"), "application/x-pem-file") << accept;
     EXPECT_EQ(answer.body, bare.body) << accept;
   }
-  for (const std::string accept : {"application/json", "Application/JSON; charset=utf-8",
-                                   "text/html, application/json;q=0.9, */*;q=0.8"}) {
+  for (const std::string accept :
+       {"application/json", "Application/JSON; charset=utf-8", "text/html, application/json;q=0.9, */*;q=0.8"}) {
     const auto answer = client().request("GET", "/partner/v1/signing-keys", "", {{"Accept", accept}});
     ASSERT_EQ(answer.status, 200) << accept;
     EXPECT_EQ(answer.header("content-type"), "application/json") << accept;
@@ -334,7 +349,8 @@ TEST_F(Partners, EveryPartnerSideResponseIsSignedRefusalsIncluded) {
   std::string ref;
   linked_member("skyair", 0, &ref);
   const auto key = hmac_key("skyair");
-  const std::string body = json{{"exchange_id", unique("ex-")}, {"partner_member_ref", ref}, {"partner_units", 1}}.dump();
+  const std::string body =
+      json{{"exchange_id", unique("ex-")}, {"partner_member_ref", ref}, {"partner_units", 1}}.dump();
   // 401 stale_timestamp: refused before any key is looked at, and still signed by us.
   const auto stale = signed_call(key, "POST", "/partner/v1/exchanges", body, {-400});
   ASSERT_EQ(stale.status, 401) << stale.body;
@@ -342,7 +358,8 @@ TEST_F(Partners, EveryPartnerSideResponseIsSignedRefusalsIncluded) {
   EXPECT_TRUE(signed_by_us(stale)) << stale.body;
   EXPECT_FALSE(openssl_verifies(stale.body + "x", stale.header("x-signature"), our_public_pem()));
   // 401 for a request with no signature at all, and for a key that is not there.
-  const auto unsigned_request = client().request("POST", "/partner/v1/exchanges", body, {{"Content-Type", "application/json"}});
+  const auto unsigned_request =
+      client().request("POST", "/partner/v1/exchanges", body, {{"Content-Type", "application/json"}});
   EXPECT_EQ(unsigned_request.json()["code"], "invalid_signature");
   EXPECT_TRUE(signed_by_us(unsigned_request));
   PartnerKey unknown = key;
@@ -360,8 +377,8 @@ TEST_F(Partners, EveryPartnerSideResponseIsSignedRefusalsIncluded) {
   const auto wrong_method = client().request("DELETE", "/partner/v1/exchanges");
   EXPECT_EQ(wrong_method.status, 405);
   EXPECT_TRUE(signed_by_us(wrong_method));
-  const auto form = client().request("POST", "/partner/v1/exchanges", "a=b",
-                                     {{"Content-Type", "application/x-www-form-urlencoded"}});
+  const auto form =
+      client().request("POST", "/partner/v1/exchanges", "a=b", {{"Content-Type", "application/x-www-form-urlencoded"}});
   EXPECT_EQ(form.status, 415);
   EXPECT_TRUE(signed_by_us(form));
   // A partner's own 404 after verification, as before.
@@ -404,8 +421,11 @@ TEST_F(Partners, APartnerOverItsRateIsToldToWaitAndOtherPartnersAreNot) {
                                       ? base64_encode(partners::hmac_sha256(key.secret, message))
                                       : *partners::sign_ed25519(key.private_pem, message);
     return limited_client.request("GET", path, "",
-                                  {{"X-Partner-Id", key.partner_id}, {"X-Key-Id", key.key_id},
-                                   {"X-Timestamp", timestamp}, {"X-Nonce", nonce}, {"X-Signature", signature}});
+                                  {{"X-Partner-Id", key.partner_id},
+                                   {"X-Key-Id", key.key_id},
+                                   {"X-Timestamp", timestamp},
+                                   {"X-Nonce", nonce},
+                                   {"X-Signature", signature}});
   };
   int limited_count = 0;
   HttpResult last_limited;
@@ -436,14 +456,16 @@ TEST_F(Partners, ReplayedStaleTamperedUnknownAndRevokedRequestsAreRefusedAndMove
   std::string ref;
   const std::string member_id = linked_member("skyair", 0, &ref);
   const auto key = hmac_key("skyair");
-  const std::string body = json{{"exchange_id", unique("ex-")}, {"partner_member_ref", ref}, {"partner_units", 1}}.dump();
+  const std::string body =
+      json{{"exchange_id", unique("ex-")}, {"partner_member_ref", ref}, {"partner_units", 1}}.dump();
   const std::string nonce = new_id("nonce_");
   ASSERT_EQ(signed_call(key, "POST", "/partner/v1/exchanges", body, {0, nonce}).status, 201);
   const auto code = [](const HttpResult& r) { return std::to_string(r.status) + " " + r.json().value("code", ""); };
   EXPECT_EQ(code(signed_call(key, "POST", "/partner/v1/exchanges", body, {0, nonce})), "401 replayed_request");
   EXPECT_EQ(code(signed_call(key, "POST", "/partner/v1/exchanges", body, {301})), "401 stale_timestamp");
   EXPECT_EQ(code(signed_call(key, "POST", "/partner/v1/exchanges", body, {-400})), "401 stale_timestamp");
-  const std::string tampered = json{{"exchange_id", unique("ex-")}, {"partner_member_ref", ref}, {"partner_units", 999}}.dump();
+  const std::string tampered =
+      json{{"exchange_id", unique("ex-")}, {"partner_member_ref", ref}, {"partner_units", 999}}.dump();
   EXPECT_EQ(code(signed_call(key, "POST", "/partner/v1/exchanges", body, {0, std::nullopt, tampered})),
             "401 invalid_signature");
   PartnerKey unknown = key;
@@ -455,7 +477,8 @@ TEST_F(Partners, ReplayedStaleTamperedUnknownAndRevokedRequestsAreRefusedAndMove
   PartnerKey wrong_secret = key;
   wrong_secret.secret = std::string(32, '\x07');
   EXPECT_EQ(code(inbound(wrong_secret, unique("ex-"), ref, 1)), "401 invalid_signature");
-  auto unsigned_request = client().request("POST", "/partner/v1/exchanges", body, {{"Content-Type", "application/json"}});
+  auto unsigned_request =
+      client().request("POST", "/partner/v1/exchanges", body, {{"Content-Type", "application/json"}});
   EXPECT_EQ(code(unsigned_request), "401 invalid_signature");
 
   // A second key works beside the first; revoking the first applies to the very next request.
@@ -529,11 +552,16 @@ TEST_F(Partners, DailyLimitsHoldUnderConcurrentExchanges) {
       for (int i = 0; i < 5; ++i) {
         const auto r = own.request(
             "POST", "/v1/exchanges",
-            json{{"exchange_id", "lim-" + member_id + "-" + std::to_string(t * 5 + i)}, {"member_id", member_id},
-                 {"partner_id", partner_id}, {"points", 100}}.dump(),
+            json{{"exchange_id", "lim-" + member_id + "-" + std::to_string(t * 5 + i)},
+                 {"member_id", member_id},
+                 {"partner_id", partner_id},
+                 {"points", 100}}
+                .dump(),
             {{"Authorization", "Bearer " + service().secret(api::Role::mall)}, {"Content-Type", "application/json"}});
-        if (r.status == 201) ++accepted;
-        else if (r.status == 422 && r.json().value("code", "") == "limit_exceeded") ++limited;
+        if (r.status == 201)
+          ++accepted;
+        else if (r.status == 422 && r.json().value("code", "") == "limit_exceeded")
+          ++limited;
       }
     });
   }
@@ -574,20 +602,26 @@ TEST_F(Partners, RightsFollowLevelsAndQuotasHoldUnderConcurrentClaims) {
       (void)self;
       for (int i = 0; i < 3; ++i) {
         HttpClient own{service().port()};
-        const std::string body = json{{"claim_id", "c-" + std::to_string(t) + "-" + std::to_string(i)},
-                                      {"partner_member_ref", ref}}.dump();
+        const std::string body =
+            json{{"claim_id", "c-" + std::to_string(t) + "-" + std::to_string(i)}, {"partner_member_ref", ref}}.dump();
         const std::string nonce = new_id("nonce_");
-        const std::string timestamp = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                                         std::chrono::system_clock::now().time_since_epoch())
-                                                         .count());
+        const std::string timestamp = std::to_string(
+            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+                .count());
         const std::string path = "/partner/v1/rights/lounge/claims";
         const std::string signature = base64_encode(
             partners::hmac_sha256(key.secret, partners::signing_string({"POST", path, "", timestamp, nonce, body})));
         const auto r = own.request("POST", path, body,
-                                   {{"X-Partner-Id", partner_id}, {"X-Key-Id", key.key_id}, {"X-Timestamp", timestamp},
-                                    {"X-Nonce", nonce}, {"X-Signature", signature}, {"Content-Type", "application/json"}});
-        if (r.status == 201) ++accepted;
-        else if (r.json().value("code", "") == "limit_exceeded") ++exhausted;
+                                   {{"X-Partner-Id", partner_id},
+                                    {"X-Key-Id", key.key_id},
+                                    {"X-Timestamp", timestamp},
+                                    {"X-Nonce", nonce},
+                                    {"X-Signature", signature},
+                                    {"Content-Type", "application/json"}});
+        if (r.status == 201)
+          ++accepted;
+        else if (r.json().value("code", "") == "limit_exceeded")
+          ++exhausted;
       }
     });
   }
@@ -614,19 +648,27 @@ TEST_F(Partners, APartnerSeesOnlyItsOwnMembersAndStatements) {
 }
 
 TEST_F(Partners, TheProgramsPartnersCannotBeRedefinedAndLinksDoNotMove) {
-  const json skyair{{"partner_id", "skyair"},
-                    {"name", "SkyAir"},
-                    {"asset", "OTHER_MILES"},
-                    {"rates", {{"inbound_points_per_unit", 1}, {"outbound_units_per_point_milli", 1}, {"cents_per_point", 1}}},
-                    {"limits", {{"per_member_daily_points", 1}, {"per_day_points", 1}}}};
+  const json skyair{
+      {"partner_id", "skyair"},
+      {"name", "SkyAir"},
+      {"asset", "OTHER_MILES"},
+      {"rates", {{"inbound_points_per_unit", 1}, {"outbound_units_per_point_milli", 1}, {"cents_per_point", 1}}},
+      {"limits", {{"per_member_daily_points", 1}, {"per_day_points", 1}}}};
   EXPECT_EQ(post("/v1/partners", skyair).status, 409);
   EXPECT_EQ(get("/v1/partners/skyair").json()["source"], "program");
   std::string ref;
   const std::string member_id = linked_member("beanhouse", 0, &ref);
   const std::string other = member_with_points(0);
-  EXPECT_EQ(post("/v1/members/" + other + "/partner-links", {{"partner_id", "beanhouse"}, {"partner_member_ref", ref}}).status, 409);
-  EXPECT_EQ(post("/v1/members/" + member_id + "/partner-links", {{"partner_id", "beanhouse"}, {"partner_member_ref", ref}}).status, 200);
-  EXPECT_EQ(post("/v1/members/" + member_id + "/partner-links", {{"partner_id", "nobody"}, {"partner_member_ref", ref}}).status, 404);
+  EXPECT_EQ(post("/v1/members/" + other + "/partner-links", {{"partner_id", "beanhouse"}, {"partner_member_ref", ref}})
+                .status,
+            409);
+  EXPECT_EQ(
+      post("/v1/members/" + member_id + "/partner-links", {{"partner_id", "beanhouse"}, {"partner_member_ref", ref}})
+          .status,
+      200);
+  EXPECT_EQ(post("/v1/members/" + member_id + "/partner-links", {{"partner_id", "nobody"}, {"partner_member_ref", ref}})
+                .status,
+            404);
 }
 
 TEST_F(Partners, StatementsAddUpCloseForGoodVerifyWithOpensslAndTakeOneAcknowledgement) {
@@ -634,10 +676,12 @@ TEST_F(Partners, StatementsAddUpCloseForGoodVerifyWithOpensslAndTakeOneAcknowled
   std::string ref;
   const std::string member_id = linked_member(partner_id, 10000, &ref);
   const auto key = hmac_key(partner_id);
-  ASSERT_EQ(inbound(key, "in-1", ref, 100).status, 201);   // 300 points, 600 cents owed by the partner
+  ASSERT_EQ(inbound(key, "in-1", ref, 100).status, 201);  // 300 points, 600 cents owed by the partner
   ASSERT_EQ(outbound(unique("out-"), member_id, partner_id, 50).status, 201);  // 25 units, 100 cents owed by us
   ASSERT_EQ(signed_call(key, "POST", "/partner/v1/rights/lounge/claims",
-                        json{{"claim_id", "claim-1"}, {"partner_member_ref", ref}}.dump()).status, 201);
+                        json{{"claim_id", "claim-1"}, {"partner_member_ref", ref}}.dump())
+                .status,
+            201);
   const auto now = now_utc();
   const std::string today = format_rfc3339(now).substr(0, 10);
   const auto open = signed_call(key, "GET", "/partner/v1/statements?date=" + today);
@@ -651,12 +695,14 @@ TEST_F(Partners, StatementsAddUpCloseForGoodVerifyWithOpensslAndTakeOneAcknowled
   EXPECT_EQ(provisional["net_cents"], 500);
   EXPECT_EQ(provisional["owed_by"], "partner");
   EXPECT_EQ(open.body.find(member_id), std::string::npos);
-  const auto not_closed = signed_call(key, "POST", "/partner/v1/statements/" + provisional["statement_id"].get<std::string>() + "/ack",
-                                      json{{"statement_sha256", provisional["sha256"]}}.dump());
+  const auto not_closed =
+      signed_call(key, "POST", "/partner/v1/statements/" + provisional["statement_id"].get<std::string>() + "/ack",
+                  json{{"statement_sha256", provisional["sha256"]}}.dump());
   EXPECT_EQ(not_closed.json()["code"], "statement_not_closed");
 
   // Close today (as of the start of tomorrow); later lines settle on the next day.
-  const std::string tomorrow = format_rfc3339(std::chrono::floor<std::chrono::days>(now) + std::chrono::days{1}).substr(0, 10);
+  const std::string tomorrow =
+      format_rfc3339(std::chrono::floor<std::chrono::days>(now) + std::chrono::days{1}).substr(0, 10);
   const auto job = post("/v1/jobs/close-statements", {{"as_of", tomorrow + "T00:00:00Z"}});
   ASSERT_EQ(job.status, 200) << job.body;
   const auto late = inbound(key, "in-2", ref, 1);
@@ -679,12 +725,12 @@ TEST_F(Partners, StatementsAddUpCloseForGoodVerifyWithOpensslAndTakeOneAcknowled
 
   const std::string ack_path = "/partner/v1/statements/" + statement["statement_id"].get<std::string>() + "/ack";
   const std::map<std::string, std::string> ack_key{{"Idempotency-Key", unique("ack-")}};
-  const auto agreed =
-      signed_call(key, "POST", ack_path, json{{"statement_sha256", hash}}.dump(), {0, std::nullopt, std::nullopt, ack_key});
+  const auto agreed = signed_call(key, "POST", ack_path, json{{"statement_sha256", hash}}.dump(),
+                                  {0, std::nullopt, std::nullopt, ack_key});
   ASSERT_EQ(agreed.status, 200) << agreed.body;
   EXPECT_EQ(agreed.json()["status"], "acknowledged");
-  const auto replayed =
-      signed_call(key, "POST", ack_path, json{{"statement_sha256", hash}}.dump(), {0, std::nullopt, std::nullopt, ack_key});
+  const auto replayed = signed_call(key, "POST", ack_path, json{{"statement_sha256", hash}}.dump(),
+                                    {0, std::nullopt, std::nullopt, ack_key});
   EXPECT_EQ(replayed.body, agreed.body);
   EXPECT_EQ(replayed.header("idempotent-replayed"), "true");
   // The same key with another hash is refused before anything runs: no dispute is recorded.
@@ -745,7 +791,8 @@ TEST_F(Partners, ALinkAMallKeyMadeMovesNothingUntilThePartnerConfirmsItWithItsCo
   EXPECT_EQ(in.json()["code"], "link_not_confirmed");
   EXPECT_EQ(signed_call(key, "GET", "/partner/v1/members/" + ref + "/rights").json()["code"], "link_not_confirmed");
   EXPECT_EQ(signed_call(key, "POST", "/partner/v1/rights/lounge/claims",
-                        json{{"claim_id", unique("c-")}, {"partner_member_ref", ref}}.dump()).json()["code"],
+                        json{{"claim_id", unique("c-")}, {"partner_member_ref", ref}}.dump())
+                .json()["code"],
             "link_not_confirmed");
   EXPECT_EQ(available_points(member_id), 1000);
 
@@ -780,7 +827,8 @@ TEST_F(Partners, ALinkAMallKeyMadeMovesNothingUntilThePartnerConfirmsItWithItsCo
   pqxx::read_transaction txn{*connection};
   const auto audited = txn.exec_params(
       "SELECT actor_id, actor_name FROM audit_events WHERE action = 'POST /partner/v1/links/confirm'"
-      " AND subject = $1 AND details->>'status' = '200'", "partner_link:" + ref);
+      " AND subject = $1 AND details->>'status' = '200'",
+      "partner_link:" + ref);
   ASSERT_EQ(audited.size(), 1u);
   EXPECT_EQ(audited[0][0].c_str(), partner_id);
   EXPECT_EQ(audited[0][1].c_str(), key.key_id);
@@ -817,7 +865,9 @@ TEST_F(Partners, WrongLinkCodesAreCountedAndTheFifthVoidsTheCodeUntilANewOneIsIs
     auto connection = TestDatabase::instance().connect();
     pqxx::read_transaction txn{*connection};
     EXPECT_EQ(txn.exec_params("SELECT count(*) FROM audit_events WHERE subject = $1 AND details->>'status' = '422'",
-                              "partner_link:" + ref)[0][0].as<int>(), 5);
+                              "partner_link:" + ref)[0][0]
+                  .as<int>(),
+              5);
   }
   // Our app links again: a fresh code (the old one stays void), and it confirms.
   const auto reissued = link(member_id, "skyair", ref);
@@ -842,8 +892,10 @@ TEST_F(Partners, AnExpiredLinkCodeIsRefusedAndItsPendingLinkGivesWayToANewOne) {
   {
     auto connection = TestDatabase::instance().connect();
     pqxx::work txn{*connection};
-    txn.exec_params("UPDATE partner_links SET link_code_expires_at = now() - interval '1 second'"
-                    " WHERE partner_id = 'skyair' AND partner_member_ref = $1", ref);
+    txn.exec_params(
+        "UPDATE partner_links SET link_code_expires_at = now() - interval '1 second'"
+        " WHERE partner_id = 'skyair' AND partner_member_ref = $1",
+        ref);
     txn.commit();
   }
   const auto key = hmac_key("skyair");
@@ -898,8 +950,11 @@ TEST_F(Partners, AnIdempotencyKeyReplaysALinkWithoutItsCodeAndAConfirmationWitho
   {
     auto connection = TestDatabase::instance().connect();
     pqxx::read_transaction txn{*connection};
-    EXPECT_EQ(txn.exec_params("SELECT count(*) FROM idempotency_keys WHERE position(convert_to($1, 'UTF8') in response) > 0",
-                              code)[0][0].as<int>(), 0);
+    EXPECT_EQ(
+        txn.exec_params("SELECT count(*) FROM idempotency_keys WHERE position(convert_to($1, 'UTF8') in response) > 0",
+                        code)[0][0]
+            .as<int>(),
+        0);
   }
   // The replay issued nothing: the first code still confirms. A wrong code under a key is
   // counted once, however often it is replayed.
@@ -933,9 +988,10 @@ TEST(PartnerLinkMigration, LinksMadeBeforeConfirmationExistedStayConfirmed) {
   }
   {
     pqxx::connection connection{with_database(admin_url, name)};
-    pqxx::nontransaction(connection).exec(
-        "CREATE TABLE schema_migrations (file_name text PRIMARY KEY, sha256 text NOT NULL,"
-        " applied_at timestamptz NOT NULL DEFAULT now())");  // as ledger::migrate makes it
+    pqxx::nontransaction(connection)
+        .exec(
+            "CREATE TABLE schema_migrations (file_name text PRIMARY KEY, sha256 text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())");  // as ledger::migrate makes it
     for (const auto& migration : migrations::embedded()) {
       pqxx::work txn{connection};
       if (migration.file_name.substr(0, 4) == "0012") {
@@ -944,16 +1000,19 @@ TEST(PartnerLinkMigration, LinksMadeBeforeConfirmationExistedStayConfirmed) {
       }
       txn.exec(std::string(migration.sql));
       if (migration.file_name.substr(0, 4) == "0011") {
-        txn.exec("INSERT INTO members (member_id, external_id, created_at)"
-                 " VALUES ('mem_aaaaaaaaaaaaaaaaaaaa', 'old-member', '2026-01-01T00:00:00Z')");
-        txn.exec("INSERT INTO partner_links (partner_id, partner_member_ref, member_id, linked_at)"
-                 " VALUES ('skyair', 'SKY-OLD', 'mem_aaaaaaaaaaaaaaaaaaaa', '2026-01-02T00:00:00Z')");
+        txn.exec(
+            "INSERT INTO members (member_id, external_id, created_at)"
+            " VALUES ('mem_aaaaaaaaaaaaaaaaaaaa', 'old-member', '2026-01-01T00:00:00Z')");
+        txn.exec(
+            "INSERT INTO partner_links (partner_id, partner_member_ref, member_id, linked_at)"
+            " VALUES ('skyair', 'SKY-OLD', 'mem_aaaaaaaaaaaaaaaaaaaa', '2026-01-02T00:00:00Z')");
       }
       txn.commit();
     }
     pqxx::read_transaction txn{connection};
-    const auto rows = txn.exec("SELECT status, confirmed_at = linked_at, confirmed_by, link_code_sha256 IS NULL"
-                               " FROM partner_links WHERE partner_member_ref = 'SKY-OLD'");
+    const auto rows = txn.exec(
+        "SELECT status, confirmed_at = linked_at, confirmed_by, link_code_sha256 IS NULL"
+        " FROM partner_links WHERE partner_member_ref = 'SKY-OLD'");
     ASSERT_EQ(rows.size(), 1u);
     EXPECT_STREQ(rows[0][0].c_str(), "confirmed");
     EXPECT_TRUE(rows[0][1].as<bool>());

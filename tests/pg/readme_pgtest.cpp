@@ -70,8 +70,8 @@ TEST_F(Readme, TheFirstRequestsHoldNoFixedTime) {
 TEST_F(Readme, TheFirstRequestsRunAsWrittenAndTheMemberEarns) {
   const std::string block = first_request_block(readme());
   ASSERT_FALSE(block.empty());
-  const auto result = run_block(block, service().secret(api::Role::admin),
-                                "http://127.0.0.1:" + std::to_string(service().port()));
+  const auto result =
+      run_block(block, service().secret(api::Role::admin), "http://127.0.0.1:" + std::to_string(service().port()));
   ASSERT_EQ(result.status, 0) << result.output;
   // The last answer is the member's balances: the delivery's points, pending for now.
   const auto last_line = result.output.substr(result.output.rfind('{', result.output.rfind("\"member_id\"")));

@@ -46,7 +46,8 @@ TEST_F(Service, UnknownPathsAndMethodsAreProblems) {
 
 TEST_F(Service, ABodyOverOneMebibyteIsTooLarge) {
   const std::string member_id = create_member();
-  const std::string huge = "{\"member_id\":\"" + member_id + "\",\"asset\":\"POINTS\",\"amount\":1,\"reason_code\":\"other\",\"note\":\"" +
+  const std::string huge = "{\"member_id\":\"" + member_id +
+                           "\",\"asset\":\"POINTS\",\"amount\":1,\"reason_code\":\"other\",\"note\":\"" +
                            std::string(1024 * 1024 + 10, 'a') + "\"}";
   const auto entries = count_rows("entries");
   const auto refused =
@@ -59,7 +60,8 @@ TEST_F(Service, ABodyOverOneMebibyteIsTooLarge) {
 }
 
 TEST_F(Service, AnUnsupportedContentTypeIsRefused) {
-  const auto refused = post_raw("/v1/members", "external_id=x", {{"Content-Type", "application/x-www-form-urlencoded"}});
+  const auto refused =
+      post_raw("/v1/members", "external_id=x", {{"Content-Type", "application/x-www-form-urlencoded"}});
   EXPECT_EQ(refused.status, 415);
 }
 
@@ -94,7 +96,8 @@ TEST_F(Service, HealthReadinessAndMetricsAnswer) {
   create_member();
   const auto metrics = client.request("GET", "/metrics");
   EXPECT_EQ(metrics.status, 200);
-  EXPECT_NE(metrics.body.find("loyalty_http_requests_total{route=\"POST /v1/members\",status=\"201\"}"), std::string::npos);
+  EXPECT_NE(metrics.body.find("loyalty_http_requests_total{route=\"POST /v1/members\",status=\"201\"}"),
+            std::string::npos);
   EXPECT_NE(metrics.body.find("loyalty_http_request_duration_seconds_bucket"), std::string::npos);
   EXPECT_NE(metrics.body.find("loyalty_ledger_entries_committed_total"), std::string::npos);
   EXPECT_NE(metrics.body.find("loyalty_db_queue_jobs"), std::string::npos);
@@ -158,8 +161,9 @@ TEST_F(Service, WhenTheDatabaseDropsTheConnectionsTheServiceRecoversByItself) {
   {
     auto connection = TestDatabase::instance().connect();
     pqxx::nontransaction txn{*connection};
-    txn.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-             "WHERE datname = current_database() AND pid <> pg_backend_pid()");
+    txn.exec(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()");
   }
   int unavailable = 0;
   bool recovered = false;

@@ -10,8 +10,11 @@ class Tiers : public ServiceTest {
   HttpResult purchase(const std::string& member_id, std::int64_t cents, std::string event_id = "") {
     if (event_id.empty()) event_id = unique("p-");
     return post("/v1/events",
-                {{"event_id", event_id}, {"member_id", member_id}, {"type", "service_visit"},
-                 {"occurred_at", format_rfc3339(now_utc() - std::chrono::days{8})}, {"attributes", {{"amount_cents", cents}}}},
+                {{"event_id", event_id},
+                 {"member_id", member_id},
+                 {"type", "service_visit"},
+                 {"occurred_at", format_rfc3339(now_utc() - std::chrono::days{8})},
+                 {"attributes", {{"amount_cents", cents}}}},
                 std::nullopt, api::Role::ingest);
   }
   nlohmann::json track(const std::string& member_id, const std::string& name) {
@@ -62,8 +65,11 @@ TEST_F(Tiers, TheNewMultiplierAppliesFromTheNextAwardOnAtTheHigherOfTheTwoTracks
   EXPECT_EQ(first["tier_changes"][0]["to_level"], "gold");
   EXPECT_EQ(purchase(member_id, 10000).json()["awards"][0]["amount"], 150);  // gold: 150%
   // Engagement pioneer (150%) does not beat... a higher spend multiplier; delivery GROWTH reaches active.
-  post("/v1/events", {{"event_id", unique("d-")}, {"member_id", member_id}, {"type", "vehicle_delivery"},
-                      {"occurred_at", format_rfc3339(now_utc() - std::chrono::days{1})}},
+  post("/v1/events",
+       {{"event_id", unique("d-")},
+        {"member_id", member_id},
+        {"type", "vehicle_delivery"},
+        {"occurred_at", format_rfc3339(now_utc() - std::chrono::days{1})}},
        std::nullopt, api::Role::ingest);
   EXPECT_EQ(track(member_id, "engagement")["level"], "active");
   EXPECT_EQ(purchase(member_id, 10000).json()["awards"][0]["amount"], 150);  // max(150, 110)
@@ -73,7 +79,9 @@ TEST_F(Tiers, ReversedSpendLowersTheValueButNeverDowngradesInsideTheGuaranteedPe
   const std::string member_id = create_member();
   const std::string event_id = unique("big-");
   ASSERT_EQ(purchase(member_id, 600000, event_id).json()["tier_changes"][0]["to_level"], "silver");
-  ASSERT_EQ(post("/v1/events/" + event_id + "/reverse", {{"reason", "returned"}}, std::nullopt, api::Role::ingest).status, 200);
+  ASSERT_EQ(
+      post("/v1/events/" + event_id + "/reverse", {{"reason", "returned"}}, std::nullopt, api::Role::ingest).status,
+      200);
   auto spend = track(member_id, "spend");
   EXPECT_EQ(spend["qualifying_value"], 0);
   EXPECT_EQ(spend["level"], "silver");
@@ -106,9 +114,9 @@ TEST_F(Tiers, AfterTheGuaranteeTheLevelFallsOneStepPerEvaluationAsSpendRollsOff)
 
 TEST_F(Tiers, AnOverrideSetsALevelThatHoldsUntilItExpires) {
   const std::string member_id = create_member();
-  const auto overridden = post("/v1/members/" + member_id + "/tiers/spend",
-                               {{"level", "platinum"}, {"reason", "VIP onboarding"},
-                                {"expires_at", format_rfc3339(in_days(30))}});
+  const auto overridden =
+      post("/v1/members/" + member_id + "/tiers/spend",
+           {{"level", "platinum"}, {"reason", "VIP onboarding"}, {"expires_at", format_rfc3339(in_days(30))}});
   ASSERT_EQ(overridden.status, 200) << overridden.body;
   EXPECT_EQ(overridden.json()["tracks"]["spend"]["level"], "platinum");
   EXPECT_EQ(overridden.json()["tracks"]["spend"]["floor_level"], "platinum");

@@ -50,8 +50,10 @@ void write_randomly(unsigned short port, const std::string& secret, const std::v
     try {
       HttpResult result = client.request("POST", target, body.dump(), headers);
       ++tally.answered;
-      if (result.status == 503) ++tally.unavailable;
-      else if (result.status >= 500) ++tally.failed;
+      if (result.status == 503)
+        ++tally.unavailable;
+      else if (result.status >= 500)
+        ++tally.failed;
       return result;
     } catch (const std::exception&) {
       ++tally.broken;
@@ -64,13 +66,18 @@ void write_randomly(unsigned short port, const std::string& secret, const std::v
     switch (random() % 6) {
       case 0:
         send("/v1/events",
-             {{"event_id", new_id("two-")}, {"member_id", member}, {"type", "purchase"},
-              {"occurred_at", format_rfc3339(now_utc())}, {"attributes", {{"amount_cents", 1 + random() % 50000}}}},
+             {{"event_id", new_id("two-")},
+              {"member_id", member},
+              {"type", "purchase"},
+              {"occurred_at", format_rfc3339(now_utc())},
+              {"attributes", {{"amount_cents", 1 + random() % 50000}}}},
              false);
         break;
       case 1:
         send("/v1/adjustments",
-             {{"member_id", member}, {"asset", "POINTS"}, {"amount", static_cast<std::int64_t>(random() % 200) - 100 + 1},
+             {{"member_id", member},
+              {"asset", "POINTS"},
+              {"amount", static_cast<std::int64_t>(random() % 200) - 100 + 1},
               {"reason_code", "goodwill"}},
              true);
         break;
@@ -81,14 +88,16 @@ void write_randomly(unsigned short port, const std::string& secret, const std::v
         const std::string order_id = new_id("two-order-");
         const std::int64_t points = static_cast<std::int64_t>(random() % 300);
         const std::int64_t cash = 1 + static_cast<std::int64_t>(random() % 30000);
-        const auto created =
-            send("/v1/orders",
-                 {{"order_id", order_id}, {"member_id", member}, {"currency", "CNY"},
-                  {"lines", {{{"sku", "a"}, {"title", "A"}, {"quantity", 1}, {"unit_price_cents", points + 1}},
-                             {{"sku", "b"}, {"title", "B"}, {"quantity", 1}, {"unit_price_cents", cash}}}},
-                  {"points_to_use", points},
-                  {"cash_cents", cash + 1}},
-                 false);
+        const auto created = send("/v1/orders",
+                                  {{"order_id", order_id},
+                                   {"member_id", member},
+                                   {"currency", "CNY"},
+                                   {"lines",
+                                    {{{"sku", "a"}, {"title", "A"}, {"quantity", 1}, {"unit_price_cents", points + 1}},
+                                     {{"sku", "b"}, {"title", "B"}, {"quantity", 1}, {"unit_price_cents", cash}}}},
+                                   {"points_to_use", points},
+                                   {"cash_cents", cash + 1}},
+                                  false);
         if (created.status != 201) break;
         if (random() % 4 == 0) {
           send("/v1/orders/" + order_id + "/cancel", nlohmann::json::object(), false);
@@ -131,14 +140,16 @@ TEST(TwoNodes, ManyClientsOnFewMembersThroughTwoProcessesNeverDeadlock) {
                                                    {"Content-Type", "application/json"}};
   std::vector<std::string> members;
   for (int i = 0; i < members_count; ++i) {
-    const auto member = setup.request("POST", "/v1/members", nlohmann::json{{"external_id", new_id("two-")}}.dump(), headers);
+    const auto member =
+        setup.request("POST", "/v1/members", nlohmann::json{{"external_id", new_id("two-")}}.dump(), headers);
     ASSERT_EQ(member.status, 201) << member.body;
     members.push_back(member.json()["member_id"]);
     auto keyed = headers;
     keyed["Idempotency-Key"] = new_id("seed-");
     const auto credit = setup.request(
         "POST", "/v1/adjustments",
-        nlohmann::json{{"member_id", members.back()}, {"asset", "POINTS"}, {"amount", 1000000}, {"reason_code", "goodwill"}}
+        nlohmann::json{
+            {"member_id", members.back()}, {"asset", "POINTS"}, {"amount", 1000000}, {"reason_code", "goodwill"}}
             .dump(),
         keyed);
     ASSERT_EQ(credit.status, 201) << credit.body;

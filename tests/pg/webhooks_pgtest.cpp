@@ -49,7 +49,8 @@ Setup& setup() {
       return 0;
     });
     s.signing_key_pem = partners::generate_ed25519_private_pem();
-    s.signing_key = std::filesystem::temp_directory_path() / ("loyalty-webhooks-" + std::to_string(::getpid()) + ".pem");
+    s.signing_key =
+        std::filesystem::temp_directory_path() / ("loyalty-webhooks-" + std::to_string(::getpid()) + ".pem");
     std::ofstream{s.signing_key} << s.signing_key_pem;
     return s;
   }();
@@ -61,8 +62,8 @@ std::unique_ptr<LoyaltydProcess> start_node(const std::string& name) {
   auto node = std::make_unique<LoyaltydProcess>(
       TestDatabase::instance().service_url(), name,
       std::vector<std::string>{"--signing-key", setup().signing_key.string(), "--webhook-retry-base-ms", "100",
-                               "--webhook-timeout-ms", "3000", "--webhook-lease-seconds", "3",
-                               "--allow-future-jobs", "1", "--rate-limit", "100000"});
+                               "--webhook-timeout-ms", "3000", "--webhook-lease-seconds", "3", "--allow-future-jobs",
+                               "1", "--rate-limit", "100000"});
   return node;
 }
 
@@ -83,8 +84,11 @@ class Api {
   // A purchase of 6,000 CNY: the member reaches silver on the spend track (one tier change).
   void reach_silver(const std::string& member_id) {
     const auto event = call("POST", "/v1/events",
-                            {{"event_id", new_id("wh-")}, {"member_id", member_id}, {"type", "purchase"},
-                             {"occurred_at", format_rfc3339(now_utc())}, {"attributes", {{"amount_cents", 600000}}}},
+                            {{"event_id", new_id("wh-")},
+                             {"member_id", member_id},
+                             {"type", "purchase"},
+                             {"occurred_at", format_rfc3339(now_utc())},
+                             {"attributes", {{"amount_cents", 600000}}}},
                             setup().ingest);
     EXPECT_EQ(event.status, 201) << event.body;
   }
@@ -108,7 +112,9 @@ std::set<std::string> ids_of(const std::vector<ReceivedWebhook>& received) {
   return ids;
 }
 
-std::int64_t event_number(const std::string& id) { return std::stoll(id.substr(4)); }
+std::int64_t event_number(const std::string& id) {
+  return std::stoll(id.substr(4));
+}
 
 std::string shell(const std::string& command) {
   std::string out;
@@ -166,16 +172,18 @@ TEST(Webhooks, TierChangesArriveSignedInCommitOrderAndTheFeedServesTheSameEvents
                 .substr(0, 2),
             "0:")
       << "a changed body must not verify";
-  const auto age = std::abs(std::stoll(first.timestamp) -
-                            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  const auto age = std::abs(
+      std::stoll(first.timestamp) -
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
   EXPECT_LT(age, 60);
 
   // The feed: the same events, same ids, in the same order, page by page.
   std::vector<std::string> fed;
   std::string cursor;
   for (int page = 0; page < 10; ++page) {
-    const auto answer = api.call("GET", "/v1/feed?types=member.tier_changed&limit=2" + (cursor.empty() ? "" : "&after=" + cursor),
-                                 nullptr, setup().admin);
+    const auto answer =
+        api.call("GET", "/v1/feed?types=member.tier_changed&limit=2" + (cursor.empty() ? "" : "&after=" + cursor),
+                 nullptr, setup().admin);
     ASSERT_EQ(answer.status, 200) << answer.body;
     const json body = answer.json();
     for (const auto& item : body["items"]) {
@@ -228,7 +236,9 @@ TEST(Webhooks, AFailingEndpointGetsTheSameIdAgainThenTheNextInOrderAndARedeliver
   ASSERT_TRUE(receiver.wait_until([](const auto& r) { return r.size() >= 4; }, 20s)) << node->log();
   const auto received = receiver.received();
   for (int i = 0; i < 100; ++i) {  // the last attempt is recorded just after the receiver answered it
-    if (api.call("GET", "/v1/webhooks/" + webhook_id + "/deliveries", nullptr, setup().admin).json()["items"].size() >= 4u) break;
+    if (api.call("GET", "/v1/webhooks/" + webhook_id + "/deliveries", nullptr, setup().admin).json()["items"].size() >=
+        4u)
+      break;
     std::this_thread::sleep_for(50ms);
   }
   EXPECT_EQ(received[0].id, received[1].id);
@@ -243,7 +253,8 @@ TEST(Webhooks, AFailingEndpointGetsTheSameIdAgainThenTheNextInOrderAndARedeliver
   EXPECT_EQ(outcomes, (std::vector<std::string>{"delivered", "delivered", "retry", "retry"}));
   EXPECT_EQ(attempts["items"][3]["status_code"], 503);
   const auto failed_only =
-      api.call("GET", "/v1/webhooks/" + webhook_id + "/deliveries?outcome=retry&limit=1", nullptr, setup().admin).json();
+      api.call("GET", "/v1/webhooks/" + webhook_id + "/deliveries?outcome=retry&limit=1", nullptr, setup().admin)
+          .json();
   EXPECT_EQ(failed_only["items"].size(), 1u);
   EXPECT_TRUE(failed_only.contains("next_cursor"));
 
@@ -256,11 +267,13 @@ TEST(Webhooks, AFailingEndpointGetsTheSameIdAgainThenTheNextInOrderAndARedeliver
   EXPECT_EQ(after[5].id, received[3].id);
 
   // A disabled endpoint keeps its events for when it is enabled again.
-  ASSERT_EQ(api.call("POST", "/v1/webhooks/" + webhook_id + "/disable", nullptr, setup().admin).json()["status"], "disabled");
+  ASSERT_EQ(api.call("POST", "/v1/webhooks/" + webhook_id + "/disable", nullptr, setup().admin).json()["status"],
+            "disabled");
   api.reach_silver(api.member());
   std::this_thread::sleep_for(1500ms);
   EXPECT_EQ(receiver.received().size(), 6u);
-  ASSERT_EQ(api.call("POST", "/v1/webhooks/" + webhook_id + "/enable", nullptr, setup().admin).json()["status"], "enabled");
+  ASSERT_EQ(api.call("POST", "/v1/webhooks/" + webhook_id + "/enable", nullptr, setup().admin).json()["status"],
+            "enabled");
   EXPECT_TRUE(receiver.wait_until([](const auto& r) { return r.size() >= 7; }, 20s));
   ASSERT_EQ(api.call("DELETE", "/v1/webhooks/" + webhook_id, nullptr, setup().admin).status, 200);
   EXPECT_EQ(api.call("GET", "/v1/webhooks/" + webhook_id, nullptr, setup().admin).status, 404);
@@ -336,9 +349,10 @@ TEST(Webhooks, ARolledBackChangeLeavesNoEvent) {
   const std::string member = api.member();
   {
     pqxx::work txn{*connection};
-    txn.exec_params("INSERT INTO tier_changes (member_id, track, from_level, to_level, reason, qualifying_value, changed_at)"
-                    " VALUES ($1, 'spend', 'member', 'gold', 'upgrade', 1, now())",
-                    member);
+    txn.exec_params(
+        "INSERT INTO tier_changes (member_id, track, from_level, to_level, reason, qualifying_value, changed_at)"
+        " VALUES ($1, 'spend', 'member', 'gold', 'upgrade', 1, now())",
+        member);
     EXPECT_EQ(txn.exec("SELECT count(*) FROM outbox_events")[0][0].as<std::int64_t>(), before + 1)
         << "the change writes its event in its own transaction";
     txn.abort();
@@ -346,8 +360,11 @@ TEST(Webhooks, ARolledBackChangeLeavesNoEvent) {
   EXPECT_EQ(count(), before);
   // A refused write (an event for an unknown member) reports nothing either.
   const auto refused = api.call("POST", "/v1/events",
-                                {{"event_id", new_id("wh-")}, {"member_id", "mem_nobody"}, {"type", "purchase"},
-                                 {"occurred_at", format_rfc3339(now_utc())}, {"attributes", {{"amount_cents", 900000}}}},
+                                {{"event_id", new_id("wh-")},
+                                 {"member_id", "mem_nobody"},
+                                 {"type", "purchase"},
+                                 {"occurred_at", format_rfc3339(now_utc())},
+                                 {"attributes", {{"amount_cents", 900000}}}},
                                 setup().ingest);
   EXPECT_EQ(refused.status / 100, 4) << refused.body;
   EXPECT_EQ(count(), before);
@@ -360,7 +377,9 @@ TEST(Webhooks, PointsExpiringIsNoticedOncePerLotAndPartnersHearOnlyOfTheirOwnExc
   Api api{port};
   const std::string member = api.member();
   const auto delivered = api.call("POST", "/v1/events",
-                                  {{"event_id", new_id("wh-")}, {"member_id", member}, {"type", "vehicle_delivery"},
+                                  {{"event_id", new_id("wh-")},
+                                   {"member_id", member},
+                                   {"type", "vehicle_delivery"},
                                    {"occurred_at", format_rfc3339(now_utc())}},
                                   setup().ingest);
   ASSERT_EQ(delivered.status, 201) << delivered.body;
@@ -386,7 +405,7 @@ TEST(Webhooks, PointsExpiringIsNoticedOncePerLotAndPartnersHearOnlyOfTheirOwnExc
   };
   run(expiry - std::chrono::days{40});  // outside the 30-day notice: nothing yet
   run(expiry - std::chrono::days{10});
-  run(expiry - std::chrono::days{9});   // noticed already: never twice
+  run(expiry - std::chrono::days{9});  // noticed already: never twice
   const auto items = expiring();
   ASSERT_EQ(items.size(), 1u);
   EXPECT_EQ(items[0]["data"]["amount"], 50000);
@@ -412,14 +431,17 @@ TEST(Webhooks, PointsExpiringIsNoticedOncePerLotAndPartnersHearOnlyOfTheirOwnExc
   link_and_confirm(api.client(), setup().admin, key, member, "SKY-" + member);
   for (const char* partner : {"skyair", "beanhouse"}) {
     if (std::string(partner) == "beanhouse") {
-      const auto bean_key = api.call("POST", "/v1/partners/beanhouse/keys", {{"algorithm", "hmac-sha256"}}, setup().admin).json();
-      link_and_confirm(api.client(), setup().admin,
-                       {"beanhouse", bean_key["key_id"], "hmac-sha256", *base64_decode(std::string(bean_key["secret"])), ""},
-                       member, "BEAN-" + member);
+      const auto bean_key =
+          api.call("POST", "/v1/partners/beanhouse/keys", {{"algorithm", "hmac-sha256"}}, setup().admin).json();
+      link_and_confirm(
+          api.client(), setup().admin,
+          {"beanhouse", bean_key["key_id"], "hmac-sha256", *base64_decode(std::string(bean_key["secret"])), ""}, member,
+          "BEAN-" + member);
     }
-    const auto exchange = api.call("POST", "/v1/exchanges",
-                                   {{"exchange_id", new_id("wh-")}, {"member_id", member}, {"partner_id", partner}, {"points", 1000}},
-                                   setup().mall);
+    const auto exchange =
+        api.call("POST", "/v1/exchanges",
+                 {{"exchange_id", new_id("wh-")}, {"member_id", member}, {"partner_id", partner}, {"points", 1000}},
+                 setup().mall);
     ASSERT_EQ(exchange.status, 201) << exchange.body;
   }
   ASSERT_TRUE(partner_receiver.wait_until([](const auto& r) { return !r.empty(); }, 20s)) << node->log();
@@ -451,39 +473,50 @@ TEST(Webhooks, EveryKindOfChangeIsReportedInTheFeed) {
   }
   const std::string member = api.member();
   ASSERT_EQ(api.call("POST", "/v1/events",
-                     {{"event_id", new_id("wh-")}, {"member_id", member}, {"type", "vehicle_delivery"},
+                     {{"event_id", new_id("wh-")},
+                      {"member_id", member},
+                      {"type", "vehicle_delivery"},
                       {"occurred_at", format_rfc3339(now_utc())}},
                      setup().ingest)
                 .status,
             201);
   // An order paid with points and cash, then refunded.
   const std::string order_id = new_id("ord-");
-  const auto order = api.call("POST", "/v1/orders",
-                              {{"order_id", order_id}, {"member_id", member}, {"currency", "CNY"},
-                               {"lines", {{{"sku", "mug"}, {"title", "Mug"}, {"quantity", 1}, {"unit_price_cents", 10000}}}},
-                               {"points_to_use", 1000}, {"cash_cents", 9000}},
-                              setup().mall);
+  const auto order =
+      api.call("POST", "/v1/orders",
+               {{"order_id", order_id},
+                {"member_id", member},
+                {"currency", "CNY"},
+                {"lines", {{{"sku", "mug"}, {"title", "Mug"}, {"quantity", 1}, {"unit_price_cents", 10000}}}},
+                {"points_to_use", 1000},
+                {"cash_cents", 9000}},
+               setup().mall);
   ASSERT_EQ(order.status, 201) << order.body;
   ASSERT_EQ(api.call("POST", "/v1/orders/" + order_id + "/pay", {{"payment_ref", "pay-1"}}, setup().mall).status, 200);
-  const auto refund = api.call("POST", "/v1/orders/" + order_id + "/refunds",
-                               {{"refund_id", new_id("rf-")}, {"lines", {{{"sku", "mug"}, {"quantity", 1}}}}}, setup().mall);
+  const auto refund =
+      api.call("POST", "/v1/orders/" + order_id + "/refunds",
+               {{"refund_id", new_id("rf-")}, {"lines", {{{"sku", "mug"}, {"quantity", 1}}}}}, setup().mall);
   ASSERT_EQ(refund.status / 100, 2) << refund.body;
   // Today's statements closed, as the nightly job does tomorrow.
   const auto tomorrow = std::chrono::floor<std::chrono::days>(now_utc()) + std::chrono::days{1};
-  ASSERT_EQ(api.call("POST", "/v1/jobs/close-statements", {{"as_of", format_rfc3339(Timestamp{tomorrow})}}, setup().admin)
-                .status / 100,
-            2);
+  ASSERT_EQ(
+      api.call("POST", "/v1/jobs/close-statements", {{"as_of", format_rfc3339(Timestamp{tomorrow})}}, setup().admin)
+              .status /
+          100,
+      2);
   // The member's lots expire, as expire-points does once their month has ended.
   const auto balances = api.call("GET", "/v1/members/" + member + "/balances", nullptr, setup().admin).json();
   const Timestamp expiry = *parse_rfc3339(std::string(balances["balances"]["POINTS"]["expiring"][0]["expires_at"]));
   ASSERT_EQ(api.call("POST", "/v1/jobs/expire-points", {{"as_of", format_rfc3339(expiry + std::chrono::days{1})}},
                      setup().admin)
-                .status / 100,
+                    .status /
+                100,
             2);
   // A finance export.
   const auto exported = api.call("POST", "/v1/exports",
                                  {{"from", format_rfc3339(now_utc() - std::chrono::hours(1))},
-                                  {"to", format_rfc3339(now_utc() + std::chrono::hours(1))}, {"formats", {"csv"}}},
+                                  {"to", format_rfc3339(now_utc() + std::chrono::hours(1))},
+                                  {"formats", {"csv"}}},
                                  finance);
   ASSERT_EQ(exported.status, 202) << exported.body;
   // A job run that fails, through the job runner every caller uses.
@@ -501,7 +534,8 @@ TEST(Webhooks, EveryKindOfChangeIsReportedInTheFeed) {
     std::string cursor;
     last_of.clear();
     while (true) {
-      const auto page = api.call("GET", "/v1/feed?limit=500" + (cursor.empty() ? "" : "&after=" + cursor), nullptr, finance).json();
+      const auto page =
+          api.call("GET", "/v1/feed?limit=500" + (cursor.empty() ? "" : "&after=" + cursor), nullptr, finance).json();
       for (const auto& item : page["items"]) {
         const json& data = item["data"];
         const bool ours = data.value("member_id", "") == member || data.value("order_id", "") == order_id ||
@@ -540,21 +574,23 @@ TEST(Webhooks, EndpointsCannotPointAtMetadataLinkLocalOrPlainHttpBeyondLoopback)
   ASSERT_NE(port, 0) << node->log();
   Api api{port};
   const auto refused = [&](const std::string& url) {
-    const auto answer = api.call("POST", "/v1/webhooks", {{"url", url}, {"event_types", {"order.paid"}}}, setup().admin);
+    const auto answer =
+        api.call("POST", "/v1/webhooks", {{"url", url}, {"event_types", {"order.paid"}}}, setup().admin);
     return answer.status == 422 && answer.json()["code"] == "validation_failed";
   };
-  for (const char* url : {"http://169.254.169.254/latest/meta-data", "https://169.254.169.254/", "https://[fe80::1]/hook",
-                          "https://100.100.100.200/", "http://10.0.0.5/hook", "http://example.com/hook",
-                          "https://[::ffff:169.254.169.254]/", "https://0.0.0.0/", "ftp://example.com/",
-                          "https://user:pw@example.com/", "https://example.com/#frag", "https://metadata.google.internal/",
-                          "not a url"}) {
+  for (const char* url :
+       {"http://169.254.169.254/latest/meta-data", "https://169.254.169.254/", "https://[fe80::1]/hook",
+        "https://100.100.100.200/", "http://10.0.0.5/hook", "http://example.com/hook",
+        "https://[::ffff:169.254.169.254]/", "https://0.0.0.0/", "ftp://example.com/", "https://user:pw@example.com/",
+        "https://example.com/#frag", "https://metadata.google.internal/", "not a url"}) {
     EXPECT_TRUE(refused(url)) << url;
   }
   EXPECT_FALSE(refused("https://hooks.example.com/loyalty"));
   EXPECT_FALSE(refused("http://127.0.0.1:9/hook"));
   EXPECT_FALSE(refused("http://localhost:9/hook"));
   const auto unknown_type =
-      api.call("POST", "/v1/webhooks", {{"url", "https://hooks.example.com/"}, {"event_types", {"member.deleted"}}}, setup().admin);
+      api.call("POST", "/v1/webhooks", {{"url", "https://hooks.example.com/"}, {"event_types", {"member.deleted"}}},
+               setup().admin);
   EXPECT_EQ(unknown_type.status, 422);
   EXPECT_EQ(api.call("POST", "/v1/webhooks", {{"url", "https://hooks.example.com/"}, {"event_types", {"order.paid"}}},
                      setup().mall)

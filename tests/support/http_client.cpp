@@ -18,7 +18,9 @@ struct HttpClient::Connection {
   beast::flat_buffer buffer;
 };
 
-nlohmann::json HttpResult::json() const { return nlohmann::json::parse(body, nullptr, false); }
+nlohmann::json HttpResult::json() const {
+  return nlohmann::json::parse(body, nullptr, false);
+}
 
 std::string HttpResult::header(const std::string& name) const {
   const auto found = headers.find(name);

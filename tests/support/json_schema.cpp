@@ -34,10 +34,13 @@ bool has_type(const json& value, const std::string& type) {
 bool fits_format(const json& value, const std::string& format) {
   const bool is_unsigned = format == "uint32" || format == "uint64";
   const bool is_32 = format == "int32" || format == "uint32";
-  long double low = is_unsigned ? 0.0L : (is_32 ? std::numeric_limits<std::int32_t>::min() : std::numeric_limits<std::int64_t>::min());
-  long double high = is_32 ? (is_unsigned ? std::numeric_limits<std::uint32_t>::max() : std::numeric_limits<std::int32_t>::max())
-                           : (is_unsigned ? static_cast<long double>(std::numeric_limits<std::uint64_t>::max())
-                                          : static_cast<long double>(std::numeric_limits<std::int64_t>::max()));
+  long double low = is_unsigned
+                        ? 0.0L
+                        : (is_32 ? std::numeric_limits<std::int32_t>::min() : std::numeric_limits<std::int64_t>::min());
+  long double high =
+      is_32 ? (is_unsigned ? std::numeric_limits<std::uint32_t>::max() : std::numeric_limits<std::int32_t>::max())
+            : (is_unsigned ? static_cast<long double>(std::numeric_limits<std::uint64_t>::max())
+                           : static_cast<long double>(std::numeric_limits<std::int64_t>::max()));
   if (value.is_number_unsigned()) return static_cast<long double>(value.get<std::uint64_t>()) <= high;
   if (value.is_number_integer()) {
     const auto number = static_cast<long double>(value.get<std::int64_t>());
@@ -130,7 +133,8 @@ bool SchemaValidator::check_value(const json& value, const json& schema, const s
     }
   }
   if (const auto found = schema.find("enum"); found != schema.end()) {
-    if (std::find(found->begin(), found->end(), value) == found->end()) fail(value.dump() + " is not one of " + found->dump());
+    if (std::find(found->begin(), found->end(), value) == found->end())
+      fail(value.dump() + " is not one of " + found->dump());
   }
   if (const auto found = schema.find("format"); found != schema.end() && found->is_string()) {
     const std::string format = found->get<std::string>();
@@ -145,10 +149,12 @@ bool SchemaValidator::check_value(const json& value, const json& schema, const s
     }
   }
   if (value.is_number()) {
-    if (const auto found = schema.find("minimum"); found != schema.end() && value.get<double>() < found->get<double>()) {
+    if (const auto found = schema.find("minimum");
+        found != schema.end() && value.get<double>() < found->get<double>()) {
       fail(value.dump() + " is below " + found->dump());
     }
-    if (const auto found = schema.find("maximum"); found != schema.end() && value.get<double>() > found->get<double>()) {
+    if (const auto found = schema.find("maximum");
+        found != schema.end() && value.get<double>() > found->get<double>()) {
       fail(value.dump() + " is above " + found->dump());
     }
   }
@@ -162,7 +168,8 @@ void SchemaValidator::check_members(const json& value, const json& schema, const
     const auto properties = schema.find("properties");
     if (const auto required = schema.find("required"); required != schema.end()) {
       for (const auto& name : *required) {
-        if (!value.contains(name.get<std::string>())) problems.push_back(path + ": lacks the required " + name.get<std::string>());
+        if (!value.contains(name.get<std::string>()))
+          problems.push_back(path + ": lacks the required " + name.get<std::string>());
       }
     }
     const auto additional = schema.find("additionalProperties");
@@ -202,7 +209,8 @@ void SchemaValidator::check_combinations(const json& value, const json& schema, 
   }
   if (const auto found = schema.find("oneOf"); found != schema.end()) {
     const auto matching = std::count_if(found->begin(), found->end(), passes);
-    if (matching != 1) problems.push_back(path + ": matches " + std::to_string(matching) + " of oneOf, not exactly one");
+    if (matching != 1)
+      problems.push_back(path + ": matches " + std::to_string(matching) + " of oneOf, not exactly one");
   }
   if (const auto found = schema.find("not"); found != schema.end()) {
     if (passes(*found)) problems.push_back(path + ": matches the schema under not");

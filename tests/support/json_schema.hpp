@@ -20,7 +20,8 @@ class SchemaValidator {
 
   // Every problem, "path: what" (empty: valid). Strict: an object property the schema does not
   // list is a problem even without additionalProperties (an example with a misspelt field).
-  std::vector<std::string> validate(const nlohmann::json& value, const nlohmann::json& schema, bool strict = false) const;
+  std::vector<std::string> validate(const nlohmann::json& value, const nlohmann::json& schema,
+                                    bool strict = false) const;
 
  private:
   void check(const nlohmann::json& value, const nlohmann::json& schema, const std::string& path, bool strict,

@@ -56,7 +56,9 @@ unsigned short LoyaltydProcess::wait_until_serving() {
   return 0;
 }
 
-void LoyaltydProcess::terminate() { kill(pid_, SIGTERM); }
+void LoyaltydProcess::terminate() {
+  kill(pid_, SIGTERM);
+}
 
 int LoyaltydProcess::wait_for_exit(std::chrono::seconds limit) {
   const auto until = std::chrono::steady_clock::now() + limit;

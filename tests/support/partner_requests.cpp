@@ -24,8 +24,10 @@ HttpResult signed_partner_request(HttpClient& client, const PartnerKey& key, con
   const std::string signature = key.algorithm == "hmac-sha256"
                                     ? base64_encode(partners::hmac_sha256(key.secret, message))
                                     : *partners::sign_ed25519(key.private_pem, message);
-  std::map<std::string, std::string> headers{{"X-Partner-Id", key.partner_id}, {"X-Key-Id", key.key_id},
-                                             {"X-Timestamp", timestamp},       {"X-Nonce", nonce},
+  std::map<std::string, std::string> headers{{"X-Partner-Id", key.partner_id},
+                                             {"X-Key-Id", key.key_id},
+                                             {"X-Timestamp", timestamp},
+                                             {"X-Nonce", nonce},
                                              {"X-Signature", signature}};
   if (!body.empty()) headers["Content-Type"] = "application/json";
   for (const auto& [name, value] : signing.extra_headers) headers[name] = value;
@@ -40,10 +42,10 @@ HttpResult confirm_partner_link(HttpClient& client, const PartnerKey& key, const
 
 HttpResult link_and_confirm(HttpClient& client, const std::string& bearer_secret, const PartnerKey& key,
                             const std::string& member_id, const std::string& ref) {
-  const auto linked = client.request(
-      "POST", "/v1/members/" + member_id + "/partner-links",
-      nlohmann::json{{"partner_id", key.partner_id}, {"partner_member_ref", ref}}.dump(),
-      {{"Authorization", "Bearer " + bearer_secret}, {"Content-Type", "application/json"}});
+  const auto linked =
+      client.request("POST", "/v1/members/" + member_id + "/partner-links",
+                     nlohmann::json{{"partner_id", key.partner_id}, {"partner_member_ref", ref}}.dump(),
+                     {{"Authorization", "Bearer " + bearer_secret}, {"Content-Type", "application/json"}});
   EXPECT_EQ(linked.status, 201) << linked.body;
   EXPECT_EQ(linked.json().value("status", ""), "pending") << linked.body;
   const auto confirmed = confirm_partner_link(client, key, ref, linked.json().value("link_code", ""));

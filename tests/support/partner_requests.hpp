@@ -24,14 +24,13 @@ struct PartnerKey {
 struct Signing {
   std::int64_t clock_skew_seconds = 0;
   std::optional<std::string> nonce;
-  std::optional<std::string> body_sent;  // differs from the signed body: tampering
+  std::optional<std::string> body_sent;              // differs from the signed body: tampering
   std::map<std::string, std::string> extra_headers;  // e.g. Idempotency-Key (not signed)
 };
 
 // Sends `method target` with `body`, signed with `key` (timestamp now + skew, a fresh nonce).
 HttpResult signed_partner_request(HttpClient& client, const PartnerKey& key, const std::string& method,
-                                  const std::string& target, const std::string& body = "",
-                                  const Signing& signing = {});
+                                  const std::string& target, const std::string& body = "", const Signing& signing = {});
 
 // POST /partner/v1/links/confirm {partner_member_ref, link_code}, signed with `key`.
 HttpResult confirm_partner_link(HttpClient& client, const PartnerKey& key, const std::string& ref,

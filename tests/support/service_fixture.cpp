@@ -53,7 +53,9 @@ HttpClient& ServiceTest::client() {
   return *client_;
 }
 
-std::string ServiceTest::unique(const std::string& prefix) { return prefix + new_id("").substr(0, 12); }
+std::string ServiceTest::unique(const std::string& prefix) {
+  return prefix + new_id("").substr(0, 12);
+}
 
 HttpResult ServiceTest::post(const std::string& path, const nlohmann::json& body,
                              const std::optional<std::string>& idempotency_key, api::Role role) {
@@ -82,9 +84,10 @@ std::string ServiceTest::create_member() {
 
 std::string ServiceTest::member_with_points(std::int64_t points) {
   const std::string member_id = create_member();
-  const auto credited = post("/v1/adjustments",
-                             {{"member_id", member_id}, {"asset", "POINTS"}, {"amount", points}, {"reason_code", "goodwill"}},
-                             unique("credit-"));
+  const auto credited =
+      post("/v1/adjustments",
+           {{"member_id", member_id}, {"asset", "POINTS"}, {"amount", points}, {"reason_code", "goodwill"}},
+           unique("credit-"));
   EXPECT_EQ(credited.status, 201) << credited.body;
   return member_id;
 }

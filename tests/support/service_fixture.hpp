@@ -43,8 +43,7 @@ class ServiceTest : public ::testing::Test {
   void TearDown() override { EXPECT_LEDGER_INVARIANTS_HOLD(); }
 
   HttpResult post(const std::string& path, const nlohmann::json& body,
-                  const std::optional<std::string>& idempotency_key = std::nullopt,
-                  api::Role role = api::Role::admin);
+                  const std::optional<std::string>& idempotency_key = std::nullopt, api::Role role = api::Role::admin);
   HttpResult post_raw(const std::string& path, const std::string& body,
                       const std::map<std::string, std::string>& headers, api::Role role = api::Role::admin);
   HttpResult get(const std::string& path, api::Role role = api::Role::admin);

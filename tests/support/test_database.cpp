@@ -7,10 +7,10 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "earning/program_apply.hpp"
 #include "ledger/database.hpp"
 #include "ledger/ids.hpp"
 #include "ledger/migrator.hpp"
-#include "earning/program_apply.hpp"
 
 #ifndef LOYALTY_SOURCE_DIR
 #error "LOYALTY_SOURCE_DIR must be defined by the build"
@@ -51,7 +51,8 @@ TestDatabase::TestDatabase() {
   service_url_ = url_;
   {
     pqxx::read_transaction txn{connection};
-    const auto usable = txn.exec("SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = 'loyalty_app'");
+    const auto usable =
+        txn.exec("SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = 'loyalty_app'");
     if (!usable.empty() && usable[0][0].as<bool>()) {
       service_url_ += std::string(url_.find('?') == std::string::npos ? "?" : "&") + "options=-c%20role%3Dloyalty_app";
     }
@@ -80,29 +81,30 @@ TestDatabase::~TestDatabase() {
   }
 }
 
-std::unique_ptr<pqxx::connection> TestDatabase::connect() const { return db::connect(url_); }
+std::unique_ptr<pqxx::connection> TestDatabase::connect() const {
+  return db::connect(url_);
+}
 
 std::vector<std::string> TestDatabase::invariant_violations() const {
   std::vector<std::string> violations;
   pqxx::connection connection{url_};
   pqxx::read_transaction txn{connection};
-  for (const auto& row : txn.exec(
-           "SELECT entry_id, count(*) FROM postings GROUP BY entry_id HAVING count(*) < 2 "
-           "UNION ALL SELECT e.entry_id, 0 FROM entries e WHERE NOT EXISTS "
-           "(SELECT 1 FROM postings p WHERE p.entry_id = e.entry_id) LIMIT 10")) {
+  for (const auto& row : txn.exec("SELECT entry_id, count(*) FROM postings GROUP BY entry_id HAVING count(*) < 2 "
+                                  "UNION ALL SELECT e.entry_id, 0 FROM entries e WHERE NOT EXISTS "
+                                  "(SELECT 1 FROM postings p WHERE p.entry_id = e.entry_id) LIMIT 10")) {
     violations.push_back("entry " + std::string(row[0].c_str()) + " has fewer than two postings");
   }
-  for (const auto& row : txn.exec(
-           "SELECT entry_id, asset, sum(amount) FROM postings GROUP BY entry_id, asset HAVING sum(amount) <> 0 LIMIT 10")) {
-    violations.push_back("entry " + std::string(row[0].c_str()) + " sums to " + row[2].c_str() + " in " + row[1].c_str());
+  for (const auto& row : txn.exec("SELECT entry_id, asset, sum(amount) FROM postings GROUP BY entry_id, asset HAVING "
+                                  "sum(amount) <> 0 LIMIT 10")) {
+    violations.push_back("entry " + std::string(row[0].c_str()) + " sums to " + row[2].c_str() + " in " +
+                         row[1].c_str());
   }
   for (const auto& row : txn.exec("SELECT asset, sum(amount) FROM postings GROUP BY asset HAVING sum(amount) <> 0")) {
     violations.push_back("the postings of " + std::string(row[0].c_str()) + " sum to " + row[1].c_str());
   }
-  for (const auto& row : txn.exec(
-           "SELECT a.name, a.asset, a.balance, coalesce(sum(p.amount), 0) FROM accounts a "
-           "LEFT JOIN postings p ON p.account_id = a.account_id WHERE a.balance_maintained "
-           "GROUP BY a.account_id HAVING a.balance <> coalesce(sum(p.amount), 0) LIMIT 10")) {
+  for (const auto& row : txn.exec("SELECT a.name, a.asset, a.balance, coalesce(sum(p.amount), 0) FROM accounts a "
+                                  "LEFT JOIN postings p ON p.account_id = a.account_id WHERE a.balance_maintained "
+                                  "GROUP BY a.account_id HAVING a.balance <> coalesce(sum(p.amount), 0) LIMIT 10")) {
     violations.push_back("account " + std::string(row[0].c_str()) + " " + row[1].c_str() + " keeps " + row[2].c_str() +
                          " but its postings sum to " + row[3].c_str());
   }
@@ -112,33 +114,36 @@ std::vector<std::string> TestDatabase::invariant_violations() const {
     violations.push_back("member account " + std::string(row[0].c_str()) + " " + row[1].c_str() + " is below zero (" +
                          row[2].c_str() + ") without an allowed clawback");
   }
-  for (const auto& row : txn.exec(
-           "SELECT a.member_id, a.part, a.balance, coalesce(l.remaining, 0) FROM accounts a "
-           "LEFT JOIN (SELECT member_id, pending_until IS NOT NULL AS pending, sum(remaining) AS remaining "
-           "           FROM lots GROUP BY 1, 2) l "
-           "  ON l.member_id = a.member_id AND l.pending = (a.part = 'pending') "
-           "WHERE a.asset = 'POINTS' AND a.part IN ('available', 'pending') "
-           "  AND greatest(a.balance, 0) <> coalesce(l.remaining, 0) LIMIT 10")) {
+  for (const auto& row :
+       txn.exec("SELECT a.member_id, a.part, a.balance, coalesce(l.remaining, 0) FROM accounts a "
+                "LEFT JOIN (SELECT member_id, pending_until IS NOT NULL AS pending, sum(remaining) AS remaining "
+                "           FROM lots GROUP BY 1, 2) l "
+                "  ON l.member_id = a.member_id AND l.pending = (a.part = 'pending') "
+                "WHERE a.asset = 'POINTS' AND a.part IN ('available', 'pending') "
+                "  AND greatest(a.balance, 0) <> coalesce(l.remaining, 0) LIMIT 10")) {
     violations.push_back("member " + std::string(row[0].c_str()) + " has " + row[2].c_str() + " " + row[1].c_str() +
                          " POINTS but lots holding " + row[3].c_str());
   }
   // The maintained daily aggregates (migrations/0010) equal the same sums computed afresh.
-  for (const auto& row : txn.exec(
-           "WITH fresh AS (SELECT member_id, utc_day(occurred_at) AS day, type, "
-           "  sum(coalesce(amount_cents, 0) - reversed_cents) AS v FROM events WHERE reversed_at IS NULL GROUP BY 1, 2, 3) "
-           "SELECT coalesce(f.member_id, m.member_id), coalesce(f.day, m.day), coalesce(f.v, 0), coalesce(m.spend_cents, 0) "
-           "FROM fresh f FULL JOIN member_spend_days m USING (member_id, day, type) "
-           "WHERE coalesce(f.v, 0) <> coalesce(m.spend_cents, 0) LIMIT 10")) {
+  for (const auto& row : txn.exec("WITH fresh AS (SELECT member_id, utc_day(occurred_at) AS day, type, "
+                                  "  sum(coalesce(amount_cents, 0) - reversed_cents) AS v FROM events WHERE "
+                                  "reversed_at IS NULL GROUP BY 1, 2, 3) "
+                                  "SELECT coalesce(f.member_id, m.member_id), coalesce(f.day, m.day), coalesce(f.v, "
+                                  "0), coalesce(m.spend_cents, 0) "
+                                  "FROM fresh f FULL JOIN member_spend_days m USING (member_id, day, type) "
+                                  "WHERE coalesce(f.v, 0) <> coalesce(m.spend_cents, 0) LIMIT 10")) {
     violations.push_back("member " + std::string(row[0].c_str()) + " spent " + row[2].c_str() + " on " +
                          row[1].c_str() + " but its spend day holds " + row[3].c_str());
   }
   for (const auto& row : txn.exec(
-           "WITH fresh AS (SELECT a.member_id, utc_day(a.occurred_at) AS day, sum(a.amount - coalesce(c.settled, 0)) AS v "
+           "WITH fresh AS (SELECT a.member_id, utc_day(a.occurred_at) AS day, sum(a.amount - coalesce(c.settled, 0)) "
+           "AS v "
            "  FROM event_awards a JOIN events e ON e.event_id = a.event_id "
            "  LEFT JOIN event_award_clawbacks c ON c.event_id = a.event_id AND c.position = a.position "
            "  WHERE a.asset = 'GROWTH' AND e.reversed_at IS NULL GROUP BY 1, 2"
            "  UNION ALL SELECT h.member_id, utc_day(h.occurred_at), sum(h.amount) FROM history_awards h"
-           "  JOIN events e ON e.event_id = h.event_id WHERE h.asset = 'GROWTH' AND e.reversed_at IS NULL GROUP BY 1, 2) "
+           "  JOIN events e ON e.event_id = h.event_id WHERE h.asset = 'GROWTH' AND e.reversed_at IS NULL GROUP BY 1, "
+           "2) "
            "SELECT coalesce(f.member_id, m.member_id), coalesce(f.day, m.day), coalesce(f.v, 0), coalesce(m.growth, 0) "
            "FROM (SELECT member_id, day, sum(v) AS v FROM fresh GROUP BY 1, 2) f "
            "FULL JOIN member_growth_days m USING (member_id, day) "
@@ -147,7 +152,8 @@ std::vector<std::string> TestDatabase::invariant_violations() const {
                          row[1].c_str() + " but its growth day holds " + row[3].c_str());
   }
   for (const auto& row : txn.exec(
-           "WITH fresh AS (SELECT a.member_id, a.rule_id, utc_day(a.occurred_at) AS day, count(DISTINCT a.event_id) AS v "
+           "WITH fresh AS (SELECT a.member_id, a.rule_id, utc_day(a.occurred_at) AS day, count(DISTINCT a.event_id) AS "
+           "v "
            "  FROM event_awards a JOIN events e ON e.event_id = a.event_id "
            "  WHERE a.campaign_id IS NULL AND e.reversed_at IS NULL GROUP BY 1, 2, 3"
            "  UNION ALL SELECT h.member_id, h.rule_id, utc_day(h.occurred_at), count(DISTINCT h.event_id)"

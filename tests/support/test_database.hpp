@@ -44,8 +44,8 @@ class TestDatabase {
 std::string with_database(const std::string& url, const std::string& name);
 
 // gtest assertion helper: EXPECT_LEDGER_INVARIANTS_HOLD();
-#define EXPECT_LEDGER_INVARIANTS_HOLD()                                                        \
-  do {                                                                                         \
+#define EXPECT_LEDGER_INVARIANTS_HOLD()                                                          \
+  do {                                                                                           \
     const auto violations = ::loyalty::testing::TestDatabase::instance().invariant_violations(); \
     for (const auto& violation : violations) ADD_FAILURE() << "ledger invariant: " << violation; \
   } while (false)

@@ -20,7 +20,7 @@ struct ReceivedWebhook {
   std::string signature;  // webhook-signature
   std::string key_id;     // X-Key-Id
   std::string body;
-  int answered = 0;       // the status it was given
+  int answered = 0;  // the status it was given
 };
 
 class WebhookReceiver {

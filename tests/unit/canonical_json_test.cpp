@@ -23,7 +23,8 @@ constexpr const char* statement_input = R"json({
 })json";
 
 // canonicalize(JSON.parse(statement_input)), byte for byte.
-constexpr const char* statement_jcs = R"json({"date":"2026-11-22","lines":[{"at":"2026-11-22T08:00:00Z","cents":600,"id":"in-1","kind":"exchange_in","partner_member_ref":"Zoë \"R1\"\ttab","points":300,"units":100},{"at":"2026-11-22T09:30:00.5Z","id":"claim-1","kind":"claim","partner_member_ref":"€/\u0001","right_code":"lounge"}],"net_cents":600,"owed_by":"partner","partner_id":"fuelco","statement_id":"stmt_fuelco_20261122","status":"closed","totals":{"claims":{"count":1},"inbound":{"cents":600,"count":1,"points":300,"units":100},"outbound":{"cents":0,"count":0,"points":0,"units":0}}})json";
+constexpr const char* statement_jcs =
+    R"json({"date":"2026-11-22","lines":[{"at":"2026-11-22T08:00:00Z","cents":600,"id":"in-1","kind":"exchange_in","partner_member_ref":"Zoë \"R1\"\ttab","points":300,"units":100},{"at":"2026-11-22T09:30:00.5Z","id":"claim-1","kind":"claim","partner_member_ref":"€/\u0001","right_code":"lounge"}],"net_cents":600,"owed_by":"partner","partner_id":"fuelco","statement_id":"stmt_fuelco_20261122","status":"closed","totals":{"claims":{"count":1},"inbound":{"cents":600,"count":1,"points":300,"units":100},"outbound":{"cents":0,"count":0,"points":0,"units":0}}})json";
 
 TEST(CanonicalJson, AStatementSerializesToItsRfc8785FormAndHash) {
   const auto statement = nlohmann::json::parse(statement_input);

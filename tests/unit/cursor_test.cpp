@@ -33,11 +33,11 @@ TEST(KeyCursor, WhatNoKeyedListGaveIsRefused) {
   EXPECT_FALSE(decode_key_cursor(""));
   EXPECT_FALSE(decode_key_cursor("not a cursor"));
   EXPECT_FALSE(decode_key_cursor("+++"));
-  EXPECT_FALSE(decode_key_cursor(encoded("k:12")));           // no separator before the text
-  EXPECT_FALSE(decode_key_cursor(encoded("k:1x:id")));        // not a number
-  EXPECT_FALSE(decode_key_cursor(encoded("k:99999999999999999999:id")));  // beyond int64
-  EXPECT_FALSE(decode_key_cursor(encoded(std::string("k:1:a\0b", 7))));  // NUL would cut SQL text short
-  EXPECT_FALSE(decode_key_cursor(encoded("k:1:\xff\xfe")));  // not UTF-8: PostgreSQL would refuse it
+  EXPECT_FALSE(decode_key_cursor(encoded("k:12")));                          // no separator before the text
+  EXPECT_FALSE(decode_key_cursor(encoded("k:1x:id")));                       // not a number
+  EXPECT_FALSE(decode_key_cursor(encoded("k:99999999999999999999:id")));     // beyond int64
+  EXPECT_FALSE(decode_key_cursor(encoded(std::string("k:1:a\0b", 7))));      // NUL would cut SQL text short
+  EXPECT_FALSE(decode_key_cursor(encoded("k:1:\xff\xfe")));                  // not UTF-8: PostgreSQL would refuse it
   EXPECT_FALSE(decode_key_cursor(encoded("k:1:" + std::string(257, 'a'))));  // longer than any id
   EXPECT_TRUE(decode_key_cursor(encoded("k:1:" + std::string(256, 'a'))));
 }

@@ -62,7 +62,9 @@ TEST(HostileText, CleanTextIsUtf8WithoutNul) {
   EXPECT_FALSE(is_clean_text("\xE2\x82"));          // cut short
 }
 
-std::string nested(std::size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); }
+std::string nested(std::size_t depth) {
+  return std::string(depth, '[') + std::string(depth, ']');
+}
 
 TEST(HostileBodies, NestingIsRefusedBeforeTheParserInJsonAndAfterItInBinary) {
   v1::RecordEventRequest request;
@@ -136,8 +138,7 @@ TEST(HostileProgram, TextNumbersAndFundingAccountsAreChecked) {
   const auto text_problem = program::parse_program(nlohmann::json{{"program", std::string("a\0b", 3)}});
   ASSERT_TRUE(std::holds_alternative<program::DocumentProblems>(text_problem));
   EXPECT_NE(std::get<program::DocumentProblems>(text_problem).problems[0].find("NUL"), std::string::npos);
-  EXPECT_TRUE(std::holds_alternative<program::DocumentProblems>(
-      program::yaml_to_json("program: \"\xC3\x28\"\n")));
+  EXPECT_TRUE(std::holds_alternative<program::DocumentProblems>(program::yaml_to_json("program: \"\xC3\x28\"\n")));
   const auto beyond_double = program::yaml_to_json("x: 1.5e999999\n");  // stays text, refused later
   ASSERT_TRUE(std::holds_alternative<nlohmann::json>(beyond_double));
   EXPECT_TRUE(std::get<nlohmann::json>(beyond_double)["x"].is_string());
@@ -164,7 +165,8 @@ TEST(HostileCsv, TheReaderRefusesWhatIsNotRfc4180AndNeverCrashes) {
   }
   EXPECT_TRUE(audit::read_csv(std::string(300, ',')).problem);
   EXPECT_TRUE(audit::read_csv(std::string(70 * 1024, 'a')).problem);
-  EXPECT_TRUE(std::holds_alternative<partners::CsvProblem>(partners::reconcile(nlohmann::json::array(), "kind,id\n\"x")));
+  EXPECT_TRUE(
+      std::holds_alternative<partners::CsvProblem>(partners::reconcile(nlohmann::json::array(), "kind,id\n\"x")));
 }
 
 TEST(HostileCsv, FormulasInExportCellsAreNeutralisedAndAmountsKept) {

@@ -19,8 +19,12 @@ TEST(Log, NumbersAndBooleansAreJsonNumbersAndBooleansAndTextIsEscaped) {
   const std::string text = "a \"quoted\"\nline";
   const std::int64_t items = 1234567890123;
   const auto line = log::format_line(log::Level::info, nullptr, "scheduled job",
-                                     {{"job", "expire-holds"}, {"items", items}, {"status", 201},
-                                      {"duration_ms", 12.5}, {"drained", true}, {"text", text},
+                                     {{"job", "expire-holds"},
+                                      {"items", items},
+                                      {"status", 201},
+                                      {"duration_ms", 12.5},
+                                      {"drained", true},
+                                      {"text", text},
                                       {"nothing", std::numeric_limits<double>::infinity()}});
   const json parsed = json::parse(line);
   EXPECT_EQ(parsed["level"], "info");
@@ -39,7 +43,8 @@ TEST(Log, NumbersAndBooleansAreJsonNumbersAndBooleansAndTextIsEscaped) {
 TEST(Log, ARequestsLinesStartWithItsIdAndKey) {
   const log::RequestTags request{"req_1", "key_abc"};
   const auto line = log::format_line(log::Level::error, &request, "database error", {{"sqlstate", "23505"}});
-  EXPECT_EQ(line, R"({"level":"error","msg":"database error","request_id":"req_1","key_id":"key_abc","sqlstate":"23505"})");
+  EXPECT_EQ(line,
+            R"({"level":"error","msg":"database error","request_id":"req_1","key_id":"key_abc","sqlstate":"23505"})");
   const log::RequestTags anonymous{"req_2", ""};
   EXPECT_EQ(json::parse(log::format_line(log::Level::info, &anonymous, "request", {})).count("key_id"), 0u);
 }

@@ -19,7 +19,9 @@ using nlohmann::json;
 using testing::SchemaValidator;
 
 // A document holding just the component schemas, for the validator's $refs.
-json document_of(const SchemaSet& schemas) { return {{"components", {{"schemas", schemas.components()}}}}; }
+json document_of(const SchemaSet& schemas) {
+  return {{"components", {{"schemas", schemas.components()}}}};
+}
 
 std::string joined(const std::vector<std::string>& problems) {
   std::string text;
@@ -29,7 +31,8 @@ std::string joined(const std::vector<std::string>& problems) {
 
 TEST(OpenApiSchema, OutputSchemasRequireWhatTheCodecAlwaysWrites) {
   SchemaSet schemas;
-  EXPECT_EQ(schemas.reference(v1::Member::descriptor(), SchemaMode::output), json({{"$ref", "#/components/schemas/Member"}}));
+  EXPECT_EQ(schemas.reference(v1::Member::descriptor(), SchemaMode::output),
+            json({{"$ref", "#/components/schemas/Member"}}));
   const json& member = schemas.components().at("Member");
   EXPECT_EQ(member.at("required"), json({"member_id", "external_id", "created_at", "balances", "tiers"}));
   EXPECT_EQ(member.at("properties").at("balances").at("additionalProperties"),
@@ -37,7 +40,8 @@ TEST(OpenApiSchema, OutputSchemasRequireWhatTheCodecAlwaysWrites) {
   EXPECT_EQ(member.at("x-protobuf-message"), "loyalty.v1.Member");
   const json& balance = schemas.components().at("AssetBalance");
   EXPECT_EQ(balance.at("properties").at("available"), json({{"type", "integer"}, {"format", "int64"}}));
-  EXPECT_EQ(balance.at("properties").at("expiring").at("items"), json({{"$ref", "#/components/schemas/ExpiringAmount"}}));
+  EXPECT_EQ(balance.at("properties").at("expiring").at("items"),
+            json({{"$ref", "#/components/schemas/ExpiringAmount"}}));
 }
 
 TEST(OpenApiSchema, InputSchemasTakeIntegersAsNumbersOrDecimalStringsAndRequireNothing) {
@@ -49,7 +53,8 @@ TEST(OpenApiSchema, InputSchemasTakeIntegersAsNumbersOrDecimalStringsAndRequireN
   EXPECT_EQ(hold.at("properties").at("amount").at("type"), json({"integer", "string"}));
   // A Struct is the JSON object it stands for.
   (void)schemas.reference(v1::RecordEventRequest::descriptor(), SchemaMode::input);
-  EXPECT_EQ(schemas.components().at("RecordEventRequest").at("properties").at("attributes"), json({{"type", "object"}}));
+  EXPECT_EQ(schemas.components().at("RecordEventRequest").at("properties").at("attributes"),
+            json({{"type", "object"}}));
   // A message that is also an answer gets a name of its own in input form.
   EXPECT_EQ(SchemaSet::component_name(v1::Hold::descriptor(), SchemaMode::input), "HoldInput");
 }
@@ -106,7 +111,8 @@ TEST(SchemaValidator, RefusesWhatTheSchemaDoesNotAllow) {
   wrong_type["created_at"] = 5;
   EXPECT_FALSE(validator.validate(wrong_type, member).empty());
   json quoted_amount = good;
-  quoted_amount["balances"]["POINTS"] = {{"available", "5"}, {"pending", 0}, {"held", 0}, {"total", 5}, {"expiring", json::array()}};
+  quoted_amount["balances"]["POINTS"] = {
+      {"available", "5"}, {"pending", 0}, {"held", 0}, {"total", 5}, {"expiring", json::array()}};
   EXPECT_FALSE(validator.validate(quoted_amount, member).empty());  // answers write numbers
   json misspelt = good;
   misspelt["member_idd"] = "x";
@@ -123,12 +129,18 @@ TEST(SchemaValidator, RefusesWhatTheSchemaDoesNotAllow) {
 }
 
 // A router and a catalogue of two routes, for the generator's refusals.
-boost::asio::awaitable<Reply> nothing(RequestContext&) { co_return Reply{}; }
+boost::asio::awaitable<Reply> nothing(RequestContext&) {
+  co_return Reply{};
+}
 
 std::vector<OperationDoc> two_rows() {
   return {{.method = http::verb::get, .path = "/v1/members/{id}", .summary = "a member", .response = "Member"},
-          {.method = http::verb::post, .path = "/v1/members", .summary = "create", .request = "CreateMemberRequest",
-           .status = 201, .response = "Member"}};
+          {.method = http::verb::post,
+           .path = "/v1/members",
+           .summary = "create",
+           .request = "CreateMemberRequest",
+           .status = 201,
+           .response = "Member"}};
 }
 
 TEST(OpenApiDocument, PathsMethodsParametersAndRolesComeFromTheRouter) {

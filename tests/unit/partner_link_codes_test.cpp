@@ -20,10 +20,10 @@ TEST(LinkCodes, LettersThatLookLikeDigitsReadAsTheDigits) {
 
 TEST(LinkCodes, WhatCannotBeACodeIsRefused) {
   EXPECT_FALSE(canonical_link_code(""));
-  EXPECT_FALSE(canonical_link_code("7KQ2M-XW9D"));     // too short
-  EXPECT_FALSE(canonical_link_code("7KQ2M-XW9D44"));   // too long
-  EXPECT_FALSE(canonical_link_code("7KQ2M-XW9DU"));    // U is not in the alphabet
-  EXPECT_FALSE(canonical_link_code("7KQ2M_XW9D4"));    // nor is _
+  EXPECT_FALSE(canonical_link_code("7KQ2M-XW9D"));                         // too short
+  EXPECT_FALSE(canonical_link_code("7KQ2M-XW9D44"));                       // too long
+  EXPECT_FALSE(canonical_link_code("7KQ2M-XW9DU"));                        // U is not in the alphabet
+  EXPECT_FALSE(canonical_link_code("7KQ2M_XW9D4"));                        // nor is _
   EXPECT_FALSE(canonical_link_code(std::string(40, ' ') + "7KQ2MXW9D4"));  // over 32 characters typed
 }
 

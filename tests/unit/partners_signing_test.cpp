@@ -16,10 +16,12 @@ namespace loyalty::partners {
 namespace {
 
 const std::string vector_hmac_key_base64 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";  // bytes 0x00..0x1f
-const std::string vector_private_pem =  // RFC 8032, test 1
-    "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n-----END PRIVATE KEY-----\n";
+const std::string vector_private_pem =                                                      // RFC 8032, test 1
+    "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n-----END PRIVATE "
+    "KEY-----\n";
 const std::string vector_public_pem =
-    "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\n-----END PUBLIC KEY-----\n";
+    "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\n-----END PUBLIC "
+    "KEY-----\n";
 const std::string exchange_body = R"({"exchange_id":"ex-1001","partner_member_ref":"SKY-778899","partner_units":125})";
 
 TEST(PartnerSigningVectors, AnInboundExchangeSignsAsPublished) {
@@ -32,8 +34,7 @@ TEST(PartnerSigningVectors, AnInboundExchangeSignsAsPublished) {
   EXPECT_EQ(base64_encode(hmac_sha256(key, message)), "zTk00K8kBF3bOjwUE3caDDPmqoFqXfOgyam/k0X/8GM=");
   const auto signature = sign_ed25519(vector_private_pem, message);
   ASSERT_TRUE(signature);
-  EXPECT_EQ(*signature,
-            "hWodSmRQIzIRJBDgQHHliR0GGY0p2wJRg78F6dTkT22Kgn+VZQtoE2qO50VWD8ghr8HeOzvhH7Nk4YLr/UKjAg==");
+  EXPECT_EQ(*signature, "hWodSmRQIzIRJBDgQHHliR0GGY0p2wJRg78F6dTkT22Kgn+VZQtoE2qO50VWD8ghr8HeOzvhH7Nk4YLr/UKjAg==");
   EXPECT_TRUE(verify_ed25519(vector_public_pem, message, *signature));
 }
 
@@ -45,8 +46,9 @@ TEST(PartnerSigningVectors, AStatementRequestWithAQuerySignsAsPublished) {
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   const std::string key = *base64_decode(vector_hmac_key_base64);
   EXPECT_TRUE(verify_hmac_sha256(key, message, "73gqCGtK2P1cwtC0fEcjpqGpMqMh0Gkti7LEDSpVKW4="));
-  EXPECT_TRUE(verify_ed25519(vector_public_pem, message,
-                             "SuEsla2Li2QvnnpimdHRV4egnaUJ2tyDMlKlhYUHHzd6ksJ/8rUpKZ7nd9pnDTPf9NUHReOAeAltgRAN4AnWCQ=="));
+  EXPECT_TRUE(
+      verify_ed25519(vector_public_pem, message,
+                     "SuEsla2Li2QvnnpimdHRV4egnaUJ2tyDMlKlhYUHHzd6ksJ/8rUpKZ7nd9pnDTPf9NUHReOAeAltgRAN4AnWCQ=="));
 }
 
 TEST(PartnerSigningVectors, APlusInTheQueryIsALiteralPlusAsPublished) {
@@ -63,8 +65,7 @@ TEST(PartnerSigningVectors, APlusInTheQueryIsALiteralPlusAsPublished) {
   EXPECT_EQ(base64_encode(hmac_sha256(key, message)), "JRkZansFhw+Ln4Wof/sKbsjXFUX9w9i3q4PD5nWwPDY=");
   const auto signature = sign_ed25519(vector_private_pem, message);
   ASSERT_TRUE(signature);
-  EXPECT_EQ(*signature,
-            "UVPO5IcSpHtNywCtSV9UGMUgWqQIpQ7UmBd5sIOlFhbtp5uk7epxwkXGzzcSEAYF2Ba0n45y+lG+NItELs9dBQ==");
+  EXPECT_EQ(*signature, "UVPO5IcSpHtNywCtSV9UGMUgWqQIpQ7UmBd5sIOlFhbtp5uk7epxwkXGzzcSEAYF2Ba0n45y+lG+NItELs9dBQ==");
 }
 
 TEST(OurSigningKeys, AKeyIdIsDerivedFromThePublicKeyAndStableAcrossItsForms) {

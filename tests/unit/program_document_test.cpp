@@ -57,7 +57,8 @@ TEST(ProgramDocument, EveryProblemIsListedWithItsPath) {
   ASSERT_TRUE(std::holds_alternative<DocumentProblems>(parsed));
   const auto& problems = std::get<DocumentProblems>(parsed).problems;
   const auto mentions = [&](const std::string& text) {
-    return std::any_of(problems.begin(), problems.end(), [&](const std::string& p) { return p.find(text) != std::string::npos; });
+    return std::any_of(problems.begin(), problems.end(),
+                       [&](const std::string& p) { return p.find(text) != std::string::npos; });
   };
   EXPECT_TRUE(mentions("point_value_cents"));
   EXPECT_TRUE(mentions("rules[0].award.asset"));

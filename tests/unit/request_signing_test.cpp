@@ -49,14 +49,17 @@ TEST(RequestSigning, HmacSignaturesVerifyOnlyForTheRightKeyAndMessage) {
 TEST(RequestSigning, Ed25519SignaturesVerifyWithThePublicKey) {
   // RFC 8032 test 1's key, as PEM.
   const std::string private_pem =
-      "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n-----END PRIVATE KEY-----\n";
+      "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n-----END PRIVATE "
+      "KEY-----\n";
   const std::string public_pem =
-      "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\n-----END PUBLIC KEY-----\n";
+      "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\n-----END PUBLIC "
+      "KEY-----\n";
   const auto signature = sign_ed25519(private_pem, "");
   ASSERT_TRUE(signature);
   // RFC 8032, test 1: the signature of the empty message.
   EXPECT_EQ(to_hex(*base64_decode(*signature)),
-            "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b");
+            "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f059"
+            "5bbe24655141438e7a100b");
   EXPECT_TRUE(verify_ed25519(public_pem, "", *signature));
   EXPECT_FALSE(verify_ed25519(public_pem, "x", *signature));
   EXPECT_FALSE(verify_ed25519("not a key", "", *signature));

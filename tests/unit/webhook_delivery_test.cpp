@@ -45,13 +45,29 @@ TEST(WebhookDelivery, RetryDelaysGrowWithJitterAndStopAtTheCeiling) {
 
 TEST(WebhookDelivery, UrlPolicyRefusesMetadataLinkLocalAndPlainHttpBeyondLoopback) {
   const UrlPolicy strict;
-  for (const char* url : {"http://169.254.169.254/latest", "https://169.254.1.1/", "https://[fe80::1]/",
-                          "https://[fd00:ec2::254]/", "https://100.100.100.200/", "https://0.0.0.0/",
-                          "https://[::]/", "https://224.0.0.1/", "https://255.255.255.255/",
-                          "https://[::ffff:169.254.169.254]/", "http://10.1.2.3/", "http://example.com/",
-                          "https://metadata.google.internal/", "https://a@b.example/", "https://example.com/#x",
-                          "ftp://example.com/", "https://example.com:0/", "https://example.com:65536/", "https:///x",
-                          "https://exa mple.com/", "", "https://[fe80::1%25eth0]/", "https://host_name/"}) {
+  for (const char* url : {"http://169.254.169.254/latest",
+                          "https://169.254.1.1/",
+                          "https://[fe80::1]/",
+                          "https://[fd00:ec2::254]/",
+                          "https://100.100.100.200/",
+                          "https://0.0.0.0/",
+                          "https://[::]/",
+                          "https://224.0.0.1/",
+                          "https://255.255.255.255/",
+                          "https://[::ffff:169.254.169.254]/",
+                          "http://10.1.2.3/",
+                          "http://example.com/",
+                          "https://metadata.google.internal/",
+                          "https://a@b.example/",
+                          "https://example.com/#x",
+                          "ftp://example.com/",
+                          "https://example.com:0/",
+                          "https://example.com:65536/",
+                          "https:///x",
+                          "https://exa mple.com/",
+                          "",
+                          "https://[fe80::1%25eth0]/",
+                          "https://host_name/"}) {
     EXPECT_TRUE(url_problem(url, strict)) << url;
   }
   for (const char* url : {"https://hooks.example.com/loyalty?x=1", "https://10.1.2.3:8443/h", "http://127.0.0.1:8080/h",

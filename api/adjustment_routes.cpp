@@ -6,7 +6,7 @@
 #include "api/service.hpp"
 #include "ledger/adjustments.hpp"
 #include "ledger/batch.hpp"
-#include "ledger/executor.hpp"
+#include "platform/executor.hpp"
 #include "program/cache.hpp"
 
 namespace loyalty::api {

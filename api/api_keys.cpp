@@ -1,9 +1,9 @@
 #include "api/api_keys.hpp"
 
 #include "api/limits.hpp"
-#include "ledger/database.hpp"
-#include "ledger/digest.hpp"
-#include "ledger/ids.hpp"
+#include "platform/database.hpp"
+#include "platform/digest.hpp"
+#include "platform/ids.hpp"
 
 namespace loyalty::api {
 namespace {

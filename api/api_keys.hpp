@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "api/context.hpp"
-#include "ledger/time.hpp"
+#include "platform/time.hpp"
 
 namespace loyalty::api {
 

@@ -7,7 +7,7 @@
 #include "api/service.hpp"
 #include "audit/privacy.hpp"
 #include "audit/seal.hpp"
-#include "ledger/database.hpp"
+#include "platform/database.hpp"
 
 namespace loyalty::api {
 namespace asio = boost::asio;

@@ -3,8 +3,8 @@
 #include <vector>
 
 #include "api/limits.hpp"
-#include "ledger/database.hpp"
-#include "ledger/log.hpp"
+#include "platform/database.hpp"
+#include "platform/log.hpp"
 
 namespace loyalty::api {
 namespace {

@@ -22,7 +22,7 @@
 #include <thread>
 #include <tuple>
 
-#include "ledger/time.hpp"
+#include "platform/time.hpp"
 
 namespace loyalty::api {
 

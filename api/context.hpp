@@ -9,8 +9,8 @@
 #include <string_view>
 
 #include "ledger/journal.hpp"
-#include "ledger/log.hpp"
-#include "ledger/time.hpp"
+#include "platform/log.hpp"
+#include "platform/time.hpp"
 
 namespace loyalty::api {
 

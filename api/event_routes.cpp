@@ -13,8 +13,8 @@
 #include "earning/event_batch.hpp"
 #include "earning/events.hpp"
 #include "ledger/batch.hpp"
-#include "ledger/digest.hpp"
-#include "ledger/executor.hpp"
+#include "platform/digest.hpp"
+#include "platform/executor.hpp"
 #include "program/cache.hpp"
 
 namespace loyalty::api {

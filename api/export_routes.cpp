@@ -17,9 +17,9 @@
 #include "api/routes.hpp"
 #include "api/service.hpp"
 #include "audit/export.hpp"
-#include "ledger/database.hpp"
-#include "ledger/ids.hpp"
-#include "ledger/log.hpp"
+#include "platform/database.hpp"
+#include "platform/ids.hpp"
+#include "platform/log.hpp"
 
 namespace loyalty::api {
 namespace asio = boost::asio;

@@ -7,9 +7,9 @@
 #include "api/service.hpp"
 #include "ledger/accounts.hpp"
 #include "ledger/batch.hpp"
-#include "ledger/executor.hpp"
 #include "ledger/holds.hpp"
 #include "mall/orders.hpp"
+#include "platform/executor.hpp"
 
 namespace loyalty::api {
 namespace asio = boost::asio;

@@ -9,9 +9,9 @@
 
 #include "api/json_codec.hpp"
 #include "api/limits.hpp"
-#include "ledger/assert.hpp"
-#include "ledger/database.hpp"
-#include "ledger/digest.hpp"
+#include "platform/assert.hpp"
+#include "platform/database.hpp"
+#include "platform/digest.hpp"
 
 namespace loyalty::api {
 namespace {

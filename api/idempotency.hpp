@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "api/reply.hpp"
-#include "ledger/time.hpp"
+#include "platform/time.hpp"
 
 namespace loyalty::api {
 

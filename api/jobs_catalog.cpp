@@ -4,10 +4,10 @@
 #include "api/limits.hpp"
 #include "audit/job_audit.hpp"
 #include "earning/jobs.hpp"
-#include "ledger/log.hpp"
 #include "membership/tiers.hpp"
 #include "outbox/outbox.hpp"
 #include "partners/statements.hpp"
+#include "platform/log.hpp"
 
 namespace loyalty::api {
 

@@ -8,8 +8,8 @@
 #include <string_view>
 #include <vector>
 
-#include "ledger/ed25519.hpp"
 #include "ledger/jobs.hpp"
+#include "platform/ed25519.hpp"
 
 namespace loyalty::api {
 

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "api/limits.hpp"
-#include "ledger/log.hpp"
-#include "ledger/text.hpp"
+#include "platform/log.hpp"
+#include "platform/text.hpp"
 
 namespace loyalty::api {
 namespace {

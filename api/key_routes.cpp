@@ -10,7 +10,7 @@
 #include "api/routes.hpp"
 #include "api/service.hpp"
 #include "audit/audit_log.hpp"
-#include "ledger/executor.hpp"
+#include "platform/executor.hpp"
 
 namespace loyalty::api {
 namespace asio = boost::asio;

@@ -9,14 +9,14 @@
 #include "api/routes.hpp"
 #include "api/service.hpp"
 #include "ledger/accounts.hpp"
-#include "ledger/digest.hpp"
-#include "ledger/executor.hpp"
 #include "ledger/holds.hpp"
 #include "ledger/lots.hpp"
 #include "ledger/members.hpp"
-#include "ledger/text.hpp"
 #include "mall/orders.hpp"
 #include "membership/tiers.hpp"
+#include "platform/digest.hpp"
+#include "platform/executor.hpp"
+#include "platform/text.hpp"
 
 namespace loyalty::api {
 namespace asio = boost::asio;

@@ -7,11 +7,11 @@
 
 #include "api/jobs_catalog.hpp"
 #include "audit/seal.hpp"
-#include "ledger/executor.hpp"
 #include "ledger/jobs.hpp"
 #include "ledger/journal.hpp"
 #include "outbox/dispatcher.hpp"
 #include "outbox/outbox.hpp"
+#include "platform/executor.hpp"
 
 namespace loyalty::api {
 
@@ -101,7 +101,7 @@ std::string Metrics::render(const db::Executor& executor) const {
                 static_cast<long long>(executor.queued_jobs()), static_cast<long long>(executor.jobs_run()),
                 static_cast<long long>(executor.committed_batches()),
                 static_cast<unsigned long long>(db::statements_sent_total.load()),
-                executor.database_reachable() ? 1 : 0, static_cast<long long>(executor.entries_committed()));
+                executor.database_reachable() ? 1 : 0, static_cast<long long>(executor.committed_tally()));
   out += line;
   return out;
 }

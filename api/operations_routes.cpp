@@ -7,8 +7,8 @@
 #include "api/metrics.hpp"
 #include "api/routes.hpp"
 #include "api/service.hpp"
-#include "ledger/executor.hpp"
-#include "ledger/migrator.hpp"
+#include "platform/executor.hpp"
+#include "platform/migrator.hpp"
 
 namespace loyalty::api {
 namespace asio = boost::asio;
@@ -22,7 +22,7 @@ asio::awaitable<Reply> readiness(Service& service, RequestContext&) {
     co_return Reply::of(503, std::move(health));
   }
   Reply reply = co_await service.read(0, [](pqxx::transaction_base& txn) {
-    const auto status = ledger::schema_status(txn);
+    const auto status = db::schema_status(txn);
     v1::Health health;
     if (!status.current()) {
       health.set_status("not_ready");

@@ -10,11 +10,11 @@
 #include "api/routes.hpp"
 #include "api/service.hpp"
 #include "app/write_protocol.hpp"
-#include "ledger/digest.hpp"
-#include "ledger/executor.hpp"
 #include "mall/order_batch.hpp"
 #include "mall/orders.hpp"
 #include "mall/refunds.hpp"
+#include "platform/digest.hpp"
+#include "platform/executor.hpp"
 
 namespace loyalty::api {
 namespace asio = boost::asio;

@@ -15,13 +15,13 @@
 #include "api/routes.hpp"
 #include "api/service.hpp"
 #include "audit/audit_log.hpp"
-#include "ledger/executor.hpp"
 #include "partners/exchanges.hpp"
 #include "partners/keys.hpp"
 #include "partners/links.hpp"
 #include "partners/registry.hpp"
 #include "partners/settlement.hpp"
 #include "partners/statements.hpp"
+#include "platform/executor.hpp"
 
 namespace loyalty::api {
 namespace asio = boost::asio;

@@ -5,9 +5,9 @@
 
 #include "api/service.hpp"
 #include "audit/audit_log.hpp"
-#include "ledger/ed25519.hpp"
-#include "ledger/executor.hpp"
 #include "partners/keys.hpp"
+#include "platform/ed25519.hpp"
+#include "platform/executor.hpp"
 
 namespace loyalty::api {
 namespace asio = boost::asio;

@@ -20,7 +20,6 @@
 #include "api/routes.hpp"
 #include "api/service.hpp"
 #include "audit/audit_log.hpp"
-#include "ledger/executor.hpp"
 #include "partners/exchanges.hpp"
 #include "partners/links.hpp"
 #include "partners/registry.hpp"
@@ -28,6 +27,7 @@
 #include "partners/settlement.hpp"
 #include "partners/signing_keys.hpp"
 #include "partners/statements.hpp"
+#include "platform/executor.hpp"
 
 namespace loyalty::api {
 namespace asio = boost::asio;

@@ -9,7 +9,7 @@
 #include "api/routes.hpp"
 #include "api/service.hpp"
 #include "audit/privacy.hpp"
-#include "ledger/executor.hpp"
+#include "platform/executor.hpp"
 
 namespace loyalty::api {
 namespace asio = boost::asio;

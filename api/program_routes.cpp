@@ -10,7 +10,7 @@
 #include "api/routes.hpp"
 #include "api/service.hpp"
 #include "earning/program_apply.hpp"
-#include "ledger/digest.hpp"
+#include "platform/digest.hpp"
 #include "program/store.hpp"
 
 namespace loyalty::api {

@@ -24,7 +24,7 @@
 #include "api/partner_auth.hpp"
 #include "api/reply.hpp"
 #include "api/service.hpp"
-#include "ledger/log.hpp"
+#include "platform/log.hpp"
 
 namespace loyalty::api {
 namespace asio = boost::asio;

@@ -18,10 +18,10 @@
 #include "api/partner_auth.hpp"
 #include "api/routes.hpp"
 #include "audit/audit_log.hpp"
-#include "ledger/digest.hpp"
-#include "ledger/ids.hpp"
-#include "ledger/log.hpp"
-#include "ledger/text.hpp"
+#include "platform/digest.hpp"
+#include "platform/ids.hpp"
+#include "platform/log.hpp"
+#include "platform/text.hpp"
 
 namespace loyalty::api {
 namespace asio = boost::asio;

@@ -28,9 +28,9 @@
 #include "api/router.hpp"
 #include "app/write_protocol.hpp"
 #include "audit/audit_log.hpp"
-#include "ledger/ed25519.hpp"
-#include "ledger/executor.hpp"
 #include "outbox/delivery.hpp"
+#include "platform/ed25519.hpp"
+#include "platform/executor.hpp"
 #include "program/cache.hpp"
 
 namespace loyalty::api {

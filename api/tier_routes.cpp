@@ -3,9 +3,9 @@
 
 #include "api/routes.hpp"
 #include "api/service.hpp"
-#include "ledger/executor.hpp"
 #include "ledger/members.hpp"
 #include "membership/tiers.hpp"
+#include "platform/executor.hpp"
 
 namespace loyalty::api {
 namespace asio = boost::asio;

@@ -12,10 +12,10 @@
 #include "api/proto/loyalty/v1/webhooks.pb.h"
 #include "api/routes.hpp"
 #include "api/service.hpp"
-#include "ledger/log.hpp"
 #include "outbox/delivery.hpp"
 #include "outbox/outbox.hpp"
 #include "partners/registry.hpp"
+#include "platform/log.hpp"
 
 namespace loyalty::api {
 namespace asio = boost::asio;

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <map>
 
-#include "ledger/assert.hpp"
-#include "ledger/database.hpp"
-#include "ledger/digest.hpp"
+#include "platform/assert.hpp"
+#include "platform/database.hpp"
+#include "platform/digest.hpp"
 
 namespace loyalty::app {
 namespace {

@@ -34,8 +34,8 @@
 
 #include "audit/audit_log.hpp"
 #include "ledger/batch.hpp"
-#include "ledger/executor.hpp"
-#include "ledger/time.hpp"
+#include "platform/executor.hpp"
+#include "platform/time.hpp"
 
 namespace loyalty::app {
 

@@ -1,6 +1,6 @@
 #include "audit/audit_log.hpp"
 
-#include "ledger/database.hpp"
+#include "platform/database.hpp"
 
 namespace loyalty::audit {
 namespace {

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "ledger/database.hpp"
+#include "platform/database.hpp"
 
 namespace loyalty::audit {
 

@@ -11,8 +11,8 @@
 #include "audit/csv.hpp"
 #include "audit/privacy.hpp"
 #include "audit/seal.hpp"
-#include "ledger/database.hpp"
-#include "ledger/digest.hpp"
+#include "platform/database.hpp"
+#include "platform/digest.hpp"
 
 namespace loyalty::audit {
 

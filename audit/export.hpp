@@ -23,8 +23,8 @@
 #include <string_view>
 #include <vector>
 
-#include "ledger/ed25519.hpp"
-#include "ledger/time.hpp"
+#include "platform/ed25519.hpp"
+#include "platform/time.hpp"
 
 namespace loyalty::audit {
 

@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <stdexcept>
 
-#include "ledger/assert.hpp"
-#include "ledger/database.hpp"
+#include "platform/assert.hpp"
+#include "platform/database.hpp"
 
 namespace loyalty::audit {
 namespace {

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "ledger/time.hpp"
+#include "platform/time.hpp"
 
 namespace loyalty::audit {
 

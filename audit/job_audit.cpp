@@ -1,7 +1,7 @@
 #include "audit/job_audit.hpp"
 
 #include "audit/audit_log.hpp"
-#include "ledger/database.hpp"
+#include "platform/database.hpp"
 
 namespace loyalty::audit {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <cctype>
 
-#include "ledger/database.hpp"
+#include "platform/database.hpp"
 
 namespace loyalty::audit {
 namespace {

@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "ledger/time.hpp"
+#include "platform/time.hpp"
 
 namespace loyalty::audit {
 

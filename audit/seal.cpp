@@ -7,10 +7,10 @@
 #include <tuple>
 #include <vector>
 
-#include "ledger/database.hpp"
-#include "ledger/digest.hpp"
-#include "ledger/executor.hpp"
-#include "ledger/log.hpp"
+#include "platform/database.hpp"
+#include "platform/digest.hpp"
+#include "platform/executor.hpp"
+#include "platform/log.hpp"
 
 namespace loyalty::audit {
 namespace {

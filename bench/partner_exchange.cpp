@@ -27,15 +27,15 @@
 
 #include "api/server.hpp"
 #include "api/service.hpp"
-#include "ledger/database.hpp"
-#include "ledger/digest.hpp"
-#include "ledger/ids.hpp"
 #include "ledger/members.hpp"
-#include "ledger/migrator.hpp"
 #include "partners/keys.hpp"
 #include "partners/links.hpp"
 #include "partners/request_signing.hpp"
 #include "partners/signing_keys.hpp"
+#include "platform/database.hpp"
+#include "platform/digest.hpp"
+#include "platform/ids.hpp"
+#include "platform/migrator.hpp"
 #include "program/store.hpp"
 
 namespace {
@@ -67,7 +67,7 @@ std::string with_database(const std::string& url, const std::string& name) {
 // Migrated, the reference program applied, one partner key, `members` linked members.
 Credentials prepare(const std::string& url, const Options& options, std::vector<std::string>& refs) {
   pqxx::connection plain{url};
-  ledger::migrate(plain);
+  db::migrate(plain);
   std::ifstream file{std::string(LOYALTY_SOURCE_DIR) + "/examples/program.yaml"};
   std::stringstream text;
   text << file.rdbuf();

@@ -6,10 +6,10 @@
 #include "earning/budgets.hpp"
 #include "ledger/accounts.hpp"
 #include "ledger/amounts.hpp"
-#include "ledger/assert.hpp"
-#include "ledger/database.hpp"
-#include "ledger/executor.hpp"
 #include "membership/tiers.hpp"
+#include "platform/assert.hpp"
+#include "platform/database.hpp"
+#include "platform/executor.hpp"
 #include "program/cache.hpp"
 
 namespace loyalty::earning {

@@ -7,12 +7,12 @@
 #include "earning/rules.hpp"
 #include "ledger/accounts.hpp"
 #include "ledger/amounts.hpp"
-#include "ledger/assert.hpp"
-#include "ledger/database.hpp"
-#include "ledger/executor.hpp"
 #include "ledger/holds.hpp"
 #include "ledger/lots.hpp"
 #include "membership/tiers.hpp"
+#include "platform/assert.hpp"
+#include "platform/database.hpp"
+#include "platform/executor.hpp"
 #include "program/cache.hpp"
 
 namespace loyalty::earning {

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "ledger/journal.hpp"
-#include "ledger/time.hpp"
+#include "platform/time.hpp"
 #include "program/store.hpp"
 
 namespace loyalty::earning {

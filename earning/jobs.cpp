@@ -3,10 +3,10 @@
 #include <map>
 
 #include "ledger/accounts.hpp"
-#include "ledger/assert.hpp"
-#include "ledger/database.hpp"
-#include "ledger/log.hpp"
 #include "outbox/outbox.hpp"
+#include "platform/assert.hpp"
+#include "platform/database.hpp"
+#include "platform/log.hpp"
 #include "program/store.hpp"
 
 namespace loyalty::earning {

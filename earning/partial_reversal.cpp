@@ -5,10 +5,10 @@
 
 #include "earning/budgets.hpp"
 #include "ledger/accounts.hpp"
-#include "ledger/assert.hpp"
-#include "ledger/database.hpp"
 #include "ledger/holds.hpp"
 #include "ledger/lots.hpp"
+#include "platform/assert.hpp"
+#include "platform/database.hpp"
 
 namespace loyalty::earning {
 namespace {

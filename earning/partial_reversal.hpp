@@ -30,7 +30,7 @@
 
 #include "earning/events.hpp"
 #include "ledger/journal.hpp"
-#include "ledger/time.hpp"
+#include "platform/time.hpp"
 #include "program/store.hpp"
 
 namespace loyalty::earning {

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "ledger/result.hpp"
-#include "ledger/time.hpp"
+#include "platform/time.hpp"
 #include "program/program.hpp"
 
 namespace loyalty::earning {

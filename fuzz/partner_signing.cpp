@@ -7,10 +7,10 @@
 #include <vector>
 
 #include "fuzz/fuzz_check.hpp"
-#include "ledger/digest.hpp"
-#include "ledger/text.hpp"
 #include "partners/keys.hpp"
 #include "partners/request_signing.hpp"
+#include "platform/digest.hpp"
+#include "platform/text.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   // The input is the request's parts, one a line: method, path, query, timestamp, nonce,

@@ -4,7 +4,7 @@
 #include <string_view>
 
 #include "fuzz/fuzz_check.hpp"
-#include "ledger/time.hpp"
+#include "platform/time.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);

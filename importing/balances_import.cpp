@@ -14,7 +14,7 @@
 #include "importing/import_file.hpp"
 #include "ledger/amounts.hpp"
 #include "ledger/batch.hpp"
-#include "ledger/text.hpp"
+#include "platform/text.hpp"
 #include "program/cache.hpp"
 #include "program/store.hpp"
 

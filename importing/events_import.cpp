@@ -16,8 +16,8 @@
 #include "earning/event_batch.hpp"
 #include "importing/import_file.hpp"
 #include "ledger/batch.hpp"
-#include "ledger/digest.hpp"
-#include "ledger/text.hpp"
+#include "platform/digest.hpp"
+#include "platform/text.hpp"
 #include "program/cache.hpp"
 #include "program/document.hpp"
 

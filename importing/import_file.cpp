@@ -12,8 +12,8 @@
 
 #include "audit/audit_log.hpp"
 #include "audit/csv.hpp"
-#include "ledger/assert.hpp"
-#include "ledger/digest.hpp"
+#include "platform/assert.hpp"
+#include "platform/digest.hpp"
 #include "program/store.hpp"
 
 namespace loyalty::importing {

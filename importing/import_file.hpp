@@ -21,9 +21,9 @@
 #include <variant>
 #include <vector>
 
-#include "ledger/database.hpp"
 #include "ledger/journal.hpp"
-#include "ledger/time.hpp"
+#include "platform/database.hpp"
+#include "platform/time.hpp"
 
 namespace loyalty::importing {
 

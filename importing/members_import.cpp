@@ -6,8 +6,8 @@
 #include <tuple>
 
 #include "importing/import_file.hpp"
-#include "ledger/ids.hpp"
-#include "ledger/text.hpp"
+#include "platform/ids.hpp"
+#include "platform/text.hpp"
 
 namespace loyalty::importing {
 namespace {

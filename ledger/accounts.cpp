@@ -4,8 +4,8 @@
 #include <mutex>
 
 #include "ledger/amounts.hpp"
-#include "ledger/assert.hpp"
-#include "ledger/database.hpp"
+#include "platform/assert.hpp"
+#include "platform/database.hpp"
 
 namespace loyalty::ledger {
 namespace {

@@ -4,8 +4,8 @@
 
 #include "ledger/accounts.hpp"
 #include "ledger/amounts.hpp"
-#include "ledger/assert.hpp"
 #include "ledger/batch.hpp"
+#include "platform/assert.hpp"
 
 namespace loyalty::ledger {
 

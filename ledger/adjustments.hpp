@@ -13,7 +13,7 @@
 #include "ledger/journal.hpp"
 #include "ledger/lots.hpp"
 #include "ledger/result.hpp"
-#include "ledger/time.hpp"
+#include "platform/time.hpp"
 
 namespace loyalty::ledger {
 

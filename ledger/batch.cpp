@@ -5,9 +5,9 @@
 #include <tuple>
 
 #include "ledger/amounts.hpp"
-#include "ledger/assert.hpp"
-#include "ledger/database.hpp"
-#include "ledger/ids.hpp"
+#include "platform/assert.hpp"
+#include "platform/database.hpp"
+#include "platform/ids.hpp"
 
 namespace loyalty::ledger {
 namespace {

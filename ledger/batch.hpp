@@ -27,11 +27,11 @@
 #include <vector>
 
 #include "ledger/accounts.hpp"
-#include "ledger/database.hpp"
 #include "ledger/holds.hpp"
 #include "ledger/journal.hpp"
 #include "ledger/lots.hpp"
-#include "ledger/time.hpp"
+#include "platform/database.hpp"
+#include "platform/time.hpp"
 
 namespace loyalty::ledger {
 

@@ -1,10 +1,10 @@
 #include "ledger/holds.hpp"
 
 #include "ledger/accounts.hpp"
-#include "ledger/assert.hpp"
 #include "ledger/batch.hpp"
-#include "ledger/database.hpp"
 #include "ledger/members.hpp"
+#include "platform/assert.hpp"
+#include "platform/database.hpp"
 
 namespace loyalty::ledger {
 namespace {

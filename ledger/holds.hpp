@@ -21,7 +21,7 @@
 #include "ledger/accounts.hpp"
 #include "ledger/journal.hpp"
 #include "ledger/result.hpp"
-#include "ledger/time.hpp"
+#include "platform/time.hpp"
 
 namespace loyalty::ledger {
 

@@ -2,10 +2,10 @@
 
 #include <mutex>
 
-#include "ledger/database.hpp"
-#include "ledger/executor.hpp"
 #include "ledger/holds.hpp"
-#include "ledger/log.hpp"
+#include "platform/database.hpp"
+#include "platform/executor.hpp"
+#include "platform/log.hpp"
 
 namespace loyalty::ledger {
 namespace {

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "ledger/journal.hpp"
-#include "ledger/time.hpp"
+#include "platform/time.hpp"
 
 namespace loyalty::ledger {
 

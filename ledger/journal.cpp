@@ -5,8 +5,8 @@
 #include <utility>
 
 #include "ledger/amounts.hpp"
-#include "ledger/assert.hpp"
-#include "ledger/database.hpp"
+#include "platform/assert.hpp"
+#include "platform/database.hpp"
 
 namespace loyalty::ledger {
 namespace {
@@ -58,13 +58,7 @@ PostingArrays posting_arrays(const std::vector<const PostingDraft*>& postings) {
           db::array_literal(postings, [](const PostingDraft* p) { return std::string(p->debt_allowed ? "t" : "f"); })};
 }
 
-thread_local std::int64_t entries_posted_on_this_thread = 0;
-
 }  // namespace
-
-std::int64_t take_entries_posted_on_this_thread() {
-  return std::exchange(entries_posted_on_this_thread, 0);
-}
 
 void assert_balanced(const EntryDraft& draft) {
   LOYALTY_ASSERT(draft.postings.size() >= 2, "an entry needs two or more postings");
@@ -105,7 +99,7 @@ PostedEntry post_entry(pqxx::transaction_base& txn, const EntryDraft& draft) {
   }
   std::sort(by_posting.begin(), by_posting.end());
   for (const auto& [posting_id, balance_after] : by_posting) posted.balances_after.push_back(balance_after);
-  ++entries_posted_on_this_thread;
+  db::tally(1);  // the executor counts the entries it commits
   return posted;
 }
 
@@ -144,7 +138,7 @@ void write_entries(db::WriteBuffer& writes, const std::vector<EntryDraft>& draft
   const auto arrays = posting_arrays(postings);
   writes.add(insert_postings_of_entries, db::array_literal(posting_entry_ids), arrays.accounts, arrays.assets,
              arrays.amounts, arrays.debts);
-  entries_posted_on_this_thread += static_cast<std::int64_t>(drafts.size());
+  db::tally(static_cast<std::int64_t>(drafts.size()));
 }
 
 std::vector<std::int64_t> post_entries(pqxx::transaction_base& txn, const std::vector<EntryDraft>& drafts) {

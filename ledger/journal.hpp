@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "ledger/database.hpp"
-#include "ledger/time.hpp"
+#include "platform/database.hpp"
+#include "platform/time.hpp"
 
 namespace loyalty::ledger {
 
@@ -68,8 +68,5 @@ std::vector<std::int64_t> allocate_entry_ids(pqxx::transaction_base& txn, std::i
 // created_at is the transaction's start.
 void write_entries(db::WriteBuffer& writes, const std::vector<EntryDraft>& drafts,
                    const std::vector<std::int64_t>& ids);
-
-// Entries this thread has posted since the last call (the executor counts what it commits).
-std::int64_t take_entries_posted_on_this_thread();
 
 }  // namespace loyalty::ledger

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
-#include "ledger/assert.hpp"
-#include "ledger/database.hpp"
 #include "ledger/members.hpp"
+#include "platform/assert.hpp"
+#include "platform/database.hpp"
 
 namespace loyalty::ledger {
 namespace {

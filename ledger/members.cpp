@@ -1,8 +1,8 @@
 #include "ledger/members.hpp"
 
 #include "ledger/accounts.hpp"
-#include "ledger/database.hpp"
-#include "ledger/ids.hpp"
+#include "platform/database.hpp"
+#include "platform/ids.hpp"
 
 namespace loyalty::ledger {
 namespace {

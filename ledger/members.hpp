@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "ledger/result.hpp"
-#include "ledger/time.hpp"
+#include "platform/time.hpp"
 
 namespace loyalty::ledger {
 

@@ -7,7 +7,7 @@
 #include <utility>
 #include <variant>
 
-#include "ledger/assert.hpp"
+#include "platform/assert.hpp"
 
 namespace loyalty::ledger {
 

@@ -22,9 +22,9 @@
 #include <variant>
 #include <vector>
 
-#include "ledger/assert.hpp"
 #include "ledger/holds.hpp"
-#include "ledger/time.hpp"
+#include "platform/assert.hpp"
+#include "platform/time.hpp"
 
 namespace loyalty::mall {
 

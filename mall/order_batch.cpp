@@ -3,10 +3,10 @@
 #include <algorithm>
 
 #include "earning/event_batch.hpp"
-#include "ledger/assert.hpp"
-#include "ledger/digest.hpp"
 #include "ledger/holds.hpp"
 #include "mall/split.hpp"
+#include "platform/assert.hpp"
+#include "platform/digest.hpp"
 
 namespace loyalty::mall {
 namespace {

@@ -2,8 +2,8 @@
 
 #include <map>
 
-#include "ledger/assert.hpp"
-#include "ledger/database.hpp"
+#include "platform/assert.hpp"
+#include "platform/database.hpp"
 
 namespace loyalty::mall::store {
 namespace {

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "ledger/database.hpp"
 #include "ledger/lots.hpp"
 #include "mall/order.hpp"
+#include "platform/database.hpp"
 
 namespace loyalty::mall::store {
 

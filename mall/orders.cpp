@@ -1,7 +1,7 @@
 #include "mall/orders.hpp"
 
-#include "ledger/assert.hpp"
 #include "mall/order_store.hpp"
+#include "platform/assert.hpp"
 
 namespace loyalty::mall {
 

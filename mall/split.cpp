@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "ledger/amounts.hpp"
-#include "ledger/assert.hpp"
+#include "platform/assert.hpp"
 
 namespace loyalty::mall {
 

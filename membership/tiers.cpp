@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "ledger/assert.hpp"
-#include "ledger/database.hpp"
+#include "platform/assert.hpp"
+#include "platform/database.hpp"
 #include "program/store.hpp"
 
 namespace loyalty::membership {

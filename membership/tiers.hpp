@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "ledger/jobs.hpp"
-#include "ledger/time.hpp"
+#include "platform/time.hpp"
 #include "program/program.hpp"
 
 namespace loyalty::membership {

@@ -16,7 +16,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "ledger/ed25519.hpp"
+#include "platform/ed25519.hpp"
 
 namespace loyalty::outbox {
 namespace asio = boost::asio;

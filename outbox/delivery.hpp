@@ -15,7 +15,7 @@
 #include <string>
 #include <string_view>
 
-#include "ledger/ed25519.hpp"
+#include "platform/ed25519.hpp"
 
 namespace loyalty::outbox {
 

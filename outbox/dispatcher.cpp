@@ -4,9 +4,9 @@
 #include <mutex>
 #include <random>
 
-#include "ledger/database.hpp"
-#include "ledger/log.hpp"
 #include "outbox/outbox.hpp"
+#include "platform/database.hpp"
+#include "platform/log.hpp"
 
 namespace loyalty::outbox {
 namespace {

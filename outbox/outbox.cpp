@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <limits>
 
-#include "ledger/database.hpp"
-#include "ledger/executor.hpp"
-#include "ledger/ids.hpp"
+#include "platform/database.hpp"
+#include "platform/executor.hpp"
+#include "platform/ids.hpp"
 
 namespace loyalty::outbox {
 namespace {

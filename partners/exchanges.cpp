@@ -4,13 +4,13 @@
 
 #include "ledger/accounts.hpp"
 #include "ledger/amounts.hpp"
-#include "ledger/database.hpp"
-#include "ledger/digest.hpp"
 #include "ledger/holds.hpp"
 #include "ledger/lots.hpp"
 #include "partners/links.hpp"
 #include "partners/registry.hpp"
 #include "partners/settlement.hpp"
+#include "platform/database.hpp"
+#include "platform/digest.hpp"
 #include "program/cache.hpp"
 
 namespace loyalty::partners {

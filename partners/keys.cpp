@@ -2,10 +2,10 @@
 
 #include <charconv>
 
-#include "ledger/database.hpp"
-#include "ledger/digest.hpp"
-#include "ledger/ids.hpp"
 #include "partners/signing_keys.hpp"
+#include "platform/database.hpp"
+#include "platform/digest.hpp"
+#include "platform/ids.hpp"
 
 namespace loyalty::partners {
 namespace {

@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "ledger/time.hpp"
 #include "partners/refusal.hpp"
 #include "partners/request_signing.hpp"
+#include "platform/time.hpp"
 
 namespace loyalty::partners {
 

@@ -1,9 +1,9 @@
 #include "partners/links.hpp"
 
-#include "ledger/assert.hpp"
-#include "ledger/database.hpp"
-#include "ledger/digest.hpp"
-#include "ledger/ids.hpp"
+#include "platform/assert.hpp"
+#include "platform/database.hpp"
+#include "platform/digest.hpp"
+#include "platform/ids.hpp"
 
 namespace loyalty::partners {
 namespace {

@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
-#include "ledger/time.hpp"
 #include "partners/refusal.hpp"
+#include "platform/time.hpp"
 
 namespace loyalty::partners {
 

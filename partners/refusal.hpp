@@ -6,8 +6,8 @@
 #include <utility>
 #include <variant>
 
-#include "ledger/assert.hpp"
 #include "ledger/result.hpp"
+#include "platform/assert.hpp"
 
 namespace loyalty::partners {
 

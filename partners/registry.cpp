@@ -3,8 +3,8 @@
 #include <algorithm>
 
 #include "ledger/accounts.hpp"
-#include "ledger/assert.hpp"
-#include "ledger/database.hpp"
+#include "platform/assert.hpp"
+#include "platform/database.hpp"
 #include "program/store.hpp"
 
 namespace loyalty::partners {

@@ -8,9 +8,9 @@
 #include <utility>
 #include <vector>
 
-#include "ledger/digest.hpp"
-#include "ledger/ed25519.hpp"
-#include "ledger/text.hpp"
+#include "platform/digest.hpp"
+#include "platform/ed25519.hpp"
+#include "platform/text.hpp"
 
 namespace loyalty::partners {
 namespace {

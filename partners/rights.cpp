@@ -2,12 +2,12 @@
 
 #include <algorithm>
 
-#include "ledger/database.hpp"
-#include "ledger/digest.hpp"
 #include "membership/tiers.hpp"
 #include "partners/links.hpp"
 #include "partners/registry.hpp"
 #include "partners/settlement.hpp"
+#include "platform/database.hpp"
+#include "platform/digest.hpp"
 
 namespace loyalty::partners {
 namespace {

@@ -3,7 +3,7 @@
 #include <chrono>
 #include <cstdio>
 
-#include "ledger/database.hpp"
+#include "platform/database.hpp"
 
 namespace loyalty::partners {
 namespace {

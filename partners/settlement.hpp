@@ -8,7 +8,7 @@
 
 #include <string>
 
-#include "ledger/time.hpp"
+#include "platform/time.hpp"
 
 namespace loyalty::partners {
 

@@ -5,10 +5,10 @@
 
 #include <memory>
 
-#include "ledger/assert.hpp"
-#include "ledger/database.hpp"
-#include "ledger/digest.hpp"
-#include "ledger/ed25519.hpp"
+#include "platform/assert.hpp"
+#include "platform/database.hpp"
+#include "platform/digest.hpp"
+#include "platform/ed25519.hpp"
 
 namespace loyalty::partners {
 namespace {

@@ -16,11 +16,11 @@
 #include <string_view>
 #include <vector>
 
-#include "ledger/time.hpp"
+#include "platform/time.hpp"
 
 namespace loyalty::partners {
 
-// The key the service signs with is a SigningKey (ledger/ed25519.hpp), read once from the
+// The key the service signs with is a SigningKey (platform/ed25519.hpp), read once from the
 // configuration; these derive the same from a private key's PEM at hand (one just made).
 std::string generate_ed25519_private_pem();
 std::optional<std::string> public_pem_of(std::string_view private_pem);  // nullopt: not an Ed25519 key

@@ -5,13 +5,13 @@
 #include <cstdio>
 
 #include "ledger/amounts.hpp"
-#include "ledger/assert.hpp"
-#include "ledger/database.hpp"
-#include "ledger/digest.hpp"
 #include "partners/keys.hpp"
 #include "partners/request_signing.hpp"
 #include "partners/settlement.hpp"
 #include "partners/signing_keys.hpp"
+#include "platform/assert.hpp"
+#include "platform/database.hpp"
+#include "platform/digest.hpp"
 
 namespace loyalty::partners {
 namespace {

@@ -21,9 +21,9 @@
 #include <string>
 #include <vector>
 
-#include "ledger/ed25519.hpp"
 #include "ledger/journal.hpp"
 #include "partners/refusal.hpp"
+#include "platform/ed25519.hpp"
 
 namespace loyalty::partners {
 

@@ -1,7 +1,7 @@
 #include "program/cache.hpp"
 
 #include "ledger/accounts.hpp"
-#include "ledger/database.hpp"
+#include "platform/database.hpp"
 
 namespace loyalty::program {
 namespace {

@@ -10,7 +10,7 @@
 #include <regex>
 #include <set>
 
-#include "ledger/text.hpp"
+#include "platform/text.hpp"
 
 namespace loyalty::program {
 namespace {

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "ledger/time.hpp"
+#include "platform/time.hpp"
 
 namespace loyalty::program {
 

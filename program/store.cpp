@@ -4,8 +4,8 @@
 #include <stdexcept>
 
 #include "ledger/accounts.hpp"
-#include "ledger/database.hpp"
-#include "ledger/digest.hpp"
+#include "platform/database.hpp"
+#include "platform/digest.hpp"
 
 namespace loyalty::program {
 namespace {

@@ -26,10 +26,10 @@
 #include "audit/csv.hpp"
 #include "audit/export.hpp"
 #include "audit/seal.hpp"
-#include "ledger/digest.hpp"
-#include "ledger/text.hpp"
 #include "partners/request_signing.hpp"
 #include "partners/signing_keys.hpp"
+#include "platform/digest.hpp"
+#include "platform/text.hpp"
 #include "tools/flags.hpp"
 
 namespace loyalty::tools {

@@ -10,7 +10,7 @@
 
 #include "audit/audit_log.hpp"
 #include "audit/export.hpp"
-#include "ledger/database.hpp"
+#include "platform/database.hpp"
 #include "tools/flags.hpp"
 
 namespace loyalty::tools {

@@ -5,7 +5,7 @@
 #include <iostream>
 #include <sstream>
 
-#include "ledger/time.hpp"
+#include "platform/time.hpp"
 
 #ifndef LOYALTY_VERSION
 #define LOYALTY_VERSION "unknown"

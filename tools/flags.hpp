@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "ledger/ed25519.hpp"
+#include "platform/ed25519.hpp"
 
 namespace loyalty::tools {
 

@@ -12,9 +12,9 @@
 #include "api/limits.hpp"
 #include "audit/audit_log.hpp"
 #include "earning/program_apply.hpp"
-#include "ledger/database.hpp"
-#include "ledger/log.hpp"
-#include "ledger/migrator.hpp"
+#include "platform/database.hpp"
+#include "platform/log.hpp"
+#include "platform/migrator.hpp"
 #include "program/store.hpp"
 #include "tools/flags.hpp"
 
@@ -51,14 +51,14 @@ audit::AuditRecord operator_action(std::string action, std::string subject, std:
 
 int migrate(pqxx::connection& connection) {
   const auto applied =
-      ledger::migrate(connection, [](const std::string& name) { std::fprintf(stderr, "applying %s\n", name.c_str()); });
+      db::migrate(connection, [](const std::string& name) { std::fprintf(stderr, "applying %s\n", name.c_str()); });
   std::printf("schema is current (%zu migration(s) applied now)\n", applied.size());
   return 0;
 }
 
 int status(pqxx::connection& connection) {
   pqxx::read_transaction txn{connection, "status"};
-  const auto status = ledger::schema_status(txn);
+  const auto status = db::schema_status(txn);
   for (const auto& name : status.applied) std::printf("applied  %s\n", name.c_str());
   for (const auto& name : status.pending) std::printf("pending  %s\n", name.c_str());
   for (const auto& problem : status.problems) std::printf("PROBLEM  %s\n", problem.c_str());

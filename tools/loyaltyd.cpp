@@ -12,10 +12,10 @@
 #include "api/server.hpp"
 #include "api/service.hpp"
 #include "audit/seal.hpp"
-#include "ledger/database.hpp"
-#include "ledger/log.hpp"
-#include "ledger/migrator.hpp"
 #include "outbox/dispatcher.hpp"
+#include "platform/database.hpp"
+#include "platform/log.hpp"
+#include "platform/migrator.hpp"
 #include "tools/flags.hpp"
 
 namespace {
@@ -130,7 +130,7 @@ bool schema_is_current(const std::string& url) {
     try {
       auto connection = db::connect(url);
       pqxx::read_transaction txn{*connection, "startup"};
-      const auto status = ledger::schema_status(txn);
+      const auto status = db::schema_status(txn);
       if (status.current()) return true;
       const std::string problem = status.problems.empty()
                                       ? "migrations pending (run loyaltyctl migrate): " + status.pending.front()

@@ -9,9 +9,9 @@
 #include <sstream>
 #include <string>
 
-#include "ledger/database.hpp"
 #include "partners/reconcile.hpp"
 #include "partners/statements.hpp"
+#include "platform/database.hpp"
 #include "tools/flags.hpp"
 
 namespace loyalty::tools {

@@ -15,8 +15,8 @@
 #include <string>
 
 #include "audit/audit_log.hpp"
-#include "ledger/database.hpp"
 #include "partners/signing_keys.hpp"
+#include "platform/database.hpp"
 #include "tools/flags.hpp"
 
 namespace loyalty::tools {

@@ -7,8 +7,8 @@
 #include <thread>
 
 #include "audit/seal.hpp"
-#include "ledger/database.hpp"
-#include "ledger/executor.hpp"
+#include "platform/database.hpp"
+#include "platform/executor.hpp"
 #include "tests/support/service_fixture.hpp"
 
 namespace loyalty::testing {

@@ -16,11 +16,11 @@
 #include "earning/event_batch.hpp"
 #include "ledger/adjustments.hpp"
 #include "ledger/batch.hpp"
-#include "ledger/database.hpp"
-#include "ledger/digest.hpp"
 #include "ledger/holds.hpp"
 #include "ledger/members.hpp"
 #include "mall/order_batch.hpp"
+#include "platform/database.hpp"
+#include "platform/digest.hpp"
 #include "program/store.hpp"
 #include "tests/support/test_database.hpp"
 

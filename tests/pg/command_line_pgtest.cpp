@@ -12,7 +12,7 @@
 
 #include <gtest/gtest.h>
 
-#include "ledger/ids.hpp"
+#include "platform/ids.hpp"
 
 namespace loyalty::testing {
 namespace {

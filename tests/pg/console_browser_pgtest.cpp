@@ -11,10 +11,10 @@
 #include <fstream>
 
 #include "api/api_keys.hpp"
-#include "ledger/database.hpp"
-#include "ledger/ids.hpp"
-#include "ledger/time.hpp"
 #include "partners/signing_keys.hpp"
+#include "platform/database.hpp"
+#include "platform/ids.hpp"
+#include "platform/time.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/loyaltyd_process.hpp"
 #include "tests/support/test_database.hpp"

@@ -14,10 +14,10 @@
 #include <thread>
 
 #include "api/proto/loyalty/v1/loyalty.pb.h"
-#include "ledger/database.hpp"
-#include "ledger/digest.hpp"
-#include "ledger/ids.hpp"
 #include "partners/signing_keys.hpp"
+#include "platform/database.hpp"
+#include "platform/digest.hpp"
+#include "platform/ids.hpp"
 #include "tests/support/partner_requests.hpp"
 #include "tests/support/service_fixture.hpp"
 

@@ -15,12 +15,12 @@
 #include "audit/csv.hpp"
 #include "audit/export.hpp"
 #include "ledger/accounts.hpp"
-#include "ledger/database.hpp"
-#include "ledger/digest.hpp"
-#include "ledger/ed25519.hpp"
-#include "ledger/ids.hpp"
 #include "ledger/journal.hpp"
 #include "partners/request_signing.hpp"
+#include "platform/database.hpp"
+#include "platform/digest.hpp"
+#include "platform/ed25519.hpp"
+#include "platform/ids.hpp"
 #include "tests/support/service_fixture.hpp"
 
 namespace loyalty::testing {

@@ -4,7 +4,7 @@
 
 #include "api/limits.hpp"
 #include "api/proto/loyalty/v1/loyalty.pb.h"
-#include "ledger/database.hpp"
+#include "platform/database.hpp"
 #include "tests/support/service_fixture.hpp"
 
 namespace loyalty::testing {

@@ -21,8 +21,8 @@
 #include "audit/csv.hpp"
 #include "audit/finance_reports.hpp"
 #include "earning/events.hpp"
-#include "ledger/database.hpp"
-#include "ledger/ids.hpp"
+#include "platform/database.hpp"
+#include "platform/ids.hpp"
 #include "program/store.hpp"
 #include "tests/support/test_database.hpp"
 

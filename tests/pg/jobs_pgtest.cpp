@@ -5,8 +5,8 @@
 #include <thread>
 
 #include "api/jobs_catalog.hpp"
-#include "ledger/database.hpp"
 #include "ledger/jobs.hpp"
+#include "platform/database.hpp"
 #include "tests/support/service_fixture.hpp"
 
 namespace loyalty::testing {

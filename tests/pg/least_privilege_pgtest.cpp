@@ -4,7 +4,7 @@
 // service needs nothing more is proved by every other pg test: their service runs as it.)
 #include <gtest/gtest.h>
 
-#include "ledger/database.hpp"
+#include "platform/database.hpp"
 #include "tests/support/test_database.hpp"
 
 namespace loyalty::testing {

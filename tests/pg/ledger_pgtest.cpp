@@ -2,8 +2,8 @@
 // bypassed, the migration runner's bookkeeping, and what db::run_transaction retries.
 #include <gtest/gtest.h>
 
-#include "ledger/database.hpp"
-#include "ledger/migrator.hpp"
+#include "platform/database.hpp"
+#include "platform/migrator.hpp"
 #include "tests/support/test_database.hpp"
 
 namespace loyalty::testing {
@@ -173,16 +173,16 @@ TEST_F(LedgerSchema, RunTransactionRetriesRollbacksButNotAStatementThatMayHaveRu
 }
 
 TEST_F(LedgerSchema, MigratingAgainChangesNothingAndAnEditedMigrationIsRefused) {
-  EXPECT_TRUE(ledger::migrate(*connection_).empty());
+  EXPECT_TRUE(db::migrate(*connection_).empty());
   {
     pqxx::read_transaction txn{*connection_};
-    EXPECT_TRUE(ledger::schema_status(txn).current());
+    EXPECT_TRUE(db::schema_status(txn).current());
   }
   {
     pqxx::work txn{*connection_};
     txn.exec("UPDATE schema_migrations SET sha256 = 'edited' WHERE file_name = '0001_ledger_core.sql'");
     txn.exec("INSERT INTO schema_migrations (file_name, sha256) VALUES ('9999_from_the_future.sql', 'x')");
-    const auto status = ledger::schema_status(txn);
+    const auto status = db::schema_status(txn);
     EXPECT_FALSE(status.current());
     ASSERT_EQ(status.problems.size(), 2u);
     EXPECT_NE(status.problems[0].find("edited"), std::string::npos);

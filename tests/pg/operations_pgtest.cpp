@@ -14,7 +14,7 @@
 #include <thread>
 
 #include "audit/seal.hpp"
-#include "ledger/database.hpp"
+#include "platform/database.hpp"
 #include "tests/support/loyaltyd_process.hpp"
 #include "tests/support/service_fixture.hpp"
 

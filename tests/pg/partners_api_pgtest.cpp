@@ -13,12 +13,12 @@
 #include <regex>
 #include <thread>
 
-#include "ledger/database.hpp"
-#include "ledger/digest.hpp"
-#include "ledger/ids.hpp"
 #include "migrations/embedded.hpp"
 #include "partners/request_signing.hpp"
 #include "partners/signing_keys.hpp"
+#include "platform/database.hpp"
+#include "platform/digest.hpp"
+#include "platform/ids.hpp"
 #include "tests/support/partner_requests.hpp"
 #include "tests/support/service_fixture.hpp"
 
@@ -991,7 +991,7 @@ TEST(PartnerLinkMigration, LinksMadeBeforeConfirmationExistedStayConfirmed) {
     pqxx::nontransaction(connection)
         .exec(
             "CREATE TABLE schema_migrations (file_name text PRIMARY KEY, sha256 text NOT NULL,"
-            " applied_at timestamptz NOT NULL DEFAULT now())");  // as ledger::migrate makes it
+            " applied_at timestamptz NOT NULL DEFAULT now())");  // as db::migrate makes it
     for (const auto& migration : migrations::embedded()) {
       pqxx::work txn{connection};
       if (migration.file_name.substr(0, 4) == "0012") {

@@ -9,7 +9,7 @@
 #include <regex>
 #include <sstream>
 
-#include "ledger/ids.hpp"
+#include "platform/ids.hpp"
 #include "tests/support/service_fixture.hpp"
 
 namespace loyalty::testing {

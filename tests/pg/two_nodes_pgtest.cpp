@@ -8,8 +8,8 @@
 #include <thread>
 
 #include "api/api_keys.hpp"
-#include "ledger/database.hpp"
-#include "ledger/ids.hpp"
+#include "platform/database.hpp"
+#include "platform/ids.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/loyaltyd_process.hpp"
 #include "tests/support/test_database.hpp"

@@ -4,10 +4,10 @@
 
 #include <chrono>
 
-#include "ledger/digest.hpp"
-#include "ledger/ids.hpp"
 #include "partners/request_signing.hpp"
 #include "partners/signing_keys.hpp"
+#include "platform/digest.hpp"
+#include "platform/ids.hpp"
 
 namespace loyalty::testing {
 

@@ -1,8 +1,8 @@
 #include "tests/support/service_fixture.hpp"
 
 #include "api/api_keys.hpp"
-#include "ledger/database.hpp"
-#include "ledger/ids.hpp"
+#include "platform/database.hpp"
+#include "platform/ids.hpp"
 
 namespace loyalty::testing {
 

@@ -8,9 +8,9 @@
 #include <stdexcept>
 
 #include "earning/program_apply.hpp"
-#include "ledger/database.hpp"
-#include "ledger/ids.hpp"
-#include "ledger/migrator.hpp"
+#include "platform/database.hpp"
+#include "platform/ids.hpp"
+#include "platform/migrator.hpp"
 
 #ifndef LOYALTY_SOURCE_DIR
 #error "LOYALTY_SOURCE_DIR must be defined by the build"
@@ -47,7 +47,7 @@ TestDatabase::TestDatabase() {
   }
   url_ = with_database(admin_url_, name_);
   pqxx::connection connection{url_};
-  ledger::migrate(connection);
+  db::migrate(connection);
   service_url_ = url_;
   {
     pqxx::read_transaction txn{connection};

@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ledger/digest.hpp"
+#include "platform/digest.hpp"
 
 namespace loyalty {
 namespace {

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "api/routes.hpp"
-#include "ledger/digest.hpp"
+#include "platform/digest.hpp"
 
 namespace loyalty::api {
 namespace {

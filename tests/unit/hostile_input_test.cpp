@@ -11,9 +11,9 @@
 #include "audit/csv.hpp"
 #include "audit/export.hpp"
 #include "audit/privacy.hpp"
-#include "ledger/text.hpp"
-#include "ledger/time.hpp"
 #include "partners/reconcile.hpp"
+#include "platform/text.hpp"
+#include "platform/time.hpp"
 #include "program/document.hpp"
 
 namespace loyalty {

@@ -2,10 +2,10 @@
 #include <gtest/gtest.h>
 
 #include "ledger/amounts.hpp"
-#include "ledger/digest.hpp"
-#include "ledger/ids.hpp"
 #include "ledger/journal.hpp"
-#include "ledger/time.hpp"
+#include "platform/digest.hpp"
+#include "platform/ids.hpp"
+#include "platform/time.hpp"
 
 namespace loyalty {
 namespace {

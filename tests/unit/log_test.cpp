@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <limits>
 
-#include "ledger/log.hpp"
+#include "platform/log.hpp"
 
 namespace loyalty {
 namespace {

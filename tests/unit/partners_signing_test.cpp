@@ -6,11 +6,11 @@
 
 #include <variant>
 
-#include "ledger/digest.hpp"
-#include "ledger/ed25519.hpp"
 #include "partners/reconcile.hpp"
 #include "partners/request_signing.hpp"
 #include "partners/signing_keys.hpp"
+#include "platform/digest.hpp"
+#include "platform/ed25519.hpp"
 
 namespace loyalty::partners {
 namespace {

@@ -2,9 +2,9 @@
 // values computed independently with stock OpenSSL (docs/API.md publishes the same vectors).
 #include <gtest/gtest.h>
 
-#include "ledger/digest.hpp"
-#include "ledger/text.hpp"
 #include "partners/request_signing.hpp"
+#include "platform/digest.hpp"
+#include "platform/text.hpp"
 
 namespace loyalty::partners {
 namespace {

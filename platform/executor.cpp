@@ -1,11 +1,10 @@
 // Worker threads, batching, savepoints, retries and the commit.
-#include "ledger/executor.hpp"
+#include "platform/executor.hpp"
 
 #include <chrono>
 
-#include "ledger/assert.hpp"
-#include "ledger/journal.hpp"
-#include "ledger/log.hpp"
+#include "platform/assert.hpp"
+#include "platform/log.hpp"
 
 namespace loyalty::db {
 
@@ -66,11 +65,11 @@ bool Executor::try_items(Worker& worker, std::vector<Job*>& items) {
   for (int attempt = 1;; ++attempt) {
     try {
       pqxx::work txn{*worker.connection, "batch"};
-      ledger::take_entries_posted_on_this_thread();
+      take_tally();
       options_.apply_batch(txn, batch);
-      const std::int64_t entries = ledger::take_entries_posted_on_this_thread();
+      const std::int64_t tallied = take_tally();
       txn.commit();
-      entries_committed_ += entries;
+      committed_tally_ += tallied;
       for (Job* job : items) job->status = JobStatus::finished;
       return true;
     } catch (const pqxx::in_doubt_error&) {
@@ -194,10 +193,10 @@ void Executor::run_in_savepoint(pqxx::dbtransaction& txn, Job& job) {
   for (int attempt = 1;; ++attempt) {
     txn.exec("SAVEPOINT job");
     try {
-      ledger::take_entries_posted_on_this_thread();
+      take_tally();
       if (job.work(txn)) {
         txn.exec("RELEASE SAVEPOINT job");
-        job.entries_kept = ledger::take_entries_posted_on_this_thread();
+        job.tally_kept = take_tally();
       } else {
         txn.exec("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job");
       }
@@ -228,12 +227,12 @@ void Executor::run_alone(Worker& worker, Job& job) {
   for (int attempt = 1;; ++attempt) {
     try {
       pqxx::work txn{*worker.connection, "job"};
-      ledger::take_entries_posted_on_this_thread();
+      take_tally();
       const bool keep = job.work(txn);
-      const std::int64_t entries = ledger::take_entries_posted_on_this_thread();
+      const std::int64_t tallied = take_tally();
       if (keep) {
         txn.commit();
-        entries_committed_ += entries;
+        committed_tally_ += tallied;
       }
       job.status = JobStatus::finished;
       return;
@@ -270,13 +269,13 @@ void Executor::run_alone(Worker& worker, Job& job) {
 bool Executor::try_batch(Worker& worker, std::vector<Job>& batch) {
   try {
     pqxx::work txn{*worker.connection, "batch"};
-    std::int64_t entries = 0;
+    std::int64_t tallied = 0;
     for (Job& job : batch) {
       run_in_savepoint(txn, job);
-      entries += job.entries_kept;
+      tallied += job.tally_kept;
     }
     txn.commit();
-    entries_committed_ += entries;
+    committed_tally_ += tallied;
   } catch (const pqxx::in_doubt_error&) {
     for (Job& job : batch) job.status = JobStatus::in_doubt;
   } catch (const pqxx::statement_completion_unknown&) {

@@ -10,7 +10,7 @@
 
 #include <pqxx/pqxx>
 
-namespace loyalty::ledger {
+namespace loyalty::db {
 
 struct SchemaStatus {
   std::vector<std::string> applied;   // file names, in order
@@ -26,4 +26,4 @@ SchemaStatus schema_status(pqxx::transaction_base& txn);
 std::vector<std::string> migrate(pqxx::connection& connection,
                                  const std::function<void(const std::string&)>& progress = {});
 
-}  // namespace loyalty::ledger
+}  // namespace loyalty::db

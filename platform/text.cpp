@@ -1,4 +1,4 @@
-#include "ledger/text.hpp"
+#include "platform/text.hpp"
 
 namespace loyalty {
 namespace {

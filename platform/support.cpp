@@ -1,4 +1,4 @@
-// Small shared pieces of the ledger library: assertions, refusal names, time, ids, digests.
+// Small shared pieces of the platform: assertions, time, ids, digests, encodings.
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -7,11 +7,10 @@
 #include <cstdlib>
 #include <ctime>
 
-#include "ledger/assert.hpp"
-#include "ledger/digest.hpp"
-#include "ledger/ids.hpp"
-#include "ledger/result.hpp"
-#include "ledger/time.hpp"
+#include "platform/assert.hpp"
+#include "platform/digest.hpp"
+#include "platform/ids.hpp"
+#include "platform/time.hpp"
 
 namespace loyalty {
 
@@ -237,28 +236,3 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 }
 
 }  // namespace loyalty
-
-namespace loyalty::ledger {
-
-const char* refusal_name(Refusal refusal) {
-  switch (refusal) {
-    case Refusal::member_not_found: return "member_not_found";
-    case Refusal::external_id_taken: return "external_id_taken";
-    case Refusal::asset_unknown: return "asset_unknown";
-    case Refusal::asset_not_allowed: return "asset_not_allowed";
-    case Refusal::amount_not_positive: return "amount_not_positive";
-    case Refusal::amount_is_zero: return "amount_is_zero";
-    case Refusal::amount_overflow: return "amount_overflow";
-    case Refusal::insufficient_points: return "insufficient_points";
-    case Refusal::insufficient_balance: return "insufficient_balance";
-    case Refusal::reason_code_unknown: return "reason_code_unknown";
-    case Refusal::ttl_out_of_range: return "ttl_out_of_range";
-    case Refusal::hold_not_found: return "hold_not_found";
-    case Refusal::hold_not_open: return "hold_not_open";
-    case Refusal::hold_expired: return "hold_expired";
-    case Refusal::capture_exceeds_hold: return "capture_exceeds_hold";
-  }
-  return "unknown";
-}
-
-}  // namespace loyalty::ledger

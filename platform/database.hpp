@@ -18,7 +18,7 @@
 #include <utility>
 #include <vector>
 
-#include "ledger/time.hpp"
+#include "platform/time.hpp"
 
 namespace loyalty::db {
 
@@ -166,5 +166,11 @@ auto run_transaction(pqxx::connection& connection, const std::string& name, Work
     }
   }
 }
+
+// A count the work of a transaction reports as it goes (the journal: entries posted), taken
+// by the executor when the transaction commits or rolls back (Executor::committed_tally, a
+// metric). Per thread: a worker's transactions run on its thread.
+void tally(std::int64_t count);
+std::int64_t take_tally();
 
 }  // namespace loyalty::db

@@ -1,11 +1,11 @@
-#include "ledger/log.hpp"
+#include "platform/log.hpp"
 
 #include <atomic>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 
-#include "ledger/time.hpp"
+#include "platform/time.hpp"
 
 namespace loyalty::log {
 namespace {

@@ -1,4 +1,4 @@
-#include "ledger/migrator.hpp"
+#include "platform/migrator.hpp"
 
 #include <pqxx/pqxx>
 
@@ -6,10 +6,10 @@
 #include <map>
 #include <stdexcept>
 
-#include "ledger/digest.hpp"
 #include "migrations/embedded.hpp"
+#include "platform/digest.hpp"
 
-namespace loyalty::ledger {
+namespace loyalty::db {
 namespace {
 
 constexpr const char* create_table_sql =
@@ -80,4 +80,4 @@ std::vector<std::string> migrate(pqxx::connection& connection,
   return done;
 }
 
-}  // namespace loyalty::ledger
+}  // namespace loyalty::db

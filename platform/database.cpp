@@ -1,11 +1,13 @@
 // Connections, the statement registry and failure classification.
-#include "ledger/database.hpp"
+#include "platform/database.hpp"
+
+#include <utility>
 
 #include <mutex>
 #include <stdexcept>
 #include <vector>
 
-#include "ledger/assert.hpp"
+#include "platform/assert.hpp"
 
 namespace loyalty::db {
 namespace {
@@ -117,6 +119,18 @@ std::optional<std::string> optional_text(const pqxx::field& field) {
 bool is_retryable(const std::exception& error) {
   return dynamic_cast<const pqxx::serialization_failure*>(&error) != nullptr ||
          dynamic_cast<const pqxx::deadlock_detected*>(&error) != nullptr;
+}
+
+namespace {
+thread_local std::int64_t tallied_on_this_thread = 0;
+}  // namespace
+
+void tally(std::int64_t count) {
+  tallied_on_this_thread += count;
+}
+
+std::int64_t take_tally() {
+  return std::exchange(tallied_on_this_thread, 0);
 }
 
 }  // namespace loyalty::db

@@ -1,10 +1,10 @@
-#include "ledger/ed25519.hpp"
+#include "platform/ed25519.hpp"
 
 #include <openssl/bio.h>
 #include <openssl/pem.h>
 
-#include "ledger/assert.hpp"
-#include "ledger/digest.hpp"
+#include "platform/assert.hpp"
+#include "platform/digest.hpp"
 
 namespace loyalty {
 namespace {

@@ -29,7 +29,7 @@
 #include <thread>
 #include <vector>
 
-#include "ledger/database.hpp"
+#include "platform/database.hpp"
 
 namespace loyalty::db {
 
@@ -84,7 +84,7 @@ class Executor {
   std::int64_t queued_jobs() const { return queued_.load(); }
   std::int64_t committed_batches() const { return batches_.load(); }
   std::int64_t jobs_run() const { return jobs_.load(); }
-  std::int64_t entries_committed() const { return entries_committed_.load(); }
+  std::int64_t committed_tally() const { return committed_tally_.load(); }
   bool database_reachable() const { return reachable_.load(); }
   int workers() const { return static_cast<int>(workers_.size()); }
 
@@ -95,7 +95,7 @@ class Executor {
     Done done;
     JobStatus status = JobStatus::finished;
     std::exception_ptr error;
-    std::int64_t entries_kept = 0;
+    std::int64_t tally_kept = 0;
   };
   struct Worker {
     std::mutex mutex;
@@ -123,7 +123,7 @@ class Executor {
   std::atomic<std::int64_t> queued_{0};
   std::atomic<std::int64_t> batches_{0};
   std::atomic<std::int64_t> jobs_{0};
-  std::atomic<std::int64_t> entries_committed_{0};
+  std::atomic<std::int64_t> committed_tally_{0};
   std::atomic<bool> reachable_{false};
 };
 

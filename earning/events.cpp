@@ -1,5 +1,6 @@
 #include "earning/events.hpp"
 
+#include <limits>
 #include <map>
 
 #include "earning/budgets.hpp"
@@ -49,14 +50,6 @@ const db::Statement select_entry_postings{
     "events.select_entry_postings",
     "SELECT p.account_id, p.asset, p.amount, a.part FROM postings p JOIN accounts a ON a.account_id = p.account_id"
     " WHERE p.entry_id = $1 ORDER BY p.posting_id"};
-
-const db::Statement lock_entry_lots{
-    "events.lock_entry_lots",
-    "SELECT lot_id, remaining, pending_until IS NOT NULL FROM lots WHERE entry_id = $1 AND remaining > 0"
-    " ORDER BY lot_id FOR UPDATE"};
-
-const db::Statement reduce_lot{"events.reduce_lot",
-                               "UPDATE lots SET remaining = remaining - $2 WHERE lot_id = $1 AND remaining >= $2"};
 
 // entry_id: the event's earn entry (0 when it awarded nothing).
 std::vector<Award> awards_of(pqxx::transaction_base& txn, const std::string& event_id, std::int64_t entry_id) {
@@ -140,13 +133,7 @@ OriginalEntry read_original(pqxx::transaction_base& txn, std::int64_t entry_id) 
 // lots first, then the soonest-expiring others. Returns what the lots gave.
 std::int64_t take_points_for_clawback(pqxx::transaction_base& txn, const std::string& member_id, std::int64_t entry_id,
                                       std::int64_t wanted, std::int64_t available) {
-  std::int64_t taken = 0;
-  for (const auto& row : db::exec(txn, lock_entry_lots, entry_id)) {
-    if (row[2].as<bool>() || taken == wanted) continue;  // pending lots are handled apart
-    const std::int64_t from_lot = std::min(wanted - taken, row[1].as<std::int64_t>());
-    db::exec(txn, reduce_lot, row[0].as<std::int64_t>(), from_lot);
-    taken += from_lot;
-  }
+  const std::int64_t taken = ledger::take_from_entry_lots(txn, entry_id, false, wanted);
   const std::int64_t coverable = std::max<std::int64_t>(0, available) - taken;
   const std::int64_t more = std::min(wanted - taken, coverable);
   if (more > 0) ledger::take_from_lots(txn, member_id, more);
@@ -155,13 +142,7 @@ std::int64_t take_points_for_clawback(pqxx::transaction_base& txn, const std::st
 
 // Empties the event's lots that are still pending; returns their points.
 std::int64_t cancel_pending_lots(pqxx::transaction_base& txn, std::int64_t entry_id) {
-  std::int64_t cancelled = 0;
-  for (const auto& row : db::exec(txn, lock_entry_lots, entry_id)) {
-    if (!row[2].as<bool>()) continue;
-    db::exec(txn, reduce_lot, row[0].as<std::int64_t>(), row[1].as<std::int64_t>());
-    cancelled += row[1].as<std::int64_t>();
-  }
-  return cancelled;
+  return ledger::take_from_entry_lots(txn, entry_id, true, std::numeric_limits<std::int64_t>::max());
 }
 
 }  // namespace

@@ -42,14 +42,6 @@ const db::Statement add_settled{
     "INSERT INTO event_award_clawbacks (event_id, position, settled) VALUES ($1, $2, $3)"
     " ON CONFLICT (event_id, position) DO UPDATE SET settled = event_award_clawbacks.settled + EXCLUDED.settled"};
 
-const db::Statement lock_entry_lots{
-    "partial_reversal.lock_entry_lots",
-    "SELECT lot_id, remaining, pending_until IS NOT NULL FROM lots WHERE entry_id = $1 AND remaining > 0"
-    " ORDER BY lot_id FOR UPDATE"};
-
-const db::Statement reduce_lot{"partial_reversal.reduce_lot",
-                               "UPDATE lots SET remaining = remaining - $2 WHERE lot_id = $1 AND remaining >= $2"};
-
 const db::Statement insert_step{
     "partial_reversal.insert_step",
     "INSERT INTO event_partial_reversals (entry_id, event_id, numerator, denominator, reason, created_at)"
@@ -101,19 +93,6 @@ std::int64_t wanted_of(const std::vector<AwardShare>& shares, const std::string&
   return wanted;
 }
 
-// Takes up to `wanted` from the event's lots of one kind (pending or spendable); returns it.
-std::int64_t take_from_event_lots(pqxx::transaction_base& txn, std::int64_t entry_id, bool pending,
-                                  std::int64_t wanted) {
-  std::int64_t taken = 0;
-  for (const auto& row : db::exec(txn, lock_entry_lots, entry_id)) {
-    if (row[2].as<bool>() != pending || taken == wanted) continue;
-    const std::int64_t from_lot = std::min(wanted - taken, row[1].as<std::int64_t>());
-    db::exec(txn, reduce_lot, row[0].as<std::int64_t>(), from_lot);
-    taken += from_lot;
-  }
-  return taken;
-}
-
 // What the clawback takes from the member's parts, per asset, posted on `entry`.
 struct Taken {
   std::map<std::string, std::int64_t> by_asset;
@@ -125,13 +104,13 @@ void claw_points(pqxx::transaction_base& txn, const std::string& member_id, std:
                  const LockedMemberAccounts& points, std::int64_t wanted, bool allow_debt, ledger::EntryDraft& entry,
                  Taken& taken) {
   if (wanted <= 0) return;
-  const std::int64_t from_pending = take_from_event_lots(txn, entry_id, true, wanted);
+  const std::int64_t from_pending = ledger::take_from_entry_lots(txn, entry_id, true, wanted);
   if (from_pending > 0) entry.postings.push_back({points.pending.account_id, "POINTS", -from_pending});
   const std::int64_t rest = wanted - from_pending;
   std::int64_t covered = 0;
   if (rest > 0) {
-    covered =
-        take_from_event_lots(txn, entry_id, false, std::min(rest, std::max<std::int64_t>(0, points.available.balance)));
+    covered = ledger::take_from_entry_lots(txn, entry_id, false,
+                                           std::min(rest, std::max<std::int64_t>(0, points.available.balance)));
     const std::int64_t more = std::min(rest - covered, std::max<std::int64_t>(0, points.available.balance) - covered);
     if (more > 0) ledger::take_from_lots(txn, member_id, more);
     covered += more;

@@ -22,6 +22,11 @@ const db::Statement lock_spendable{"lots.lock_spendable",
 const db::Statement take{"lots.take",
                          "UPDATE lots SET remaining = remaining - $2 WHERE lot_id = $1 AND remaining >= $2"};
 
+const db::Statement lock_entry_lots{
+    "lots.lock_entry_lots",
+    "SELECT lot_id, remaining, pending_until IS NOT NULL FROM lots WHERE entry_id = $1 AND remaining > 0"
+    " ORDER BY lot_id FOR UPDATE"};
+
 const db::Statement give_back{
     "lots.give_back", "UPDATE lots SET remaining = remaining + $2 WHERE lot_id = $1 AND remaining + $2 <= amount"};
 
@@ -56,6 +61,19 @@ std::optional<std::int64_t> add_lot(pqxx::transaction_base& txn, const NewLot& l
   const auto rows = db::exec(txn, insert_lot, lot.member_id, remaining, remaining, db::sql_time(lot.earned_at),
                              db::sql_time(lot.expires_at), db::nullable(pending_until), lot.entry_id, lot.source);
   return rows[0][0].as<std::int64_t>();
+}
+
+std::int64_t take_from_entry_lots(pqxx::transaction_base& txn, std::int64_t entry_id, bool pending,
+                                  std::int64_t wanted) {
+  std::int64_t taken = 0;
+  for (const auto& row : db::exec(txn, lock_entry_lots, entry_id)) {
+    if (row[2].as<bool>() != pending || taken == wanted) continue;
+    const std::int64_t from_lot = std::min(wanted - taken, row[1].as<std::int64_t>());
+    const auto updated = db::exec(txn, take, row[0].as<std::int64_t>(), from_lot);
+    LOYALTY_ASSERT(updated.affected_rows() == 1, "a locked lot gave less than it held");
+    taken += from_lot;
+  }
+  return taken;
 }
 
 std::vector<LotTake> take_from_lots(pqxx::transaction_base& txn, const std::string& member_id, std::int64_t amount) {

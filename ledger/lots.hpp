@@ -53,6 +53,11 @@ struct LotTake {
 // it took from each. Asserts that the lots cover it (they do whenever available does).
 std::vector<LotTake> take_from_lots(pqxx::transaction_base& txn, const std::string& member_id, std::int64_t amount);
 
+// Takes up to `wanted` from the lots one entry credited (an award being clawed back), of one
+// kind — still pending, or spendable — in lot order, locking them; returns what they gave.
+std::int64_t take_from_entry_lots(pqxx::transaction_base& txn, std::int64_t entry_id, bool pending,
+                                  std::int64_t wanted);
+
 // Gives points back to the lots they were taken from.
 void return_to_lots(pqxx::transaction_base& txn, const std::vector<LotTake>& takes);
 

@@ -194,19 +194,9 @@ mall::NewOrder new_order_of(const v1::CreateOrderRequest& request) {
   return order;
 }
 
-// Orders name their member and their hold, so a batch locks them first of all.
-class OrderRows final : public app::LeadingRows {
- public:
-  std::string name() const override { return "orders"; }
-  void lock(ledger::Batch& batch, const std::vector<std::string>& ids, app::Subjects& named) const override {
-    mall::OrderBatch::of(batch).lock(ids, named.holds, named.members);
-  }
-};
-const OrderRows order_rows;
-
 app::Subjects order_subjects(const std::string& order_id) {
   app::Subjects subjects;
-  subjects.leading = {{&order_rows, order_id}};
+  subjects.leading = {{&mall::order_rows(), order_id}};
   return subjects;
 }
 

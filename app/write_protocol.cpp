@@ -183,7 +183,7 @@ void answer_duplicates(const std::vector<Command*>& commands, const std::map<std
 // Step 2's first part: the rows that name holds and members, a kind at a time in name order,
 // each kind's rows in id order; what they name joins the holds and members locked next.
 void lock_leading(ledger::Batch& batch, Subjects& subjects) {
-  std::map<std::string, std::pair<const LeadingRows*, std::vector<std::string>>> kinds;
+  std::map<std::string, std::pair<const ledger::LeadingRows*, std::vector<std::string>>> kinds;
   for (const auto& [rows, id] : subjects.leading) {
     auto& kind = kinds.try_emplace(rows->name(), rows, std::vector<std::string>{}).first->second;
     kind.second.push_back(id);
@@ -192,7 +192,7 @@ void lock_leading(ledger::Batch& batch, Subjects& subjects) {
     auto& ids = kind.second;
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-    kind.first->lock(batch, ids, subjects);
+    kind.first->lock(batch, ids, subjects.holds, subjects.members);
   }
 }
 

@@ -9,7 +9,7 @@
 //   1. claim    every idempotency key of the batch in one INSERT … ON CONFLICT DO NOTHING (in
 //               key order); keys already answered are read in one SELECT: their stored answer
 //               is replayed, or 409 when the key came with another request;
-//   2. lock     rows that name holds and members (mall orders: LeadingRows), then holds by id,
+//   2. lock     rows that name holds and members (mall orders: ledger::LeadingRows), then holds,
 //               then every account of every member the batch touches, by account id: one
 //               statement per table in one global order (ledger/batch.hpp);
 //   3. prefetch lapsed holds, hold lots, spendable lots — set-based;
@@ -83,27 +83,13 @@ struct Outcome {
   std::exception_ptr error;
 };
 
-struct Subjects;
-
-// A kind of row that names a command's other subjects, so it is locked before them: a mall
-// order names its member and its hold. The batch locks every such row of one kind in one
-// statement, in id order, before any hold or account; kinds go in the order of their names.
-class LeadingRows {
- public:
-  virtual ~LeadingRows() = default;
-  virtual std::string name() const = 0;
-  // Locks the rows with these ids (sorted, distinct; unknown ids are skipped) and adds what
-  // they name to `named`: their holds and members.
-  virtual void lock(ledger::Batch& batch, const std::vector<std::string>& ids, Subjects& named) const = 0;
-};
-
 // What a command touches, declared before the batch locks anything.
 struct Subjects {
   std::vector<std::string> members;         // accounts locked
   std::vector<std::string> points_members;  // and their points prefetched (debits, holds)
   std::vector<std::string> holds;           // locked before any account
-  // Rows locked first of all; the ids of each kind.
-  std::vector<std::pair<const LeadingRows*, std::string>> leading;
+  // Rows locked first of all (ledger::LeadingRows): the ids of each kind.
+  std::vector<std::pair<const ledger::LeadingRows*, std::string>> leading;
 
   void add(const Subjects& other) {
     members.insert(members.end(), other.members.begin(), other.members.end());

@@ -42,6 +42,21 @@ struct MemberAccounts {
   LockedMemberAccounts& of(std::string_view asset) { return asset == points_asset ? points : growth; }
 };
 
+class Batch;
+
+// A kind of row above the ledger that names a command's hold and member (a mall order), so the
+// batch locks it before them: every such row of one kind in one statement, in id order, before
+// any hold or account; kinds go in the order of their names (app::apply_batch).
+class LeadingRows {
+ public:
+  virtual ~LeadingRows() = default;
+  virtual std::string name() const = 0;
+  // Locks the rows with these ids (sorted, distinct; unknown ids are skipped) and adds the
+  // holds and members they name.
+  virtual void lock(Batch& batch, const std::vector<std::string>& ids, std::vector<std::string>& holds,
+                    std::vector<std::string>& members) const = 0;
+};
+
 // An entry the batch will write, by its position; its id is known after write().
 using EntryIndex = int;
 

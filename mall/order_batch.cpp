@@ -55,6 +55,24 @@ earning::Event earn_event_of(const Order& order, Timestamp now) {
 
 }  // namespace
 
+namespace {
+
+class OrderRows final : public ledger::LeadingRows {
+ public:
+  std::string name() const override { return "orders"; }
+  void lock(ledger::Batch& batch, const std::vector<std::string>& ids, std::vector<std::string>& holds,
+            std::vector<std::string>& members) const override {
+    OrderBatch::of(batch).lock(ids, holds, members);
+  }
+};
+
+}  // namespace
+
+const ledger::LeadingRows& order_rows() {
+  static const OrderRows rows;
+  return rows;
+}
+
 OrderBatch& OrderBatch::of(ledger::Batch& batch) {
   return batch.extension<OrderBatch>("mall.orders", [&] { return std::make_unique<OrderBatch>(batch); });
 }

@@ -3,7 +3,7 @@
 // events, and written with multi-row statements.
 //
 //   lock     the orders the batch names, FOR UPDATE in id order, before anything else: an
-//            order names the hold and the member the batch locks next (app::LeadingRows);
+//            order names the hold and the member the batch locks next (order_rows());
 //   prepare  a payment registers the event that earns on its cash part (earning::EventBatch);
 //   decide   create / pay / cancel in arrival order; a refusal changes nothing;
 //   write    orders, their lines, state changes and the entries they caused, after the
@@ -35,6 +35,10 @@ struct OrderDecision {
   Order order;
   bool replayed = false;
 };
+
+// Orders as the rows a batch locks first of all (ledger::LeadingRows): they name their hold
+// and their member. A command on an order declares its id under this kind.
+const ledger::LeadingRows& order_rows();
 
 class OrderBatch : public ledger::Batch::Extension {
  public:

@@ -97,19 +97,10 @@ bool Executor::try_items(Worker& worker, std::vector<Job*>& items) {
         }
         return true;
       }
-    } catch (const pqxx::unique_violation& error) {
-      // Another transaction inserted the same new key (an order or event id) and committed
-      // first: tried again, the batch reads that row and replays or refuses. Past the attempts,
-      // as any other failure.
-      if (attempt < transaction_attempts_max) continue;
-      if (items.size() == 1) {
-        items.front()->status = JobStatus::failed;
-        items.front()->error = std::current_exception();
-        return true;
-      }
-      log::warn("batch failed; applying its writes one by one", {{"error", error.what()}});
-      return false;
     } catch (const std::exception& error) {
+      // Another transaction inserted the same new key (an order or event id) and committed
+      // first: tried again, the batch reads that row and replays or refuses.
+      if (dynamic_cast<const pqxx::unique_violation*>(&error) && attempt < transaction_attempts_max) continue;
       if (items.size() == 1) {
         items.front()->status = JobStatus::failed;
         items.front()->error = std::current_exception();

@@ -88,16 +88,6 @@ std::vector<Operation> random_operations(std::mt19937_64& random, int count, Tim
   return operations;
 }
 
-// Orders name their hold and member: locked first (as the API's order routes do).
-class OrderRows final : public app::LeadingRows {
- public:
-  std::string name() const override { return "orders"; }
-  void lock(ledger::Batch& batch, const std::vector<std::string>& ids, app::Subjects& named) const override {
-    mall::OrderBatch::of(batch).lock(ids, named.holds, named.members);
-  }
-};
-const OrderRows order_rows;
-
 // One twin's members and what its operations answered.
 struct Twin {
   std::string prefix;
@@ -199,7 +189,7 @@ std::shared_ptr<app::Command> command_for(const Operation& op, int index, Twin& 
     case Kind::cancel_order: {
       const std::string order_id =
           run.prefix + "order-" + std::to_string(op.kind == Kind::create_order ? index : op.hold);
-      subjects.leading = {{&order_rows, order_id}};
+      subjects.leading = {{&mall::order_rows(), order_id}};
       mall::NewOrder order;
       if (op.kind == Kind::create_order) {
         order.order_id = order_id;

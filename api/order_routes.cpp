@@ -233,12 +233,14 @@ asio::awaitable<Reply> create_order(Service& service, RequestContext& context) {
   app::Subjects subjects = order_subjects(order.order_id);  // an existing order is a replay
   subjects.members = {order.member_id};
   subjects.points_members = {order.member_id};
-  const auto command = order_command(std::move(subjects), 201, context.received_at,
-                                     [&service, order, now = context.received_at, origin = context.origin()](
-                                         ledger::Batch& batch, mall::OrderBatch& orders) {
-                                       const auto program = service.program(batch.transaction());
-                                       return orders.create(program.get(), order, now, origin);
-                                     });
+  const auto command = order_command(
+      std::move(subjects), 201, context.received_at,
+      [&service, order, now = context.received_at, origin = context.origin()](ledger::Batch& batch,
+                                                                              mall::OrderBatch& orders) {
+        const auto program = service.program(batch.transaction());
+        return orders.create(program.get(), order, now, origin);
+      },
+      [order](ledger::Batch& batch) { mall::OrderBatch::of(batch).prepare_create(order); });
   co_return co_await service.submit(context, db::routing_key_of(order.member_id), request, false, command);
 }
 

@@ -92,12 +92,25 @@ OrderBatch::State* OrderBatch::find(const std::string& order_id) {
   return found == orders_.end() ? nullptr : &found->second;
 }
 
+void OrderBatch::prepare_create(const NewOrder& request) {
+  if (!find(request.order_id)) to_create_.try_emplace(request.order_id, request);
+}
+
 void OrderBatch::prepare_pay(const std::shared_ptr<const program::ProgramVersion>& program, const std::string& order_id,
                              Timestamp now) {
-  const State* state = find(order_id);
-  if (!program || !state || state->order.cash_cents == 0) return;
-  if (store::status_at(state->order, now) != OrderStatus::pending_payment) return;
-  earning::EventBatch::of(batch_, program).want(earn_event_of(state->order, now));
+  if (!program) return;
+  Order order;
+  if (const State* state = find(order_id)) {
+    if (store::status_at(state->order, now) != OrderStatus::pending_payment) return;
+    order = state->order;
+  } else if (const auto created = to_create_.find(order_id); created != to_create_.end()) {
+    order.order_id = order_id;  // created earlier in this batch, if its creation is accepted
+    order.member_id = created->second.member_id;
+    order.cash_cents = created->second.cash_cents;
+  } else {
+    return;
+  }
+  if (order.cash_cents > 0) earning::EventBatch::of(batch_, program).want(earn_event_of(order, now));
 }
 
 OrderResult<OrderDecision> OrderBatch::create(const program::ProgramVersion* program, const NewOrder& request,

@@ -50,8 +50,11 @@ class OrderBatch : public ledger::Batch::Extension {
   void lock(const std::vector<std::string>& order_ids, std::vector<std::string>& holds,
             std::vector<std::string>& members);
 
+  // Before the first decision: an order this batch may create (so that a payment of it later in
+  // the same batch is prepared too).
+  void prepare_create(const NewOrder& request);
   // Before the first decision: paying this order records its earn event, which the events'
-  // prefetch must know.
+  // prefetch must know (the member's tier rows, caps and qualifying days).
   void prepare_pay(const std::shared_ptr<const program::ProgramVersion>& program, const std::string& order_id,
                    Timestamp now);
 
@@ -85,7 +88,8 @@ class OrderBatch : public ledger::Batch::Extension {
   State* find(const std::string& order_id);
 
   ledger::Batch& batch_;
-  std::map<std::string, State> orders_;  // locked, or created by the batch
+  std::map<std::string, State> orders_;        // locked, or created by the batch
+  std::map<std::string, NewOrder> to_create_;  // prepared creations of orders not locked (new ids)
   std::vector<std::string> decided_;
   std::vector<store::CreatedOrderRow> created_;
   std::vector<store::PaidOrderRow> paid_;

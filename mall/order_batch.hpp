@@ -4,7 +4,8 @@
 //
 //   lock     the orders the batch names, FOR UPDATE in id order, before anything else: an
 //            order names the hold and the member the batch locks next (order_rows());
-//   prepare  a payment registers the event that earns on its cash part (earning::EventBatch);
+//   prepare  a creation registers its new order, a payment the event that earns on its cash
+//            part (earning::EventBatch), also for an order created earlier in the batch;
 //   decide   create / pay / cancel in arrival order; a refusal changes nothing;
 //   write    orders, their lines, state changes and the entries they caused, after the
 //            ledger's rows and the events' (an order refers to its hold, entries and event);

@@ -198,7 +198,7 @@ std::int64_t EventBatch::qualifying_value(const MemberDays& days, const program:
 
 // Every award the program gives for the event: base awards of matching rules under their
 // caps, and campaign bonuses within budget. Nothing is changed before the last check passes.
-EventResult<std::vector<PlannedAward>> EventBatch::plan(const Event& event, MemberDays& days, Timestamp now,
+EventResult<std::vector<PlannedAward>> EventBatch::plan(const Event& event, const MemberDays& days, Timestamp now,
                                                         bool history_only, bool dry_run) {
   const program::Program& program = program_->program;
   const EventFacts facts{event.type, event.occurred_at, event.amount_cents,
@@ -345,7 +345,7 @@ std::optional<EventRefusal> EventBatch::refusal(const Event& event, Timestamp no
     if (found->second != event.request_sha256) return EventRefusal::event_id_reused;
     return std::nullopt;
   }
-  MemberDays days = members_[event.member_id];  // a copy: a dry run changes nothing
+  const MemberDays& days = members_[event.member_id];  // plan() only reads it
   auto plan = this->plan(event, days, now, false, true);
   if (auto* refusal = std::get_if<EventRefusal>(&plan)) return *refusal;
   return std::nullopt;

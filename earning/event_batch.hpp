@@ -102,8 +102,8 @@ class EventBatch : public ledger::Batch::Extension {
   std::int64_t rule_events_in(const MemberDays& days, const std::string& rule_id, Timestamp from, Timestamp to) const;
   std::int64_t qualifying_value(const MemberDays& days, const program::Track& track, Timestamp as_of) const;
   // `dry_run`: only what it would refuse; no budget is reserved.
-  EventResult<std::vector<PlannedAward>> plan(const Event& event, MemberDays& days, Timestamp now, bool history_only,
-                                              bool dry_run);
+  EventResult<std::vector<PlannedAward>> plan(const Event& event, const MemberDays& days, Timestamp now,
+                                              bool history_only, bool dry_run);
   void credit(const Event& event, const std::vector<PlannedAward>& planned, ledger::MemberAccounts& member,
               Timestamp now, const ledger::Origin& origin, RecordedEvent& recorded);
   void count(const Event& event, const std::vector<PlannedAward>& planned, MemberDays& days);

@@ -13,6 +13,8 @@
 #include "earning/event_batch.hpp"
 #include "earning/events.hpp"
 #include "ledger/batch.hpp"
+#include "membership/tier_batch.hpp"
+#include "membership/tiers.hpp"
 #include "platform/digest.hpp"
 #include "platform/executor.hpp"
 #include "program/cache.hpp"
@@ -127,8 +129,7 @@ asio::awaitable<Reply> record_event(Service& service, RequestContext& context) {
       [&service, event, now = context.received_at, origin = context.origin()](ledger::Batch& batch) -> Decided {
         const auto program = service.program(batch.transaction());
         if (!program) return no_program();
-        return earning::EventBatch::of(batch, program)
-            .record(event, now, earning::live_bounds(program->program), origin);
+        return membership::events_of(batch, program).record(event, now, earning::live_bounds(program->program), origin);
       },
       [](const ledger::Batch& batch, const Decided& decided) {
         if (const auto* reply = std::get_if<Reply>(&decided)) return answer_of(*reply);
@@ -143,7 +144,7 @@ asio::awaitable<Reply> record_event(Service& service, RequestContext& context) {
       },
       [&service, event](ledger::Batch& batch) {
         if (const auto program = service.program(batch.transaction()))
-          earning::EventBatch::of(batch, program).want(event);
+          membership::events_of(batch, program).want(event);
       });
   co_return co_await service.submit(context, db::routing_key_of(event.member_id), request, false, command);
 }
@@ -151,9 +152,11 @@ asio::awaitable<Reply> record_event(Service& service, RequestContext& context) {
 asio::awaitable<Reply> get_event(Service& service, RequestContext& context) {
   const std::string event_id = context.param("event_id");
   co_return co_await service.read(db::routing_key_of(event_id), [&](pqxx::transaction_base& txn) {
-    auto outcome = earning::find_event(txn, event_id);
-    if (auto* refusal = std::get_if<earning::EventRefusal>(&outcome)) return event_refusal_reply(*refusal);
-    return Reply::of(200, event_message(std::get<earning::EventOutcome>(outcome)));
+    auto found = earning::find_event(txn, event_id);
+    if (auto* refusal = std::get_if<earning::EventRefusal>(&found)) return event_refusal_reply(*refusal);
+    auto& outcome = std::get<earning::EventOutcome>(found);
+    outcome.tier_changes = membership::event_tier_changes(txn, event_id);
+    return Reply::of(200, event_message(outcome));
   });
 }
 

@@ -150,10 +150,6 @@ std::optional<std::chrono::sys_days> read_day(const RequestContext& context, con
   return day;
 }
 
-std::string day_text(std::chrono::sys_days day) {
-  return format_rfc3339(std::chrono::time_point_cast<std::chrono::microseconds>(day)).substr(0, 10);
-}
-
 asio::awaitable<Reply> get_daily_activity(Service& service, RequestContext& context) {
   Validation validation;
   const auto from = read_day(context, "from", validation);
@@ -171,8 +167,8 @@ asio::awaitable<Reply> get_daily_activity(Service& service, RequestContext& cont
       return report_overflow(overflow);
     }
     v1::DailyActivity message;
-    message.set_from(day_text(*from));
-    message.set_to(day_text(*to));
+    message.set_from(format_date(*from));
+    message.set_to(format_date(*to));
     for (const auto& day : days) {
       auto* item = message.add_days();
       item->set_date(day.date);

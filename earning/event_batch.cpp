@@ -1,12 +1,11 @@
 #include "earning/event_batch.hpp"
 
 #include <algorithm>
-#include <cstdio>
 
 #include "earning/budgets.hpp"
+#include "earning/qualifying.hpp"
 #include "ledger/accounts.hpp"
 #include "ledger/amounts.hpp"
-#include "membership/tiers.hpp"
 #include "platform/assert.hpp"
 #include "platform/database.hpp"
 #include "platform/executor.hpp"
@@ -18,17 +17,13 @@ namespace {
 using std::chrono::sys_days;
 
 // Everything the decisions read, in one round trip: which event ids exist already (with their
-// request hashes); the members' tier rows, locked after the accounts in the global lock order
-// (ledger/batch.hpp), by member and track; their spend and GROWTH days from the earliest day
-// of any track's window; and the day counts of capped rules from the start of their periods.
-// Columns: kind, event or member id, day, name (tier track, event type or rule), amount, text.
+// request hashes); the members' spend and GROWTH days from the earliest day of any track's
+// window; and the day counts of capped rules from the start of their periods.
+// Columns: kind, event or member id, day, name (event type or rule), amount, text.
 const db::Statement prefetch_all{
     "event_batch.prefetch",
-    "WITH tiers AS (SELECT member_id, track, level FROM member_tiers WHERE member_id = ANY($2::text[])"
-    "   ORDER BY member_id, track FOR UPDATE)"
-    " SELECT 'e', event_id, NULL::date, NULL::text, 0::bigint, request_sha256 FROM events"
+    "SELECT 'e', event_id, NULL::date, NULL::text, 0::bigint, request_sha256 FROM events"
     " WHERE event_id = ANY($1::text[])"
-    " UNION ALL SELECT 't', member_id, NULL, track, 0, level FROM tiers"
     " UNION ALL SELECT 's', member_id, day, type, spend_cents, NULL FROM member_spend_days"
     " WHERE member_id = ANY($2::text[]) AND day >= $3::date"
     " UNION ALL SELECT 'g', member_id, day, NULL, growth, NULL FROM member_growth_days"
@@ -59,29 +54,10 @@ const db::Statement insert_history_awards{
     " SELECT * FROM unnest($1::text[], $2::smallint[], $3::text[], $4::text[], $5::text[], $6::bigint[],"
     " $7::timestamptz[])"};
 
-const db::Statement upsert_tiers{
-    "event_batch.upsert_tiers",
-    "INSERT INTO member_tiers (member_id, track, level, reached_at, guaranteed_until, evaluated_through)"
-    " SELECT m, t, l, a, g, a FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[])"
-    "  AS x(m, t, l, a, g)"
-    " ON CONFLICT (member_id, track) DO UPDATE SET level = EXCLUDED.level, reached_at = EXCLUDED.reached_at,"
-    " guaranteed_until = EXCLUDED.guaranteed_until, evaluated_through = EXCLUDED.evaluated_through"};
-
-const db::Statement insert_tier_changes{
-    "event_batch.insert_tier_changes",
-    "INSERT INTO tier_changes (member_id, track, from_level, to_level, reason, qualifying_value, event_id, changed_at)"
-    " SELECT m, t, f, o, 'upgrade', v, e, a FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[],"
-    " $6::text[], $7::timestamptz[]) WITH ORDINALITY AS x(m, t, f, o, v, e, a, position) ORDER BY position"};
-
-std::string day_text(sys_days day) {
-  return format_rfc3339(Timestamp{day}).substr(0, 10);
-}
-
 sys_days day_of(const char* text) {
-  int year = 0;
-  unsigned month = 0, day = 0;
-  LOYALTY_ASSERT(std::sscanf(text, "%d-%u-%u", &year, &month, &day) == 3, "a date the database wrote");
-  return sys_days{std::chrono::year{year} / std::chrono::month{month} / std::chrono::day{day}};
+  const auto day = parse_date(text);
+  LOYALTY_ASSERT(day.has_value(), "a date the database wrote");
+  return *day;
 }
 
 sys_days day_of(Timestamp instant) {
@@ -99,15 +75,16 @@ bool earns_on(const program::Rule& rule, const std::string& type) {
 
 }  // namespace
 
-EventBatch& EventBatch::of(ledger::Batch& batch, std::shared_ptr<const program::ProgramVersion> program) {
+EventBatch& EventBatch::of(ledger::Batch& batch, std::shared_ptr<const program::ProgramVersion> program,
+                           EventTiers& tiers) {
   return batch.extension<EventBatch>("earning.events",
-                                     [&] { return std::make_unique<EventBatch>(batch, std::move(program)); });
+                                     [&] { return std::make_unique<EventBatch>(batch, std::move(program), tiers); });
 }
 
-EventBatch::EventBatch(ledger::Batch& batch, std::shared_ptr<const program::ProgramVersion> program)
-    : batch_(batch), program_(std::move(program)) {
+EventBatch::EventBatch(ledger::Batch& batch, std::shared_ptr<const program::ProgramVersion> program, EventTiers& tiers)
+    : batch_(batch), program_(std::move(program)), tiers_(tiers) {
   LOYALTY_ASSERT(program_ != nullptr, "events without a program in force");
-  qualifying_types_ = membership::qualifying_types(program_->program);
+  qualifying_types_ = qualifying_types(program_->program);
 }
 
 void EventBatch::want(const Event& event) {
@@ -134,29 +111,22 @@ void EventBatch::prefetch(Timestamp now) {
   std::sort(member_ids.begin(), member_ids.end());
   member_ids.erase(std::unique(member_ids.begin(), member_ids.end()), member_ids.end());
   if (event_ids.empty()) return;
-  for (const auto& id : member_ids) {
-    MemberDays& days = members_[id];
-    for (const auto& track : program.tracks) days.levels[track.name] = track.levels.front().code;
-  }
+  for (const auto& id : member_ids) members_[id];
   sys_days window_from = day_of(now);
-  for (const auto& track : program.tracks) window_from = std::min(window_from, membership::day_window(track, now).from);
+  for (const auto& track : program.tracks) window_from = std::min(window_from, day_window(track, now).from);
   std::vector<std::string> rules, rule_days;
   for (const auto& [rule, from] : rule_from) {
     rules.push_back(rule);
-    rule_days.push_back(day_text(from));
+    rule_days.push_back(format_date(from));
   }
   for (const auto& row : db::exec(txn, prefetch_all, db::array_literal(event_ids), db::array_literal(member_ids),
-                                  day_text(window_from), db::array_literal(rules), db::array_literal(rule_days))) {
+                                  format_date(window_from), db::array_literal(rules), db::array_literal(rule_days))) {
     const char kind = row[0].c_str()[0];
     if (kind == 'e') {
       existing_[row[1].c_str()] = row[5].c_str();
       continue;
     }
     MemberDays& days = members_[row[1].c_str()];
-    if (kind == 't') {
-      days.levels[row[3].c_str()] = row[5].c_str();
-      continue;
-    }
     const sys_days day = day_of(row[2].c_str());
     const auto amount = row[4].as<std::int64_t>();
     switch (kind) {
@@ -165,6 +135,8 @@ void EventBatch::prefetch(Timestamp now) {
       default: days.rule_events[{row[3].c_str(), day}] += amount; break;
     }
   }
+  // The tier rows are locked after the accounts, as ledger/batch.hpp's lock order has it.
+  tiers_.prefetch(member_ids);
 }
 
 std::int64_t EventBatch::rule_events_in(const MemberDays& days, const std::string& rule_id, Timestamp from,
@@ -179,7 +151,7 @@ std::int64_t EventBatch::rule_events_in(const MemberDays& days, const std::strin
 }
 
 std::int64_t EventBatch::qualifying_value(const MemberDays& days, const program::Track& track, Timestamp as_of) const {
-  const auto window = membership::day_window(track, as_of);
+  const auto window = day_window(track, as_of);
   std::int64_t value = 0;
   if (track.metric == "growth_earned") {
     for (auto it = days.growth.lower_bound(window.from); it != days.growth.end() && it->first <= window.to; ++it) {
@@ -202,7 +174,7 @@ EventResult<std::vector<PlannedAward>> EventBatch::plan(const Event& event, cons
                                                         bool history_only, bool dry_run) {
   const program::Program& program = program_->program;
   const EventFacts facts{event.type, event.occurred_at, event.amount_cents,
-                         membership::earn_multiplier_pct(program, days.levels)};
+                         tiers_.earn_multiplier_pct(event.member_id)};
   std::vector<PlannedAward> planned;
   struct Bonus {
     const program::Campaign* campaign;
@@ -307,23 +279,6 @@ void EventBatch::count(const Event& event, const std::vector<PlannedAward>& plan
   for (const auto& rule : rules) days.rule_events[{rule, day}] += 1;
 }
 
-// Raises the member's levels their qualifying values reach now.
-std::vector<TierChange> EventBatch::upgrade(const Event& event, MemberDays& days, Timestamp now) {
-  std::vector<TierChange> changes;
-  for (const auto& track : program_->program.tracks) {
-    const int level = membership::index_of(track, days.levels[track.name]);
-    const std::int64_t value = qualifying_value(days, track, now);
-    const int reached = membership::index_for_value(track, value);
-    if (reached <= level) continue;
-    const std::string from = track.levels[level].code, to = track.levels[reached].code;
-    tiers_.push_back({event.member_id, track.name, to, now, track.guaranteed_days});
-    tier_changes_.push_back({event.member_id, track.name, from, to, value, event.event_id, now});
-    days.levels[track.name] = to;
-    changes.push_back({track.name, from, to});
-  }
-  return changes;
-}
-
 std::optional<std::string> EventBatch::recorded_before(const std::string& event_id, Timestamp now) {
   if (!prefetched_) prefetch(now);
   const auto found = existing_.find(event_id);
@@ -371,6 +326,7 @@ EventResult<RecordedEvent> EventBatch::record(const Event& event, Timestamp now,
     auto replay = find_event(batch_.transaction(), event.event_id);
     if (auto* refusal = std::get_if<EventRefusal>(&replay)) return *refusal;
     RecordedEvent recorded{std::get<EventOutcome>(std::move(replay)), std::nullopt};
+    recorded.outcome.tier_changes = tiers_.changes_of(event.event_id);
     recorded.outcome.replayed = true;
     return recorded;
   }
@@ -391,7 +347,8 @@ EventResult<RecordedEvent> EventBatch::record(const Event& event, Timestamp now,
   }
   events_.push_back({event, now, recorded.entry});
   count(event, planned, days);
-  recorded.outcome.tier_changes = upgrade(event, days, now);
+  const QualifyingValue value = [&](const program::Track& track) { return qualifying_value(days, track, now); };
+  recorded.outcome.tier_changes = tiers_.after_event(event, value, now);
   recorded_[event.event_id] = recorded;
   recorded_sha256_[event.event_id] = event.request_sha256;
   return recorded;
@@ -466,28 +423,6 @@ void EventBatch::write() {
                column([](const AwardRow& r) { return r.award.asset; }),
                column([](const AwardRow& r) { return std::to_string(r.award.amount); }),
                column([](const AwardRow& r) { return db::sql_time(r.occurred_at); }));
-  }
-  if (!tiers_.empty()) {
-    // A track raised twice in the batch is written once, at its last level.
-    std::map<std::pair<std::string, std::string>, const TierRow*> last;
-    for (const TierRow& row : tiers_) last[{row.member_id, row.track}] = &row;
-    std::vector<const TierRow*> rows;
-    for (const auto& [key, row] : last) rows.push_back(row);
-    const auto column = [&](auto format) { return db::array_literal(rows, format); };
-    writes.add(upsert_tiers, column([](const TierRow* r) { return r->member_id; }),
-               column([](const TierRow* r) { return r->track; }), column([](const TierRow* r) { return r->level; }),
-               column([](const TierRow* r) { return db::sql_time(r->at); }),
-               column([](const TierRow* r) { return db::sql_time(r->at + std::chrono::days{r->guaranteed_days}); }));
-    // Only when there are changes: each insert also reports them (the outbox trigger, 0014).
-    if (tier_changes_.empty()) return;
-    const auto changes = [&](auto format) { return db::array_literal(tier_changes_, format); };
-    writes.add(insert_tier_changes, changes([](const TierChangeRow& r) { return r.member_id; }),
-               changes([](const TierChangeRow& r) { return r.track; }),
-               changes([](const TierChangeRow& r) { return r.from; }),
-               changes([](const TierChangeRow& r) { return r.to; }),
-               changes([](const TierChangeRow& r) { return std::to_string(r.value); }),
-               changes([](const TierChangeRow& r) { return r.event_id; }),
-               changes([](const TierChangeRow& r) { return db::sql_time(r.at); }));
   }
 }
 

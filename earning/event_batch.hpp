@@ -5,17 +5,23 @@
 // of migrations/0010, not from the member's past events).
 //
 //   prepare  each event command registers its event (EventBatch::want);
-//   prefetch once, before the first decision: which event ids exist, the members' tier rows
-//            (locked), their qualifying days in the tracks' windows, and the day counts of the
-//            capped rules the events may meet;
+//   prefetch once, before the first decision: which event ids exist, the members' qualifying
+//            days in the tracks' windows, and the day counts of the capped rules the events
+//            may meet; the tier layer reads (and locks) its rows for the same members;
 //   decide   record() per event, in arrival order; later events see earlier ones (caps,
 //            qualifying values, levels, balances);
-//   write    events, awards, tier rows and tier changes, after the ledger's entries and lots.
+//   write    events and awards, after the ledger's entries and lots; the tier layer writes
+//            what it decided after them.
+//
+// Tiers sit above earning: an event asks the tier layer (EventTiers, implemented by
+// membership/) for its member's earn multiplier, and tells it the member's qualifying values
+// after its awards. Earning never reads or writes tier rows.
 #pragma once
 
 #include <pqxx/pqxx>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -31,6 +37,24 @@
 
 namespace loyalty::earning {
 
+// A track's qualifying value for the event's member, as the batch knows it now (the events
+// decided so far counted).
+using QualifyingValue = std::function<std::int64_t(const program::Track&)>;
+
+// The tier layer as events meet it.
+class EventTiers {
+ public:
+  virtual ~EventTiers() = default;
+  // Once per batch, before its first decision: the members the batch's events touch, sorted.
+  virtual void prefetch(const std::vector<std::string>& member_ids) = 0;
+  // The multiplier (percent) the member's levels give base awards.
+  virtual int earn_multiplier_pct(const std::string& member_id) const = 0;
+  // After an event's awards: the levels the member's qualifying values reach now.
+  virtual std::vector<TierChange> after_event(const Event& event, const QualifyingValue& value, Timestamp now) = 0;
+  // What an event recorded before this batch changed (a replay answers it again).
+  virtual std::vector<TierChange> changes_of(const std::string& event_id) = 0;
+};
+
 // An event recorded by the batch; its awards' entry id is known once the batch is written.
 struct RecordedEvent {
   EventOutcome outcome;
@@ -42,10 +66,12 @@ EventOutcome outcome_of(const ledger::Batch& batch, const RecordedEvent& recorde
 
 class EventBatch : public ledger::Batch::Extension {
  public:
-  // The batch's event state for the program in force (one program per batch).
-  static EventBatch& of(ledger::Batch& batch, std::shared_ptr<const program::ProgramVersion> program);
+  // The batch's event state for the program in force (one program per batch), with the tier
+  // layer its events meet (membership::events_of wires it).
+  static EventBatch& of(ledger::Batch& batch, std::shared_ptr<const program::ProgramVersion> program,
+                        EventTiers& tiers);
 
-  EventBatch(ledger::Batch& batch, std::shared_ptr<const program::ProgramVersion> program);
+  EventBatch(ledger::Batch& batch, std::shared_ptr<const program::ProgramVersion> program, EventTiers& tiers);
 
   void want(const Event& event);
   // The request hash of an event recorded before this batch, if it was (prefetched for every
@@ -68,7 +94,6 @@ class EventBatch : public ledger::Batch::Extension {
     std::map<std::pair<std::chrono::sys_days, std::string>, std::int64_t> spend;  // (day, type) → cents
     std::map<std::chrono::sys_days, std::int64_t> growth;
     std::map<std::pair<std::string, std::chrono::sys_days>, std::int64_t> rule_events;  // (rule, day) → events
-    std::map<std::string, std::string> levels;                                          // track → level code
   };
   struct EventRow {
     Event event;
@@ -82,21 +107,6 @@ class EventBatch : public ledger::Batch::Extension {
     PlannedAward award;
     Timestamp occurred_at;
   };
-  struct TierRow {
-    std::string member_id;
-    std::string track;
-    std::string level;
-    Timestamp at;
-    int guaranteed_days = 0;
-  };
-  struct TierChangeRow {
-    std::string member_id;
-    std::string track;
-    std::string from, to;
-    std::int64_t value = 0;
-    std::string event_id;
-    Timestamp at;
-  };
 
   void prefetch(Timestamp now);
   std::int64_t rule_events_in(const MemberDays& days, const std::string& rule_id, Timestamp from, Timestamp to) const;
@@ -107,12 +117,12 @@ class EventBatch : public ledger::Batch::Extension {
   void credit(const Event& event, const std::vector<PlannedAward>& planned, ledger::MemberAccounts& member,
               Timestamp now, const ledger::Origin& origin, RecordedEvent& recorded);
   void count(const Event& event, const std::vector<PlannedAward>& planned, MemberDays& days);
-  std::vector<TierChange> upgrade(const Event& event, MemberDays& days, Timestamp now);
   ledger::EntryDraft earn_entry(const Event& event, const std::vector<PlannedAward>& planned,
                                 const ledger::MemberAccounts& member, Timestamp now, const ledger::Origin& origin);
 
   ledger::Batch& batch_;
   std::shared_ptr<const program::ProgramVersion> program_;
+  EventTiers& tiers_;
   std::vector<std::string> qualifying_types_;  // of the program, for spend tracks
   std::vector<Event> wanted_;
   bool prefetched_ = false;
@@ -123,8 +133,6 @@ class EventBatch : public ledger::Batch::Extension {
   std::vector<EventRow> events_;
   std::vector<AwardRow> awards_;
   std::vector<AwardRow> history_awards_;
-  std::vector<TierRow> tiers_;
-  std::vector<TierChangeRow> tier_changes_;
 };
 
 }  // namespace loyalty::earning

@@ -4,13 +4,11 @@
 #include <map>
 
 #include "earning/budgets.hpp"
-#include "earning/event_batch.hpp"
 #include "earning/rules.hpp"
 #include "ledger/accounts.hpp"
 #include "ledger/amounts.hpp"
 #include "ledger/holds.hpp"
 #include "ledger/lots.hpp"
-#include "membership/tiers.hpp"
 #include "platform/assert.hpp"
 #include "platform/database.hpp"
 #include "platform/executor.hpp"
@@ -42,10 +40,6 @@ const db::Statement select_awards{"events.select_awards",
 const db::Statement has_partial_clawbacks{
     "events.has_partial_clawbacks", "SELECT 1 FROM event_award_clawbacks WHERE event_id = $1 AND settled > 0 LIMIT 1"};
 
-const db::Statement select_tier_changes{
-    "events.select_tier_changes",
-    "SELECT track, from_level, to_level FROM tier_changes WHERE event_id = $1 ORDER BY change_id"};
-
 const db::Statement select_entry_postings{
     "events.select_entry_postings",
     "SELECT p.account_id, p.asset, p.amount, a.part FROM postings p JOIN accounts a ON a.account_id = p.account_id"
@@ -72,9 +66,6 @@ EventResult<EventOutcome> find_event(pqxx::transaction_base& txn, const std::str
   outcome.event_id = event_id;
   outcome.member_id = rows[0][0].c_str();
   outcome.awards = awards_of(txn, event_id, rows[0][2].is_null() ? 0 : rows[0][2].as<std::int64_t>());
-  for (const auto& change : db::exec(txn, select_tier_changes, event_id)) {
-    outcome.tier_changes.push_back({change[0].c_str(), change[1].c_str(), change[2].c_str()});
-  }
   if (!rows[0][3].is_null()) outcome.reversed_at = db::time_of(rows[0][3]);
   return outcome;
 }
@@ -86,21 +77,6 @@ EventBounds live_bounds(const program::Program& program) {
 
 EventBounds history_bounds(const program::Program& program) {
   return {std::nullopt, std::chrono::seconds{program.event_window.future_seconds}};
-}
-
-EventResult<EventOutcome> record_event(pqxx::transaction_base& txn, const program::ProgramVersion& program,
-                                       const Event& event, Timestamp now, const EventBounds& bounds,
-                                       const ledger::Origin& origin) {
-  // A batch of one event inside the caller's transaction (a mall order's earn event).
-  ledger::Batch batch{txn};
-  batch.lock_members({event.member_id});
-  const std::shared_ptr<const program::ProgramVersion> in_force(&program, [](const program::ProgramVersion*) {});
-  EventBatch& events = EventBatch::of(batch, in_force);
-  events.want(event);
-  auto recorded = events.record(event, now, bounds, origin);
-  batch.write();
-  if (auto* refusal = std::get_if<EventRefusal>(&recorded)) return *refusal;
-  return outcome_of(batch, std::get<RecordedEvent>(recorded));
 }
 
 namespace {

@@ -79,11 +79,8 @@ enum class EventRefusal {
 template <typename T>
 using EventResult = std::variant<T, EventRefusal>;
 
-EventResult<EventOutcome> record_event(pqxx::transaction_base& txn, const program::ProgramVersion& program,
-                                       const Event& event, Timestamp now, const EventBounds& bounds,
-                                       const ledger::Origin& origin);
-
-// Reads an event and its awards.
+// Reads an event and its awards. The tier changes it made are the tier layer's to answer
+// (membership/ sits above earning).
 EventResult<EventOutcome> find_event(pqxx::transaction_base& txn, const std::string& event_id);
 
 struct Reversal {

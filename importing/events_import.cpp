@@ -16,6 +16,7 @@
 #include "earning/event_batch.hpp"
 #include "importing/import_file.hpp"
 #include "ledger/batch.hpp"
+#include "membership/tier_batch.hpp"
 #include "platform/digest.hpp"
 #include "platform/text.hpp"
 #include "program/cache.hpp"
@@ -141,7 +142,7 @@ class EventsImporter : public Importer {
     batch.lock_members(members);
     const auto program = program_cache_.current(txn);
     if (!program) throw std::runtime_error("no program is in force");
-    auto& event_batch = earning::EventBatch::of(batch, program);
+    auto& event_batch = membership::events_of(batch, program);
     for (std::size_t i = 0; i < events.size(); ++i) {
       if (!events[i]) continue;
       const auto member = member_of.find(events[i]->external_id);

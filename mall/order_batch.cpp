@@ -5,6 +5,7 @@
 #include "earning/event_batch.hpp"
 #include "ledger/holds.hpp"
 #include "mall/split.hpp"
+#include "membership/tier_batch.hpp"
 #include "platform/assert.hpp"
 #include "platform/digest.hpp"
 
@@ -110,7 +111,7 @@ void OrderBatch::prepare_pay(const std::shared_ptr<const program::ProgramVersion
   } else {
     return;
   }
-  if (order.cash_cents > 0) earning::EventBatch::of(batch_, program).want(earn_event_of(order, now));
+  if (order.cash_cents > 0) membership::events_of(batch_, program).want(earn_event_of(order, now));
 }
 
 OrderResult<OrderDecision> OrderBatch::create(const program::ProgramVersion* program, const NewOrder& request,
@@ -183,7 +184,7 @@ OrderResult<OrderDecision> OrderBatch::pay(const std::shared_ptr<const program::
   const auto bounds = earning::live_bounds(program->program);
   if (order.cash_cents > 0) {
     event = earn_event_of(order, now);
-    if (const auto refusal = earning::EventBatch::of(batch_, program).refusal(*event, now, bounds)) {
+    if (const auto refusal = membership::events_of(batch_, program).refusal(*event, now, bounds)) {
       if (*refusal == earning::EventRefusal::event_id_reused) return OrderRefusal::earn_event_id_taken;
       if (*refusal == earning::EventRefusal::amount_overflow) return OrderRefusal::amount_overflow;
       LOYALTY_ASSERT(false, "an event refusal a paid order cannot meet");
@@ -196,7 +197,7 @@ OrderResult<OrderDecision> OrderBatch::pay(const std::shared_ptr<const program::
   }
   std::optional<std::string> earn_event;
   if (event) {
-    auto recorded = earning::EventBatch::of(batch_, program).record(*event, now, bounds, origin);
+    auto recorded = membership::events_of(batch_, program).record(*event, now, bounds, origin);
     LOYALTY_ASSERT(std::holds_alternative<earning::RecordedEvent>(recorded), "an event checked first was refused");
     const auto& earned = std::get<earning::RecordedEvent>(recorded);
     if (earned.entry) {

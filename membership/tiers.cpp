@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "earning/qualifying.hpp"
 #include "platform/assert.hpp"
 #include "platform/database.hpp"
 #include "program/store.hpp"
@@ -35,23 +36,14 @@ const db::Statement insert_change{
     "INSERT INTO tier_changes (member_id, track, from_level, to_level, reason, qualifying_value, event_id, job,"
     " actor, note, changed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"};
 
+const db::Statement select_event_changes{
+    "tiers.select_event_changes",
+    "SELECT track, from_level, to_level FROM tier_changes WHERE event_id = $1 ORDER BY change_id"};
+
 const db::Statement select_history{
     "tiers.select_history",
     "SELECT from_level, to_level, reason, qualifying_value, event_id, job, actor, note, changed_at"
     " FROM tier_changes WHERE member_id = $1 AND track = $2 ORDER BY change_id DESC LIMIT 50"};
-
-// Cash of the members' standing events of qualifying types on the window's days, less what
-// refunds took back of it (maintained per day by migrations/0010).
-const db::Statement sum_spend{
-    "tiers.sum_spend",
-    "SELECT member_id, sum(spend_cents) FROM member_spend_days WHERE member_id = ANY($1::text[])"
-    " AND type = ANY($2::text[]) AND day BETWEEN $3::date AND $4::date GROUP BY member_id"};
-
-// GROWTH earned by the members' standing events on the window's days, less what partial
-// reversals clawed back of it (maintained per day by migrations/0010).
-const db::Statement sum_growth{"tiers.sum_growth",
-                               "SELECT member_id, sum(growth) FROM member_growth_days WHERE member_id = ANY($1::text[])"
-                               " AND day BETWEEN $2::date AND $3::date GROUP BY member_id"};
 
 // Rows after the run's cursor (member_id, track) that are due: past their guarantee and not
 // judged for this moment yet. Walked in primary key order, so a run reads each row once.
@@ -155,7 +147,7 @@ ledger::StepResult evaluate_chunk(pqxx::transaction_base& txn, ledger::JobChunk&
   }
   std::map<const program::Track*, std::map<std::string, std::int64_t>> values;
   for (const auto& [track, members] : members_by_track) {
-    values[track] = qualifying_values(txn, current->program, *track, members, chunk.as_of);
+    values[track] = earning::qualifying_values(txn, current->program, *track, members, chunk.as_of);
   }
 
   std::vector<std::string> members, tracks, levels, changed, guarantees;
@@ -212,54 +204,16 @@ int earn_multiplier_pct(const program::Program& program, const std::map<std::str
   return best;
 }
 
-DayWindow day_window(const program::Track& track, Timestamp as_of) {
-  using namespace std::chrono;
-  const sys_days today = floor<days>(as_of);
-  if (track.window.kind == "calendar_year") return {sys_days{year_month_day{today}.year() / January / 1}, today};
-  return {today - days{std::max(track.window.days, 1) - 1}, today};
-}
-
 Window window_of(const program::Track& track, Timestamp as_of) {
-  return {std::chrono::time_point_cast<std::chrono::microseconds>(day_window(track, as_of).from), as_of};
+  return {std::chrono::time_point_cast<std::chrono::microseconds>(earning::day_window(track, as_of).from), as_of};
 }
 
-std::vector<std::string> qualifying_types(const program::Program& program) {
-  std::vector<std::string> types;
-  for (const auto& rule : program.rules) {
-    if (!rule.qualifying_spend) continue;
-    for (const auto& type : rule.events) {
-      if (std::find(types.begin(), types.end(), type) == types.end()) types.push_back(type);
-    }
+std::vector<earning::TierChange> event_tier_changes(pqxx::transaction_base& txn, const std::string& event_id) {
+  std::vector<earning::TierChange> changes;
+  for (const auto& row : db::exec(txn, select_event_changes, event_id)) {
+    changes.push_back({row[0].c_str(), row[1].c_str(), row[2].c_str()});
   }
-  return types;
-}
-
-std::map<std::string, std::int64_t> qualifying_values(pqxx::transaction_base& txn, const program::Program& program,
-                                                      const program::Track& track,
-                                                      const std::vector<std::string>& member_ids, Timestamp as_of) {
-  const DayWindow window = day_window(track, as_of);
-  const auto day_text = [](std::chrono::sys_days day) { return format_rfc3339(Timestamp{day}).substr(0, 10); };
-  const auto members = db::array_literal(member_ids);
-  pqxx::result rows;
-  if (track.metric == "growth_earned") {
-    rows = db::exec(txn, sum_growth, members, day_text(window.from), day_text(window.to));
-  } else {
-    const auto types = qualifying_types(program);
-    if (types.empty()) return {};
-    rows = db::exec(txn, sum_spend, members, db::array_literal(types), day_text(window.from), day_text(window.to));
-  }
-  // Sums of bigint are numeric in PostgreSQL; a member's spend beyond 2^63 cents is not a
-  // case this program can meet, and the conversion would refuse it rather than wrap.
-  std::map<std::string, std::int64_t> values;
-  for (const auto& row : rows) values[row[0].c_str()] = row[1].as<std::int64_t>();
-  return values;
-}
-
-std::int64_t qualifying_value(pqxx::transaction_base& txn, const program::Program& program, const program::Track& track,
-                              const std::string& member_id, Timestamp as_of) {
-  const auto values = qualifying_values(txn, program, track, {member_id}, as_of);
-  const auto found = values.find(member_id);
-  return found == values.end() ? 0 : found->second;
+  return changes;
 }
 
 std::vector<TrackStatus> tier_status(pqxx::transaction_base& txn, const program::Program& program,
@@ -276,7 +230,7 @@ std::vector<TrackStatus> tier_status(pqxx::transaction_base& txn, const program:
       status.floor_level = db::optional_text(rows[0][2]);
       if (!rows[0][3].is_null()) status.floor_until = db::time_of(rows[0][3]);
     }
-    status.qualifying_value = qualifying_value(txn, program, track, member_id, now);
+    status.qualifying_value = earning::qualifying_value(txn, program, track, member_id, now);
     status.window = window_of(track, now);
     status.window_kind = track.window.kind;
     status.window_days = track.window.days;
@@ -310,7 +264,7 @@ std::optional<OverrideRefusal> override_level(pqxx::transaction_base& txn, const
   // The override is also the level's guarantee: nothing lowers it before `until`.
   db::exec(txn, set_level, member_id, track_name, level, db::sql_time(now), db::sql_time(until), db::sql_time(now));
   db::exec(txn, set_floor, member_id, track_name, level, db::sql_time(until));
-  Change change{track_name, from, level, "override", qualifying_value(txn, program, *track, member_id, now)};
+  Change change{track_name, from, level, "override", earning::qualifying_value(txn, program, *track, member_id, now)};
   change.actor = actor;
   change.note = reason;
   record_change(txn, member_id, change, now);

@@ -45,6 +45,10 @@ std::string format_rfc3339(Timestamp instant) {
   return std::string(text, n);
 }
 
+std::string format_date(std::chrono::sys_days day) {
+  return format_rfc3339(Timestamp{day}).substr(0, 10);
+}
+
 namespace {
 
 bool read_digits(std::string_view text, std::size_t& at, int count, int& out) {
@@ -132,6 +136,19 @@ std::optional<Timestamp> instant_of(const WrittenTime& t) {
 }
 
 }  // namespace
+
+std::optional<std::chrono::sys_days> parse_date(std::string_view text) {
+  std::size_t at = 0;
+  int year = 0, month = 0, day = 0;
+  if (text.size() != 10 || !read_digits(text, at, 4, year) || !expect(text, at, "-") ||
+      !read_digits(text, at, 2, month) || !expect(text, at, "-") || !read_digits(text, at, 2, day)) {
+    return std::nullopt;
+  }
+  const std::chrono::year_month_day date{std::chrono::year{year}, std::chrono::month{static_cast<unsigned>(month)},
+                                         std::chrono::day{static_cast<unsigned>(day)}};
+  if (!date.ok()) return std::nullopt;
+  return std::chrono::sys_days{date};
+}
 
 std::optional<Timestamp> parse_rfc3339(std::string_view text) {
   std::size_t at = 0;

@@ -16,6 +16,13 @@ Timestamp now_utc();
 // "2026-11-22T08:00:00Z", with ".ffffff" only when the instant has a fraction of a second.
 std::string format_rfc3339(Timestamp instant);
 
+// A UTC day as PostgreSQL's date and the wire write it: "2026-11-22".
+std::string format_date(std::chrono::sys_days day);
+
+// Reads "YYYY-MM-DD" (a date the database wrote, or a day on the wire); nullopt for anything
+// else, a day that does not exist ("2026-02-30") included.
+std::optional<std::chrono::sys_days> parse_date(std::string_view text);
+
 // The instants the service accepts from anyone: years 0001 to 9999 in UTC, after the offset is
 // applied ("9999-12-31T23:59:59-12:00" is in year 10000 and refused). RFC 3339 cannot write
 // other years, and PostgreSQL writes them in forms no client expects ("10000-01-01", "BC").

@@ -19,6 +19,7 @@
 #include "ledger/holds.hpp"
 #include "ledger/members.hpp"
 #include "mall/order_batch.hpp"
+#include "membership/tier_batch.hpp"
 #include "platform/database.hpp"
 #include "platform/digest.hpp"
 #include "program/store.hpp"
@@ -168,7 +169,7 @@ std::shared_ptr<app::Command> command_for(const Operation& op, int index, Twin& 
       command = std::make_shared<app::DecisionCommand<Decided>>(
           subjects,
           [=](ledger::Batch& batch) {
-            return earning::EventBatch::of(batch, program).record(event, op.received_at, {}, origin);
+            return membership::events_of(batch, program).record(event, op.received_at, {}, origin);
           },
           [=](const ledger::Batch& batch, const Decided& done) {
             if (const auto* refusal = std::get_if<earning::EventRefusal>(&done)) {
@@ -181,7 +182,7 @@ std::shared_ptr<app::Command> command_for(const Operation& op, int index, Twin& 
             for (const auto& change : outcome.tier_changes) summary += " " + change.track + "->" + change.to_level;
             return answer(201, summary);
           },
-          [=](ledger::Batch& batch) { earning::EventBatch::of(batch, program).want(event); });
+          [=](ledger::Batch& batch) { membership::events_of(batch, program).want(event); });
       break;
     }
     case Kind::create_order:

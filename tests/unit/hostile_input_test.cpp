@@ -52,6 +52,19 @@ TEST(HostileTimes, TheDatabasesWholeRangeIsReadable) {
   EXPECT_FALSE(parse_database_time(""));
 }
 
+TEST(HostileTimes, DatesAreDaysThatExist) {
+  using namespace std::chrono;
+  const sys_days leap{year{2028} / February / 29};
+  EXPECT_EQ(format_date(leap), "2028-02-29");
+  EXPECT_EQ(parse_date("2028-02-29"), leap);
+  EXPECT_EQ(parse_date(format_date(sys_days{year{1} / January / 1})), sys_days{year{1} / January / 1});
+  EXPECT_FALSE(parse_date("2026-02-29"));
+  EXPECT_FALSE(parse_date("2026-13-01"));
+  EXPECT_FALSE(parse_date("2026-1-01"));
+  EXPECT_FALSE(parse_date("2026-01-01T00:00:00Z"));
+  EXPECT_FALSE(parse_date(""));
+}
+
 TEST(HostileText, CleanTextIsUtf8WithoutNul) {
   EXPECT_TRUE(is_clean_text("plain, ünïcödé, 积分, 🚗"));
   EXPECT_FALSE(is_clean_text(std::string("a\0b", 3)));

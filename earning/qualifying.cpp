@@ -51,8 +51,8 @@ std::map<std::string, std::int64_t> qualifying_values(pqxx::transaction_base& tx
   } else {
     const auto types = qualifying_types(program);
     if (types.empty()) return {};
-    rows = db::exec(txn, sum_spend, members, db::array_literal(types), format_date(window.from),
-                    format_date(window.to));
+    rows =
+        db::exec(txn, sum_spend, members, db::array_literal(types), format_date(window.from), format_date(window.to));
   }
   // Sums of bigint are numeric in PostgreSQL; a member's spend beyond 2^63 cents is not a
   // case this program can meet, and the conversion would refuse it rather than wrap.

@@ -25,6 +25,13 @@ const db::Statement insert_changes{
     " SELECT m, t, f, o, 'upgrade', v, e, a FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[],"
     " $6::text[], $7::timestamptz[]) WITH ORDINALITY AS x(m, t, f, o, v, e, a, position) ORDER BY position"};
 
+// Every track at its bottom level: a member without tier rows.
+std::map<std::string, std::string> bottom_levels(const program::Program& program) {
+  std::map<std::string, std::string> levels;
+  for (const auto& track : program.tracks) levels[track.name] = track.levels.front().code;
+  return levels;
+}
+
 }  // namespace
 
 TierBatch& TierBatch::of(ledger::Batch& batch, std::shared_ptr<const program::ProgramVersion> program) {
@@ -38,10 +45,8 @@ TierBatch::TierBatch(ledger::Batch& batch, std::shared_ptr<const program::Progra
 }
 
 std::map<std::string, std::string>& TierBatch::levels_of(const std::string& member_id) {
-  auto [found, inserted] = levels_.try_emplace(member_id);
-  if (inserted) {
-    for (const auto& track : program_->program.tracks) found->second[track.name] = track.levels.front().code;
-  }
+  auto found = levels_.find(member_id);
+  if (found == levels_.end()) found = levels_.emplace(member_id, bottom_levels(program_->program)).first;
   return found->second;
 }
 
@@ -55,10 +60,8 @@ void TierBatch::prefetch(const std::vector<std::string>& member_ids) {
 
 int TierBatch::earn_multiplier_pct(const std::string& member_id) const {
   const auto found = levels_.find(member_id);
-  if (found != levels_.end()) return membership::earn_multiplier_pct(program_->program, found->second);
-  std::map<std::string, std::string> bottom;
-  for (const auto& track : program_->program.tracks) bottom[track.name] = track.levels.front().code;
-  return membership::earn_multiplier_pct(program_->program, bottom);
+  return membership::earn_multiplier_pct(program_->program,
+                                         found != levels_.end() ? found->second : bottom_levels(program_->program));
 }
 
 std::vector<earning::TierChange> TierBatch::after_event(const earning::Event& event,

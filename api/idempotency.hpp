@@ -1,5 +1,5 @@
-// Idempotency keys: a retry with the same key and body gets the first answer and moves
-// nothing again; the same key with another body is 409 idempotency_key_reused.
+// Idempotency keys as the API sees them (their storage is app/idempotency.hpp): a retry with the same key and body gets
+// the first answer and moves nothing again; the same key with another body is 409 idempotency_key_reused.
 //
 // claim() runs first in the request's transaction. It inserts the key's row; a concurrent
 // request with the same key blocks on the row until the first commits (then it finds the
@@ -34,9 +34,6 @@ std::optional<IdempotencyClaim> find_idempotency_key(pqxx::transaction_base& txn
 
 void record_idempotent_reply(pqxx::transaction_base& txn, const std::string& caller, const std::string& key,
                              const Reply& reply);
-
-// Deletes keys created before `older_than`; returns how many.
-long long purge_idempotency_keys(pqxx::transaction_base& txn, Timestamp older_than);
 
 bool is_valid_idempotency_key(std::string_view key);
 

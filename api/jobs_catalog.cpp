@@ -1,7 +1,7 @@
 #include "api/jobs_catalog.hpp"
 
-#include "api/idempotency.hpp"
 #include "api/limits.hpp"
+#include "app/idempotency.hpp"
 #include "audit/job_audit.hpp"
 #include "earning/jobs.hpp"
 #include "membership/tiers.hpp"
@@ -18,7 +18,7 @@ std::vector<ledger::JobDefinition> all_jobs(const SigningKey& signing_key) {
   jobs.push_back(
       {"purge-idempotency-keys", [](pqxx::transaction_base& txn, ledger::JobChunk& chunk) -> ledger::StepResult {
          // One statement deletes them all; the job is done in one chunk.
-         purge_idempotency_keys(txn, chunk.as_of - limits::idempotency_retention);
+         app::purge_keys(txn, chunk.as_of - limits::idempotency_retention);
          return {0, true};
        }});
   jobs.push_back(

@@ -8,7 +8,7 @@
 #include "api/proto/loyalty/v1/finance.pb.h"
 #include "api/routes.hpp"
 #include "api/service.hpp"
-#include "audit/privacy.hpp"
+#include "ledger/members.hpp"
 #include "platform/executor.hpp"
 
 namespace loyalty::api {
@@ -21,8 +21,8 @@ asio::awaitable<Reply> erase_personal_data(Service& service, RequestContext& con
   if (auto bad = parse_body(context, request)) co_return *bad;
   co_return co_await service.write(
       context, db::routing_key_of(member_id), request, false, [&](pqxx::transaction_base& txn) {
-        const audit::Erasure erasure = audit::erase_personal_data(txn, member_id, context.received_at);
-        if (erasure.outcome == audit::ErasureOutcome::member_not_found) {
+        const ledger::Erasure erasure = ledger::erase_member_personal_data(txn, member_id, context.received_at);
+        if (erasure.outcome == ledger::ErasureOutcome::member_not_found) {
           return problem(404, "member_not_found", "no member has this id");
         }
         if (erasure.member_created_at) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "platform/assert.hpp"
 #include "platform/database.hpp"
@@ -10,74 +11,43 @@
 namespace loyalty::app {
 namespace {
 
-// Claims in key order, so that two batches claiming overlapping keys wait in one order.
-const db::Statement claim_keys{
-    "write.claim_keys",
-    "INSERT INTO idempotency_keys (caller, idempotency_key, request_sha256, status_code, response_type, response)"
-    " SELECT c, k, decode(h, 'hex'), 0, '', ''::bytea FROM unnest($1::text[], $2::text[], $3::text[]) AS x(c, k, h)"
-    " ORDER BY c, k ON CONFLICT (caller, idempotency_key) DO NOTHING RETURNING caller, idempotency_key"};
-
-const db::Statement select_keys{
-    "write.select_keys",
-    "SELECT k.caller, k.idempotency_key, k.request_sha256, k.status_code, k.response_type, k.response"
-    " FROM idempotency_keys k JOIN unnest($1::text[], $2::text[]) AS x(c, k) ON k.caller = x.c"
-    " AND k.idempotency_key = x.k"};
-
-const db::Statement record_answers{
-    "write.record_answers",
-    "UPDATE idempotency_keys k SET status_code = x.s, response_type = x.t, response = decode(x.b, 'hex')"
-    " FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::text[]) AS x(c, k, s, t, b)"
-    " WHERE k.caller = x.c AND k.idempotency_key = x.k"};
-
-const db::Statement release_keys{"write.release_keys",
-                                 "DELETE FROM idempotency_keys k USING unnest($1::text[], $2::text[]) AS x(c, k)"
-                                 " WHERE k.caller = x.c AND k.idempotency_key = x.k AND k.status_code = 0"};
-
-using KeyOf = std::pair<std::string, std::string>;
-
-KeyOf key_of(const Command& command) {
+KeyName key_of(const Command& command) {
   return {command.idempotency->caller, command.idempotency->key};
 }
 
 // Step 1. Returns, per command index, the earlier command of the batch with the same key.
 std::map<std::size_t, std::size_t> claim(pqxx::transaction_base& txn, const std::vector<Command*>& commands) {
-  std::map<KeyOf, std::size_t> first;
+  std::map<KeyName, std::size_t> first;
   std::map<std::size_t, std::size_t> duplicates;
-  std::vector<const Command*> claimed;
+  std::vector<KeyClaim> claims;
   for (std::size_t i = 0; i < commands.size(); ++i) {
     if (!commands[i]->idempotency) continue;
     const auto [at, inserted] = first.emplace(key_of(*commands[i]), i);
     if (inserted) {
-      claimed.push_back(commands[i]);
+      claims.push_back(
+          {commands[i]->idempotency->caller, commands[i]->idempotency->key, commands[i]->idempotency->request_sha256});
     } else {
       duplicates[i] = at->second;
     }
   }
-  if (claimed.empty()) return duplicates;
-  const auto column = [&](auto format) { return db::array_literal(claimed, format); };
-  const auto callers = column([](const Command* c) { return c->idempotency->caller; });
-  const auto keys = column([](const Command* c) { return c->idempotency->key; });
-  std::map<KeyOf, bool> fresh;
-  for (const auto& row : db::exec(txn, claim_keys, callers, keys,
-                                  column([](const Command* c) { return to_hex(c->idempotency->request_sha256); }))) {
-    fresh[{row[0].c_str(), row[1].c_str()}] = true;
-  }
-  if (fresh.size() == claimed.size()) return duplicates;
+  const auto claimed = claim_keys(txn, claims);
+  if (claimed.size() == claims.size()) return duplicates;
   // Keys answered before (by committed transactions: a claim in flight elsewhere made the
-  // insert wait until it committed or rolled back).
-  for (const auto& row : db::exec(txn, select_keys, callers, keys)) {
-    const KeyOf key{row[0].c_str(), row[1].c_str()};
-    if (fresh.count(key)) continue;
-    Command& command = *commands[first.at(key)];
-    const pqxx::binarystring stored_hash{row[2]};
-    if (!constant_time_equal(stored_hash.str(), command.idempotency->request_sha256)) {
+  // claim wait until it committed or rolled back).
+  const std::set<KeyName> fresh(claimed.begin(), claimed.end());
+  std::vector<KeyName> answered_before;
+  for (const auto& [key, index] : first) {
+    if (!fresh.count(key)) answered_before.push_back(key);
+  }
+  for (const StoredKey& stored : read_keys(txn, answered_before)) {
+    Command& command = *commands[first.at({stored.caller, stored.key})];
+    auto answer = answer_for(stored, command.idempotency->request_sha256);
+    if (!answer) {
       command.outcome.kind = OutcomeKind::key_reused;
       continue;
     }
-    LOYALTY_ASSERT(row[3].as<int>() != 0, "a committed idempotency claim without its answer");
-    const pqxx::binarystring response{row[5]};
     command.outcome.kind = OutcomeKind::replayed;
-    command.outcome.replay = StoredAnswer{row[3].as<int>(), row[4].c_str(), response.str()};
+    command.outcome.replay = std::move(*answer);
   }
   return duplicates;
 }
@@ -132,14 +102,15 @@ void run_composite(pqxx::transaction_base& txn, Command& command) {
 // Step 7.
 void record(db::WriteBuffer& writes, const std::vector<Command*>& commands,
             const std::map<std::size_t, std::size_t>& duplicates) {
-  std::vector<const Command*> answered, unanswered;
+  std::vector<KeyAnswer> answered;
+  std::vector<KeyName> unanswered;
   std::vector<audit::AuditRecord> audits;
   for (std::size_t i = 0; i < commands.size(); ++i) {
     const Command& command = *commands[i];
     const bool ran = command.outcome.kind == OutcomeKind::applied || command.outcome.kind == OutcomeKind::refused;
     if (command.idempotency && !duplicates.count(i)) {
-      if (ran) answered.push_back(&command);
-      if (command.outcome.kind == OutcomeKind::failed) unanswered.push_back(&command);
+      if (ran) answered.push_back({key_of(command), command.outcome.answer.stored});
+      if (command.outcome.kind == OutcomeKind::failed) unanswered.push_back(key_of(command));
     }
     if (command.outcome.kind == OutcomeKind::applied && command.audit) {
       audit::AuditRecord record = *command.audit;
@@ -147,20 +118,8 @@ void record(db::WriteBuffer& writes, const std::vector<Command*>& commands,
       audits.push_back(std::move(record));
     }
   }
-  if (!answered.empty()) {
-    const auto column = [&](auto format) { return db::array_literal(answered, format); };
-    writes.add(record_answers, column([](const Command* c) { return c->idempotency->caller; }),
-               column([](const Command* c) { return c->idempotency->key; }),
-               column([](const Command* c) { return std::to_string(c->outcome.answer.stored.status); }),
-               column([](const Command* c) { return c->outcome.answer.stored.type; }),
-               column([](const Command* c) { return to_hex(c->outcome.answer.stored.bytes); }));
-  }
-  if (!unanswered.empty()) {
-    // A failure is never a key's answer: the key is free for a retry.
-    const auto column = [&](auto format) { return db::array_literal(unanswered, format); };
-    writes.add(release_keys, column([](const Command* c) { return c->idempotency->caller; }),
-               column([](const Command* c) { return c->idempotency->key; }));
-  }
+  add_answers(writes, answered);
+  add_releases(writes, unanswered);  // a failure is never a key's answer: the key is free for a retry
   audit::record_many(writes, audits);
 }
 

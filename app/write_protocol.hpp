@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "app/idempotency.hpp"
 #include "audit/audit_log.hpp"
 #include "ledger/batch.hpp"
 #include "platform/executor.hpp"
@@ -44,14 +45,6 @@ struct IdempotencyScope {
   std::string caller;
   std::string key;
   std::string request_sha256;  // raw bytes
-};
-
-// What is recorded under an idempotency key and given back to a replay: a status and a typed
-// message, opaque to this layer (api/ writes and reads it).
-struct StoredAnswer {
-  int status = 0;
-  std::string type;
-  std::string bytes;
 };
 
 // A command's answer: a status (2xx applied, 4xx refused), what to record under its key, and

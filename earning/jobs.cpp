@@ -3,6 +3,7 @@
 #include <map>
 
 #include "ledger/accounts.hpp"
+#include "ledger/lots.hpp"
 #include "outbox/outbox.hpp"
 #include "platform/assert.hpp"
 #include "platform/database.hpp"
@@ -26,11 +27,6 @@ const db::Statement lock_pending{
     "SELECT lot_id, member_id, remaining FROM lots WHERE member_id = ANY($1::text[])"
     " AND pending_until IS NOT NULL AND pending_until <= $2 ORDER BY member_id, lot_id FOR UPDATE"};
 
-const db::Statement release_lots{"earning_jobs.release_lots",
-                                 "UPDATE lots SET pending_until = NULL, remaining = x.kept FROM unnest($1::bigint[], "
-                                 "$2::bigint[]) AS x(lot_id, kept)"
-                                 " WHERE lots.lot_id = x.lot_id"};
-
 const db::Statement pick_expiry{
     "earning_jobs.pick_expiry",
     "SELECT member_id, count(*) FROM (SELECT member_id FROM lots WHERE remaining > 0 AND pending_until IS NULL"
@@ -40,11 +36,6 @@ const db::Statement lock_expiry{
     "earning_jobs.lock_expiry",
     "SELECT lot_id, member_id, remaining FROM lots WHERE member_id = ANY($1::text[])"
     " AND remaining > 0 AND pending_until IS NULL AND expires_at <= $2 ORDER BY member_id, lot_id FOR UPDATE"};
-
-const db::Statement expire_lots{
-    "earning_jobs.expire_lots",
-    "UPDATE lots SET remaining = 0, expired_entry_id = x.entry_id"
-    " FROM unnest($1::bigint[], $2::bigint[]) AS x(lot_id, entry_id) WHERE lots.lot_id = x.lot_id"};
 
 // Members after the run's cursor that have not decayed for the year, in member order.
 const db::Statement undecayed_members{"earning_jobs.undecayed_members",
@@ -60,25 +51,24 @@ const db::Statement insert_decays{
     " ON CONFLICT (member_id, year) DO NOTHING"};
 
 // points.expiring: the next lots (after the run's cursor, in the order of the expiry index) that
-// expire within the notice period and were never noticed, each given one event and one notice
-// row (whose key makes a second notice impossible), in one statement. Answers how many and the
-// last lot's position in that order.
-const db::Statement notify_expiring{
-    "earning_jobs.notify_expiring",
-    "WITH chosen AS (SELECT l.lot_id, l.member_id, l.remaining, l.expires_at FROM lots l"
-    "  WHERE l.remaining > 0 AND l.pending_until IS NULL AND l.expires_at > $1 AND l.expires_at <= $2"
-    "   AND (l.expires_at, l.member_id, l.lot_id) > ($3::timestamptz, $4::text, $5::bigint)"
-    "   AND NOT EXISTS (SELECT 1 FROM lot_expiry_notices n WHERE n.lot_id = l.lot_id)"
-    "  ORDER BY l.expires_at, l.member_id, l.lot_id LIMIT $6),"
-    " noticed AS (INSERT INTO outbox_events (type, occurred_at, member_id, data)"
-    "  SELECT 'points.expiring', $1, c.member_id, jsonb_build_object('member_id', c.member_id, 'asset', 'POINTS',"
-    "   'lot_id', c.lot_id, 'amount', c.remaining, 'expires_at', utc_text(c.expires_at))"
-    "  FROM chosen c ORDER BY c.expires_at, c.member_id, c.lot_id RETURNING event_id, (data->>'lot_id')::bigint AS "
-    "lot_id),"
-    " kept AS (INSERT INTO lot_expiry_notices (lot_id, event_id, noticed_at) SELECT lot_id, event_id, $1 FROM noticed"
-    "  ON CONFLICT (lot_id) DO NOTHING RETURNING 1)"
-    " SELECT (SELECT count(*) FROM kept), c.expires_at, c.member_id, c.lot_id"
-    " FROM (SELECT * FROM chosen ORDER BY expires_at DESC, member_id DESC, lot_id DESC LIMIT 1) c"};
+// expire within the notice period and were never noticed, each with the event's data. Each is
+// then given one event (outbox::record) and one notice row, whose key makes a second notice
+// impossible.
+const db::Statement pick_expiring{
+    "earning_jobs.pick_expiring",
+    "SELECT l.lot_id, l.member_id, l.expires_at, jsonb_build_object('member_id', l.member_id, 'asset', 'POINTS',"
+    "  'lot_id', l.lot_id, 'amount', l.remaining, 'expires_at', utc_text(l.expires_at))::text"
+    " FROM lots l"
+    " WHERE l.remaining > 0 AND l.pending_until IS NULL AND l.expires_at > $1 AND l.expires_at <= $2"
+    "  AND (l.expires_at, l.member_id, l.lot_id) > ($3::timestamptz, $4::text, $5::bigint)"
+    "  AND NOT EXISTS (SELECT 1 FROM lot_expiry_notices n WHERE n.lot_id = l.lot_id)"
+    " ORDER BY l.expires_at, l.member_id, l.lot_id LIMIT $6"};
+
+const db::Statement insert_notices{
+    "earning_jobs.insert_notices",
+    "INSERT INTO lot_expiry_notices (lot_id, event_id, noticed_at)"
+    " SELECT x.lot_id, x.event_id, $3 FROM unnest($1::bigint[], $2::bigint[]) AS x(lot_id, event_id)"
+    " ON CONFLICT (lot_id) DO NOTHING"};
 
 struct DueLot {
   std::int64_t lot_id;
@@ -141,7 +131,7 @@ ledger::StepResult release_pending(pqxx::transaction_base& txn, ledger::JobChunk
     entries.push_back(std::move(entry));
   }
   ledger::post_entries(txn, entries);
-  if (!lot_ids.empty()) db::exec(txn, release_lots, db::array_literal(lot_ids), db::array_literal(kept_amounts));
+  ledger::release_pending_lots(txn, lot_ids, kept_amounts);
   return {lot_count(due), due.picked < chunk.limit};
 }
 
@@ -170,7 +160,7 @@ ledger::StepResult expire_points(pqxx::transaction_base& txn, ledger::JobChunk& 
     }
     ++index;
   }
-  db::exec(txn, expire_lots, db::array_literal(lot_ids), db::array_literal(lot_entry_ids));
+  ledger::expire_lots(txn, lot_ids, lot_entry_ids);
   // points.expired: one event per member's expiry entry, in the chunk's transaction.
   std::vector<outbox::NewEvent> events;
   index = 0;
@@ -202,13 +192,22 @@ ledger::StepResult notify_expiring_points(pqxx::transaction_base& txn, ledger::J
     after_member = chunk.cursor.substr(bar + 1, second - bar - 1);
     after_lot = chunk.cursor.substr(second + 1);
   }
-  const auto rows = db::exec(txn, notify_expiring, db::sql_time(chunk.as_of), db::sql_time(until), after_time,
+  const auto lots = db::exec(txn, pick_expiring, db::sql_time(chunk.as_of), db::sql_time(until), after_time,
                              after_member, after_lot, chunk.limit);
-  if (rows.empty()) return {0, true};
-  const auto& row = rows[0];
-  chunk.cursor = format_rfc3339(db::time_of(row[1])) + "|" + row[2].c_str() + "|" + row[3].c_str();
-  const auto noticed = row[0].as<std::int64_t>();
-  return {noticed, false};
+  if (lots.empty()) return {0, true};
+  std::vector<outbox::NewEvent> events;
+  std::vector<std::int64_t> lot_ids;
+  for (const auto& lot : lots) {
+    lot_ids.push_back(lot[0].as<std::int64_t>());
+    events.push_back({"points.expiring", chunk.as_of, std::string(lot[1].c_str()), std::nullopt, lot[3].c_str()});
+  }
+  const auto event_ids = outbox::record(txn, events);
+  const auto noticed =
+      db::exec(txn, insert_notices, db::array_literal(lot_ids), db::array_literal(event_ids), db::sql_time(chunk.as_of))
+          .affected_rows();
+  const auto& last = lots[lots.size() - 1];
+  chunk.cursor = format_rfc3339(db::time_of(last[2])) + "|" + last[1].c_str() + "|" + last[0].c_str();
+  return {static_cast<std::int64_t>(noticed), false};
 }
 
 // The year whose decay is due at `as_of`: this year once its decay date has come, else last year.

@@ -10,12 +10,15 @@
 namespace loyalty::ledger {
 namespace {
 
+// Member by member, each member's accounts in one order: account ids follow it.
 const db::Statement insert_member_accounts{
     "accounts.insert_member_accounts",
     "INSERT INTO accounts (name, asset, member_id, part, balance_maintained)"
-    " SELECT 'member:' || $1 || ':' || p.part, p.asset, $1, p.part, true"
-    " FROM (VALUES ('POINTS', 'available'), ('POINTS', 'pending'), ('POINTS', 'held'),"
-    "              ('GROWTH', 'available'), ('GROWTH', 'pending')) AS p(asset, part)"};
+    " SELECT 'member:' || m.id || ':' || p.part, p.asset, m.id, p.part, true"
+    " FROM unnest($1::text[]) WITH ORDINALITY AS m(id, position)"
+    " CROSS JOIN (VALUES (1, 'POINTS', 'available'), (2, 'POINTS', 'pending'), (3, 'POINTS', 'held'),"
+    "                    (4, 'GROWTH', 'available'), (5, 'GROWTH', 'pending')) AS p(n, asset, part)"
+    " ORDER BY m.position, p.n"};
 
 const db::Statement lock_member{"accounts.lock_member",
                                 "SELECT part, account_id, balance FROM accounts"
@@ -59,8 +62,8 @@ std::optional<std::int64_t> LockedMemberAccounts::total() const {
   return checked_add(*partial, held.balance);
 }
 
-void open_member_accounts(pqxx::transaction_base& txn, const std::string& member_id) {
-  db::exec(txn, insert_member_accounts, member_id);
+void open_member_accounts(db::WriteBuffer& writes, const std::vector<std::string>& member_ids) {
+  if (!member_ids.empty()) writes.add(insert_member_accounts, db::array_literal(member_ids));
 }
 
 namespace {

@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include "platform/database.hpp"
+
 namespace loyalty::ledger {
 
 // Assets members hold. Partner currencies live only in system (clearing) accounts.
@@ -45,8 +47,9 @@ struct LockedMemberAccounts {
   std::optional<std::int64_t> total() const;
 };
 
-// Creates the member's accounts for every member asset (inside the member's creation).
-void open_member_accounts(pqxx::transaction_base& txn, const std::string& member_id);
+// Adds to `writes` the accounts every member has (each member asset and part) for each of
+// `member_ids` (inside their creation).
+void open_member_accounts(db::WriteBuffer& writes, const std::vector<std::string>& member_ids);
 
 // Locks the member's accounts of `asset`; nullopt if the member has none (unknown member or
 // an asset members do not hold).

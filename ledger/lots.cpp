@@ -31,6 +31,16 @@ const db::Statement give_back{
     "lots.give_back", "UPDATE lots SET remaining = remaining + $2 WHERE lot_id = $1 AND remaining + $2 <= amount"};
 
 // Lots past the cursor's (expires_at, lot_id); a cursor of another member's lot finds nothing.
+const db::Statement release_pending{"lots.release_pending",
+                                    "UPDATE lots SET pending_until = NULL, remaining = x.kept"
+                                    " FROM unnest($1::bigint[], $2::bigint[]) AS x(lot_id, kept)"
+                                    " WHERE lots.lot_id = x.lot_id"};
+
+const db::Statement expire{
+    "lots.expire",
+    "UPDATE lots SET remaining = 0, expired_entry_id = x.entry_id"
+    " FROM unnest($1::bigint[], $2::bigint[]) AS x(lot_id, entry_id) WHERE lots.lot_id = x.lot_id"};
+
 const db::Statement select_member_lots{
     "lots.select_member_lots",
     "SELECT l.lot_id, l.amount, l.remaining, l.earned_at, l.pending_until, l.expires_at,"
@@ -99,6 +109,18 @@ void return_to_lots(pqxx::transaction_base& txn, const std::vector<LotTake>& tak
     LOYALTY_ASSERT(db::exec(txn, give_back, t.lot_id, t.amount).affected_rows() == 1,
                    "giving a lot more than it ever held");
   }
+}
+
+void release_pending_lots(pqxx::transaction_base& txn, const std::vector<std::int64_t>& lot_ids,
+                          const std::vector<std::int64_t>& kept) {
+  LOYALTY_ASSERT(lot_ids.size() == kept.size(), "a kept amount for every lot");
+  if (!lot_ids.empty()) db::exec(txn, release_pending, db::array_literal(lot_ids), db::array_literal(kept));
+}
+
+void expire_lots(pqxx::transaction_base& txn, const std::vector<std::int64_t>& lot_ids,
+                 const std::vector<std::int64_t>& entry_ids) {
+  LOYALTY_ASSERT(lot_ids.size() == entry_ids.size(), "an expiry entry for every lot");
+  if (!lot_ids.empty()) db::exec(txn, expire, db::array_literal(lot_ids), db::array_literal(entry_ids));
 }
 
 std::vector<LotTake> latest_part(const std::vector<LotTake>& takes, std::int64_t amount) {

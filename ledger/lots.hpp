@@ -61,6 +61,16 @@ std::int64_t take_from_entry_lots(pqxx::transaction_base& txn, std::int64_t entr
 // Gives points back to the lots they were taken from.
 void return_to_lots(pqxx::transaction_base& txn, const std::vector<LotTake>& takes);
 
+// Pending lots coming due (the release-pending job): each of `lot_ids`, locked by the caller,
+// becomes spendable with `kept[i]` left in it (released points repay a debt first).
+void release_pending_lots(pqxx::transaction_base& txn, const std::vector<std::int64_t>& lot_ids,
+                          const std::vector<std::int64_t>& kept);
+
+// Lots past their expiry (the expire-points job): each of `lot_ids`, locked by the caller, is
+// emptied by the expiry entry `entry_ids[i]`.
+void expire_lots(pqxx::transaction_base& txn, const std::vector<std::int64_t>& lot_ids,
+                 const std::vector<std::int64_t>& entry_ids);
+
 // The part of `takes` that is `amount` taken from the end (latest-expiring first): what a
 // partial capture gives back.
 std::vector<LotTake> latest_part(const std::vector<LotTake>& takes, std::int64_t amount);

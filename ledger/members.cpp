@@ -7,10 +7,20 @@
 namespace loyalty::ledger {
 namespace {
 
-const db::Statement insert_member{
+// In external_id order, so that two creators claiming overlapping ids wait in one order.
+const db::Statement insert_members{
     "members.insert",
     "INSERT INTO members (member_id, external_id, display_name, phone, created_at)"
-    " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (external_id) DO NOTHING RETURNING created_at"};
+    " SELECT m, e, d, p, c FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])"
+    "  AS x(m, e, d, p, c)"
+    " ORDER BY e ON CONFLICT (external_id) DO NOTHING RETURNING member_id"};
+
+const db::Statement lock_personal_data{"members.lock_personal_data",
+                                       "SELECT display_name, phone, personal_data_erased_at, created_at FROM members"
+                                       " WHERE member_id = $1 FOR UPDATE"};
+const db::Statement clear_personal_data{
+    "members.clear_personal_data",
+    "UPDATE members SET display_name = NULL, phone = NULL, personal_data_erased_at = $2 WHERE member_id = $1"};
 
 const db::Statement select_member{"members.select",
                                   "SELECT member_id, external_id, display_name, phone, created_at FROM members"
@@ -56,11 +66,26 @@ Member member_from_row(const pqxx::row& row) {
 
 Result<Member> create_member(pqxx::transaction_base& txn, const NewMember& request, Timestamp now) {
   Member member{new_id("mem_"), request.external_id, request.display_name, request.phone, now};
-  const auto rows = db::exec(txn, insert_member, member.member_id, member.external_id,
-                             db::nullable(member.display_name), db::nullable(member.phone), db::sql_time(now));
-  if (rows.empty()) return Refusal::external_id_taken;
-  open_member_accounts(txn, member.member_id);
+  db::WriteBuffer writes{txn};
+  if (create_members(txn, writes, {member}).empty()) return Refusal::external_id_taken;
+  writes.flush();
   return member;
+}
+
+std::vector<std::string> create_members(pqxx::transaction_base& txn, db::WriteBuffer& writes,
+                                        const std::vector<Member>& members) {
+  std::vector<std::string> created;
+  if (members.empty()) return created;
+  const auto column = [&](auto format) { return db::array_literal(members, format); };
+  for (const auto& row :
+       db::exec(txn, insert_members, column([](const Member& m) { return m.member_id; }),
+                column([](const Member& m) { return m.external_id; }),
+                column([](const Member& m) { return m.display_name; }), column([](const Member& m) { return m.phone; }),
+                column([](const Member& m) { return db::sql_time(m.created_at); }))) {
+    created.push_back(row[0].c_str());
+  }
+  open_member_accounts(writes, created);
+  return created;
 }
 
 Result<Member> find_member(pqxx::transaction_base& txn, const std::string& member_id) {
@@ -128,6 +153,27 @@ Result<PostingPage> list_member_postings(pqxx::transaction_base& txn, const std:
                                        row[9].is_null() ? std::nullopt : std::optional(row[9].as<std::int64_t>())});
   }
   return page;
+}
+
+Erasure erase_member_personal_data(pqxx::transaction_base& txn, const std::string& member_id, Timestamp now) {
+  const auto rows = db::exec(txn, lock_personal_data, member_id);
+  if (rows.empty()) return {ErasureOutcome::member_not_found, {}, std::nullopt};
+  Erasure erasure;
+  if (!rows[0][0].is_null()) {
+    erasure.fields.push_back("display_name");
+    erasure.erased_values.push_back(rows[0][0].c_str());
+  }
+  if (!rows[0][1].is_null()) {
+    erasure.fields.push_back("phone");
+    erasure.erased_values.push_back(rows[0][1].c_str());
+  }
+  erasure.member_created_at = db::time_of(rows[0][3]);
+  if (erasure.fields.empty() && !rows[0][2].is_null()) {
+    return {ErasureOutcome::already_erased, {}, db::time_of(rows[0][2])};
+  }
+  db::exec(txn, clear_personal_data, member_id, db::sql_time(now));
+  erasure.erased_at = now;
+  return erasure;
 }
 
 }  // namespace loyalty::ledger

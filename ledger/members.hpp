@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "ledger/result.hpp"
+#include "platform/database.hpp"
 #include "platform/time.hpp"
 
 namespace loyalty::ledger {
@@ -61,6 +62,12 @@ struct MemberPosting {
 };
 
 Result<Member> create_member(pqxx::transaction_base& txn, const NewMember& request, Timestamp now);
+
+// Creates each of `members` whose external id is not taken yet (bulk import), claiming them in
+// external id order so that two creators with overlapping ids wait in one order; returns the
+// ids of the members created. Their accounts are added to `writes`.
+std::vector<std::string> create_members(pqxx::transaction_base& txn, db::WriteBuffer& writes,
+                                        const std::vector<Member>& members);
 Result<Member> find_member(pqxx::transaction_base& txn, const std::string& member_id);
 // The member with exactly this external id, if there is one.
 std::optional<Member> find_member_by_external_id(pqxx::transaction_base& txn, const std::string& external_id);
@@ -78,5 +85,21 @@ struct PostingPage {
 Result<PostingPage> list_member_postings(pqxx::transaction_base& txn, const std::string& member_id,
                                          const std::optional<std::string>& asset,
                                          std::optional<std::int64_t> before_posting_id, int limit);
+
+enum class ErasureOutcome { erased, already_erased, member_not_found };
+
+struct Erasure {
+  ErasureOutcome outcome = ErasureOutcome::erased;
+  std::vector<std::string> fields;  // what was cleared now: display_name, phone
+  std::optional<Timestamp> erased_at;
+  // The texts cleared now (the name and phone as they were) and when the member was created:
+  // what else held them (stored idempotency replies) can be found and cleared too.
+  std::vector<std::string> erased_values;
+  std::optional<Timestamp> member_created_at;
+};
+
+// Clears the member's name and phone (personal data, audit/privacy.hpp); the member and every
+// entry stay under the pseudonymous member id.
+Erasure erase_member_personal_data(pqxx::transaction_base& txn, const std::string& member_id, Timestamp now);
 
 }  // namespace loyalty::ledger

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "platform/assert.hpp"
 #include "platform/database.hpp"
 #include "platform/executor.hpp"
 #include "platform/ids.hpp"
@@ -20,7 +21,7 @@ const db::Statement insert_events{
     "INSERT INTO outbox_events (type, occurred_at, member_id, partner_id, data)"
     " SELECT x.type, x.occurred_at, x.member_id, x.partner_id, x.data::jsonb"
     " FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY"
-    "  AS x(type, occurred_at, member_id, partner_id, data, n) ORDER BY x.n"};
+    "  AS x(type, occurred_at, member_id, partner_id, data, n) ORDER BY x.n RETURNING event_id"};
 
 const db::Statement try_lock_sequencer{"outbox.try_lock_sequencer", "SELECT pg_try_advisory_xact_lock($1)"};
 const db::Statement lock_sequencer{"outbox.lock_sequencer", "SELECT pg_advisory_xact_lock($1)"};
@@ -144,13 +145,20 @@ bool is_partner_event_type(std::string_view type) {
   return type == "exchange.completed" || type == "right.claimed" || type == "statement.closed";
 }
 
-void record(pqxx::transaction_base& txn, const std::vector<NewEvent>& events) {
-  if (events.empty()) return;
-  db::exec(txn, insert_events, db::array_literal(events, [](const NewEvent& e) { return e.type; }),
-           db::array_literal(events, [](const NewEvent& e) { return db::sql_time(e.occurred_at); }),
-           db::array_literal(events, [](const NewEvent& e) { return e.member_id; }),
-           db::array_literal(events, [](const NewEvent& e) { return e.partner_id; }),
-           db::array_literal(events, [](const NewEvent& e) { return e.data_json; }));
+std::vector<std::int64_t> record(pqxx::transaction_base& txn, const std::vector<NewEvent>& events) {
+  std::vector<std::int64_t> event_ids;
+  if (events.empty()) return event_ids;
+  const auto rows = db::exec(txn, insert_events, db::array_literal(events, [](const NewEvent& e) { return e.type; }),
+                             db::array_literal(events, [](const NewEvent& e) { return db::sql_time(e.occurred_at); }),
+                             db::array_literal(events, [](const NewEvent& e) { return e.member_id; }),
+                             db::array_literal(events, [](const NewEvent& e) { return e.partner_id; }),
+                             db::array_literal(events, [](const NewEvent& e) { return e.data_json; }));
+  // Rows are inserted in the order given and take their identity values as they are inserted,
+  // so ascending ids are that order (RETURNING itself promises no order).
+  for (const auto& row : rows) event_ids.push_back(row[0].as<std::int64_t>());
+  std::sort(event_ids.begin(), event_ids.end());
+  LOYALTY_ASSERT(event_ids.size() == events.size(), "an event id for every event");
+  return event_ids;
 }
 
 std::optional<Sequenced> sequence(pqxx::connection& connection, std::chrono::seconds retry_window, int limit) {

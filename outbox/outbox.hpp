@@ -38,8 +38,9 @@ struct NewEvent {
   std::optional<std::string> partner_id;
   std::string data_json;  // a JSON object
 };
-// Writes the events in the caller's transaction, in one statement, in the order given.
-void record(pqxx::transaction_base& txn, const std::vector<NewEvent>& events);
+// Writes the events in the caller's transaction, in one statement, in the order given; returns
+// their event ids in that order.
+std::vector<std::int64_t> record(pqxx::transaction_base& txn, const std::vector<NewEvent>& events);
 
 // ---- sequencing ---------------------------------------------------------------------------------
 

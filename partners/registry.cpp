@@ -31,10 +31,6 @@ const db::Statement insert_partner{
     " cents_per_point, per_member_daily_points, per_day_points) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
     " ON CONFLICT (partner_id) DO NOTHING RETURNING partner_id"};
 
-const db::Statement insert_asset{
-    "partners.insert_asset",
-    "INSERT INTO assets (code, spendable) VALUES ($1, false) ON CONFLICT (code) DO NOTHING RETURNING code"};
-
 const db::Statement select_rights{
     "partners.select_rights",
     "SELECT code, title, min_spend_level, min_engagement_level, quota_per_period, period FROM partner_rights"
@@ -207,7 +203,7 @@ Result<Replay> register_partner(pqxx::transaction_base& txn, const program::Prog
     }
   }
   if (!db::exec(txn, select_partner, partner.partner_id).empty()) return judge_replay(txn, program, partner);
-  if (db::exec(txn, insert_asset, partner.asset).empty()) {
+  if (!program::add_asset(txn, partner.asset, false)) {
     // Taken by another asset, or by a concurrent registration of this very partner.
     if (!db::exec(txn, select_partner, partner.partner_id).empty()) return judge_replay(txn, program, partner);
     return Refusal::asset_taken;

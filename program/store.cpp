@@ -30,12 +30,13 @@ const db::Statement insert_version{
     "INSERT INTO program_versions (version, program, document, document_sha256, applied_by)"
     " VALUES ($1, $2, $3::jsonb, $4, $5)"};
 
-const db::Statement ensure_asset{"program.ensure_asset",
-                                 "INSERT INTO assets (code, spendable) VALUES ($1, $2) ON CONFLICT (code) DO NOTHING"};
+const db::Statement insert_asset{
+    "program.insert_asset",
+    "INSERT INTO assets (code, spendable) VALUES ($1, $2) ON CONFLICT (code) DO NOTHING RETURNING code"};
 
 void create_accounts(pqxx::transaction_base& txn, const Program& program) {
-  for (const auto& asset : program.assets) db::exec(txn, ensure_asset, asset.code, asset.spendable);
-  for (const auto& partner : program.partners) db::exec(txn, ensure_asset, partner.asset, false);
+  for (const auto& asset : program.assets) add_asset(txn, asset.code, asset.spendable);
+  for (const auto& partner : program.partners) add_asset(txn, partner.asset, false);
   for (const auto& rule : program.rules) {
     for (const auto& award : rule.awards) ledger::ensure_system_account(txn, rule.funding_account, award.asset);
   }
@@ -49,6 +50,10 @@ void create_accounts(pqxx::transaction_base& txn, const Program& program) {
 }
 
 }  // namespace
+
+bool add_asset(pqxx::transaction_base& txn, const std::string& code, bool spendable) {
+  return !db::exec(txn, insert_asset, code, spendable).empty();
+}
 
 std::string partner_clearing_account(const std::string& partner_id) {
   return "partner:" + partner_id;

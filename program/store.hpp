@@ -51,6 +51,10 @@ struct StoredVersion {
 std::vector<StoredVersion> list_versions(pqxx::transaction_base& txn, std::optional<int> before_version, int limit);
 std::optional<StoredVersion> find_version(pqxx::transaction_base& txn, int version);
 
+// Adds an asset unless its code is taken; true if it was added now (a partner's currency is
+// added when the partner registers; the program's own when it is applied).
+bool add_asset(pqxx::transaction_base& txn, const std::string& code, bool spendable);
+
 // Account names the program's entries use.
 std::string partner_clearing_account(const std::string& partner_id);  // "partner:skyair"
 

@@ -64,6 +64,7 @@ bool Executor::try_items(Worker& worker, std::vector<Job*>& items) {
   for (Job* job : items) batch.push_back(job->item.get());
   for (int attempt = 1;; ++attempt) {
     try {
+      use_generic_plans(worker, options_.generic_plans_for_writes);
       pqxx::work txn{*worker.connection, "batch"};
       take_tally();
       options_.apply_batch(txn, batch);
@@ -130,6 +131,7 @@ bool Executor::ensure_connection(Worker& worker) {
   if (worker.connection && worker.connection->is_open()) return true;
   try {
     worker.connection = connect(options_.database_url, options_.session_limits);
+    worker.generic_plans = false;
     reachable_ = true;
     return true;
   } catch (const std::exception& error) {
@@ -137,6 +139,14 @@ bool Executor::ensure_connection(Worker& worker) {
     if (reachable_.exchange(false)) log::warn("database unreachable", {{"error", error.what()}});
     return false;
   }
+}
+
+void Executor::use_generic_plans(Worker& worker, bool wanted) {
+  if (worker.generic_plans == wanted) return;
+  pqxx::nontransaction session{*worker.connection, "plan_mode"};
+  count_statement();
+  session.exec(wanted ? "SET plan_cache_mode = force_generic_plan" : "RESET plan_cache_mode");
+  worker.generic_plans = wanted;
 }
 
 void Executor::run_worker(Worker& worker) {
@@ -217,6 +227,7 @@ void Executor::run_in_savepoint(pqxx::dbtransaction& txn, Job& job) {
 void Executor::run_alone(Worker& worker, Job& job) {
   for (int attempt = 1;; ++attempt) {
     try {
+      use_generic_plans(worker, false);
       pqxx::work txn{*worker.connection, "job"};
       take_tally();
       const bool keep = job.work(txn);
@@ -259,6 +270,7 @@ void Executor::run_alone(Worker& worker, Job& job) {
 // connection broke before the commit (nothing committed).
 bool Executor::try_batch(Worker& worker, std::vector<Job>& batch) {
   try {
+    use_generic_plans(worker, false);
     pqxx::work txn{*worker.connection, "batch"};
     std::int64_t tallied = 0;
     for (Job& job : batch) {

@@ -58,6 +58,14 @@ struct ExecutorOptions {
   // begins the batch (0: never). Under load, a short wait lets the requests of clients that are
   // about to send join one transaction (one commit, one fsync) instead of starting the next one.
   std::chrono::microseconds batch_linger{0};
+  // Plan the batch applier's statements once per connection (plan_cache_mode =
+  // force_generic_plan) instead of again on every execution. PostgreSQL keeps custom plans for
+  // statements whose generic plan it estimates dearer, which is every statement over unnest()
+  // of an array parameter: planning was about an eighth of the database's CPU on events. The
+  // write path's statements are keyed lookups and multi-row inserts, whose plan does not depend
+  // on the values; other jobs (reads with optional filters, whose best plan does) keep
+  // PostgreSQL's choice. The worker switches its session only when the kind of work changes.
+  bool generic_plans_for_writes = true;
   int queue_jobs_max = 4096;  // per worker; more is refused as overloaded
   SessionLimits session_limits;
   BatchApplier apply_batch;  // required to submit BatchItems
@@ -103,12 +111,14 @@ class Executor {
     std::deque<Job> queue;
     std::thread thread;
     std::unique_ptr<pqxx::connection> connection;
-    int last_batch_jobs = 0;  // jobs in the batch this worker began last
+    int last_batch_jobs = 0;     // jobs in the batch this worker began last
+    bool generic_plans = false;  // the connection's plan_cache_mode is force_generic_plan
   };
   static bool lingering_pays(const Worker& worker) { return worker.last_batch_jobs > 1; }
 
   void run_worker(Worker& worker);
   bool ensure_connection(Worker& worker);
+  static void use_generic_plans(Worker& worker, bool wanted);
   void run_batch(Worker& worker, std::vector<Job>& batch);
   void run_alone(Worker& worker, Job& job);
   bool try_batch(Worker& worker, std::vector<Job>& batch);

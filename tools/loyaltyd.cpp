@@ -30,6 +30,7 @@ struct Settings {
   int db_workers = 8;
   int batch_max = 32;
   int batch_linger_us = 0;
+  std::string generic_plans_for_writes = "1";
   double rate_limit_per_second = 5000;
   double source_rate_limit_per_second = 20000;
   double auth_refusals_per_second = 10;
@@ -70,6 +71,10 @@ void define_settings(CLI::App& app, Settings& settings) {
           "microseconds a database worker waits for more requests before a batch that is not full, when the last "
           "batch held several (0: never)",
           tools::integer_between(0, 100000, "LOYALTY_BATCH_LINGER_US"));
+  setting(app, "generic-plans-for-writes", settings.generic_plans_for_writes, "LOYALTY_GENERIC_PLANS_FOR_WRITES",
+          "1: batches of writes run with plan_cache_mode = force_generic_plan (each statement planned once per "
+          "connection); 0: PostgreSQL's choice, as for reads",
+          tools::one_of({"0", "1"}, "LOYALTY_GENERIC_PLANS_FOR_WRITES"));
   setting(app, "rate-limit", settings.rate_limit_per_second, "LOYALTY_RATE_LIMIT_PER_SECOND",
           "requests per second per API key", tools::number_between(0.001, 1e9, "LOYALTY_RATE_LIMIT_PER_SECOND"));
   setting(app, "source-rate-limit", settings.source_rate_limit_per_second, "LOYALTY_SOURCE_RATE_LIMIT_PER_SECOND",
@@ -202,6 +207,7 @@ int main(int argc, char** argv) {
   options.database.workers = settings.db_workers;
   options.database.batch_jobs_max = settings.batch_max;
   options.database.batch_linger = std::chrono::microseconds{settings.batch_linger_us};
+  options.database.generic_plans_for_writes = settings.generic_plans_for_writes == "1";
   options.rate_limit_per_second = settings.rate_limit_per_second;
   options.rate_limit_burst = options.rate_limit_per_second * 2;
   options.source_rate_limit_per_second = settings.source_rate_limit_per_second;

@@ -119,8 +119,17 @@ void EventBatch::prefetch(Timestamp now) {
     rules.push_back(rule);
     rule_days.push_back(format_date(from));
   }
-  for (const auto& row : db::exec(txn, prefetch_all, db::array_literal(event_ids), db::array_literal(member_ids),
-                                  format_date(window_from), db::array_literal(rules), db::array_literal(rule_days))) {
+  db::ReadBatch reads{txn};
+  reads.add(
+      prefetch_all, [this](const pqxx::result& rows) { use_prefetched(rows); }, db::array_literal(event_ids),
+      db::array_literal(member_ids), format_date(window_from), db::array_literal(rules), db::array_literal(rule_days));
+  // The tier rows are locked after the accounts, as ledger/batch.hpp's lock order has it.
+  tiers_.prefetch(member_ids, reads);
+  reads.run();
+}
+
+void EventBatch::use_prefetched(const pqxx::result& rows) {
+  for (const auto& row : rows) {
     const char kind = row[0].c_str()[0];
     if (kind == 'e') {
       existing_[row[1].c_str()] = row[5].c_str();
@@ -135,8 +144,6 @@ void EventBatch::prefetch(Timestamp now) {
       default: days.rule_events[{row[3].c_str(), day}] += amount; break;
     }
   }
-  // The tier rows are locked after the accounts, as ledger/batch.hpp's lock order has it.
-  tiers_.prefetch(member_ids);
 }
 
 std::int64_t EventBatch::rule_events_in(const MemberDays& days, const std::string& rule_id, Timestamp from,

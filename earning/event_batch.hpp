@@ -46,7 +46,9 @@ class EventTiers {
  public:
   virtual ~EventTiers() = default;
   // Once per batch, before its first decision: the members the batch's events touch, sorted.
-  virtual void prefetch(const std::vector<std::string>& member_ids) = 0;
+  // What the tiers read goes into `reads`, sent with the events' own prefetch in one round trip
+  // and run after it.
+  virtual void prefetch(const std::vector<std::string>& member_ids, db::ReadBatch& reads) = 0;
   // The multiplier (percent) the member's levels give base awards.
   virtual int earn_multiplier_pct(const std::string& member_id) const = 0;
   // After an event's awards: the levels the member's qualifying values reach now.
@@ -109,6 +111,7 @@ class EventBatch : public ledger::Batch::Extension {
   };
 
   void prefetch(Timestamp now);
+  void use_prefetched(const pqxx::result& rows);
   std::int64_t rule_events_in(const MemberDays& days, const std::string& rule_id, Timestamp from, Timestamp to) const;
   std::int64_t qualifying_value(const MemberDays& days, const program::Track& track, Timestamp as_of) const;
   // `dry_run`: only what it would refuse; no budget is reserved.

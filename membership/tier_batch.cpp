@@ -50,12 +50,15 @@ std::map<std::string, std::string>& TierBatch::levels_of(const std::string& memb
   return found->second;
 }
 
-void TierBatch::prefetch(const std::vector<std::string>& member_ids) {
+void TierBatch::prefetch(const std::vector<std::string>& member_ids, db::ReadBatch& reads) {
   if (member_ids.empty()) return;
   for (const auto& id : member_ids) levels_of(id);
-  for (const auto& row : db::exec(batch_.transaction(), lock_levels, db::array_literal(member_ids))) {
-    levels_of(row[0].c_str())[row[1].c_str()] = row[2].c_str();
-  }
+  reads.add(
+      lock_levels,
+      [this](const pqxx::result& rows) {
+        for (const auto& row : rows) levels_of(row[0].c_str())[row[1].c_str()] = row[2].c_str();
+      },
+      db::array_literal(member_ids));
 }
 
 int TierBatch::earn_multiplier_pct(const std::string& member_id) const {

@@ -2,7 +2,8 @@
 // raised in memory as events count toward them, and written with the batch.
 //
 //   prefetch when the batch's events prefetch (earning calls prefetch()): the members' tier
-//            rows, FOR UPDATE, after the accounts in the global lock order (ledger/batch.hpp);
+//            rows, FOR UPDATE, after the accounts in the global lock order (ledger/batch.hpp),
+//            in the same round trip as the events' own prefetch (db::ReadBatch);
 //   decide   earn_multiplier_pct() before an event's awards, after_event() after them: a
 //            level the member's qualifying values now reach is taken at once (an upgrade);
 //   write    the tracks raised (once each, at their last level) and one tier change per
@@ -26,7 +27,7 @@ class TierBatch : public ledger::Batch::Extension, public earning::EventTiers {
 
   TierBatch(ledger::Batch& batch, std::shared_ptr<const program::ProgramVersion> program);
 
-  void prefetch(const std::vector<std::string>& member_ids) override;
+  void prefetch(const std::vector<std::string>& member_ids, db::ReadBatch& reads) override;
   int earn_multiplier_pct(const std::string& member_id) const override;
   std::vector<earning::TierChange> after_event(const earning::Event& event, const earning::QualifyingValue& value,
                                                Timestamp now) override;

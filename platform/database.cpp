@@ -77,6 +77,35 @@ void WriteBuffer::flush() {
   txn_.exec(sql);
 }
 
+std::string WriteBuffer::take() {
+  std::string sql;
+  sql.swap(sql_);
+  pending_ = 0;
+  return sql;
+}
+
+void ReadBatch::run() {
+  if (reads_.empty()) return;
+  std::vector<Read> reads;
+  reads.swap(reads_);
+  count_statement();
+  std::vector<pqxx::result> results;
+  {
+    pqxx::pipeline pipeline{txn_, "read_batch"};
+    pipeline.retain(static_cast<int>(reads.size()));  // all of them in one send
+    std::vector<pqxx::pipeline::query_id> ids;
+    for (Read& read : reads) {
+      // WriteBuffer ends each statement with ";\n"; the pipeline separates them itself.
+      while (!read.sql.empty() && (read.sql.back() == '\n' || read.sql.back() == ';')) read.sql.pop_back();
+      ids.push_back(pipeline.insert(read.sql));
+    }
+    pipeline.complete();
+    for (const auto id : ids) results.push_back(pipeline.retrieve(id));
+  }
+  // The pipeline is closed: a callback may use the transaction again.
+  for (std::size_t i = 0; i < reads.size(); ++i) reads[i].use(results[i]);
+}
+
 void append_array_element(std::string& literal, std::string_view text) {
   literal += '"';
   for (const char c : text) {

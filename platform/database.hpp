@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -72,6 +73,8 @@ class WriteBuffer {
   }
   void flush();
   std::size_t pending() const { return pending_; }
+  // The text of what was added since the last flush, taken out of the buffer unsent.
+  std::string take();
   pqxx::transaction_base& transaction() { return txn_; }
 
  private:
@@ -84,6 +87,36 @@ class WriteBuffer {
   pqxx::transaction_base& txn_;
   std::string sql_;
   std::size_t pending_ = 0;
+};
+
+// Reads that do not need each other's rows, sent together: run() sends every statement added
+// in ONE round trip (libpqxx's pipeline: the same `EXECUTE` text as WriteBuffer, one result per
+// statement), they run in the order added, and each one's rows go to its callback in that
+// order. The first that fails throws from run() with its SQLSTATE's exception. A batch's
+// layers prefetch through one of these, so that a layer's own read costs no round trip.
+class ReadBatch {
+ public:
+  using Use = std::function<void(const pqxx::result&)>;
+
+  explicit ReadBatch(pqxx::transaction_base& txn) : txn_(txn) {}
+  ReadBatch(const ReadBatch&) = delete;
+  ReadBatch& operator=(const ReadBatch&) = delete;
+
+  template <typename... Args>
+  void add(const Statement& statement, Use use, const Args&... args) {
+    WriteBuffer text{txn_};
+    text.add(statement, args...);
+    reads_.push_back({text.take(), std::move(use)});
+  }
+  void run();
+
+ private:
+  struct Read {
+    std::string sql;
+    Use use;
+  };
+  pqxx::transaction_base& txn_;
+  std::vector<Read> reads_;
 };
 
 // Timeouts every connection gets: no statement or lock wait holds a worker for long.

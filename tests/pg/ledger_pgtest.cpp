@@ -9,6 +9,9 @@
 namespace loyalty::testing {
 namespace {
 
+const db::Statement doubled{"test.doubled", "SELECT $1::bigint * 2"};
+const db::Statement divided{"test.divided", "SELECT 100 / $1::bigint"};
+
 class LedgerSchema : public ::testing::Test {
  protected:
   void SetUp() override { connection_ = TestDatabase::instance().connect(); }
@@ -170,6 +173,29 @@ TEST_F(LedgerSchema, RunTransactionRetriesRollbacksButNotAStatementThatMayHaveRu
     return attempts;
   };
   EXPECT_EQ(db::run_transaction(*connection_, "deadlocked", deadlocked_at_first), db::transaction_attempts_max);
+}
+
+// db::ReadBatch: the statements go in one round trip, run in the order added, and each callback
+// gets its own statement's rows; a statement that fails throws its SQLSTATE's exception, as
+// db::exec would, so that the executor still tells a deadlock from a bug.
+TEST_F(LedgerSchema, AReadBatchHandsEachStatementItsRowsInOneRoundTripAndFailsAsTheStatementDid) {
+  pqxx::work txn{*connection_};
+  std::vector<std::int64_t> seen;
+  const auto keep = [&](const pqxx::result& rows) { seen.push_back(rows[0][0].as<std::int64_t>()); };
+  db::ReadBatch reads{txn};
+  reads.add(doubled, keep, std::int64_t{21});
+  reads.add(divided, keep, std::int64_t{4});
+  reads.add(doubled, keep, std::int64_t{-5});
+  const auto before = db::statements_sent_total.load();
+  reads.run();
+  EXPECT_EQ(db::statements_sent_total.load() - before, 1u);
+  EXPECT_EQ(seen, (std::vector<std::int64_t>{42, 25, -10}));
+  EXPECT_EQ(db::exec(txn, doubled, std::int64_t{1})[0][0].as<int>(), 2);  // the transaction goes on
+
+  db::ReadBatch failing{txn};
+  failing.add(doubled, keep, std::int64_t{1});
+  failing.add(divided, keep, std::int64_t{0});
+  EXPECT_THROW(failing.run(), pqxx::data_exception);
 }
 
 TEST_F(LedgerSchema, MigratingAgainChangesNothingAndAnEditedMigrationIsRefused) {

@@ -315,7 +315,10 @@ void Executor::run_batch(Worker& worker, std::vector<Job>& all) {
   for (Job& job : all) {
     if (!job.item) batch.push_back(std::move(job));
   }
-  if (batch.size() == 1) {
+  if (!batch.empty() && !ensure_connection(worker)) {
+    // The writes' transaction lost the connection and a new one could not be made.
+    for (Job& job : batch) job.status = JobStatus::database_unavailable;
+  } else if (batch.size() == 1) {
     run_alone(worker, batch.front());
   } else if (batch.size() > 1 && !try_batch(worker, batch)) {
     // A stale pooled connection gets one fresh try, as in run_alone.

@@ -12,7 +12,6 @@
 #include "app/idempotency.hpp"
 #include "platform/assert.hpp"
 #include "platform/database.hpp"
-#include "platform/digest.hpp"
 
 namespace loyalty::api {
 namespace {

@@ -123,17 +123,17 @@ std::optional<IdempotencyClaim> find_idempotency_key(pqxx::transaction_base& txn
 
 IdempotencyClaim claim_idempotency_key(pqxx::transaction_base& txn, const std::string& caller, const std::string& key,
                                        const std::string& request_sha256) {
-  if (!app::claim_keys(txn, {{caller, key, request_sha256}}).empty()) return {};
-  const auto stored = app::read_keys(txn, {{caller, key}});
-  LOYALTY_ASSERT(stored.size() == 1, "an idempotency key that conflicts but cannot be read");
+  const auto stored = app::lock_keys(txn, {{caller, key}});
+  if (stored.empty()) return {};
   return judge_stored(stored[0], request_sha256);
 }
 
 void record_idempotent_reply(pqxx::transaction_base& txn, const std::string& caller, const std::string& key,
-                             const Reply& reply) {
+                             const std::string& request_sha256, const Reply& reply) {
   LOYALTY_ASSERT(reply.message != nullptr && reply.status < 500, "only answers, never failures, are recorded");
   db::WriteBuffer writes{txn};
   app::add_answers(writes, {{{caller, key},
+                             request_sha256,
                              {reply.status, reply.message->GetDescriptor()->full_name(), to_binary(*reply.message)}}});
   writes.flush();
 }

@@ -1,11 +1,11 @@
 // Idempotency keys as the API sees them (their storage is app/idempotency.hpp): a retry with the same key and body gets
 // the first answer and moves nothing again; the same key with another body is 409 idempotency_key_reused.
 //
-// claim() runs first in the request's transaction. It inserts the key's row; a concurrent
-// request with the same key blocks on the row until the first commits (then it finds the
-// answer) or rolls back (then it proceeds itself). A refusal (a 4xx the work answered) is
-// the key's answer too: the request's writes roll back, and the key is recorded with the
-// refusal in a transaction of its own (Service::write). Failures (5xx) are never recorded.
+// claim() runs first in the request's transaction. It locks the key (app::lock_keys); a
+// concurrent request with the same key waits on the lock until the first commits (then it
+// finds the answer) or rolls back (then it proceeds itself). The answer is recorded in the
+// same transaction (record_idempotent_reply). A refusal (a 4xx the work answered) is the
+// key's answer too. Failures (5xx) are never recorded.
 #pragma once
 
 #include <pqxx/pqxx>
@@ -32,8 +32,9 @@ IdempotencyClaim claim_idempotency_key(pqxx::transaction_base& txn, const std::s
 std::optional<IdempotencyClaim> find_idempotency_key(pqxx::transaction_base& txn, const std::string& caller,
                                                      const std::string& key, const std::string& request_sha256);
 
+// Records the answer of a key that claim() locked in this transaction and found unanswered.
 void record_idempotent_reply(pqxx::transaction_base& txn, const std::string& caller, const std::string& key,
-                             const Reply& reply);
+                             const std::string& request_sha256, const Reply& reply);
 
 bool is_valid_idempotency_key(std::string_view key);
 

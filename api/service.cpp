@@ -282,7 +282,7 @@ asio::awaitable<Reply> Service::idempotent_operation(RequestContext& context, st
     } else if (claim.kind == IdempotencyClaim::Kind::reused_with_other_request) {
       answer = problem(409, "idempotency_key_reused", "this Idempotency-Key was used with a different request");
     } else {
-      record_idempotent_reply(txn, scope.caller, *scope.key, reply);
+      record_idempotent_reply(txn, scope.caller, *scope.key, scope.request_hash, reply);
     }
     return Reply::of(200, v1::Health{});  // commits the record; the answer is `answer`
   });

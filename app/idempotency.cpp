@@ -1,16 +1,22 @@
 #include "app/idempotency.hpp"
 
-#include "platform/assert.hpp"
 #include "platform/digest.hpp"
 
 namespace loyalty::app {
 namespace {
 
-const db::Statement insert_claims{
-    "idempotency.claim",
-    "INSERT INTO idempotency_keys (caller, idempotency_key, request_sha256, status_code, response_type, response)"
-    " SELECT c, k, decode(h, 'hex'), 0, '', ''::bytea FROM unnest($1::text[], $2::text[], $3::text[]) AS x(c, k, h)"
-    " ORDER BY c, k ON CONFLICT (caller, idempotency_key) DO NOTHING RETURNING caller, idempotency_key"};
+#define LOYALTY_IDEMPOTENCY_LOCK_CLASS "1769169267"  // "idem" in ASCII, as an int4
+
+// The keys' advisory locks live in a class of their own (the two-int4 form; the service's
+// other advisory locks use the one-bigint form, so the two never meet). Distinct hashes in
+// ascending order, taken row by row in that order (OFFSET 0 keeps the subquery's order):
+// two transactions wait on each other's keys in one order only. Two keys with one hash share
+// a lock, which only serialises them.
+const db::Statement lock_key_hashes{
+    "idempotency.lock",
+    "SELECT pg_advisory_xact_lock(" LOYALTY_IDEMPOTENCY_LOCK_CLASS
+    ", h) FROM (SELECT DISTINCT"
+    " hashtext(c || chr(10) || k) AS h FROM unnest($1::text[], $2::text[]) AS x(c, k) ORDER BY h OFFSET 0) AS locks"};
 
 const db::Statement select_keys{
     "idempotency.select",
@@ -18,15 +24,11 @@ const db::Statement select_keys{
     " FROM idempotency_keys k JOIN unnest($1::text[], $2::text[]) AS x(c, k) ON k.caller = x.c"
     " AND k.idempotency_key = x.k"};
 
-const db::Statement update_answers{
+const db::Statement insert_answers{
     "idempotency.record",
-    "UPDATE idempotency_keys k SET status_code = x.s, response_type = x.t, response = decode(x.b, 'hex')"
-    " FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::text[]) AS x(c, k, s, t, b)"
-    " WHERE k.caller = x.c AND k.idempotency_key = x.k"};
-
-const db::Statement delete_unanswered{"idempotency.release",
-                                      "DELETE FROM idempotency_keys k USING unnest($1::text[], $2::text[]) AS x(c, k)"
-                                      " WHERE k.caller = x.c AND k.idempotency_key = x.k AND k.status_code = 0"};
+    "INSERT INTO idempotency_keys (caller, idempotency_key, request_sha256, status_code, response_type, response)"
+    " SELECT c, k, decode(h, 'hex'), s, t, decode(b, 'hex')"
+    " FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::text[], $6::text[]) AS x(c, k, h, s, t, b)"};
 
 const db::Statement delete_old{"idempotency.purge", "DELETE FROM idempotency_keys WHERE created_at < $1"};
 
@@ -49,16 +51,24 @@ StoredKey stored_key_of(const pqxx::row& row) {
 
 }  // namespace
 
-std::vector<KeyName> claim_keys(pqxx::transaction_base& txn, const std::vector<KeyClaim>& claims) {
-  std::vector<KeyName> claimed;
-  if (claims.empty()) return claimed;
-  const auto column = [&](auto format) { return db::array_literal(claims, format); };
-  for (const auto& row : db::exec(txn, insert_claims, column([](const KeyClaim& c) { return c.caller; }),
-                                  column([](const KeyClaim& c) { return c.key; }),
-                                  column([](const KeyClaim& c) { return to_hex(c.request_sha256); }))) {
-    claimed.push_back({row[0].c_str(), row[1].c_str()});
-  }
-  return claimed;
+std::vector<StoredKey> lock_keys(pqxx::transaction_base& txn, const std::vector<KeyName>& keys) {
+  std::vector<StoredKey> stored;
+  if (keys.empty()) return stored;
+  const auto column = [&](auto format) { return db::array_literal(keys, format); };
+  const auto callers = column([](const KeyName& k) { return k.caller; });
+  const auto names = column([](const KeyName& k) { return k.key; });
+  db::ReadBatch reads{txn};
+  reads.add(
+      lock_key_hashes, [](const pqxx::result&) {}, callers, names);
+  // A statement after the lock's: its snapshot is taken once every lock is held.
+  reads.add(
+      select_keys,
+      [&](const pqxx::result& rows) {
+        for (const auto& row : rows) stored.push_back(stored_key_of(row));
+      },
+      callers, names);
+  reads.run();
+  return stored;
 }
 
 std::vector<StoredKey> read_keys(pqxx::transaction_base& txn, const std::vector<KeyName>& keys) {
@@ -74,27 +84,18 @@ std::vector<StoredKey> read_keys(pqxx::transaction_base& txn, const std::vector<
 
 std::optional<StoredAnswer> answer_for(const StoredKey& stored, const std::string& request_sha256) {
   if (!constant_time_equal(stored.request_sha256, request_sha256)) return std::nullopt;
-  // Status 0 would be a claim of this transaction with no answer yet: a batch meets its own
-  // keys twice only as duplicates (app/write_protocol.cpp), and a committed key always has one.
-  LOYALTY_ASSERT(stored.answer.status != 0, "an idempotency claim without its answer");
   return stored.answer;
 }
 
 void add_answers(db::WriteBuffer& writes, const std::vector<KeyAnswer>& answers) {
   if (answers.empty()) return;
   const auto column = [&](auto format) { return db::array_literal(answers, format); };
-  writes.add(update_answers, column([](const KeyAnswer& a) { return a.name.caller; }),
+  writes.add(insert_answers, column([](const KeyAnswer& a) { return a.name.caller; }),
              column([](const KeyAnswer& a) { return a.name.key; }),
+             column([](const KeyAnswer& a) { return to_hex(a.request_sha256); }),
              column([](const KeyAnswer& a) { return std::to_string(a.answer.status); }),
              column([](const KeyAnswer& a) { return a.answer.type; }),
              column([](const KeyAnswer& a) { return to_hex(a.answer.bytes); }));
-}
-
-void add_releases(db::WriteBuffer& writes, const std::vector<KeyName>& keys) {
-  if (keys.empty()) return;
-  const auto column = [&](auto format) { return db::array_literal(keys, format); };
-  writes.add(delete_unanswered, column([](const KeyName& k) { return k.caller; }),
-             column([](const KeyName& k) { return k.key; }));
 }
 
 long long purge_keys(pqxx::transaction_base& txn, Timestamp older_than) {

@@ -1,7 +1,9 @@
 // Idempotency keys' storage: the table `idempotency_keys`, written only through these
-// functions. A key is claimed with the hash of its request before the work runs and given the
-// work's answer in the same transaction; a failure releases it. What an answer means (a typed
-// message, a replay) is the caller's: here it is a status, a type name and bytes.
+// functions. A key is locked before the work it guards runs (a transaction-scoped advisory
+// lock: memory only, no row), and its answer is inserted once, in the same transaction, when
+// the work has answered; a failure writes nothing and the lock ends with the transaction. What
+// an answer means (a typed message, a replay) is the caller's: here it is a status, a type
+// name and bytes.
 #pragma once
 
 #include <pqxx/pqxx>
@@ -23,18 +25,10 @@ struct StoredAnswer {
   std::string bytes;
 };
 
-struct KeyClaim {
-  std::string caller;
-  std::string key;
-  std::string request_sha256;  // the raw digest of the request
-};
-
 struct StoredKey {
   std::string caller;
   std::string key;
-  std::string request_sha256;
-  // Status 0: claimed in this same transaction and not answered yet (a committed key always
-  // has its answer).
+  std::string request_sha256;  // the raw digest of the request the key was answered for
   StoredAnswer answer;
 };
 
@@ -44,27 +38,29 @@ struct KeyName {
   auto operator<=>(const KeyName&) const = default;
 };
 
-// Claims every key not claimed before, in one statement, in (caller, key) order so that two
-// transactions claiming overlapping keys wait in one order; a key claimed by a transaction in
-// flight makes this wait until it commits or rolls back. Returns the keys claimed now.
-std::vector<KeyName> claim_keys(pqxx::transaction_base& txn, const std::vector<KeyClaim>& claims);
+// Locks every key, one advisory lock per key taken in one statement in one global order (by
+// the key's hash), and then reads the keys already answered: both in one round trip. A key
+// that a transaction in flight holds makes this wait until that transaction ends, and the
+// read, a statement of its own, then sees what it committed. Lock the keys before any row
+// lock of the transaction (docs/ARCHITECTURE.md, "Locks"). Returns the answered keys.
+std::vector<StoredKey> lock_keys(pqxx::transaction_base& txn, const std::vector<KeyName>& keys);
 
-// The stored rows of these keys (any that exist).
+// The stored rows of these keys (any that exist), without locking them.
 std::vector<StoredKey> read_keys(pqxx::transaction_base& txn, const std::vector<KeyName>& keys);
 
 // A stored key judged against a request: the answer to give back when the request is the one
 // the key was claimed with, nullopt when it is another request (the key reused).
 std::optional<StoredAnswer> answer_for(const StoredKey& stored, const std::string& request_sha256);
 
-// Records each key's answer, as one write added to `writes`.
+// Records each key's answer, as one insert added to `writes`. The keys must be locked by this
+// transaction and unanswered (lock_keys): a second answer under one key breaks the primary key
+// and fails the transaction rather than replace the first.
 struct KeyAnswer {
   KeyName name;
+  std::string request_sha256;
   StoredAnswer answer;
 };
 void add_answers(db::WriteBuffer& writes, const std::vector<KeyAnswer>& answers);
-
-// Frees keys claimed in this transaction whose work failed, so that a retry runs again.
-void add_releases(db::WriteBuffer& writes, const std::vector<KeyName>& keys);
 
 // Deletes keys created before `older_than` (the retention job); returns how many.
 long long purge_keys(pqxx::transaction_base& txn, Timestamp older_than);

@@ -19,27 +19,19 @@ KeyName key_of(const Command& command) {
 std::map<std::size_t, std::size_t> claim(pqxx::transaction_base& txn, const std::vector<Command*>& commands) {
   std::map<KeyName, std::size_t> first;
   std::map<std::size_t, std::size_t> duplicates;
-  std::vector<KeyClaim> claims;
+  std::vector<KeyName> keys;
   for (std::size_t i = 0; i < commands.size(); ++i) {
     if (!commands[i]->idempotency) continue;
     const auto [at, inserted] = first.emplace(key_of(*commands[i]), i);
     if (inserted) {
-      claims.push_back(
-          {commands[i]->idempotency->caller, commands[i]->idempotency->key, commands[i]->idempotency->request_sha256});
+      keys.push_back(at->first);
     } else {
       duplicates[i] = at->second;
     }
   }
-  const auto claimed = claim_keys(txn, claims);
-  if (claimed.size() == claims.size()) return duplicates;
-  // Keys answered before (by committed transactions: a claim in flight elsewhere made the
-  // claim wait until it committed or rolled back).
-  const std::set<KeyName> fresh(claimed.begin(), claimed.end());
-  std::vector<KeyName> answered_before;
-  for (const auto& [key, index] : first) {
-    if (!fresh.count(key)) answered_before.push_back(key);
-  }
-  for (const StoredKey& stored : read_keys(txn, answered_before)) {
+  // Keys answered before, by committed transactions (a transaction in flight holding one of
+  // the keys made the lock wait until it ended).
+  for (const StoredKey& stored : lock_keys(txn, keys)) {
     Command& command = *commands[first.at({stored.caller, stored.key})];
     auto answer = answer_for(stored, command.idempotency->request_sha256);
     if (!answer) {
@@ -103,14 +95,13 @@ void run_composite(pqxx::transaction_base& txn, Command& command) {
 void record(db::WriteBuffer& writes, const std::vector<Command*>& commands,
             const std::map<std::size_t, std::size_t>& duplicates) {
   std::vector<KeyAnswer> answered;
-  std::vector<KeyName> unanswered;
   std::vector<audit::AuditRecord> audits;
   for (std::size_t i = 0; i < commands.size(); ++i) {
     const Command& command = *commands[i];
     const bool ran = command.outcome.kind == OutcomeKind::applied || command.outcome.kind == OutcomeKind::refused;
-    if (command.idempotency && !duplicates.count(i)) {
-      if (ran) answered.push_back({key_of(command), command.outcome.answer.stored});
-      if (command.outcome.kind == OutcomeKind::failed) unanswered.push_back(key_of(command));
+    // A failure is never a key's answer: nothing is written, and a retry runs again.
+    if (command.idempotency && !duplicates.count(i) && ran) {
+      answered.push_back({key_of(command), command.idempotency->request_sha256, command.outcome.answer.stored});
     }
     if (command.outcome.kind == OutcomeKind::applied && command.audit) {
       audit::AuditRecord record = *command.audit;
@@ -119,7 +110,6 @@ void record(db::WriteBuffer& writes, const std::vector<Command*>& commands,
     }
   }
   add_answers(writes, answered);
-  add_releases(writes, unanswered);  // a failure is never a key's answer: the key is free for a retry
   audit::record_many(writes, audits);
 }
 

@@ -6,9 +6,10 @@
 // applies the whole batch in one transaction with a number of statements that does not grow
 // with the batch (docs/ARCHITECTURE.md, "The path of one batch"):
 //
-//   1. claim    every idempotency key of the batch in one INSERT … ON CONFLICT DO NOTHING (in
-//               key order); keys already answered are read in one SELECT: their stored answer
-//               is replayed, or 409 when the key came with another request;
+//   1. claim    every idempotency key of the batch locked in one statement (advisory locks in
+//               one global order) and read in the next, one round trip for both: a key
+//               answered before has its stored answer replayed, or 409 when it came with
+//               another request;
 //   2. lock     rows that name holds and members (mall orders: ledger::LeadingRows), then holds,
 //               then every account of every member the batch touches, by account id: one
 //               statement per table in one global order (ledger/batch.hpp);

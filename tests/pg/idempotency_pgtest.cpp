@@ -4,6 +4,8 @@
 #include <set>
 #include <thread>
 
+#include "app/idempotency.hpp"
+#include "platform/database.hpp"
 #include "tests/support/service_fixture.hpp"
 
 namespace loyalty::testing {
@@ -104,6 +106,47 @@ TEST_F(Idempotency, SixteenConcurrentRequestsWithOneKeyMoveValueOnce) {
   auto connection = TestDatabase::instance().connect();
   pqxx::read_transaction txn{*connection};
   EXPECT_EQ(txn.exec_params1("SELECT count(*) FROM entries WHERE member_id = $1", member_id)[0].as<int>(), 1);
+}
+
+// The storage under the protocol: a key locked by a transaction in flight makes a second
+// transaction wait; once the first commits, the second's read (a statement after the lock)
+// sees its answer; once the first rolls back, the key is free and unanswered.
+TEST_F(Idempotency, ASecondKeyLockWaitsForTheFirstTransactionAndThenSeesWhatItCommitted) {
+  for (const bool commit : {true, false}) {
+    const app::KeyName name{"key_storagetest", unique("locked-")};
+    auto first_connection = TestDatabase::instance().connect();
+    pqxx::work first{*first_connection};
+    ASSERT_TRUE(app::lock_keys(first, {name}).empty());
+    db::WriteBuffer writes{first};
+    app::add_answers(writes, {{name, "digest", {201, "loyalty.v1.Adjustment", "bytes"}}});
+    writes.flush();
+
+    std::atomic<bool> second_done{false};
+    std::vector<app::StoredKey> seen;
+    std::thread second_thread{[&] {
+      auto connection = TestDatabase::instance().connect();
+      pqxx::work second{*connection};
+      seen = app::lock_keys(second, {name, {"key_storagetest", unique("other-")}});
+      second_done = true;
+    }};
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_FALSE(second_done.load()) << "the second lock did not wait for the first transaction";
+    if (commit) {
+      first.commit();
+    } else {
+      first.abort();
+    }
+    second_thread.join();
+    if (commit) {
+      ASSERT_EQ(seen.size(), 1u);
+      EXPECT_EQ(seen[0].key, name.key);
+      EXPECT_EQ(seen[0].request_sha256, "digest");
+      EXPECT_EQ(seen[0].answer.status, 201);
+      EXPECT_EQ(seen[0].answer.bytes, "bytes");
+    } else {
+      EXPECT_TRUE(seen.empty());
+    }
+  }
 }
 
 }  // namespace

@@ -42,7 +42,8 @@ struct KeyName {
 // the key's hash), and then reads the keys already answered: both in one round trip. A key
 // that a transaction in flight holds makes this wait until that transaction ends, and the
 // read, a statement of its own, then sees what it committed. Lock the keys before any row
-// lock of the transaction (docs/ARCHITECTURE.md, "Locks"). Returns the answered keys.
+// lock of the transaction (docs/ARCHITECTURE.md, "Several processes, one lock order").
+// Returns the answered keys.
 std::vector<StoredKey> lock_keys(pqxx::transaction_base& txn, const std::vector<KeyName>& keys);
 
 // The stored rows of these keys (any that exist), without locking them.

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <map>
-#include <set>
 
 #include "platform/assert.hpp"
 #include "platform/database.hpp"

@@ -2,6 +2,9 @@
 // bypassed, the migration runner's bookkeeping, and what db::run_transaction retries.
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <limits>
+
 #include "platform/database.hpp"
 #include "platform/migrator.hpp"
 #include "tests/support/test_database.hpp"
@@ -121,6 +124,41 @@ TEST_F(LedgerSchema, PostingsCannotBeAddedToAnEntryOfAnEarlierTransaction) {
                         "SELECT max(entry_id), " +
                         std::to_string(redemptions) + ", 'POINTS', -1 FROM entries"),
             "23000");
+}
+
+// postings.entry_id has no foreign key (0020): the posting trigger is what refuses an entry id
+// that does not exist.
+TEST_F(LedgerSchema, APostingToAnEntryThatDoesNotExistIsRefused) {
+  const auto adjustments = account("system:adjustments", "POINTS");
+  EXPECT_EQ(sqlstate_of("INSERT INTO postings (entry_id, account_id, asset, amount) VALUES (" +
+                        std::to_string(std::numeric_limits<std::int64_t>::max()) + ", " + std::to_string(adjustments) +
+                        ", 'POINTS', 1)"),
+            "23000");
+}
+
+// One foreign key (0020) proves both that a lot's entry exists and that it credited the lot's
+// member.
+TEST_F(LedgerSchema, ALotBelongsToTheMemberOfTheEntryThatCreatedIt) {
+  const auto adjustments = account("system:adjustments", "POINTS");
+  const auto redemptions = account("system:redemptions", "POINTS");
+  {
+    pqxx::work txn{*connection_};
+    txn.exec(
+        "INSERT INTO members (member_id, external_id, created_at) VALUES "
+        "('mem_lotowner000000000000', 'lot-owner', now()), ('mem_lotother000000000000', 'lot-other', now())");
+    txn.commit();
+  }
+  const std::string entry =
+      "INSERT INTO entries (kind, effective_at, member_id) VALUES ('adjustment', now(), 'mem_lotowner000000000000'); "
+      "INSERT INTO postings (entry_id, account_id, asset, amount) VALUES (currval('entries_entry_id_seq'), " +
+      std::to_string(adjustments) + ", 'POINTS', 2), (currval('entries_entry_id_seq'), " + std::to_string(redemptions) +
+      ", 'POINTS', -2); ";
+  const auto lot_of = [](const std::string& member) {
+    return "INSERT INTO lots (member_id, amount, remaining, earned_at, expires_at, entry_id, source) VALUES ('" +
+           member + "', 2, 2, now(), now() + interval '1 year', currval('entries_entry_id_seq'), 'earn')";
+  };
+  EXPECT_EQ(sqlstate_of(entry + lot_of("mem_lotother000000000000")), "23503");
+  EXPECT_EQ(sqlstate_of(entry + lot_of("mem_lotowner000000000000")), "");
 }
 
 TEST_F(LedgerSchema, AMemberAccountCannotBeDebitedBelowZeroEvenBypassingTheService) {

@@ -178,9 +178,10 @@ Order order_of_row(const pqxx::row& row) {
 }
 
 // The entries of each order, by order id.
-std::map<std::string, std::vector<OrderEntry>> entries_of(pqxx::transaction_base& txn, const std::string& ids) {
+// select_entries' rows, by order.
+std::map<std::string, std::vector<OrderEntry>> entries_of(const pqxx::result& rows) {
   std::map<std::string, std::vector<OrderEntry>> by_order;
-  for (const auto& row : db::exec(txn, select_entries, ids)) {
+  for (const auto& row : rows) {
     auto& entries = by_order[row[0].c_str()];
     const auto entry_id = row[1].as<std::int64_t>();
     if (entries.empty() || entries.back().entry_id != entry_id) {
@@ -218,16 +219,34 @@ std::map<std::string, Order> read_full_orders(pqxx::transaction_base& txn, const
   if (order_ids.empty()) return orders;
   const std::string ids = db::array_literal(order_ids);
   bool refunded = false;
-  for (const auto& row : db::exec(txn, select_orders, ids)) {
-    Order order = order_of_row(row);
-    refunded = refunded || order.status == OrderStatus::partially_refunded || order.status == OrderStatus::refunded;
-    const std::string id = order.order_id;
-    orders.emplace(id, std::move(order));
-  }
-  if (orders.empty()) return orders;
-  for (const auto& row : db::exec(txn, select_lines_of_orders, ids)) {
-    orders.at(row[0].c_str()).lines.push_back(line_of_row(row, 1));
-  }
+  // The orders, their lines and their entries in one round trip (lines and entries refer to
+  // their orders, so every row finds its order).
+  db::ReadBatch reads{txn};
+  reads.add(
+      select_orders,
+      [&](const pqxx::result& rows) {
+        for (const auto& row : rows) {
+          Order order = order_of_row(row);
+          refunded =
+              refunded || order.status == OrderStatus::partially_refunded || order.status == OrderStatus::refunded;
+          const std::string id = order.order_id;
+          orders.emplace(id, std::move(order));
+        }
+      },
+      ids);
+  reads.add(
+      select_lines_of_orders,
+      [&](const pqxx::result& rows) {
+        for (const auto& row : rows) orders.at(row[0].c_str()).lines.push_back(line_of_row(row, 1));
+      },
+      ids);
+  reads.add(
+      select_entries,
+      [&](const pqxx::result& rows) {
+        for (auto& [id, entries] : entries_of(rows)) orders.at(id).entries = std::move(entries);
+      },
+      ids);
+  reads.run();
   if (refunded) {  // every refund moves its order to partially_refunded or refunded
     for (const auto& row : db::exec(txn, select_refund_ids, ids)) {
       auto stored = read_refund(txn, row[1].c_str());
@@ -235,7 +254,6 @@ std::map<std::string, Order> read_full_orders(pqxx::transaction_base& txn, const
       orders.at(row[0].c_str()).refunds.push_back(std::move(stored->refund));
     }
   }
-  for (auto& [id, entries] : entries_of(txn, ids)) orders.at(id).entries = std::move(entries);
   return orders;
 }
 

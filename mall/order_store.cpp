@@ -177,8 +177,7 @@ Order order_of_row(const pqxx::row& row) {
   return order;
 }
 
-// The entries of each order, by order id.
-// select_entries' rows, by order.
+// select_entries' rows: the entries of each order, by order id.
 std::map<std::string, std::vector<OrderEntry>> entries_of(const pqxx::result& rows) {
   std::map<std::string, std::vector<OrderEntry>> by_order;
   for (const auto& row : rows) {
@@ -219,8 +218,9 @@ std::map<std::string, Order> read_full_orders(pqxx::transaction_base& txn, const
   if (order_ids.empty()) return orders;
   const std::string ids = db::array_literal(order_ids);
   bool refunded = false;
-  // The orders, their lines and their entries in one round trip (lines and entries refer to
-  // their orders, so every row finds its order).
+  // The orders, their lines and their entries in one round trip. Each read has a snapshot of
+  // its own: a line or entry of an order that committed after the first read is left out, as
+  // that order is.
   db::ReadBatch reads{txn};
   reads.add(
       select_orders,
@@ -237,13 +237,19 @@ std::map<std::string, Order> read_full_orders(pqxx::transaction_base& txn, const
   reads.add(
       select_lines_of_orders,
       [&](const pqxx::result& rows) {
-        for (const auto& row : rows) orders.at(row[0].c_str()).lines.push_back(line_of_row(row, 1));
+        for (const auto& row : rows) {
+          if (const auto found = orders.find(row[0].c_str()); found != orders.end()) {
+            found->second.lines.push_back(line_of_row(row, 1));
+          }
+        }
       },
       ids);
   reads.add(
       select_entries,
       [&](const pqxx::result& rows) {
-        for (auto& [id, entries] : entries_of(rows)) orders.at(id).entries = std::move(entries);
+        for (auto& [id, entries] : entries_of(rows)) {
+          if (const auto found = orders.find(id); found != orders.end()) found->second.entries = std::move(entries);
+        }
       },
       ids);
   reads.run();

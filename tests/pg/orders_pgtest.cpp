@@ -539,6 +539,29 @@ TEST_F(Orders, GettingAnOrderExplainsEveryEntryItCausedAndEachBalances) {
   EXPECT_EQ(get("/v1/orders/no-such-order", api::Role::mall).status, 404);
 }
 
+// A batch answers each order as its decision left it, reading the entries back after its
+// writes (with the hold's entry from an earlier batch, when an order is paid): every answer
+// shows what reading the order shows.
+TEST_F(Orders, TheAnswersOfCreatePayAndCancelShowTheEntriesThatGettingTheOrderShows) {
+  const std::string member_id = member_with_points(5000);
+  const std::string paid_id = unique("order-");
+  const auto created = create(order_body(paid_id, member_id, {{"a", 2, 1000}}, 500, 1500));
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(roles(created.json()), (std::vector<std::string>{"hold"}));
+  EXPECT_EQ(created.json()["entries"], order(paid_id)["entries"]);
+  const auto paid = pay(paid_id);
+  ASSERT_EQ(paid.status, 200) << paid.body;
+  EXPECT_EQ(roles(paid.json()), (std::vector<std::string>{"hold", "capture", "earn"}));
+  EXPECT_EQ(paid.json()["entries"], order(paid_id)["entries"]);
+
+  const std::string cancelled_id = unique("order-");
+  ASSERT_EQ(create(order_body(cancelled_id, member_id, {{"b", 1, 1000}}, 300, 700)).status, 201);
+  const auto cancelled = cancel(cancelled_id);
+  ASSERT_EQ(cancelled.status, 200) << cancelled.body;
+  EXPECT_EQ(roles(cancelled.json()), (std::vector<std::string>{"hold", "release"}));
+  EXPECT_EQ(cancelled.json()["entries"], order(cancelled_id)["entries"]);
+}
+
 TEST_F(Orders, AFullyRefundedOrdersEventIsReversedSoReversingItAgainClawsBackNothing) {
   const std::string member_id = member_with_points(100);
   const std::string order_id = checkout(member_id, {{"a", 2, 5050}}, 100, 10000);

@@ -18,12 +18,7 @@ namespace loyalty::api {
 void Metrics::observe_request(const std::string& route, int status, double seconds) {
   std::lock_guard lock{mutex_};
   ++requests_[{route, status}];
-  Histogram& histogram = latency_[route];
-  for (std::size_t i = 0; i < buckets_seconds.size(); ++i) {
-    if (seconds <= buckets_seconds[i]) ++histogram.counts[i];
-  }
-  ++histogram.count;
-  histogram.sum += seconds;
+  latency_[route].observe(seconds);
 }
 
 void Metrics::count_auth_refusal(const std::string& code) {
@@ -45,18 +40,7 @@ std::string Metrics::render(const db::Executor& executor) const {
   out += "# HELP loyalty_http_request_duration_seconds Time from request read to response ready.\n";
   out += "# TYPE loyalty_http_request_duration_seconds histogram\n";
   for (const auto& [route, histogram] : latency_) {
-    for (std::size_t i = 0; i < buckets_seconds.size(); ++i) {
-      std::snprintf(line, sizeof line, "loyalty_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
-                    route.c_str(), buckets_seconds[i], static_cast<unsigned long long>(histogram.counts[i]));
-      out += line;
-    }
-    std::snprintf(line, sizeof line,
-                  "loyalty_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n"
-                  "loyalty_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
-                  "loyalty_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
-                  route.c_str(), static_cast<unsigned long long>(histogram.count), route.c_str(), histogram.sum,
-                  route.c_str(), static_cast<unsigned long long>(histogram.count));
-    out += line;
+    histogram.render(out, "loyalty_http_request_duration_seconds", "route=\"" + route + "\"");
   }
   out += "# HELP loyalty_auth_refusals_total Refused authentications (401) and authorizations (403) by code.\n";
   out += "# TYPE loyalty_auth_refusals_total counter\n";
@@ -103,6 +87,15 @@ std::string Metrics::render(const db::Executor& executor) const {
                 static_cast<unsigned long long>(db::statements_sent_total.load()),
                 executor.database_reachable() ? 1 : 0, static_cast<long long>(executor.committed_tally()));
   out += line;
+  out +=
+      "# HELP loyalty_db_queue_wait_seconds Time a database job waited in its worker's queue before its batch began.\n"
+      "# TYPE loyalty_db_queue_wait_seconds histogram\n";
+  executor.queue_wait().render(out, "loyalty_db_queue_wait_seconds");
+  out +=
+      "# HELP loyalty_db_batch_duration_seconds Time a database worker took for one batch, from taking its jobs to "
+      "handing back their outcomes after the commit.\n"
+      "# TYPE loyalty_db_batch_duration_seconds histogram\n";
+  executor.batch_duration().render(out, "loyalty_db_batch_duration_seconds");
   return out;
 }
 

@@ -4,13 +4,14 @@
 // sealer's lag, exports running and failed. docs/API.md ("What to alert on") says what to alert on.
 #pragma once
 
-#include <array>
 #include <atomic>
 #include <cstdint>
 #include <map>
 #include <mutex>
 #include <string>
 #include <tuple>
+
+#include "platform/histogram.hpp"
 
 namespace loyalty::db {
 class Executor;
@@ -33,13 +34,6 @@ class Metrics {
   std::string render(const db::Executor& executor) const;
 
  private:
-  static constexpr std::array<double, 12> buckets_seconds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                                             0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
-  struct Histogram {
-    std::array<std::uint64_t, buckets_seconds.size()> counts{};
-    std::uint64_t count = 0;
-    double sum = 0;
-  };
   mutable std::mutex mutex_;
   std::map<std::tuple<std::string, int>, std::uint64_t> requests_;
   std::map<std::string, Histogram> latency_;

@@ -182,7 +182,10 @@ void Executor::run_worker(Worker& worker) {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       continue;
     }
+    const auto began = std::chrono::steady_clock::now();
+    for (const Job& job : batch) queue_wait_.observe(std::chrono::duration<double>(began - job.enqueued).count());
     run_batch(worker, batch);
+    batch_duration_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
     batch.clear();
   }
 }

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "platform/database.hpp"
+#include "platform/histogram.hpp"
 
 namespace loyalty::db {
 
@@ -95,6 +96,10 @@ class Executor {
   std::int64_t committed_tally() const { return committed_tally_.load(); }
   bool database_reachable() const { return reachable_.load(); }
   int workers() const { return static_cast<int>(workers_.size()); }
+  // How long jobs waited in their worker's queue before their batch began, and how long the
+  // worker took for each batch (its transaction or transactions, and handing back outcomes).
+  const Histogram& queue_wait() const { return queue_wait_; }
+  const Histogram& batch_duration() const { return batch_duration_; }
 
  private:
   struct Job {
@@ -104,6 +109,7 @@ class Executor {
     JobStatus status = JobStatus::finished;
     std::exception_ptr error;
     std::int64_t tally_kept = 0;
+    std::chrono::steady_clock::time_point enqueued = std::chrono::steady_clock::now();
   };
   struct Worker {
     std::mutex mutex;
@@ -135,6 +141,8 @@ class Executor {
   std::atomic<std::int64_t> jobs_{0};
   std::atomic<std::int64_t> committed_tally_{0};
   std::atomic<bool> reachable_{false};
+  Histogram queue_wait_;
+  Histogram batch_duration_;
 };
 
 // A stable routing key for a string (FNV-1a).

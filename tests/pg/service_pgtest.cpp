@@ -101,6 +101,14 @@ TEST_F(Service, HealthReadinessAndMetricsAnswer) {
   EXPECT_NE(metrics.body.find("loyalty_http_request_duration_seconds_bucket"), std::string::npos);
   EXPECT_NE(metrics.body.find("loyalty_ledger_entries_committed_total"), std::string::npos);
   EXPECT_NE(metrics.body.find("loyalty_db_queue_jobs"), std::string::npos);
+  // The member's creation went through a worker: it waited in a queue and ran in a batch.
+  for (const char* histogram : {"loyalty_db_queue_wait_seconds", "loyalty_db_batch_duration_seconds"}) {
+    const std::string count_line = std::string("\n") + histogram + "_count ";
+    const auto at = metrics.body.find(count_line);
+    ASSERT_NE(at, std::string::npos) << histogram;
+    EXPECT_GE(std::stoll(metrics.body.substr(at + count_line.size())), 1) << histogram;
+    EXPECT_NE(metrics.body.find(std::string(histogram) + "_bucket{le=\"+Inf\"}"), std::string::npos) << histogram;
+  }
 }
 
 TEST_F(Service, ACallerOverItsRateIsToldToWait) {

@@ -146,7 +146,8 @@ void lock_leading(ledger::Batch& batch, Subjects& subjects) {
 
 }  // namespace
 
-void apply_batch(pqxx::transaction_base& txn, const std::vector<db::BatchItem*>& items) {
+void apply_batch(pqxx::transaction_base& txn, const std::vector<db::BatchItem*>& items,
+                 const std::function<void()>& locked) {
   std::vector<Command*> commands;
   for (db::BatchItem* item : items) {
     auto* command = dynamic_cast<Command*>(item);
@@ -170,6 +171,7 @@ void apply_batch(pqxx::transaction_base& txn, const std::vector<db::BatchItem*>&
   const auto hold_members = batch.hold_members();
   members.insert(members.end(), hold_members.begin(), hold_members.end());
   batch.lock_members(members);
+  locked();  // another worker may gather its batch now
   std::vector<std::string> points_members = subjects.points_members;
   points_members.insert(points_members.end(), hold_members.begin(), hold_members.end());
   batch.prefetch_points(points_members, latest);

@@ -119,7 +119,9 @@ class Command : public db::BatchItem {
 };
 
 // The executor's batch applier (db::ExecutorOptions::apply_batch). Every item is a Command.
-void apply_batch(pqxx::transaction_base& txn, const std::vector<db::BatchItem*>& items);
+// `locked` is called once the batch holds its keys' and rows' locks (db::BatchApplier).
+void apply_batch(
+    pqxx::transaction_base& txn, const std::vector<db::BatchItem*>& items, const std::function<void()>& locked = [] {});
 
 // A native command made of a decision function and an encoding: Decide(batch) returns a
 // ledger::Result-like value; Encode(batch, result) makes the answer.

@@ -1,6 +1,7 @@
 // Worker threads, batching, savepoints, retries and the commit.
 #include "platform/executor.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 #include "platform/assert.hpp"
@@ -67,8 +68,9 @@ bool Executor::try_items(Worker& worker, std::vector<Job*>& items) {
       use_generic_plans(worker, options_.generic_plans_for_writes);
       pqxx::work txn{*worker.connection, "batch"};
       take_tally();
-      options_.apply_batch(txn, batch);
+      options_.apply_batch(txn, batch, [&worker] { pass_turn(worker); });
       const std::int64_t tallied = take_tally();
+      pass_turn(worker);
       txn.commit();
       committed_tally_ += tallied;
       for (Job* job : items) job->status = JobStatus::finished;
@@ -155,7 +157,15 @@ void Executor::run_worker(Worker& worker) {
     {
       std::unique_lock lock{worker.mutex};
       worker.wake.wait(lock, [&] { return stopping_ || !worker.queue.empty(); });
-      if (stopping_ && worker.queue.empty()) return;
+    }
+    // The jobs that arrive while another worker gathers wait for this worker's turn.
+    worker.turn = std::unique_lock{gathering_turn_};
+    {
+      std::unique_lock lock{worker.mutex};
+      if (stopping_ && worker.queue.empty()) {
+        pass_turn(worker);
+        return;
+      }
       const auto take = [&] {
         while (!worker.queue.empty() && static_cast<int>(batch.size()) < options_.batch_jobs_max) {
           batch.push_back(std::move(worker.queue.front()));
@@ -172,10 +182,19 @@ void Executor::run_worker(Worker& worker) {
         });
         take();
       }
-      worker.last_batch_jobs = static_cast<int>(batch.size());
     }
+    gather_writes(worker, batch);
+    if (batch.empty()) {  // another gatherer took this worker's writes
+      pass_turn(worker);
+      continue;
+    }
+    worker.last_batch_jobs = static_cast<int>(batch.size());
     queued_ -= static_cast<std::int64_t>(batch.size());
+    if (std::none_of(batch.begin(), batch.end(), [](const Job& job) { return job.item != nullptr; })) {
+      pass_turn(worker);  // only writes gather behind their locks
+    }
     if (!ensure_connection(worker)) {
+      pass_turn(worker);
       for (Job& job : batch) job.done(JobStatus::database_unavailable, nullptr);
       batch.clear();
       // Do not spin while the database is away; the next batch tries again.
@@ -185,9 +204,34 @@ void Executor::run_worker(Worker& worker) {
     const auto began = std::chrono::steady_clock::now();
     for (const Job& job : batch) queue_wait_.observe(std::chrono::duration<double>(began - job.enqueued).count());
     run_batch(worker, batch);
+    pass_turn(worker);
     batch_duration_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
     batch.clear();
   }
+}
+
+// The gatherer also takes the writes waiting in every other worker's queue (their other jobs
+// stay, routed as they were), so that the writes that arrived while the turn was taken meet in
+// one batch; then the batch is put in the order the jobs arrived in.
+void Executor::gather_writes(Worker& gatherer, std::vector<Job>& batch) {
+  const bool writes = std::any_of(batch.begin(), batch.end(), [](const Job& job) { return job.item != nullptr; });
+  if (!batch.empty() && !writes) return;  // a batch of other jobs gathers nothing
+  const auto own = batch.size();
+  for (auto& other : workers_) {
+    if (other.get() == &gatherer) continue;
+    std::lock_guard lock{other->mutex};
+    for (auto job = other->queue.begin();
+         job != other->queue.end() && static_cast<int>(batch.size()) < options_.batch_jobs_max;) {
+      if (!job->item) {
+        ++job;
+        continue;
+      }
+      batch.push_back(std::move(*job));
+      job = other->queue.erase(job);
+    }
+  }
+  if (batch.size() == own) return;
+  std::stable_sort(batch.begin(), batch.end(), [](const Job& a, const Job& b) { return a.enqueued < b.enqueued; });
 }
 
 // The savepoint is managed with plain SQL: libpqxx 6.4's subtransaction begins lazily and

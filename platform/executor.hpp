@@ -9,9 +9,21 @@
 // Other jobs (reads, and operations of their own) run in one transaction, each in its own
 // savepoint: a job that refuses (returns false) or fails rolls back to its savepoint.
 // Completions are delivered only after the commit, so no caller ever sees an answer for
-// writes that did not become durable. Jobs are routed to workers by a key (the member, or the
-// resource) so that jobs touching the same rows meet in the same worker instead of waiting on
-// each other's locks across open transactions.
+// writes that did not become durable.
+//
+// Routing. Jobs are routed to workers by a key (the member, or the resource), so that other
+// jobs touching the same rows meet in the same worker instead of waiting on each other's locks
+// across open transactions.
+//
+// Gathering turn. One worker at a time gathers a batch of writes: it takes the turn before it
+// takes its jobs, takes the writes waiting in every other worker's queue too (in the order
+// they arrived), and passes the turn on once its batch holds its locks (the applier says so),
+// before the batch's reads, writes and commit. The writes that arrive meanwhile wait, and meet
+// in the next batch: bigger batches, so fewer statements and commits per request, while the
+// batches that hold their locks still write and commit side by side. A later batch that
+// touches a member of an earlier one waits for its row locks, as the batch of another process
+// does; every batch takes its locks in one global order, so neither deadlocks. A batch of
+// other jobs passes the turn on at once.
 #pragma once
 
 #include <pqxx/pqxx>
@@ -48,8 +60,12 @@ class BatchItem {
   virtual ~BatchItem() = default;
 };
 
-// Applies a batch of writes inside `txn` (the worker commits). Throws to fail the batch.
-using BatchApplier = std::function<void(pqxx::transaction_base& txn, const std::vector<BatchItem*>& items)>;
+// Applies a batch of writes inside `txn` (the worker commits). Throws to fail the batch. Calls
+// `locked` once the batch holds the locks it takes before deciding (its keys and rows), which
+// lets another worker gather its batch; calling it again, or not at all, is harmless (the
+// turn passes at the commit then).
+using BatchApplier = std::function<void(pqxx::transaction_base& txn, const std::vector<BatchItem*>& items,
+                                        const std::function<void()>& locked)>;
 
 struct ExecutorOptions {
   std::string database_url;
@@ -117,12 +133,17 @@ class Executor {
     std::deque<Job> queue;
     std::thread thread;
     std::unique_ptr<pqxx::connection> connection;
-    int last_batch_jobs = 0;     // jobs in the batch this worker began last
-    bool generic_plans = false;  // the connection's plan_cache_mode is force_generic_plan
+    int last_batch_jobs = 0;            // jobs in the batch this worker began last
+    bool generic_plans = false;         // the connection's plan_cache_mode is force_generic_plan
+    std::unique_lock<std::mutex> turn;  // the gathering turn, while this worker holds it
   };
   static bool lingering_pays(const Worker& worker) { return worker.last_batch_jobs > 1; }
+  static void pass_turn(Worker& worker) {
+    if (worker.turn.owns_lock()) worker.turn.unlock();
+  }
 
   void run_worker(Worker& worker);
+  void gather_writes(Worker& gatherer, std::vector<Job>& batch);
   bool ensure_connection(Worker& worker);
   static void use_generic_plans(Worker& worker, bool wanted);
   void run_batch(Worker& worker, std::vector<Job>& batch);
@@ -141,6 +162,7 @@ class Executor {
   std::atomic<std::int64_t> jobs_{0};
   std::atomic<std::int64_t> committed_tally_{0};
   std::atomic<bool> reachable_{false};
+  std::mutex gathering_turn_;  // held by the worker that gathers a batch (see the top of this file)
   Histogram queue_wait_;
   Histogram batch_duration_;
 };

@@ -190,9 +190,7 @@ void Executor::run_worker(Worker& worker) {
     }
     worker.last_batch_jobs = static_cast<int>(batch.size());
     queued_ -= static_cast<std::int64_t>(batch.size());
-    if (std::none_of(batch.begin(), batch.end(), [](const Job& job) { return job.item != nullptr; })) {
-      pass_turn(worker);  // only writes gather behind their locks
-    }
+    if (!has_writes(batch)) pass_turn(worker);  // only writes gather behind their locks
     if (!ensure_connection(worker)) {
       pass_turn(worker);
       for (Job& job : batch) job.done(JobStatus::database_unavailable, nullptr);
@@ -214,8 +212,7 @@ void Executor::run_worker(Worker& worker) {
 // stay, routed as they were), so that the writes that arrived while the turn was taken meet in
 // one batch; then the batch is put in the order the jobs arrived in.
 void Executor::gather_writes(Worker& gatherer, std::vector<Job>& batch) {
-  const bool writes = std::any_of(batch.begin(), batch.end(), [](const Job& job) { return job.item != nullptr; });
-  if (!batch.empty() && !writes) return;  // a batch of other jobs gathers nothing
+  if (!batch.empty() && !has_writes(batch)) return;  // a batch of other jobs gathers nothing
   const auto own = batch.size();
   for (auto& other : workers_) {
     if (other.get() == &gatherer) continue;

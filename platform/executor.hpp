@@ -28,6 +28,7 @@
 
 #include <pqxx/pqxx>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -138,6 +139,9 @@ class Executor {
     std::unique_lock<std::mutex> turn;  // the gathering turn, while this worker holds it
   };
   static bool lingering_pays(const Worker& worker) { return worker.last_batch_jobs > 1; }
+  static bool has_writes(const std::vector<Job>& batch) {
+    return std::any_of(batch.begin(), batch.end(), [](const Job& job) { return job.item != nullptr; });
+  }
   static void pass_turn(Worker& worker) {
     if (worker.turn.owns_lock()) worker.turn.unlock();
   }

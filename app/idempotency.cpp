@@ -53,22 +53,26 @@ StoredKey stored_key_of(const pqxx::row& row) {
 
 std::vector<StoredKey> lock_keys(pqxx::transaction_base& txn, const std::vector<KeyName>& keys) {
   std::vector<StoredKey> stored;
-  if (keys.empty()) return stored;
+  db::ReadBatch reads{txn};
+  lock_keys(reads, keys, stored);
+  reads.run();
+  return stored;
+}
+
+void lock_keys(db::ReadBatch& reads, const std::vector<KeyName>& keys, std::vector<StoredKey>& answered) {
+  if (keys.empty()) return;
   const auto column = [&](auto format) { return db::array_literal(keys, format); };
   const auto callers = column([](const KeyName& k) { return k.caller; });
   const auto names = column([](const KeyName& k) { return k.key; });
-  db::ReadBatch reads{txn};
   reads.add(
       lock_key_hashes, [](const pqxx::result&) {}, callers, names);
   // A statement after the lock's: its snapshot is taken once every lock is held.
   reads.add(
       select_keys,
-      [&](const pqxx::result& rows) {
-        for (const auto& row : rows) stored.push_back(stored_key_of(row));
+      [&answered](const pqxx::result& rows) {
+        for (const auto& row : rows) answered.push_back(stored_key_of(row));
       },
       callers, names);
-  reads.run();
-  return stored;
 }
 
 std::vector<StoredKey> read_keys(pqxx::transaction_base& txn, const std::vector<KeyName>& keys) {

@@ -45,6 +45,9 @@ struct KeyName {
 // lock of the transaction (docs/ARCHITECTURE.md, "Several processes, one lock order").
 // Returns the answered keys.
 std::vector<StoredKey> lock_keys(pqxx::transaction_base& txn, const std::vector<KeyName>& keys);
+// The same two statements added to `reads`, so that they travel with the statements that
+// follow them (a batch's row locks): the answered keys are in `answered` once `reads` ran.
+void lock_keys(db::ReadBatch& reads, const std::vector<KeyName>& keys, std::vector<StoredKey>& answered);
 
 // The stored rows of these keys (any that exist), without locking them.
 std::vector<StoredKey> read_keys(pqxx::transaction_base& txn, const std::vector<KeyName>& keys);

@@ -14,24 +14,33 @@ KeyName key_of(const Command& command) {
   return {command.idempotency->caller, command.idempotency->key};
 }
 
-// Step 1. Returns, per command index, the earlier command of the batch with the same key.
-std::map<std::size_t, std::size_t> claim(pqxx::transaction_base& txn, const std::vector<Command*>& commands) {
-  std::map<KeyName, std::size_t> first;
+// Step 1, the keys' part. `duplicates`: per command index, the earlier command of the batch
+// with the same key.
+struct Claim {
   std::map<std::size_t, std::size_t> duplicates;
+  std::map<KeyName, std::size_t> first;
+  std::vector<StoredKey> answered;  // once the reads ran
+};
+
+void claim(db::ReadBatch& reads, const std::vector<Command*>& commands, Claim& claim) {
   std::vector<KeyName> keys;
   for (std::size_t i = 0; i < commands.size(); ++i) {
     if (!commands[i]->idempotency) continue;
-    const auto [at, inserted] = first.emplace(key_of(*commands[i]), i);
+    const auto [at, inserted] = claim.first.emplace(key_of(*commands[i]), i);
     if (inserted) {
       keys.push_back(at->first);
     } else {
-      duplicates[i] = at->second;
+      claim.duplicates[i] = at->second;
     }
   }
-  // Keys answered before, by committed transactions (a transaction in flight holding one of
-  // the keys made the lock wait until it ended).
-  for (const StoredKey& stored : lock_keys(txn, keys)) {
-    Command& command = *commands[first.at({stored.caller, stored.key})];
+  lock_keys(reads, keys, claim.answered);
+}
+
+// Keys answered before, by committed transactions (a transaction in flight holding one of the
+// keys made the lock wait until it ended): their commands are replayed, or refused as reused.
+void settle_claim(const std::vector<Command*>& commands, const Claim& claim) {
+  for (const StoredKey& stored : claim.answered) {
+    Command& command = *commands[claim.first.at({stored.caller, stored.key})];
     auto answer = answer_for(stored, command.idempotency->request_sha256);
     if (!answer) {
       command.outcome.kind = OutcomeKind::key_reused;
@@ -40,7 +49,6 @@ std::map<std::size_t, std::size_t> claim(pqxx::transaction_base& txn, const std:
     command.outcome.kind = OutcomeKind::replayed;
     command.outcome.replay = std::move(*answer);
   }
-  return duplicates;
 }
 
 bool pending(const Command& command) {
@@ -155,30 +163,44 @@ void apply_batch(pqxx::transaction_base& txn, const std::vector<db::BatchItem*>&
     command->outcome = Outcome{};  // a retried batch starts over
     commands.push_back(command);
   }
-  const auto duplicates = claim(txn, commands);
-
-  Subjects subjects;
-  Timestamp latest{};
+  // Steps 1 to 3 in as few round trips as their dependencies allow: the keys' locks, the
+  // rows', the ids the batch will need and what its capabilities prefetch, in one round trip
+  // unless rows that name holds and members must be locked first (mall orders).
+  Claim claimed;
+  db::ReadBatch reads{txn};
+  claim(reads, commands, claimed);
+  const auto& duplicates = claimed.duplicates;
+  Subjects subjects;  // of every command with a key of its own: one found answered locks a little more
+  Timestamp earliest = Timestamp::max(), latest{};
+  std::int64_t natives = 0;
   for (std::size_t i = 0; i < commands.size(); ++i) {
-    if (!pending(*commands[i]) || duplicates.count(i)) continue;
+    if (duplicates.count(i)) continue;
     commands[i]->declare(subjects);
+    earliest = std::min(earliest, commands[i]->received_at);
     latest = std::max(latest, commands[i]->received_at);
+    if (commands[i]->native()) ++natives;
   }
   ledger::Batch batch{txn};
-  lock_leading(batch, subjects);
-  batch.lock_holds(subjects.holds);
-  std::vector<std::string> members = subjects.members;
-  const auto hold_members = batch.hold_members();
-  members.insert(members.end(), hold_members.begin(), hold_members.end());
-  batch.lock_members(members);
-  locked();  // another worker may gather its batch now
-  std::vector<std::string> points_members = subjects.points_members;
-  points_members.insert(points_members.end(), hold_members.begin(), hold_members.end());
-  batch.prefetch_points(points_members, latest);
-
+  const bool claim_first = !subjects.leading.empty();
+  if (claim_first) {
+    reads.run();
+    settle_claim(commands, claimed);
+    lock_leading(batch, subjects);
+  }
+  batch.lock(reads, subjects.holds, subjects.members);
+  batch.reserve_ids(reads, natives, natives);  // most native commands post one entry and at most one lot
   for (std::size_t i = 0; i < commands.size(); ++i) {
     if (pending(*commands[i]) && !duplicates.count(i) && commands[i]->native()) commands[i]->prepare(batch);
   }
+  batch.prefetch_extensions(reads, earliest);
+  reads.run();
+  if (!claim_first) settle_claim(commands, claimed);
+  locked();  // another worker may gather its batch now
+  std::vector<std::string> points_members = subjects.points_members;
+  const auto hold_members = batch.hold_members();
+  points_members.insert(points_members.end(), hold_members.begin(), hold_members.end());
+  batch.prefetch_points(points_members, latest);
+
   std::vector<Command*> decided;
   for (std::size_t i = 0; i < commands.size(); ++i) {
     Command& command = *commands[i];

@@ -7,19 +7,26 @@
 // with the batch (docs/ARCHITECTURE.md, "The path of one batch"):
 //
 //   1. claim    every idempotency key of the batch locked in one statement (advisory locks in
-//               one global order) and read in the next, one round trip for both: a key
-//               answered before has its stored answer replayed, or 409 when it came with
-//               another request;
+//               one global order) and read in the next: a key answered before has its stored
+//               answer replayed, or 409 when it came with another request;
 //   2. lock     rows that name holds and members (mall orders: ledger::LeadingRows), then holds,
 //               then every account of every member the batch touches, by account id: one
-//               statement per table in one global order (ledger/batch.hpp);
-//   3. prefetch lapsed holds, hold lots, spendable lots — set-based;
+//               statement per table in one global order (ledger/batch.hpp); ids for the
+//               entries and lots the batch will write are reserved with them;
+//   3. prefetch what the capabilities' decisions read (events: which event ids exist, days,
+//               tier rows), then lapsed holds, hold lots, spendable lots — set-based;
 //   4. decide   native commands, in arrival order, in memory: a refusal changes nothing and
 //               the others go on, no savepoint needed;
 //   5. write    entries, postings, lots, holds (ledger::Batch::write);
 //   6. run      composite commands (orders, exchanges, …) that still issue their own SQL, each
 //               in a savepoint, after their members were locked in step 2;
 //   7. record   every answer under its key, and the audit records, in one statement each.
+//
+// Steps 1 to 3's first part travel in ONE round trip (db::ReadBatch): their statements run in
+// the order above, so the lock order holds, and what a later one needs from an earlier one it
+// reads in SQL (the holds' members). Rows that name holds and members are the exception: the
+// keys go first, then those rows, then the rest. A command whose key turns out answered was
+// locked and prefetched for with the others; it is not decided.
 //
 // The worker then commits once and answers every command of the batch.
 #pragma once
@@ -103,8 +110,9 @@ class Command : public db::BatchItem {
   Outcome outcome;  // set by apply_batch
 
   virtual void declare(Subjects& subjects) const = 0;
-  // Called for every command of the batch once everything is locked, before the first
-  // decision: a command registers what its capability must prefetch for the whole batch.
+  // Called for every command of the batch before its rows are locked and read, once the
+  // leading rows are (app::apply_batch): a command registers what its capability must
+  // prefetch for the whole batch. A command whose key turns out answered may have been asked.
   virtual void prepare(ledger::Batch& batch) { (void)batch; }
   // Native commands: decide against the batch; refusals must change nothing. Answers that
   // need ids (entry ids) are completed by answer() after the batch is written.

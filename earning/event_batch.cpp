@@ -93,14 +93,20 @@ void EventBatch::want(const Event& event) {
 }
 
 void EventBatch::prefetch(Timestamp now) {
+  db::ReadBatch reads{batch_.transaction()};
+  prefetch(reads, now);
+  reads.run();
+}
+
+void EventBatch::prefetch(db::ReadBatch& reads, Timestamp now) {
+  if (prefetched_) return;
   prefetched_ = true;
-  pqxx::transaction_base& txn = batch_.transaction();
   const program::Program& program = program_->program;
   std::vector<std::string> event_ids, member_ids;
   std::map<std::string, sys_days> rule_from;  // capped rule → first day any event's period needs
   for (const Event& event : wanted_) {
     event_ids.push_back(event.event_id);
-    if (batch_.member(event.member_id)) member_ids.push_back(event.member_id);
+    member_ids.push_back(event.member_id);  // locked, or being locked in the same round trip
     for (const auto& rule : program.rules) {
       if (!rule.cap || !earns_on(rule, event.type)) continue;
       const sys_days from = day_of(cap_period(rule.cap->period, event.occurred_at).first);
@@ -119,13 +125,11 @@ void EventBatch::prefetch(Timestamp now) {
     rules.push_back(rule);
     rule_days.push_back(format_date(from));
   }
-  db::ReadBatch reads{txn};
   reads.add(
       prefetch_all, [this](const pqxx::result& rows) { use_prefetched(rows); }, db::array_literal(event_ids),
       db::array_literal(member_ids), format_date(window_from), db::array_literal(rules), db::array_literal(rule_days));
   // The tier rows are locked after the accounts, as ledger/batch.hpp's lock order has it.
   tiers_.prefetch(member_ids, reads);
-  reads.run();
 }
 
 void EventBatch::use_prefetched(const pqxx::result& rows) {

@@ -89,6 +89,10 @@ class EventBatch : public ledger::Batch::Extension {
   // nullopt when it would record it (or replay it). A decision that must change nothing when
   // the event is refused asks this before it changes anything else.
   std::optional<EventRefusal> refusal(const Event& event, Timestamp now, const EventBounds& bounds);
+  // Adds what the decisions of the events wanted so far read to `reads` (ledger::Batch's
+  // prefetch phase): which event ids exist, the members' days and their tier rows, locked.
+  // Decisions made at `now` or later find what they need in it.
+  void prefetch(db::ReadBatch& reads, Timestamp now) override;
   void write() override;
 
  private:

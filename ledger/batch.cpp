@@ -19,9 +19,13 @@ const db::Statement lock_holds_by_id{
     "SELECT hold_id, member_id, status, amount, captured_amount, reference, expires_at, created_at, closed_at"
     " FROM holds WHERE hold_id = ANY($1::text[]) ORDER BY hold_id FOR UPDATE"};
 
+// The members named, and the members of the holds named (locked by the statement before, in
+// the same round trip; a hold's member never changes).
 const db::Statement lock_accounts_of_members{"batch.lock_accounts",
                                              "SELECT member_id, asset, part, account_id, balance FROM accounts"
-                                             " WHERE member_id = ANY($1::text[]) ORDER BY account_id FOR UPDATE"};
+                                             " WHERE member_id = ANY(ARRAY(SELECT unnest($1::text[])"
+                                             "   UNION SELECT member_id FROM holds WHERE hold_id = ANY($2::text[])))"
+                                             " ORDER BY account_id FOR UPDATE"};
 
 // Lapsed holds are taken after the accounts, so never waited on: SKIP LOCKED.
 const db::Statement lock_lapsed_holds{
@@ -122,13 +126,59 @@ std::string text_of(std::int64_t value) {
 
 }  // namespace
 
-void Batch::lock_holds(const std::vector<std::string>& hold_ids) {
+void Batch::add_hold_lock(db::ReadBatch& reads, std::vector<std::string> hold_ids) {
+  std::erase_if(hold_ids, [&](const std::string& id) { return holds_.count(id) > 0; });
   if (hold_ids.empty()) return;
-  for (const auto& row : db::exec(txn_, lock_holds_by_id, db::array_literal(hold_ids))) {
-    Hold hold = hold_of_row(row);
-    const std::string id = hold.hold_id;
-    holds_.try_emplace(id, HoldState{std::move(hold)});
-  }
+  reads.add(
+      lock_holds_by_id,
+      [this](const pqxx::result& rows) {
+        for (const auto& row : rows) {
+          Hold hold = hold_of_row(row);
+          const std::string id = hold.hold_id;
+          holds_.try_emplace(id, HoldState{std::move(hold)});
+        }
+      },
+      db::array_literal(hold_ids));
+}
+
+void Batch::add_account_lock(db::ReadBatch& reads, std::vector<std::string> member_ids,
+                             const std::vector<std::string>& hold_ids) {
+  std::sort(member_ids.begin(), member_ids.end());
+  member_ids.erase(std::unique(member_ids.begin(), member_ids.end()), member_ids.end());
+  std::erase_if(member_ids, [&](const std::string& id) { return members_.count(id) > 0; });
+  if (member_ids.empty() && hold_ids.empty()) return;
+  std::set<std::string> locked_before;
+  for (const auto& [id, member] : members_) locked_before.insert(id);
+  reads.add(
+      lock_accounts_of_members,
+      [this, locked_before = std::move(locked_before)](const pqxx::result& rows) {
+        for (const auto& row : rows) {
+          const std::string_view asset = row[1].c_str();
+          if (asset != points_asset && asset != growth_asset) continue;
+          if (locked_before.count(row[0].c_str())) continue;  // a hold's member, locked already
+          remember_account(members_[row[0].c_str()], row[2].c_str(), asset, row[3].as<std::int64_t>(),
+                           row[4].as<std::int64_t>());
+        }
+        // The map's nodes never move, so the balance pointers above stay valid.
+        for (const auto& [id, member] : members_) {
+          LOYALTY_ASSERT(member.points.available.account_id != 0 && member.growth.available.account_id != 0,
+                         "a member without an available account of each asset");
+        }
+      },
+      db::array_literal(member_ids), db::array_literal(hold_ids));
+}
+
+void Batch::lock(db::ReadBatch& reads, std::vector<std::string> hold_ids, std::vector<std::string> member_ids) {
+  std::sort(hold_ids.begin(), hold_ids.end());
+  hold_ids.erase(std::unique(hold_ids.begin(), hold_ids.end()), hold_ids.end());
+  add_hold_lock(reads, hold_ids);
+  add_account_lock(reads, std::move(member_ids), hold_ids);
+}
+
+void Batch::lock_holds(const std::vector<std::string>& hold_ids) {
+  db::ReadBatch reads{txn_};
+  add_hold_lock(reads, hold_ids);
+  reads.run();
 }
 
 std::vector<std::string> Batch::hold_members() const {
@@ -148,21 +198,39 @@ void Batch::remember_account(MemberAccounts& member, const std::string& part, st
 }
 
 void Batch::lock_members(std::vector<std::string> member_ids) {
-  std::sort(member_ids.begin(), member_ids.end());
-  member_ids.erase(std::unique(member_ids.begin(), member_ids.end()), member_ids.end());
-  std::erase_if(member_ids, [&](const std::string& id) { return members_.count(id) > 0; });
-  if (member_ids.empty()) return;
-  for (const auto& row : db::exec(txn_, lock_accounts_of_members, db::array_literal(member_ids))) {
-    const std::string_view asset = row[1].c_str();
-    if (asset != points_asset && asset != growth_asset) continue;
-    remember_account(members_[row[0].c_str()], row[2].c_str(), asset, row[3].as<std::int64_t>(),
-                     row[4].as<std::int64_t>());
+  db::ReadBatch reads{txn_};
+  add_account_lock(reads, std::move(member_ids), {});
+  reads.run();
+}
+
+void Batch::reserve_ids(db::ReadBatch& reads, std::int64_t entries, std::int64_t lots) {
+  if (entries == 0 && lots == 0) return;
+  reads.add(
+      allocate_ids,
+      [this](const pqxx::result& rows) {
+        created_at_ = db::time_of(rows[0][0]);
+        for (const auto id : numbers_of(rows[0][1])) reserved_entry_ids_.push_back(id);
+        for (const auto id : numbers_of(rows[0][2])) reserved_lot_ids_.push_back(id);
+      },
+      entries, lots);
+}
+
+void Batch::take_ids() {
+  const auto short_of = [](const std::vector<std::int64_t>& reserved, std::size_t wanted) {
+    return static_cast<std::int64_t>(wanted > reserved.size() ? wanted - reserved.size() : 0);
+  };
+  const std::int64_t entries = short_of(reserved_entry_ids_, entries_.size());
+  const std::int64_t lots = short_of(reserved_lot_ids_, new_lots_.size());
+  if (entries > 0 || lots > 0 || !created_at_) {
+    const auto row = db::exec(txn_, allocate_ids, entries, lots)[0];
+    created_at_ = db::time_of(row[0]);
+    for (const auto id : numbers_of(row[1])) reserved_entry_ids_.push_back(id);
+    for (const auto id : numbers_of(row[2])) reserved_lot_ids_.push_back(id);
   }
-  // The map's nodes never move, so the balance pointers above stay valid.
-  for (const auto& [id, member] : members_) {
-    LOYALTY_ASSERT(member.points.available.account_id != 0 && member.growth.available.account_id != 0,
-                   "a member without an available account of each asset");
-  }
+  LOYALTY_ASSERT(reserved_entry_ids_.size() >= entries_.size() && reserved_lot_ids_.size() >= new_lots_.size(),
+                 "the sequences gave fewer ids than asked");
+  entry_ids_.assign(reserved_entry_ids_.begin(), reserved_entry_ids_.begin() + std::ssize(entries_));
+  lot_ids_.assign(reserved_lot_ids_.begin(), reserved_lot_ids_.begin() + std::ssize(new_lots_));
 }
 
 bool Batch::prefetch_lapsed_holds(const std::vector<std::string>& member_ids, Timestamp as_of) {
@@ -220,6 +288,10 @@ void Batch::prefetch_points(const std::vector<std::string>& member_ids, Timestam
     if (!found->second.empty() && found->second.back().lot_id == lot.lot_id) continue;
     found->second.push_back(lot);
   }
+}
+
+void Batch::prefetch_extensions(db::ReadBatch& reads, Timestamp as_of) {
+  for (Extension* extension : extension_order_) extension->prefetch(reads, as_of);
 }
 
 void Batch::read_remaining_lots(const std::string& member_id) {
@@ -439,21 +511,12 @@ void Batch::stage() {
     LOYALTY_ASSERT(updated.affected_rows() == changes.size(), "a lot the batch changed is missing");
   }
 
-  std::vector<std::int64_t> lot_ids;
-  if (!entries_.empty() || !new_lots_.empty()) {
-    const auto row = db::exec(txn_, allocate_ids, static_cast<std::int64_t>(entries_.size()),
-                              static_cast<std::int64_t>(new_lots_.size()))[0];
-    created_at_ = db::time_of(row[0]);
-    entry_ids_ = numbers_of(row[1]);
-    lot_ids = numbers_of(row[2]);
-    LOYALTY_ASSERT(entry_ids_.size() == entries_.size() && lot_ids.size() == new_lots_.size(),
-                   "the sequences gave fewer ids than asked");
-  }
+  if (!entries_.empty() || !new_lots_.empty()) take_ids();
   write_entries(writes_, entries_, entry_ids_);
 
   if (!new_lots_.empty()) {
     const auto column = [&](auto format) { return db::array_literal(new_lots_, format); };
-    writes_.add(insert_lots, db::array_literal(lot_ids), column([](const NewLotRow& r) { return r.lot.member_id; }),
+    writes_.add(insert_lots, db::array_literal(lot_ids_), column([](const NewLotRow& r) { return r.lot.member_id; }),
                 column([](const NewLotRow& r) { return text_of(r.amount); }),
                 column([](const NewLotRow& r) { return text_of(r.remaining); }),
                 column([](const NewLotRow& r) { return db::sql_time(r.lot.earned_at); }),
@@ -465,7 +528,7 @@ void Batch::stage() {
                 column([&](const NewLotRow& r) { return text_of(entry_ids_[static_cast<std::size_t>(r.entry)]); }),
                 column([](const NewLotRow& r) { return r.lot.source; }));
   }
-  const auto lot_id_of = [&](std::int64_t id) { return id < 0 ? lot_ids[static_cast<std::size_t>(-id - 1)] : id; };
+  const auto lot_id_of = [&](std::int64_t id) { return id < 0 ? lot_ids_[static_cast<std::size_t>(-id - 1)] : id; };
 
   std::vector<const HoldState*> opened, closed;
   std::vector<std::tuple<std::string, std::int64_t, std::int64_t>> hold_lots;

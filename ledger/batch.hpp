@@ -72,11 +72,21 @@ class Batch {
   db::WriteBuffer& writes() { return writes_; }
 
   // ---- 1. lock -----------------------------------------------------------------------------
-  // Locks the holds that requests name (capture, void); unknown ids are simply absent.
+  // Adds to `reads` the lock of these holds (capture, void; unknown ids are simply absent),
+  // then of every account of these members and of the holds' members (both assets, every
+  // part) in account id order: one statement each, in that global order, sent with whatever
+  // else `reads` carries (app::apply_batch sends the keys' locks before them and the
+  // prefetches after them, all in one round trip). Members without accounts (unknown ids)
+  // are absent once `reads` ran; members locked before are skipped.
+  void lock(db::ReadBatch& reads, std::vector<std::string> hold_ids, std::vector<std::string> member_ids);
+  // The same, each in a round trip of its own.
   void lock_holds(const std::vector<std::string>& hold_ids);
-  // Locks every account of these members (both assets, every part) in account id order.
-  // Members without accounts (unknown ids) are absent afterwards.
   void lock_members(std::vector<std::string> member_ids);
+  // Adds to `reads` the reservation of ids for this many new entries and lots (and the time
+  // entries are created at), so that stage() needs no round trip for them when the batch
+  // writes no more than that; it takes the shortfall then. Ids reserved and not used are
+  // gaps in their sequences, as a rolled-back transaction's are.
+  void reserve_ids(db::ReadBatch& reads, std::int64_t entries, std::int64_t lots);
 
   // ---- 2. prefetch -------------------------------------------------------------------------
   // For members whose POINTS are spent or whose holds close: their holds lapsed at `as_of`
@@ -87,6 +97,9 @@ class Batch {
   void prefetch_points(const std::vector<std::string>& member_ids, Timestamp as_of);
   // Only the lapsed holds of these members; answers whether there are any.
   bool prefetch_lapsed_holds(const std::vector<std::string>& member_ids, Timestamp as_of);
+  // Adds every extension's prefetch to `reads` (Extension::prefetch): what the decisions of
+  // the commands prepared so far read, for decisions made at `as_of` or later.
+  void prefetch_extensions(db::ReadBatch& reads, Timestamp as_of);
 
   // ---- 3. decide ---------------------------------------------------------------------------
   MemberAccounts* member(const std::string& member_id);
@@ -125,6 +138,13 @@ class Batch {
    public:
     virtual ~Extension() = default;
     virtual void write() = 0;
+    // Adds what the decisions will read to `reads`, sent with the batch's locks: the members
+    // may not be locked yet, and some may not exist. An extension that is not asked reads
+    // lazily, at its first decision.
+    virtual void prefetch(db::ReadBatch& reads, Timestamp as_of) {
+      (void)reads;
+      (void)as_of;
+    }
     // Extensions are written by layer, lower first: a higher one's rows may refer to a lower
     // one's (an order to the event that earned on it). Within a layer, in creation order.
     virtual int layer() const { return 0; }
@@ -140,8 +160,8 @@ class Batch {
   }
 
   // ---- 4. write ----------------------------------------------------------------------------
-  // Allocates the ids of new entries and lots (one round trip) and adds every row the batch
-  // decided to writes(); the extensions add theirs after the ledger's. The few updates whose
+  // Gives the new entries and lots their ids (reserved, or allocated in one round trip) and
+  // adds every row the batch decided to writes(); the extensions add theirs after the ledger's. The few updates whose
   // row counts are checked run at once, after a flush of what they depend on.
   void stage();
   // stage(), then flush: everything is in the database when it returns.
@@ -205,7 +225,13 @@ class Batch {
   std::vector<NewLotRow> new_lots_;
   std::map<std::int64_t, std::int64_t> lot_changes_;  // existing lot id → delta of remaining
   std::vector<HoldLotRow> hold_lots_;
-  std::vector<std::int64_t> entry_ids_;
+  std::vector<std::int64_t> entry_ids_;                              // one per entry, once staged
+  std::vector<std::int64_t> lot_ids_;                                // one per new lot, once staged
+  std::vector<std::int64_t> reserved_entry_ids_, reserved_lot_ids_;  // reserve_ids()
+  void take_ids();
+  void add_hold_lock(db::ReadBatch& reads, std::vector<std::string> hold_ids);
+  void add_account_lock(db::ReadBatch& reads, std::vector<std::string> member_ids,
+                        const std::vector<std::string>& hold_ids);
   std::optional<Timestamp> created_at_;  // of every entry: the transaction's start (entries.created_at)
 };
 

@@ -192,14 +192,12 @@ void apply_batch(pqxx::transaction_base& txn, const std::vector<db::BatchItem*>&
   for (std::size_t i = 0; i < commands.size(); ++i) {
     if (pending(*commands[i]) && !duplicates.count(i) && commands[i]->native()) commands[i]->prepare(batch);
   }
+  batch.prefetch_points(reads, subjects.points_members, latest);
   batch.prefetch_extensions(reads, earliest);
   reads.run();
   if (!claim_first) settle_claim(commands, claimed);
-  locked();  // another worker may gather its batch now
-  std::vector<std::string> points_members = subjects.points_members;
-  const auto hold_members = batch.hold_members();
-  points_members.insert(points_members.end(), hold_members.begin(), hold_members.end());
-  batch.prefetch_points(points_members, latest);
+  locked();                                             // another worker may gather its batch now
+  batch.prefetch_points(batch.hold_members(), latest);  // and the lots of the holds it closes
 
   std::vector<Command*> decided;
   for (std::size_t i = 0; i < commands.size(); ++i) {

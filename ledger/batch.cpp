@@ -34,25 +34,23 @@ const db::Statement lock_lapsed_holds{
     " FROM holds WHERE member_id = ANY($1::text[]) AND status = 'open' AND expires_at <= $2"
     " ORDER BY hold_id FOR UPDATE SKIP LOCKED"};
 
+// The lots of holds, with what the batch needs of each lot to give points back to it.
 const db::Statement select_hold_lots{
     "batch.select_hold_lots",
-    "SELECT h.hold_id, h.lot_id, h.amount, l.expires_at FROM hold_lots h JOIN lots l USING (lot_id)"
+    "SELECT h.hold_id, h.lot_id, h.amount, l.expires_at, l.member_id, l.remaining, l.pending_until IS NULL"
+    " FROM hold_lots h JOIN lots l USING (lot_id)"
     " WHERE h.hold_id = ANY($1::text[]) ORDER BY h.hold_id, l.expires_at, h.lot_id"};
 
 // Lots are written only under their member's account lock, so reading them needs no lock of
-// its own. The lots of holds are read even when empty: a void gives points back to them.
-// A member's first spendable lots in take order ('s'), and the lots of holds being closed
-// ('h', which may be anywhere in that order or drained).
+// its own. A member's first spendable lots, in take order.
 constexpr std::int64_t lots_read_first = 64;
 const db::Statement select_spendable_lots{
     "batch.select_spendable_lots",
-    "SELECT l.lot_id, l.member_id, l.remaining, l.expires_at, 's' FROM unnest($1::text[]) AS m(member_id)"
+    "SELECT l.lot_id, l.member_id, l.remaining, l.expires_at FROM unnest($1::text[]) AS m(member_id)"
     " CROSS JOIN LATERAL (SELECT lot_id, member_id, remaining, expires_at FROM lots"
     "   WHERE member_id = m.member_id AND remaining > 0 AND pending_until IS NULL"
-    "   ORDER BY expires_at, lot_id LIMIT $3) l"
-    " UNION ALL SELECT lot_id, member_id, remaining, expires_at, 'h' FROM lots"
-    " WHERE lot_id = ANY($2::bigint[]) AND pending_until IS NULL"
-    " ORDER BY 2, 4, 1, 5 DESC"};
+    "   ORDER BY expires_at, lot_id LIMIT $2) l"
+    " ORDER BY 2, 4, 1"};
 
 // The rest of one member's spendable lots, after the last one read.
 const db::Statement select_lots_after{
@@ -233,60 +231,92 @@ void Batch::take_ids() {
   lot_ids_.assign(reserved_lot_ids_.begin(), reserved_lot_ids_.begin() + std::ssize(new_lots_));
 }
 
-bool Batch::prefetch_lapsed_holds(const std::vector<std::string>& member_ids, Timestamp as_of) {
+void Batch::add_lapsed_hold_lock(db::ReadBatch& reads, const std::vector<std::string>& member_ids, Timestamp as_of,
+                                 bool* any) {
   std::vector<std::string> members;
   for (const auto& id : member_ids) {
-    if (members_.count(id) && !lapsed_.count(id)) members.push_back(id);
+    if (lapsed_asked_.insert(id).second) members.push_back(id);
   }
-  if (members.empty()) return false;
-  for (const auto& id : members) lapsed_[id];
+  if (members.empty()) return;
+  reads.add(
+      lock_lapsed_holds,
+      [this, any](const pqxx::result& rows) {
+        for (const auto& row : rows) {
+          Hold hold = hold_of_row(row);
+          lapsed_[hold.member_id].push_back(hold.hold_id);
+          const std::string id = hold.hold_id;
+          holds_.try_emplace(id, HoldState{std::move(hold)});
+          if (any) *any = true;
+        }
+      },
+      db::array_literal(members), db::sql_time(as_of));
+}
+
+bool Batch::prefetch_lapsed_holds(const std::vector<std::string>& member_ids, Timestamp as_of) {
   bool any = false;
-  for (const auto& row : db::exec(txn_, lock_lapsed_holds, db::array_literal(members), db::sql_time(as_of))) {
-    Hold hold = hold_of_row(row);
-    lapsed_[hold.member_id].push_back(hold.hold_id);
-    const std::string id = hold.hold_id;
-    holds_.try_emplace(id, HoldState{std::move(hold)});
-    any = true;
-  }
+  db::ReadBatch reads{txn_};
+  add_lapsed_hold_lock(reads, member_ids, as_of, &any);
+  reads.run();
   return any;
 }
 
-void Batch::prefetch_points(const std::vector<std::string>& member_ids, Timestamp as_of) {
-  prefetch_lapsed_holds(member_ids, as_of);
+void Batch::prefetch_points(db::ReadBatch& reads, const std::vector<std::string>& member_ids, Timestamp as_of) {
+  add_lapsed_hold_lock(reads, member_ids, as_of, nullptr);
   std::vector<std::string> members;
   for (const auto& id : member_ids) {
-    if (members_.count(id) && !lots_.count(id)) members.push_back(id);
+    if (lots_asked_.insert(id).second) members.push_back(id);
   }
-  std::sort(members.begin(), members.end());
-  members.erase(std::unique(members.begin(), members.end()), members.end());
   if (members.empty()) return;
-  // The lots of every known open hold that have not been read yet.
+  std::sort(members.begin(), members.end());
+  reads.add(
+      select_spendable_lots,
+      [this, members](const pqxx::result& rows) {
+        // Read, even if the member has no lots; members that do not exist have none.
+        for (const auto& id : members) {
+          if (members_.count(id)) lots_[id];
+        }
+        std::map<std::string, std::int64_t> read;
+        for (const auto& row : rows) {
+          const auto found = lots_.find(row[1].c_str());
+          if (found == lots_.end()) continue;
+          const LotState lot{row[0].as<std::int64_t>(), row[2].as<std::int64_t>(), db::time_of(row[3])};
+          if (++read[row[1].c_str()] == lots_read_first)
+            lots_read_until_[row[1].c_str()] = {lot.expires_at, lot.lot_id};
+          found->second.push_back(lot);
+        }
+      },
+      db::array_literal(members), lots_read_first);
+}
+
+void Batch::prefetch_points(const std::vector<std::string>& member_ids, Timestamp as_of) {
+  db::ReadBatch reads{txn_};
+  prefetch_points(reads, member_ids, as_of);
+  reads.run();
+  read_hold_lots();
+}
+
+void Batch::read_hold_lots() {
   std::vector<std::string> hold_ids;
   for (const auto& [id, state] : holds_) {
     if (!state.opened_here && !state.lots_read && state.hold.status == "open") hold_ids.push_back(id);
   }
-  std::vector<std::int64_t> hold_lot_ids;
-  if (!hold_ids.empty()) {
-    for (const auto& row : db::exec(txn_, select_hold_lots, db::array_literal(hold_ids))) {
-      const LotTake take{row[1].as<std::int64_t>(), row[2].as<std::int64_t>(), db::time_of(row[3])};
-      holds_.at(row[0].c_str()).lots.push_back(take);
-      hold_lot_ids.push_back(take.lot_id);
-    }
-    for (const auto& id : hold_ids) holds_.at(id).lots_read = true;
+  if (hold_ids.empty()) return;
+  std::set<std::string> merged;
+  for (const auto& row : db::exec(txn_, select_hold_lots, db::array_literal(hold_ids))) {
+    const LotTake take{row[1].as<std::int64_t>(), row[2].as<std::int64_t>(), db::time_of(row[3])};
+    holds_.at(row[0].c_str()).lots.push_back(take);
+    // The lot itself joins its member's lots (in take order, even when drained) so that points
+    // can go back to it; a lot the batch knows already keeps the batch's state of it.
+    const std::string member_id = row[4].c_str();
+    if (!row[6].as<bool>() || !lots_.count(member_id) || find_lot(member_id, take.lot_id)) continue;
+    lots_[member_id].push_back({take.lot_id, row[5].as<std::int64_t>(), take.expires_at});
+    merged.insert(member_id);
   }
-  for (const auto& id : members) lots_[id];  // read, even if the member has no lots
-  std::map<std::string, std::int64_t> spendable_read;
-  for (const auto& row : db::exec(txn_, select_spendable_lots, db::array_literal(members),
-                                  db::array_literal(hold_lot_ids), lots_read_first)) {
-    const auto found = lots_.find(row[1].c_str());
-    if (found == lots_.end()) continue;
-    const LotState lot{row[0].as<std::int64_t>(), row[2].as<std::int64_t>(), db::time_of(row[3])};
-    if (row[4].c_str()[0] == 's' && ++spendable_read[row[1].c_str()] == lots_read_first) {
-      lots_read_until_[row[1].c_str()] = {lot.expires_at, lot.lot_id};
-    }
-    // A hold's lot that is also among the first spendable ones comes twice ('s' first).
-    if (!found->second.empty() && found->second.back().lot_id == lot.lot_id) continue;
-    found->second.push_back(lot);
+  for (const auto& id : hold_ids) holds_.at(id).lots_read = true;
+  for (const auto& id : merged) {
+    std::stable_sort(lots_[id].begin(), lots_[id].end(), [](const LotState& a, const LotState& b) {
+      return takes_before(a.expires_at, a.lot_id, b.expires_at, b.lot_id);
+    });
   }
 }
 

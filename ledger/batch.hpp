@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -95,6 +96,9 @@ class Batch {
   // lots_read_first each: a member with thousands of small lots costs the same as one with
   // few; a take that goes past them reads the rest). Call after lock_members.
   void prefetch_points(const std::vector<std::string>& member_ids, Timestamp as_of);
+  // The lapsed holds and spendable lots of the same, added to `reads` (the members may still
+  // be being locked in it); the lots of holds are read by the next prefetch_points() above.
+  void prefetch_points(db::ReadBatch& reads, const std::vector<std::string>& member_ids, Timestamp as_of);
   // Only the lapsed holds of these members; answers whether there are any.
   bool prefetch_lapsed_holds(const std::vector<std::string>& member_ids, Timestamp as_of);
   // Adds every extension's prefetch to `reads` (Extension::prefetch): what the decisions of
@@ -229,6 +233,10 @@ class Batch {
   std::vector<std::int64_t> lot_ids_;                                // one per new lot, once staged
   std::vector<std::int64_t> reserved_entry_ids_, reserved_lot_ids_;  // reserve_ids()
   void take_ids();
+  void add_lapsed_hold_lock(db::ReadBatch& reads, const std::vector<std::string>& member_ids, Timestamp as_of,
+                            bool* any);
+  void read_hold_lots();
+  std::set<std::string> lapsed_asked_, lots_asked_;  // members whose lapsed holds, lots were asked for
   void add_hold_lock(db::ReadBatch& reads, std::vector<std::string> hold_ids);
   void add_account_lock(db::ReadBatch& reads, std::vector<std::string> member_ids,
                         const std::vector<std::string>& hold_ids);

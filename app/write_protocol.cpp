@@ -216,7 +216,8 @@ void apply_batch(pqxx::transaction_base& txn, const std::vector<db::BatchItem*>&
   }
   answer_duplicates(commands, duplicates);
   record(batch.writes(), commands, duplicates);
-  batch.writes().flush();  // the natives' rows, the answers and the audit: one round trip
+  // The natives' rows, the answers and the audit: sent with the COMMIT (db::BatchTransaction).
+  db::send_with_commit(txn, batch.writes());
 }
 
 }  // namespace loyalty::app

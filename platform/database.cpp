@@ -84,6 +84,46 @@ std::string WriteBuffer::take() {
   return sql;
 }
 
+BatchTransaction::BatchTransaction(pqxx::connection_base& connection)
+    : pqxx::internal::namedclass{"BatchTransaction", "batch"},
+      pqxx::dbtransaction(connection, "READ COMMITTED", pqxx::read_write) {
+  Begin();
+}
+
+BatchTransaction::~BatchTransaction() noexcept {
+  End();
+}
+
+void BatchTransaction::do_commit() {
+  std::string sql;
+  sql.swap(tail_);
+  sql += "COMMIT";
+  try {
+    direct_exec(sql.c_str());
+  } catch (const pqxx::statement_completion_unknown&) {
+    throw pqxx::in_doubt_error{"the connection went while the batch's commit ran"};
+  } catch (const pqxx::in_doubt_error&) {
+    throw;
+  } catch (const std::exception&) {
+    if (!conn().is_open()) throw pqxx::in_doubt_error{"the connection went while the batch's commit ran"};
+    // A statement before the COMMIT failed and left the transaction aborted (after a failed
+    // COMMIT there is none left, and this only warns).
+    try {
+      direct_exec("ROLLBACK");
+    } catch (const std::exception&) {
+    }
+    throw;
+  }
+}
+
+void send_with_commit(pqxx::transaction_base& txn, WriteBuffer& writes) {
+  if (auto* batch = dynamic_cast<BatchTransaction*>(&txn)) {
+    batch->send_with_commit(writes.take());
+  } else {
+    writes.flush();
+  }
+}
+
 void ReadBatch::run() {
   if (reads_.empty()) return;
   std::vector<Read> reads;

@@ -89,6 +89,27 @@ class WriteBuffer {
   std::size_t pending_ = 0;
 };
 
+// A read-committed transaction that can send its last statements with its COMMIT, in one round
+// trip: a batch's final writes (the answers under their keys, the audit) need not travel
+// alone. When they fail, or the COMMIT does (a deferred constraint), the transaction is rolled
+// back and the error thrown from commit(), as a failed COMMIT's is; when the connection goes
+// meanwhile, commit() throws pqxx::in_doubt_error.
+class BatchTransaction : public pqxx::dbtransaction {
+ public:
+  explicit BatchTransaction(pqxx::connection_base& connection);
+  ~BatchTransaction() noexcept override;
+  // Adds statements (WriteBuffer::take's text) to what the COMMIT carries.
+  void send_with_commit(const std::string& sql) { tail_ += sql; }
+
+ private:
+  void do_commit() override;
+  std::string tail_;
+};
+
+// The text of statements sent with the transaction's COMMIT when it is a BatchTransaction, at
+// once otherwise.
+void send_with_commit(pqxx::transaction_base& txn, WriteBuffer& writes);
+
 // Reads that do not need each other's rows, sent together: run() sends every statement added
 // in ONE round trip (libpqxx's pipeline: the same `EXECUTE` text as WriteBuffer, one result per
 // statement), they run in the order added, and each one's rows go to its callback in that

@@ -66,7 +66,7 @@ bool Executor::try_items(Worker& worker, std::vector<Job*>& items) {
   for (int attempt = 1;; ++attempt) {
     try {
       use_generic_plans(worker, options_.generic_plans_for_writes);
-      pqxx::work txn{*worker.connection, "batch"};
+      BatchTransaction txn{*worker.connection};
       take_tally();
       options_.apply_batch(txn, batch, [&worker] { pass_turn(worker); });
       const std::int64_t tallied = take_tally();

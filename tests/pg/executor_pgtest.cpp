@@ -1,6 +1,7 @@
 // The database executor's gathering turn (platform/executor.hpp): writes that arrive while one
 // batch gathers and takes its locks wait, and then meet in one batch whichever worker their key
-// routes them to; the batch holds them in the order they arrived.
+// routes them to; the batch holds them in the order they arrived. And the batch's transaction,
+// whose last writes travel with its COMMIT.
 #include "platform/executor.hpp"
 
 #include <gtest/gtest.h>
@@ -13,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "platform/database.hpp"
 #include "tests/support/test_database.hpp"
 
 namespace loyalty {
@@ -81,6 +83,31 @@ TEST(Executor, WritesThatArriveWhileABatchGathersMeetInOneBatchInTheOrderTheyArr
   ASSERT_EQ(applier.batches.size(), 2u) << "the writes that waited did not meet in one batch";
   EXPECT_EQ(applier.batches[0], std::vector<int>({0}));
   EXPECT_EQ(applier.batches[1], std::vector<int>({1, 2, 3, 4, 5, 6, 7, 8}));
+}
+
+// The batch's last writes travel with its COMMIT (db::BatchTransaction): they commit with it,
+// and when one fails nothing of the transaction is committed and the connection goes on.
+TEST(BatchTransaction, WritesSentWithTheCommitCommitWithItOrNotAtAll) {
+  auto connection = testing::TestDatabase::instance().connect();
+  {
+    pqxx::nontransaction setup{*connection};
+    setup.exec("CREATE TEMP TABLE sent_with_commit (id integer PRIMARY KEY)");
+  }
+  {
+    db::BatchTransaction txn{*connection};
+    txn.exec("INSERT INTO sent_with_commit VALUES (1)");
+    txn.send_with_commit("INSERT INTO sent_with_commit VALUES (2);\n");
+    txn.commit();
+  }
+  {
+    db::BatchTransaction txn{*connection};
+    txn.exec("INSERT INTO sent_with_commit VALUES (3)");
+    txn.send_with_commit("INSERT INTO sent_with_commit VALUES (1);\n");  // taken: fails
+    EXPECT_THROW(txn.commit(), pqxx::unique_violation);
+  }
+  pqxx::work check{*connection};
+  EXPECT_EQ(check.exec("SELECT string_agg(id::text, ',' ORDER BY id) FROM sent_with_commit")[0][0].as<std::string>(),
+            "1,2");
 }
 
 }  // namespace

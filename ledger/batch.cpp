@@ -94,10 +94,13 @@ const db::Statement insert_lots{
     " OVERRIDING SYSTEM VALUE SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[],"
     " $5::timestamptz[], $6::timestamptz[], $7::timestamptz[], $8::bigint[], $9::text[])"};
 
+// The batch's updates of rows it holds locked check their own row counts (expect_rows,
+// migrations/0021), so they travel with its other writes.
 const db::Statement change_lots{
     "batch.change_lots",
-    "UPDATE lots l SET remaining = l.remaining + d.delta FROM unnest($1::bigint[], $2::bigint[]) AS d(lot_id, delta)"
-    " WHERE l.lot_id = d.lot_id"};
+    "WITH changed AS (UPDATE lots l SET remaining = l.remaining + d.delta"
+    "   FROM unnest($1::bigint[], $2::bigint[]) AS d(lot_id, delta) WHERE l.lot_id = d.lot_id RETURNING 1)"
+    " SELECT expect_rows((SELECT count(*) FROM changed), cardinality($1::bigint[]), 'the lots a batch changed')"};
 
 const db::Statement insert_holds{
     "batch.insert_holds",
@@ -108,11 +111,12 @@ const db::Statement insert_holds{
 
 const db::Statement close_holds{
     "batch.close_holds",
-    "UPDATE holds h SET status = x.status, captured_amount = x.captured, closed_at = x.closed_at,"
-    " close_entry_id = x.entry_id"
-    " FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::bigint[])"
-    "  AS x(hold_id, status, captured, closed_at, entry_id)"
-    " WHERE h.hold_id = x.hold_id AND h.status = 'open'"};
+    "WITH closed AS (UPDATE holds h SET status = x.status, captured_amount = x.captured, closed_at = x.closed_at,"
+    "   close_entry_id = x.entry_id"
+    "   FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::bigint[])"
+    "    AS x(hold_id, status, captured, closed_at, entry_id)"
+    "   WHERE h.hold_id = x.hold_id AND h.status = 'open' RETURNING 1)"
+    " SELECT expect_rows((SELECT count(*) FROM closed), cardinality($1::text[]), 'the holds a batch closed')"};
 
 const db::Statement insert_hold_lots{
     "batch.insert_hold_lots",
@@ -529,16 +533,15 @@ void Batch::write() {
 
 void Batch::stage() {
   // Lots that existed before the batch, changed by what it took or gave back (new lots carry
-  // their changes in memory): at once, so that the row count is checked.
+  // their changes in memory).
   std::vector<std::pair<std::int64_t, std::int64_t>> changes;
   for (const auto& [id, delta] : lot_changes_) {
     if (delta != 0) changes.emplace_back(id, delta);
   }
   if (!changes.empty()) {
     const auto column = [&](auto format) { return db::array_literal(changes, format); };
-    const auto updated = db::exec(txn_, change_lots, column([](const auto& c) { return text_of(c.first); }),
-                                  column([](const auto& c) { return text_of(c.second); }));
-    LOYALTY_ASSERT(updated.affected_rows() == changes.size(), "a lot the batch changed is missing");
+    writes_.add(change_lots, column([](const auto& c) { return text_of(c.first); }),
+                column([](const auto& c) { return text_of(c.second); }));
   }
 
   if (!entries_.empty() || !new_lots_.empty()) take_ids();
@@ -591,15 +594,12 @@ void Batch::stage() {
                 column([&](const HoldState* s) { return *entry_text(s->open_entry); }),
                 column([&](const HoldState* s) { return entry_text(s->close_entry); }));
   }
-  if (!closed.empty()) {
-    writes_.flush();  // the closing entries come first (close_entry_id references them)
+  if (!closed.empty()) {  // after the closing entries (close_entry_id references them)
     const auto column = [&](auto format) { return db::array_literal(closed, format); };
-    const auto updated =
-        db::exec(txn_, close_holds, column([](const HoldState* s) { return s->hold.hold_id; }),
-                 column([](const HoldState* s) { return s->hold.status; }),
-                 column([](const HoldState* s) { return text_of(s->hold.captured_amount); }), column(closed_at),
-                 column([&](const HoldState* s) { return *entry_text(s->close_entry); }));
-    LOYALTY_ASSERT(updated.affected_rows() == closed.size(), "closing a hold that is not open");
+    writes_.add(close_holds, column([](const HoldState* s) { return s->hold.hold_id; }),
+                column([](const HoldState* s) { return s->hold.status; }),
+                column([](const HoldState* s) { return text_of(s->hold.captured_amount); }), column(closed_at),
+                column([&](const HoldState* s) { return *entry_text(s->close_entry); }));
   }
   if (!hold_lots.empty()) {
     const auto column = [&](auto format) { return db::array_literal(hold_lots, format); };

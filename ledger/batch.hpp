@@ -165,8 +165,9 @@ class Batch {
 
   // ---- 4. write ----------------------------------------------------------------------------
   // Gives the new entries and lots their ids (reserved, or allocated in one round trip) and
-  // adds every row the batch decided to writes(); the extensions add theirs after the ledger's. The few updates whose
-  // row counts are checked run at once, after a flush of what they depend on.
+  // adds every row the batch decided to writes(); the extensions add theirs after the ledger's.
+  // Its updates of rows it read (lots, holds) check their own row counts in SQL (expect_rows,
+  // migrations/0021), so nothing of it needs a round trip of its own.
   void stage();
   // stage(), then flush: everything is in the database when it returns.
   void write();

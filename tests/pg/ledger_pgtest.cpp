@@ -236,6 +236,25 @@ TEST_F(LedgerSchema, AReadBatchHandsEachStatementItsRowsInOneRoundTripAndFailsAs
   EXPECT_THROW(failing.run(), pqxx::data_exception);
 }
 
+// A batch's updates of rows it holds locked check their own row counts (migrations/0021): a
+// count other than the one meant fails the statement, and so the batch.
+TEST_F(LedgerSchema, AnUpdateThatChangesOtherRowsThanItMeantFailsTheTransaction) {
+  {
+    pqxx::work txn{*connection_};
+    EXPECT_EQ(txn.exec("SELECT expect_rows(2, 2, 'the lots a batch changed')")[0][0].as<int>(), 2);
+  }
+  pqxx::work txn{*connection_};
+  try {
+    txn.exec("SELECT expect_rows(1, 2, 'the holds a batch closed')");
+    ADD_FAILURE() << "a wrong row count was accepted";
+  } catch (const pqxx::sql_error& error) {
+    EXPECT_EQ(error.sqlstate(), "XX000");
+    EXPECT_NE(std::string(error.what()).find("the holds a batch closed changed 1 rows where 2 were meant"),
+              std::string::npos)
+        << error.what();
+  }
+}
+
 TEST_F(LedgerSchema, MigratingAgainChangesNothingAndAnEditedMigrationIsRefused) {
   EXPECT_TRUE(db::migrate(*connection_).empty());
   {

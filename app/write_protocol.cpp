@@ -192,12 +192,12 @@ void apply_batch(pqxx::transaction_base& txn, const std::vector<db::BatchItem*>&
   for (std::size_t i = 0; i < commands.size(); ++i) {
     if (pending(*commands[i]) && !duplicates.count(i) && commands[i]->native()) commands[i]->prepare(batch);
   }
-  batch.prefetch_points(reads, subjects.points_members, latest);
+  batch.prefetch_points(reads, subjects.points_members, subjects.holds, latest);
   batch.prefetch_extensions(reads, earliest);
   reads.run();
   if (!claim_first) settle_claim(commands, claimed);
-  locked();                                             // another worker may gather its batch now
-  batch.prefetch_points(batch.hold_members(), latest);  // and the lots of the holds it closes
+  locked();                // another worker may gather its batch now
+  batch.read_hold_lots();  // of lapsed holds the prefetch found
 
   std::vector<Command*> decided;
   for (std::size_t i = 0; i < commands.size(); ++i) {

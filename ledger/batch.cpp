@@ -31,7 +31,9 @@ const db::Statement lock_accounts_of_members{"batch.lock_accounts",
 const db::Statement lock_lapsed_holds{
     "batch.lock_lapsed_holds",
     "SELECT hold_id, member_id, status, amount, captured_amount, reference, expires_at, created_at, closed_at"
-    " FROM holds WHERE member_id = ANY($1::text[]) AND status = 'open' AND expires_at <= $2"
+    " FROM holds WHERE member_id = ANY(ARRAY(SELECT unnest($1::text[])"
+    "   UNION SELECT member_id FROM holds WHERE hold_id = ANY($3::text[])))"
+    " AND status = 'open' AND expires_at <= $2"
     " ORDER BY hold_id FOR UPDATE SKIP LOCKED"};
 
 // The lots of holds, with what the batch needs of each lot to give points back to it.
@@ -46,7 +48,9 @@ const db::Statement select_hold_lots{
 constexpr std::int64_t lots_read_first = 64;
 const db::Statement select_spendable_lots{
     "batch.select_spendable_lots",
-    "SELECT l.lot_id, l.member_id, l.remaining, l.expires_at FROM unnest($1::text[]) AS m(member_id)"
+    "SELECT l.lot_id, l.member_id, l.remaining, l.expires_at"
+    " FROM (SELECT unnest($1::text[]) UNION SELECT member_id FROM holds WHERE hold_id = ANY($3::text[])) AS "
+    "m(member_id)"
     " CROSS JOIN LATERAL (SELECT lot_id, member_id, remaining, expires_at FROM lots"
     "   WHERE member_id = m.member_id AND remaining > 0 AND pending_until IS NULL"
     "   ORDER BY expires_at, lot_id LIMIT $2) l"
@@ -235,78 +239,121 @@ void Batch::take_ids() {
   lot_ids_.assign(reserved_lot_ids_.begin(), reserved_lot_ids_.begin() + std::ssize(new_lots_));
 }
 
-void Batch::add_lapsed_hold_lock(db::ReadBatch& reads, const std::vector<std::string>& member_ids, Timestamp as_of,
-                                 bool* any) {
+// The members named, and those of the holds named (locked by then), that `asked` did not have yet.
+std::vector<std::string> Batch::members_of(const std::vector<std::string>& member_ids,
+                                           const std::vector<std::string>& hold_ids, std::set<std::string>& asked) {
+  std::vector<std::string> members;
+  const auto add = [&](const std::string& id) {
+    if (asked.insert(id).second) members.push_back(id);
+  };
+  for (const auto& id : member_ids) add(id);
+  for (const auto& id : hold_ids) {
+    if (const auto found = holds_.find(id); found != holds_.end()) add(found->second.hold.member_id);
+  }
+  return members;
+}
+
+void Batch::add_lapsed_hold_lock(db::ReadBatch& reads, const std::vector<std::string>& member_ids,
+                                 const std::vector<std::string>& hold_ids, Timestamp as_of, bool* any) {
   std::vector<std::string> members;
   for (const auto& id : member_ids) {
-    if (lapsed_asked_.insert(id).second) members.push_back(id);
+    if (!lapsed_asked_.count(id)) members.push_back(id);
   }
-  if (members.empty()) return;
+  if (members.empty() && hold_ids.empty()) return;
   reads.add(
       lock_lapsed_holds,
-      [this, any](const pqxx::result& rows) {
+      [this, members, hold_ids, any](const pqxx::result& rows) {
+        const auto asked = members_of(members, hold_ids, lapsed_asked_);
+        const std::set<std::string> reading(asked.begin(), asked.end());
         for (const auto& row : rows) {
           Hold hold = hold_of_row(row);
+          // Asked for before, or a member the batch has not locked: not this batch's to release.
+          if (!reading.count(hold.member_id) || !members_.count(hold.member_id)) continue;
           lapsed_[hold.member_id].push_back(hold.hold_id);
           const std::string id = hold.hold_id;
           holds_.try_emplace(id, HoldState{std::move(hold)});
           if (any) *any = true;
         }
       },
-      db::array_literal(members), db::sql_time(as_of));
+      db::array_literal(members), db::sql_time(as_of), db::array_literal(hold_ids));
 }
 
 bool Batch::prefetch_lapsed_holds(const std::vector<std::string>& member_ids, Timestamp as_of) {
   bool any = false;
   db::ReadBatch reads{txn_};
-  add_lapsed_hold_lock(reads, member_ids, as_of, &any);
+  add_lapsed_hold_lock(reads, member_ids, {}, as_of, &any);
   reads.run();
   return any;
 }
 
-void Batch::prefetch_points(db::ReadBatch& reads, const std::vector<std::string>& member_ids, Timestamp as_of) {
-  add_lapsed_hold_lock(reads, member_ids, as_of, nullptr);
+void Batch::prefetch_points(db::ReadBatch& reads, const std::vector<std::string>& member_ids,
+                            const std::vector<std::string>& hold_ids, Timestamp as_of) {
+  add_lapsed_hold_lock(reads, member_ids, hold_ids, as_of, nullptr);
   std::vector<std::string> members;
   for (const auto& id : member_ids) {
-    if (lots_asked_.insert(id).second) members.push_back(id);
+    if (!lots_asked_.count(id)) members.push_back(id);
   }
-  if (members.empty()) return;
-  std::sort(members.begin(), members.end());
+  if (members.empty() && hold_ids.empty()) return;
   reads.add(
       select_spendable_lots,
-      [this, members](const pqxx::result& rows) {
+      [this, members, hold_ids](const pqxx::result& rows) {
         // Read, even if the member has no lots; members that do not exist have none.
-        for (const auto& id : members) {
-          if (members_.count(id)) lots_[id];
+        std::set<std::string> reading;
+        for (const auto& id : members_of(members, hold_ids, lots_asked_)) {
+          if (!members_.count(id)) continue;
+          lots_[id];
+          reading.insert(id);
         }
         std::map<std::string, std::int64_t> read;
         for (const auto& row : rows) {
-          const auto found = lots_.find(row[1].c_str());
-          if (found == lots_.end()) continue;
+          if (!reading.count(row[1].c_str())) continue;
           const LotState lot{row[0].as<std::int64_t>(), row[2].as<std::int64_t>(), db::time_of(row[3])};
           if (++read[row[1].c_str()] == lots_read_first)
             lots_read_until_[row[1].c_str()] = {lot.expires_at, lot.lot_id};
-          found->second.push_back(lot);
+          lots_[row[1].c_str()].push_back(lot);
         }
       },
-      db::array_literal(members), lots_read_first);
+      db::array_literal(members), lots_read_first, db::array_literal(hold_ids));
+  if (hold_ids.empty()) return;
+  // The lots of the holds named, once their members' lots are known.
+  reads.add(
+      select_hold_lots, [this, hold_ids](const pqxx::result& rows) { use_hold_lots(rows, hold_ids); },
+      db::array_literal(hold_ids));
 }
 
 void Batch::prefetch_points(const std::vector<std::string>& member_ids, Timestamp as_of) {
   db::ReadBatch reads{txn_};
-  prefetch_points(reads, member_ids, as_of);
+  prefetch_points(reads, member_ids, {}, as_of);
   reads.run();
   read_hold_lots();
 }
 
+// The holds among these whose lots are wanted: open, known before the batch, not read yet.
+std::vector<std::string> Batch::holds_without_lots(const std::vector<std::string>& hold_ids) const {
+  std::vector<std::string> wanted;
+  for (const auto& id : hold_ids) {
+    const auto found = holds_.find(id);
+    if (found == holds_.end()) continue;
+    const HoldState& state = found->second;
+    if (!state.opened_here && !state.lots_read && state.hold.status == "open") wanted.push_back(id);
+  }
+  return wanted;
+}
+
 void Batch::read_hold_lots() {
   std::vector<std::string> hold_ids;
-  for (const auto& [id, state] : holds_) {
-    if (!state.opened_here && !state.lots_read && state.hold.status == "open") hold_ids.push_back(id);
-  }
+  for (const auto& [id, state] : holds_) hold_ids.push_back(id);
+  hold_ids = holds_without_lots(hold_ids);
   if (hold_ids.empty()) return;
+  use_hold_lots(db::exec(txn_, select_hold_lots, db::array_literal(hold_ids)), hold_ids);
+}
+
+void Batch::use_hold_lots(const pqxx::result& rows, const std::vector<std::string>& hold_ids) {
+  const auto wanted = holds_without_lots(hold_ids);
+  const std::set<std::string> reading(wanted.begin(), wanted.end());
   std::set<std::string> merged;
-  for (const auto& row : db::exec(txn_, select_hold_lots, db::array_literal(hold_ids))) {
+  for (const auto& row : rows) {
+    if (!reading.count(row[0].c_str())) continue;
     const LotTake take{row[1].as<std::int64_t>(), row[2].as<std::int64_t>(), db::time_of(row[3])};
     holds_.at(row[0].c_str()).lots.push_back(take);
     // The lot itself joins its member's lots (in take order, even when drained) so that points
@@ -316,7 +363,7 @@ void Batch::read_hold_lots() {
     lots_[member_id].push_back({take.lot_id, row[5].as<std::int64_t>(), take.expires_at});
     merged.insert(member_id);
   }
-  for (const auto& id : hold_ids) holds_.at(id).lots_read = true;
+  for (const auto& id : wanted) holds_.at(id).lots_read = true;
   for (const auto& id : merged) {
     std::stable_sort(lots_[id].begin(), lots_[id].end(), [](const LotState& a, const LotState& b) {
       return takes_before(a.expires_at, a.lot_id, b.expires_at, b.lot_id);

@@ -96,9 +96,14 @@ class Batch {
   // lots_read_first each: a member with thousands of small lots costs the same as one with
   // few; a take that goes past them reads the rest). Call after lock_members.
   void prefetch_points(const std::vector<std::string>& member_ids, Timestamp as_of);
-  // The lapsed holds and spendable lots of the same, added to `reads` (the members may still
-  // be being locked in it); the lots of holds are read by the next prefetch_points() above.
-  void prefetch_points(db::ReadBatch& reads, const std::vector<std::string>& member_ids, Timestamp as_of);
+  // The same added to `reads`, for these members and the members of these holds (both may
+  // still be being locked in it), with the lots of these holds; the lots of lapsed holds are
+  // read by read_hold_lots() once `reads` ran.
+  void prefetch_points(db::ReadBatch& reads, const std::vector<std::string>& member_ids,
+                       const std::vector<std::string>& hold_ids, Timestamp as_of);
+  // The lots of every open hold the batch knows whose lots were not read (lapsed holds found
+  // by a prefetch): one round trip when there are any.
+  void read_hold_lots();
   // Only the lapsed holds of these members; answers whether there are any.
   bool prefetch_lapsed_holds(const std::vector<std::string>& member_ids, Timestamp as_of);
   // Adds every extension's prefetch to `reads` (Extension::prefetch): what the decisions of
@@ -234,9 +239,12 @@ class Batch {
   std::vector<std::int64_t> lot_ids_;                                // one per new lot, once staged
   std::vector<std::int64_t> reserved_entry_ids_, reserved_lot_ids_;  // reserve_ids()
   void take_ids();
-  void add_lapsed_hold_lock(db::ReadBatch& reads, const std::vector<std::string>& member_ids, Timestamp as_of,
-                            bool* any);
-  void read_hold_lots();
+  void add_lapsed_hold_lock(db::ReadBatch& reads, const std::vector<std::string>& member_ids,
+                            const std::vector<std::string>& hold_ids, Timestamp as_of, bool* any);
+  std::vector<std::string> members_of(const std::vector<std::string>& member_ids,
+                                      const std::vector<std::string>& hold_ids, std::set<std::string>& asked);
+  std::vector<std::string> holds_without_lots(const std::vector<std::string>& hold_ids) const;
+  void use_hold_lots(const pqxx::result& rows, const std::vector<std::string>& hold_ids);
   std::set<std::string> lapsed_asked_, lots_asked_;  // members whose lapsed holds, lots were asked for
   void add_hold_lock(db::ReadBatch& reads, std::vector<std::string> hold_ids);
   void add_account_lock(db::ReadBatch& reads, std::vector<std::string> member_ids,

@@ -13,6 +13,10 @@
 //                batch's state (and later requests see it) or is refused and changes nothing;
 //   4. write     entries, postings, lots, holds as multi-row statements.
 //
+// Phases 1 and 2 can be added to one db::ReadBatch, with the keys' locks before them and the
+// capabilities' prefetches (Extension::prefetch) after them: a batch's whole read side is then
+// one round trip (app::apply_batch), and its write side one flush.
+//
 // The database still enforces every invariant (balanced entries, no member below zero): the
 // decisions are the first line, the triggers the second.
 #pragma once

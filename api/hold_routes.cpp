@@ -82,8 +82,8 @@ asio::awaitable<Reply> get_hold(Service& service, RequestContext& context) {
 
 // A hold an order took moves only with its order: capturing or voiding it here would leave
 // the order pending with nothing held, or cancelled with its points spent.
-std::optional<Reply> refuse_order_hold(pqxx::transaction_base& txn, const std::string& hold_id) {
-  const auto order_id = mall::order_holding(txn, hold_id);
+std::optional<Reply> refuse_order_hold(ledger::Batch& batch, const std::string& hold_id) {
+  const auto order_id = mall::OrderHolds::of(batch).order_holding(hold_id);
   if (!order_id) return std::nullopt;
   return problem(409, "hold_belongs_to_order",
                  "the hold belongs to order " + *order_id + ": pay or cancel the order instead");
@@ -98,7 +98,7 @@ asio::awaitable<Reply> change_hold(Service& service, RequestContext& context, co
   const std::shared_ptr<app::Command> command = std::make_shared<app::DecisionCommand<Decided>>(
       std::move(subjects),
       [hold_id, change](ledger::Batch& batch) -> Decided {
-        if (auto refused = refuse_order_hold(batch.transaction(), hold_id)) return std::move(*refused);
+        if (auto refused = refuse_order_hold(batch, hold_id)) return std::move(*refused);
         return change(batch);
       },
       [](const ledger::Batch&, const Decided& decided) {
@@ -106,7 +106,9 @@ asio::awaitable<Reply> change_hold(Service& service, RequestContext& context, co
         const auto& changed = std::get<HoldResult>(decided);
         if (!changed) return answer_of(refusal_reply(changed.refusal()));
         return answer_of(Reply::of(200, hold_message(changed.value())));
-      });
+      },
+      // Whether an order holds the hold is read with the batch's locks (mall::OrderHolds).
+      [hold_id](ledger::Batch& batch) { mall::OrderHolds::of(batch).want(hold_id); });
   co_return co_await service.submit(context, db::routing_key_of(hold_id), request, false, command);
 }
 

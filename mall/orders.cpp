@@ -38,4 +38,39 @@ std::optional<std::string> order_holding(pqxx::transaction_base& txn, const std:
   return store::order_of_hold(txn, hold_id);
 }
 
+namespace {
+
+const db::Statement select_orders_of_holds{"orders.select_orders_of_holds",
+                                           "SELECT hold_id, order_id FROM orders WHERE hold_id = ANY($1::text[])"};
+
+}  // namespace
+
+OrderHolds& OrderHolds::of(ledger::Batch& batch) {
+  return batch.extension<OrderHolds>("mall.order_holds", [&] { return std::make_unique<OrderHolds>(batch); });
+}
+
+void OrderHolds::prefetch(db::ReadBatch& reads, Timestamp) {
+  std::vector<std::string> hold_ids;
+  for (auto& id : wanted_) {
+    if (read_.insert(id).second) hold_ids.push_back(std::move(id));
+  }
+  wanted_.clear();
+  if (hold_ids.empty()) return;
+  reads.add(
+      select_orders_of_holds,
+      [this](const pqxx::result& rows) {
+        for (const auto& row : rows) orders_[row[0].c_str()] = row[1].c_str();
+      },
+      db::array_literal(hold_ids));
+}
+
+std::optional<std::string> OrderHolds::order_holding(const std::string& hold_id) {
+  if (read_.insert(hold_id).second) {
+    if (auto order_id = mall::order_holding(batch_.transaction(), hold_id)) orders_[hold_id] = std::move(*order_id);
+  }
+  const auto found = orders_.find(hold_id);
+  if (found == orders_.end()) return std::nullopt;
+  return found->second;
+}
+
 }  // namespace loyalty::mall

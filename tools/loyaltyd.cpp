@@ -3,10 +3,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
 #include <unistd.h>
+
+#include <boost/system/system_error.hpp>
 
 #include "api/jobs_catalog.hpp"
 #include "api/server.hpp"
@@ -229,8 +233,23 @@ int main(int argc, char** argv) {
     options.signing_key_pem = pem.str();
   }
   api::Service service{options};
-  api::Server server{service, listen.substr(0, colon), static_cast<unsigned short>(std::stoi(listen.substr(colon + 1))),
-                     settings.io_threads};
+  // An address that cannot be served (taken, not local, not address:port) is the operator's
+  // to fix: said plainly, exit status 2.
+  std::unique_ptr<api::Server> listening;
+  try {
+    if (colon == std::string::npos) throw std::invalid_argument("expected address:port");
+    const int port = std::stoi(listen.substr(colon + 1));
+    if (port < 0 || port > 65535) throw std::out_of_range("the port is not 0 to 65535");
+    listening = std::make_unique<api::Server>(service, listen.substr(0, colon), static_cast<unsigned short>(port),
+                                              settings.io_threads);
+  } catch (const boost::system::system_error& error) {
+    std::fprintf(stderr, "loyaltyd: cannot listen on %s: %s\n", listen.c_str(), error.code().message().c_str());
+    return 2;
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "loyaltyd: cannot listen on %s: %s\n", listen.c_str(), error.what());
+    return 2;
+  }
+  api::Server& server = *listening;
   server.start();
   log::info("serving", {{"url", "http://" + listen.substr(0, colon) + ":" + std::to_string(server.port())}});
 

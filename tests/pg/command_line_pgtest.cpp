@@ -2,8 +2,12 @@
 // setting (from an option or its environment variable) refused with a sentence naming it and
 // exit status 2 before anything starts, and `signing-key init` writing where
 // LOYALTY_SIGNING_KEY points, never over a key that is there.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -13,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "platform/ids.hpp"
+#include "tests/support/test_database.hpp"
 
 namespace loyalty::testing {
 namespace {
@@ -84,6 +89,28 @@ TEST(CommandLine, ABadNumberInAnEnvironmentVariableIsAUsageErrorThatNamesIt) {
   const auto no_database = run("$LOYALTYD");
   EXPECT_EQ(no_database.status, 2) << no_database.output;
   EXPECT_TRUE(contains(no_database.output, "--database-url")) << no_database.output;
+}
+
+TEST(CommandLine, AnAddressThatCannotBeServedIsSaidPlainlyWithExitTwo) {
+  // A port this test holds, on a database whose schema is current.
+  const int held = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(held, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  ASSERT_EQ(::bind(held, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(held, 1), 0);
+  socklen_t length = sizeof address;
+  ASSERT_EQ(::getsockname(held, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  const std::string port = std::to_string(ntohs(address.sin_port));
+  const auto taken = run("$LOYALTYD --database-url " + TestDatabase::instance().service_url() +
+                         " --scheduler-interval 0 --listen 127.0.0.1:" + port);
+  ::close(held);
+  EXPECT_EQ(taken.status, 2) << taken.output;
+  EXPECT_TRUE(contains(taken.output, "cannot listen on 127.0.0.1:" + port + ": Address already in use"))
+      << taken.output;
+  EXPECT_FALSE(contains(taken.output, "terminate")) << taken.output;
 }
 
 TEST(CommandLine, UsageErrorsOfLoyaltyctlExitTwoAndSayWhy) {

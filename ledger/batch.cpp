@@ -19,20 +19,22 @@ const db::Statement lock_holds_by_id{
     "SELECT hold_id, member_id, status, amount, captured_amount, reference, expires_at, created_at, closed_at"
     " FROM holds WHERE hold_id = ANY($1::text[]) ORDER BY hold_id FOR UPDATE"};
 
-// The members named, and the members of the holds named (locked by the statement before, in
-// the same round trip; a hold's member never changes).
-const db::Statement lock_accounts_of_members{"batch.lock_accounts",
-                                             "SELECT member_id, asset, part, account_id, balance FROM accounts"
-                                             " WHERE member_id = ANY(ARRAY(SELECT unnest($1::text[])"
-                                             "   UNION SELECT member_id FROM holds WHERE hold_id = ANY($2::text[])))"
-                                             " ORDER BY account_id FOR UPDATE"};
+// The members named in the array parameter MEMBERS and the members of the holds named in
+// HOLDS: the holds are locked by an earlier statement of the same round trip, and a hold's
+// member never changes.
+#define LOYALTY_MEMBERS_AND_HOLDERS(MEMBERS, HOLDS) \
+  "(SELECT unnest(" MEMBERS "::text[]) UNION SELECT member_id FROM holds WHERE hold_id = ANY(" HOLDS "::text[]))"
+
+const db::Statement lock_accounts_of_members{
+    "batch.lock_accounts",
+    "SELECT member_id, asset, part, account_id, balance FROM accounts"
+    " WHERE member_id = ANY(ARRAY" LOYALTY_MEMBERS_AND_HOLDERS("$1", "$2") ") ORDER BY account_id FOR UPDATE"};
 
 // Lapsed holds are taken after the accounts, so never waited on: SKIP LOCKED.
 const db::Statement lock_lapsed_holds{
     "batch.lock_lapsed_holds",
     "SELECT hold_id, member_id, status, amount, captured_amount, reference, expires_at, created_at, closed_at"
-    " FROM holds WHERE member_id = ANY(ARRAY(SELECT unnest($1::text[])"
-    "   UNION SELECT member_id FROM holds WHERE hold_id = ANY($3::text[])))"
+    " FROM holds WHERE member_id = ANY(ARRAY" LOYALTY_MEMBERS_AND_HOLDERS("$1", "$3") ")"
     " AND status = 'open' AND expires_at <= $2"
     " ORDER BY hold_id FOR UPDATE SKIP LOCKED"};
 
@@ -49,8 +51,7 @@ constexpr std::int64_t lots_read_first = 64;
 const db::Statement select_spendable_lots{
     "batch.select_spendable_lots",
     "SELECT l.lot_id, l.member_id, l.remaining, l.expires_at"
-    " FROM (SELECT unnest($1::text[]) UNION SELECT member_id FROM holds WHERE hold_id = ANY($3::text[])) AS "
-    "m(member_id)"
+    " FROM " LOYALTY_MEMBERS_AND_HOLDERS("$1", "$3") " AS m(member_id)"
     " CROSS JOIN LATERAL (SELECT lot_id, member_id, remaining, expires_at FROM lots"
     "   WHERE member_id = m.member_id AND remaining > 0 AND pending_until IS NULL"
     "   ORDER BY expires_at, lot_id LIMIT $2) l"
@@ -212,13 +213,13 @@ void Batch::lock_members(std::vector<std::string> member_ids) {
 void Batch::reserve_ids(db::ReadBatch& reads, std::int64_t entries, std::int64_t lots) {
   if (entries == 0 && lots == 0) return;
   reads.add(
-      allocate_ids,
-      [this](const pqxx::result& rows) {
-        created_at_ = db::time_of(rows[0][0]);
-        for (const auto id : numbers_of(rows[0][1])) reserved_entry_ids_.push_back(id);
-        for (const auto id : numbers_of(rows[0][2])) reserved_lot_ids_.push_back(id);
-      },
-      entries, lots);
+      allocate_ids, [this](const pqxx::result& rows) { keep_ids(rows[0]); }, entries, lots);
+}
+
+void Batch::keep_ids(const pqxx::row& allocated) {
+  created_at_ = db::time_of(allocated[0]);
+  for (const auto id : numbers_of(allocated[1])) reserved_entry_ids_.push_back(id);
+  for (const auto id : numbers_of(allocated[2])) reserved_lot_ids_.push_back(id);
 }
 
 void Batch::take_ids() {
@@ -228,10 +229,7 @@ void Batch::take_ids() {
   const std::int64_t entries = short_of(reserved_entry_ids_, entries_.size());
   const std::int64_t lots = short_of(reserved_lot_ids_, new_lots_.size());
   if (entries > 0 || lots > 0 || !created_at_) {
-    const auto row = db::exec(txn_, allocate_ids, entries, lots)[0];
-    created_at_ = db::time_of(row[0]);
-    for (const auto id : numbers_of(row[1])) reserved_entry_ids_.push_back(id);
-    for (const auto id : numbers_of(row[2])) reserved_lot_ids_.push_back(id);
+    keep_ids(db::exec(txn_, allocate_ids, entries, lots)[0]);
   }
   LOYALTY_ASSERT(reserved_entry_ids_.size() >= entries_.size() && reserved_lot_ids_.size() >= new_lots_.size(),
                  "the sequences gave fewer ids than asked");

@@ -243,6 +243,7 @@ class Batch {
   std::vector<std::int64_t> lot_ids_;                                // one per new lot, once staged
   std::vector<std::int64_t> reserved_entry_ids_, reserved_lot_ids_;  // reserve_ids()
   void take_ids();
+  void keep_ids(const pqxx::row& allocated);  // one row of allocate_ids, added to the reserve
   void add_lapsed_hold_lock(db::ReadBatch& reads, const std::vector<std::string>& member_ids,
                             const std::vector<std::string>& hold_ids, Timestamp as_of, bool* any);
   std::vector<std::string> members_of(const std::vector<std::string>& member_ids,

@@ -94,9 +94,29 @@ BatchTransaction::~BatchTransaction() noexcept {
   End();
 }
 
+pqxx::result BatchTransaction::do_exec(const char query[]) {
+  if (!take_begin()) return dbtransaction::do_exec(query);
+  // One string, one round trip: libpq hands back the last statement's result, the query's.
+  return dbtransaction::do_exec((std::string("BEGIN;\n") + query).c_str());
+}
+
+void BatchTransaction::do_abort() {
+  if (begun_) dbtransaction::do_abort();
+}
+
+void BatchTransaction::begin_now() {
+  if (take_begin()) direct_exec("BEGIN");
+}
+
+void begin_if_deferred(pqxx::transaction_base& txn) {
+  if (auto* batch = dynamic_cast<BatchTransaction*>(&txn)) batch->begin_now();
+}
+
 void BatchTransaction::do_commit() {
-  std::string sql;
-  sql.swap(tail_);
+  if (!begun_ && tail_.empty()) return;  // nothing was sent: there is nothing to commit
+  std::string sql = take_begin() ? "BEGIN;\n" : "";
+  sql += tail_;
+  tail_.clear();
   sql += "COMMIT";
   try {
     direct_exec(sql.c_str());
@@ -130,9 +150,13 @@ void ReadBatch::run() {
   reads.swap(reads_);
   count_statement();
   std::vector<pqxx::result> results;
-  {
+  auto* batch = dynamic_cast<BatchTransaction*>(&txn_);
+  const bool begins = batch != nullptr && batch->take_begin();
+  try {
     pqxx::pipeline pipeline{txn_, "read_batch"};
-    pipeline.retain(static_cast<int>(reads.size()));  // all of them in one send
+    pipeline.retain(static_cast<int>(reads.size()) + 1);  // all of them in one send
+    std::optional<pqxx::pipeline::query_id> begin;
+    if (begins) begin = pipeline.insert("BEGIN");
     std::vector<pqxx::pipeline::query_id> ids;
     for (Read& read : reads) {
       // WriteBuffer ends each statement with ";\n"; the pipeline separates them itself.
@@ -140,7 +164,14 @@ void ReadBatch::run() {
       ids.push_back(pipeline.insert(read.sql));
     }
     pipeline.complete();
+    if (begin) pipeline.retrieve(*begin);
     for (const auto id : ids) results.push_back(pipeline.retrieve(id));
+  } catch (const std::exception&) {
+    // A connection found gone in the transaction's first round trip committed nothing: said as
+    // a failed BEGIN says it (broken_connection), so that the executor tries once more on a
+    // fresh connection.
+    if (begins && !txn_.conn().is_open()) throw pqxx::broken_connection{"the connection went before the batch began"};
+    throw;
   }
   // The pipeline is closed: a callback may use the transaction again.
   for (std::size_t i = 0; i < reads.size(); ++i) reads[i].use(results[i]);

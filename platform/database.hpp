@@ -44,9 +44,15 @@ inline void count_statement() {
   statements_sent_total.fetch_add(1, std::memory_order_relaxed);
 }
 
+// Sends a BatchTransaction's deferred BEGIN now, alone, if nothing has sent it yet; nothing
+// for any other transaction. For paths that bypass the transaction's own exec (libpqxx 6.4's
+// exec_prepared goes straight to the connection).
+void begin_if_deferred(pqxx::transaction_base& txn);
+
 // Runs a registered statement with positional parameters.
 template <typename... Args>
 pqxx::result exec(pqxx::transaction_base& txn, const Statement& statement, Args&&... args) {
+  begin_if_deferred(txn);
   count_statement();
   return txn.exec_prepared(statement.name(), std::forward<Args>(args)...);
 }
@@ -89,21 +95,38 @@ class WriteBuffer {
   std::size_t pending_ = 0;
 };
 
-// A read-committed transaction that can send its last statements with its COMMIT, in one round
-// trip: a batch's final writes (the answers under their keys, the audit) need not travel
-// alone. When they fail, or the COMMIT does (a deferred constraint), the transaction is rolled
-// back and the error thrown from commit(), as a failed COMMIT's is; when the connection goes
-// meanwhile, commit() throws pqxx::in_doubt_error.
+// A read-committed transaction whose BEGIN travels with its first statements and whose last
+// statements travel with its COMMIT, so that a batch costs no round trip of its own for either.
+//
+// BEGIN: the constructor sends nothing. The first statement sent through the transaction
+// carries it: a ReadBatch puts it first in its round trip, exec() (and so WriteBuffer::flush)
+// prefixes it, and db::exec sends it alone first (libpqxx's exec_prepared cannot carry it).
+// Those are the only ways this project sends SQL in a transaction; one that bypassed them
+// would run outside it, so a new way must call begin_if_deferred() first. A transaction that
+// sent nothing commits or aborts without a word to the server.
+//
+// COMMIT: a batch's final writes (the answers under their keys, the audit) are added with
+// send_with_commit(). When they fail, or the COMMIT does (a deferred constraint), the
+// transaction is rolled back and the error thrown from commit(), as a failed COMMIT's is;
+// when the connection goes meanwhile, commit() throws pqxx::in_doubt_error.
 class BatchTransaction : public pqxx::dbtransaction {
  public:
   explicit BatchTransaction(pqxx::connection_base& connection);
   ~BatchTransaction() noexcept override;
   // Adds statements (WriteBuffer::take's text) to what the COMMIT carries.
   void send_with_commit(const std::string& sql) { tail_ += sql; }
+  // True once, for the first statement sent: its sender must send BEGIN before it.
+  bool take_begin() { return !std::exchange(begun_, true); }
+  // Sends the BEGIN alone, one round trip, unless it was sent already.
+  void begin_now();
 
  private:
+  void do_begin() override {}
+  pqxx::result do_exec(const char query[]) override;
   void do_commit() override;
+  void do_abort() override;
   std::string tail_;
+  bool begun_ = false;
 };
 
 // The text of statements sent with the transaction's COMMIT when it is a BatchTransaction, at

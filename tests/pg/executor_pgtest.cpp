@@ -110,5 +110,90 @@ TEST(BatchTransaction, WritesSentWithTheCommitCommitWithItOrNotAtAll) {
             "1,2");
 }
 
+const db::Statement insert_began{"test_insert_began", "INSERT INTO began_with_first (id) VALUES ($1) RETURNING id"};
+
+// A BatchTransaction's BEGIN travels with its first statement, whichever way that statement is
+// sent: what it did is undone with the transaction, so it ran inside it.
+TEST(BatchTransaction, TheFirstStatementCarriesTheBeginWhicheverWayItIsSent) {
+  auto connection = testing::TestDatabase::instance().connect();
+  {
+    pqxx::nontransaction setup{*connection};
+    setup.exec("CREATE TEMP TABLE began_with_first (id integer PRIMARY KEY)");
+  }
+  const auto ignore = [](const pqxx::result&) {};
+  {
+    db::BatchTransaction txn{*connection};  // a ReadBatch first; never committed
+    db::ReadBatch reads{txn};
+    reads.add(insert_began, ignore, std::int64_t{1});
+    reads.run();
+  }
+  {
+    db::BatchTransaction txn{*connection};  // exec() first
+    txn.exec("INSERT INTO began_with_first VALUES (2)");
+  }
+  {
+    db::BatchTransaction txn{*connection};  // db::exec (exec_prepared) first
+    db::exec(txn, insert_began, 3);
+  }
+  {
+    db::BatchTransaction txn{*connection};  // a WriteBuffer's flush first
+    db::WriteBuffer writes{txn};
+    writes.add(insert_began, std::int64_t{4});
+    writes.flush();
+  }
+  {
+    db::BatchTransaction txn{*connection};
+    db::ReadBatch reads{txn};
+    reads.add(insert_began, ignore, std::int64_t{5});
+    reads.run();
+    txn.exec("INSERT INTO began_with_first VALUES (6)");
+    txn.commit();
+  }
+  {
+    db::BatchTransaction txn{*connection};  // sent nothing: commits without a word
+    txn.commit();
+  }
+  {
+    db::BatchTransaction txn{*connection};  // only writes with the COMMIT
+    txn.send_with_commit("INSERT INTO began_with_first VALUES (7);\n");
+    txn.commit();
+  }
+  pqxx::work check{*connection};
+  EXPECT_EQ(check.exec("SELECT string_agg(id::text, ',' ORDER BY id) FROM began_with_first")[0][0].as<std::string>(),
+            "5,6,7");
+}
+
+// A connection that went while idle in the pool is found by the batch's first round trip, which
+// then says so as a failed BEGIN did (broken_connection): the executor's cue to try once more
+// on a fresh connection, since nothing was committed.
+TEST(BatchTransaction, AConnectionGoneBeforeTheFirstRoundTripIsABrokenConnection) {
+  auto connection = testing::TestDatabase::instance().connect();
+  const auto ignore = [](const pqxx::result&) {};
+  {
+    pqxx::nontransaction setup{*connection};
+    setup.exec("CREATE TEMP TABLE began_with_first (id integer PRIMARY KEY)");
+  }
+  {
+    db::BatchTransaction txn{*connection};  // prepares the statement, as a pooled connection has
+    db::ReadBatch reads{txn};
+    reads.add(insert_began, ignore, std::int64_t{1});
+    reads.run();
+  }
+  const int pid = connection->backendpid();
+  {
+    auto other = testing::TestDatabase::instance().connect();
+    pqxx::nontransaction txn{*other};
+    txn.exec("SELECT pg_terminate_backend(" + std::to_string(pid) + ")");
+    for (int i = 0; i < 100; ++i) {
+      if (txn.exec("SELECT 1 FROM pg_stat_activity WHERE pid = " + std::to_string(pid)).empty()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  db::BatchTransaction txn{*connection};
+  db::ReadBatch reads{txn};
+  reads.add(insert_began, ignore, std::int64_t{2});
+  EXPECT_THROW(reads.run(), pqxx::broken_connection);
+}
+
 }  // namespace
 }  // namespace loyalty

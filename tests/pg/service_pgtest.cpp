@@ -187,5 +187,28 @@ TEST_F(Service, WhenTheDatabaseDropsTheConnectionsTheServiceRecoversByItself) {
   EXPECT_EQ(client.request("GET", "/readyz").status, 200);
 }
 
+// A write's batch finds its worker's pooled connection gone in its first round trip (where its
+// BEGIN travels), which committed nothing: the batch is tried once more on a fresh connection
+// and the write applied once, with no error for the client.
+TEST_F(Service, AWriteAfterTheDatabaseDroppedTheConnectionsIsAppliedOnceOnAFreshConnection) {
+  const std::string member_id = member_with_points(50);
+  {
+    auto connection = TestDatabase::instance().connect();
+    pqxx::nontransaction txn{*connection};
+    txn.exec(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()");
+  }
+  // Reads first, until their side has reconnected: the writes' workers have not used theirs.
+  for (int i = 0; i < 40 && get("/v1/members/" + member_id + "/balances").status != 200; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const auto credited = post(
+      "/v1/adjustments", {{"member_id", member_id}, {"asset", "POINTS"}, {"amount", 7}, {"reason_code", "goodwill"}},
+      unique("after-drop-"));
+  EXPECT_EQ(credited.status, 201) << credited.body;
+  EXPECT_EQ(points_balance(member_id)["available"], 57);
+}
+
 }  // namespace
 }  // namespace loyalty::testing

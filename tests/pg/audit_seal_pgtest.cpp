@@ -135,6 +135,27 @@ TEST_F(AuditSeal, ADeletedAuditEventIsNamed) {
   EXPECT_TRUE(verify().ok);
 }
 
+TEST_F(AuditSeal, ALeafNamingASealThatDoesNotExistIsRefusedAndSealsCannotBeTruncated) {
+  // Goal: migration 0022 checks a leaf's seal once per statement; the check still holds for
+  // every row of a statement, and a seal cannot disappear under its leaves.
+  member_with_points(40);
+  seal_everything();
+  auto connection = connect();
+  const std::string leaf = "decode(repeat('ab', 32), 'hex')";
+  // One leaf of a real seal and one of a seal that does not exist, in one statement.
+  EXPECT_EQ(
+      sqlstate_of(*connection,
+                  "INSERT INTO audit_seal_log (seq, record_kind, record_id, created_xid, leaf_sha256,"
+                  " chain_sha256, seal_id)"
+                  " SELECT (SELECT max(seq) FROM audit_seal_log) + n, 'audit', -n, '1'::xid8, " +
+                      leaf + ", " + leaf + ", CASE n WHEN 1 THEN (SELECT max(seal_id) FROM audit_seals) ELSE -7 END" +
+                      " FROM generate_series(1, 2) AS n"),
+      "23503");
+  EXPECT_EQ(sqlstate_of(*connection, "TRUNCATE audit_seals CASCADE"), "42501");
+  EXPECT_EQ(scalar("SELECT count(*) FROM audit_seal_log WHERE record_id < 0"), 0);
+  EXPECT_TRUE(verify().ok);
+}
+
 TEST_F(AuditSeal, EntriesWhoseOrderWasSwappedAreNamed) {
   const auto first = credit_of(member_with_points(11)).first;
   const auto second = credit_of(member_with_points(12)).first;

@@ -13,15 +13,7 @@ namespace {
 // The SQLSTATE a statement fails with as loyalty_app ("" when it succeeds; rolled back).
 std::string sqlstate_as_app(const std::string& sql) {
   pqxx::connection connection{TestDatabase::instance().service_url()};
-  try {
-    pqxx::work txn{connection};
-    txn.exec(sql);
-    return "";
-  } catch (const pqxx::insufficient_privilege&) {
-    return "42501";  // libpqxx 6.4 leaves sqlstate() empty on its specific error classes
-  } catch (const pqxx::sql_error& error) {
-    return error.sqlstate().empty() ? std::string("error: ") + error.what() : error.sqlstate();
-  }
+  return sqlstate_of(connection, sql, AfterStatement::roll_back);
 }
 
 constexpr const char* insufficient_privilege = "42501";

@@ -20,19 +20,7 @@ class LedgerSchema : public ::testing::Test {
   void SetUp() override { connection_ = TestDatabase::instance().connect(); }
   void TearDown() override { EXPECT_LEDGER_INVARIANTS_HOLD(); }
 
-  // Runs `sql` in its own transaction; returns the SQLSTATE it failed with, or "" on success.
-  std::string sqlstate_of(const std::string& sql) {
-    try {
-      pqxx::work txn{*connection_};
-      txn.exec(sql);
-      txn.commit();
-      return "";
-    } catch (const pqxx::insufficient_privilege&) {
-      return "42501";  // libpqxx 6.4 throws this one without its SQLSTATE
-    } catch (const pqxx::sql_error& error) {
-      return error.sqlstate();
-    }
-  }
+  std::string sqlstate_of(const std::string& sql) { return testing::sqlstate_of(*connection_, sql); }
 
   std::int64_t account(const std::string& name, const std::string& asset) {
     pqxx::read_transaction txn{*connection_};

@@ -26,6 +26,19 @@ std::string with_database(const std::string& url, const std::string& name) {
   return base + "/" + name + (query == std::string::npos ? "" : url.substr(query));
 }
 
+std::string sqlstate_of(pqxx::connection& connection, const std::string& sql, AfterStatement after) {
+  try {
+    pqxx::work txn{connection};
+    txn.exec(sql);
+    if (after == AfterStatement::commit) txn.commit();
+    return "";
+  } catch (const pqxx::insufficient_privilege&) {
+    return "42501";
+  } catch (const pqxx::sql_error& error) {
+    return error.sqlstate().empty() ? std::string("error: ") + error.what() : error.sqlstate();
+  }
+}
+
 TestDatabase& TestDatabase::instance() {
   static TestDatabase database;
   return database;

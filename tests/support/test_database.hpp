@@ -40,6 +40,13 @@ class TestDatabase {
   std::string service_url_;
 };
 
+// Runs `sql` in a transaction of its own on `connection`, then commits it or rolls it back:
+// "" when it succeeds, otherwise the SQLSTATE it failed with (libpqxx 6.4 leaves sqlstate()
+// empty on some of its specific error classes; those are mapped back here).
+enum class AfterStatement { commit, roll_back };
+std::string sqlstate_of(pqxx::connection& connection, const std::string& sql,
+                        AfterStatement after = AfterStatement::commit);
+
 // Appends `/name` in place of the database of a libpq URI.
 std::string with_database(const std::string& url, const std::string& name);
 

@@ -11,28 +11,17 @@
 namespace loyalty::ledger {
 namespace {
 
-// The maintained accounts a statement's postings touch, locked in account order (a no-op when
-// the batch locked them already), and each posting's balance_after: the account's balance plus
-// the postings up to it, in insert order. The statement trigger of migrations/0023 checks every
-// balance_after and applies the sums to the accounts. Both statements name their postings p.
-#define LOYALTY_LOCKED_ACCOUNTS                                              \
-  " locked AS (SELECT account_id, balance FROM accounts"                     \
-  "   WHERE account_id IN (SELECT account_id FROM p) AND balance_maintained" \
-  "   ORDER BY account_id FOR NO KEY UPDATE)"
-#define LOYALTY_BALANCE_AFTER " locked.balance + sum(p.amount) OVER (PARTITION BY p.account_id ORDER BY p.position)"
-
 // One round trip per entry: the entry row, then its postings in order from unnested arrays.
-// The posting trigger (migrations/0023) sees the entry inserted by the same statement.
+// The posting trigger (migrations/0001) sees the entry inserted by the same statement.
 const db::Statement insert_entry{
     "journal.insert_entry",
     "WITH entry AS (INSERT INTO entries (kind, effective_at, member_id, reference, reason_code, note,"
     "   reverses_entry_id, program_version, request_id, actor)"
-    "   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING entry_id, created_at),"
-    " p AS (SELECT * FROM unnest($11::bigint[], $12::text[], $13::bigint[], $14::boolean[]) WITH ORDINALITY"
-    "  AS p(account_id, asset, amount, debt_allowed, position))," LOYALTY_LOCKED_ACCOUNTS
-    " INSERT INTO postings (entry_id, account_id, asset, amount, debt_allowed, balance_after)"
-    " SELECT entry.entry_id, p.account_id, p.asset, p.amount, p.debt_allowed," LOYALTY_BALANCE_AFTER
-    " FROM entry, p LEFT JOIN locked USING (account_id)"
+    "   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING entry_id, created_at)"
+    " INSERT INTO postings (entry_id, account_id, asset, amount, debt_allowed)"
+    " SELECT entry.entry_id, p.account_id, p.asset, p.amount, p.debt_allowed"
+    " FROM entry, unnest($11::bigint[], $12::text[], $13::bigint[], $14::boolean[]) WITH ORDINALITY"
+    "  AS p(account_id, asset, amount, debt_allowed, position)"
     " ORDER BY p.position"
     " RETURNING entry_id, (SELECT created_at FROM entry), balance_after, posting_id"};
 
@@ -51,15 +40,11 @@ const db::Statement insert_entries{
 
 const db::Statement insert_postings_of_entries{
     "journal.insert_postings_of_entries",
-    "WITH p AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::boolean[])"
-    "  WITH ORDINALITY AS p(entry_id, account_id, asset, amount, debt_allowed, position))," LOYALTY_LOCKED_ACCOUNTS
-    " INSERT INTO postings (entry_id, account_id, asset, amount, debt_allowed, balance_after)"
-    " SELECT p.entry_id, p.account_id, p.asset, p.amount, p.debt_allowed," LOYALTY_BALANCE_AFTER
-    " FROM p LEFT JOIN locked USING (account_id)"
+    "INSERT INTO postings (entry_id, account_id, asset, amount, debt_allowed)"
+    " SELECT p.entry_id, p.account_id, p.asset, p.amount, p.debt_allowed"
+    " FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::boolean[]) WITH ORDINALITY"
+    "  AS p(entry_id, account_id, asset, amount, debt_allowed, position)"
     " ORDER BY p.position"};
-
-#undef LOYALTY_LOCKED_ACCOUNTS
-#undef LOYALTY_BALANCE_AFTER
 
 // The postings' columns as array literals, in order.
 struct PostingArrays {

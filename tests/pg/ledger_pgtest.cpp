@@ -171,71 +171,16 @@ TEST_F(LedgerSchema, AMemberAccountCannotBeDebitedBelowZeroEvenBypassingTheServi
                         std::to_string(member) + ", 'POINTS', -10)"),
             "23514");
   // A clawback the program allows may create a visible debt.
-  EXPECT_EQ(
-      sqlstate_of("INSERT INTO entries (kind, effective_at) VALUES ('clawback', now()); "
-                  "INSERT INTO postings (entry_id, account_id, asset, amount, debt_allowed, balance_after) VALUES "
-                  "(currval('entries_entry_id_seq'), " +
-                  std::to_string(adjustments) +
-                  ", 'POINTS', 10, false, NULL), "
-                  "(currval('entries_entry_id_seq'), " +
-                  std::to_string(member) + ", 'POINTS', -10, true, -10)"),
-      "");
+  EXPECT_EQ(sqlstate_of("INSERT INTO entries (kind, effective_at) VALUES ('clawback', now()); "
+                        "INSERT INTO postings (entry_id, account_id, asset, amount, debt_allowed) VALUES "
+                        "(currval('entries_entry_id_seq'), " +
+                        std::to_string(adjustments) +
+                        ", 'POINTS', 10, false), "
+                        "(currval('entries_entry_id_seq'), " +
+                        std::to_string(member) + ", 'POINTS', -10, true)"),
+            "");
   pqxx::read_transaction txn{*connection_};
   EXPECT_EQ(txn.exec_params1("SELECT balance FROM accounts WHERE account_id = $1", member)[0].as<int>(), -10);
-}
-
-// The writer sends each posting's balance_after; the statement trigger (0023) checks it against
-// the account's balance, posting by posting, applies the sum once per account, and refuses a
-// wrong, missing or superfluous one with everything the statement wrote.
-TEST_F(LedgerSchema, APostingsBalanceAfterIsCheckedAndTheSumAppliedOncePerStatement) {
-  {
-    pqxx::work txn{*connection_};
-    txn.exec(
-        "INSERT INTO members (member_id, external_id, created_at) VALUES "
-        "('mem_balanceafter00000000', 'balance-after', now())");
-    txn.exec(
-        "INSERT INTO accounts (name, asset, member_id, part, balance_maintained) VALUES "
-        "('member:mem_balanceafter00000000:available', 'POINTS', 'mem_balanceafter00000000', 'available', true)");
-    txn.commit();
-  }
-  const auto member = std::to_string(account("member:mem_balanceafter00000000:available", "POINTS"));
-  const auto adjustments = std::to_string(account("system:adjustments", "POINTS"));
-  // Three postings to the member in one statement: balance_after follows them in order.
-  const auto entry = [&](const std::string& first, const std::string& second, const std::string& third,
-                         const std::string& system) {
-    return "INSERT INTO entries (kind, effective_at) VALUES ('adjustment', now()); "
-           "INSERT INTO postings (entry_id, account_id, asset, amount, balance_after) VALUES "
-           "(currval('entries_entry_id_seq'), " +
-           member + ", 'POINTS', 5, " + first + "), (currval('entries_entry_id_seq'), " + member + ", 'POINTS', 7, " +
-           second + "), (currval('entries_entry_id_seq'), " + member + ", 'POINTS', -2, " + third +
-           "), (currval('entries_entry_id_seq'), " + adjustments + ", 'POINTS', -10, " + system + ")";
-  };
-  const auto balance = [&] {
-    pqxx::read_transaction txn{*connection_};
-    return txn.exec("SELECT balance FROM accounts WHERE account_id = " + member)[0][0].as<std::int64_t>();
-  };
-  EXPECT_EQ(sqlstate_of(entry("5", "12", "11", "NULL")), "23000");    // the last one wrong
-  EXPECT_EQ(sqlstate_of(entry("5", "NULL", "10", "NULL")), "23000");  // one missing
-  EXPECT_EQ(sqlstate_of(entry("5", "12", "10", "-10")), "23000");     // one on a system account
-  EXPECT_EQ(sqlstate_of(entry("-1", "6", "4", "NULL")), "23000");     // a chain from the wrong start
-  EXPECT_EQ(balance(), 0);
-  ASSERT_EQ(sqlstate_of(entry("5", "12", "10", "NULL")), "");
-  EXPECT_EQ(balance(), 10);
-  ASSERT_EQ(sqlstate_of(entry("15", "22", "20", "NULL")), "");  // the next statement starts from 10
-  EXPECT_EQ(balance(), 20);
-  // Back to zero, so that the member's balance needs no lots (the invariants after the test).
-  ASSERT_EQ(sqlstate_of("INSERT INTO entries (kind, effective_at) VALUES ('adjustment', now()); "
-                        "INSERT INTO postings (entry_id, account_id, asset, amount, balance_after) VALUES "
-                        "(currval('entries_entry_id_seq'), " +
-                        member + ", 'POINTS', -20, 0), (currval('entries_entry_id_seq'), " + adjustments +
-                        ", 'POINTS', 20, NULL)"),
-            "");
-  EXPECT_EQ(balance(), 0);
-  pqxx::read_transaction txn{*connection_};
-  EXPECT_EQ(txn.exec("SELECT array_agg(balance_after ORDER BY posting_id)::text FROM postings WHERE account_id = " +
-                     member)[0][0]
-                .as<std::string>(),
-            "{5,12,10,15,22,20,0}");
 }
 
 // A deadlock or serialization failure gets another attempt; a statement whose completion is

@@ -19,7 +19,7 @@
 # into the tables the import writes, with the ids the import would take from the database
 # computed beforehand: members and their five accounts; entries (opening_balance), postings
 # (system:migration and the member's available POINTS, through the balance trigger) and lots;
-# events with their awards, entries (earn), postings and lots (through the daily-aggregate
+# events, entries (earn), postings, event_awards and lots (through the daily-aggregate
 # triggers). It is the floor: what PostgreSQL needs for the same rows with no decisions, no
 # idempotency and no application at all. Each part's ratio (import rows/s ÷ COPY rows/s) is
 # judged against the target of issue 15, at least 0.25, and printed PASS or FAIL.
@@ -147,10 +147,11 @@ awk -v rows="$ROWS" -v a="$ACCOUNT_BASE" -v e="$ENTRY_BASE" -v l="$LOT_BASE" -v 
     occurred = strftime("%Y-%m-%d %H:%M:%S+00", t, 1)
     cents = 10000 + n % 10000
     points = int(cents / 100)
-    printf "bench-e-%d,%s,purchase,%s,\"{\"\"amount_cents\"\": %d}\",%d,%064d,%d,%s,%d,\"{\"\"(purchase-base,,POINTS,%d,)\"\"}\"\n",
-           n, m, occurred, cents, cents, n, version, stamp, e + rows + n, points > dir "/c_events.csv"
+    printf "bench-e-%d,%s,purchase,%s,\"{\"\"amount_cents\"\": %d}\",%d,%064d,%d,%s,%d\n", n, m, occurred, cents, cents, n,
+           version, stamp, e + rows + n > dir "/c_events.csv"
     printf "%d,earn,%s,bench-e-%d,%d,%s\n", e + rows + n, m, n, version, stamp > dir "/c_e_entries.csv"
     printf "%d,%d,POINTS,%d\n%d,%d,POINTS,%d\n", e + rows + n, fund, -points, e + rows + n, available, points > dir "/c_e_postings.csv"
+    printf "bench-e-%d,0,%s,purchase-base,POINTS,%d,%s\n", n, m, points, occurred > dir "/c_awards.csv"
     printf "%d,%s,%d,%d,%s,2028-12-31 23:59:59+00,%d,earn\n", l + rows + n, m, points, points, occurred, e + rows + n > dir "/c_e_lots.csv"
   }
 }'
@@ -165,8 +166,9 @@ cat >"$WORK/copy_balances.sql" <<SQL
 SQL
 cat >"$WORK/copy_events.sql" <<SQL
 \copy entries (entry_id, kind, member_id, reference, program_version, effective_at) FROM '$WORK/c_e_entries.csv' CSV
-\copy events (event_id, member_id, type, occurred_at, attributes, amount_cents, request_sha256, program_version, received_at, entry_id, awards) FROM '$WORK/c_events.csv' CSV
+\copy events (event_id, member_id, type, occurred_at, attributes, amount_cents, request_sha256, program_version, received_at, entry_id) FROM '$WORK/c_events.csv' CSV
 \copy postings (entry_id, account_id, asset, amount) FROM '$WORK/c_e_postings.csv' CSV
+\copy event_awards (event_id, position, member_id, rule_id, asset, amount, occurred_at) FROM '$WORK/c_awards.csv' CSV
 \copy lots (lot_id, member_id, amount, remaining, earned_at, expires_at, entry_id, source) FROM '$WORK/c_e_lots.csv' CSV
 SQL
 ls -l "$WORK"/*.csv | awk '{ sum += $5 } END { printf "files: %.0f MiB in all\n", sum / 1048576 }'

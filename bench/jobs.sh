@@ -36,7 +36,7 @@
 #   * evaluate-tiers: members WITHOUT accounts (evaluate-tiers reads only member_tiers, events
 #     and event_awards), one member_tiers row per track (guarantee ended in 2025), one purchase
 #     event per member (amount_cents = the planned spend; a member planned at 0 has none), one
-#     community_post event per member with one GROWTH award (a member planned at 0
+#     community_post event per member with one GROWTH event_awards row (a member planned at 0
 #     GROWTH has none). Events have entry_id NULL (no earn entries, no lots) and award amounts
 #     that do not follow the rules' fixed amounts: evaluate-tiers reads neither. Levels and
 #     values are planned so that a quarter of the rows keep their level, a quarter drop one, a
@@ -490,11 +490,10 @@ SELECT 'bench-purchase-' || p.n, p.member_id, (SELECT min(type) FROM spend_types
 
 -- One GROWTH-awarding event per member in the window, its award = the planned GROWTH.
 INSERT INTO events (event_id, member_id, type, occurred_at, amount_cents, request_sha256, program_version,
-                    entry_id, received_at, awards)
+                    entry_id, received_at)
 SELECT 'bench-growth-' || p.n, p.member_id, 'community_post', x.occurred_at, NULL,
        encode(sha256(convert_to('bench-growth-' || p.n, 'UTF8')), 'hex'),
-       (SELECT max(version) FROM program_versions), NULL, x.occurred_at + interval '2 seconds',
-       ARRAY[ROW('community-post', NULL, 'GROWTH', p.value, NULL)::event_award]
+       (SELECT max(version) FROM program_versions), NULL, x.occurred_at + interval '2 seconds'
   FROM bench_jobs_tier_plan p
  CROSS JOIN LATERAL (SELECT t.window_from + interval '10 days'
                             + make_interval(secs => abs(hashint8extended(p.n, 32) % (330 * 86400))) AS occurred_at
@@ -502,6 +501,11 @@ SELECT 'bench-growth-' || p.n, p.member_id, 'community_post', x.occurred_at, NUL
  WHERE p.metric = 'growth_earned' AND p.value > 0
  ORDER BY p.n;
 
+INSERT INTO event_awards (event_id, position, member_id, rule_id, campaign_id, asset, amount, occurred_at, pending_until)
+SELECT e.event_id, 0, e.member_id, 'community-post', NULL, 'GROWTH', p.value, e.occurred_at, NULL
+  FROM bench_jobs_tier_plan p JOIN events e ON e.event_id = 'bench-growth-' || p.n
+ WHERE p.metric = 'growth_earned' AND p.value > 0
+ ORDER BY p.n;
 COMMIT;
 VACUUM ANALYZE;
 SQL

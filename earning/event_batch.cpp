@@ -1,8 +1,6 @@
 #include "earning/event_batch.hpp"
 
 #include <algorithm>
-#include <map>
-#include <string_view>
 
 #include "earning/budgets.hpp"
 #include "earning/qualifying.hpp"
@@ -34,21 +32,20 @@ const db::Statement prefetch_all{
     " JOIN unnest($4::text[], $5::date[]) AS r(rule_id, from_day) ON d.rule_id = r.rule_id AND d.day >= r.from_day"
     " WHERE d.member_id = ANY($2::text[])"};
 
-// The events with their awards (migrations/0023): the awards come as parallel arrays, each
-// naming its event by the event's place in the first arrays, and are gathered into each
-// event's row in award order.
 const db::Statement insert_events{
     "event_batch.insert_events",
     "INSERT INTO events (event_id, member_id, type, occurred_at, attributes, amount_cents, request_sha256,"
-    " program_version, received_at, entry_id, awards)"
-    " SELECT e, m, t, o, a::jsonb, c, h, v, r, n, coalesce(w.awards, '{}')"
-    " FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::bigint[], $7::text[],"
-    "  $8::integer[], $9::timestamptz[], $10::bigint[]) WITH ORDINALITY AS x(e, m, t, o, a, c, h, v, r, n, position)"
-    " LEFT JOIN (SELECT event, array_agg(ROW(rule, campaign, asset, amount, pending)::event_award ORDER BY k) AS awards"
-    "   FROM unnest($11::bigint[], $12::text[], $13::text[], $14::text[], $15::bigint[], $16::timestamptz[])"
-    "    WITH ORDINALITY AS y(event, rule, campaign, asset, amount, pending, k) GROUP BY event) w"
-    "  ON w.event = x.position"
-    " ORDER BY x.position"};
+    " program_version, received_at, entry_id)"
+    " SELECT e, m, t, o, a::jsonb, c, h, v, r, n FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[],"
+    " $5::text[], $6::bigint[], $7::text[], $8::integer[], $9::timestamptz[], $10::bigint[]) WITH ORDINALITY"
+    "  AS x(e, m, t, o, a, c, h, v, r, n, position) ORDER BY position"};
+
+const db::Statement insert_awards{
+    "event_batch.insert_awards",
+    "INSERT INTO event_awards (event_id, position, member_id, rule_id, campaign_id, asset, amount, occurred_at,"
+    " pending_until)"
+    " SELECT * FROM unnest($1::text[], $2::smallint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],"
+    " $8::timestamptz[], $9::timestamptz[])"};
 
 // What the rules would have awarded an event imported as history only (migrations/0015).
 const db::Statement insert_history_awards{
@@ -401,10 +398,7 @@ EventOutcome outcome_of(const ledger::Batch& batch, const RecordedEvent& recorde
 void EventBatch::write() {
   db::WriteBuffer& writes = batch_.writes();
   if (!events_.empty()) {
-    std::map<std::string_view, std::size_t> place;  // event id → its place in the arrays, from 1
-    for (std::size_t i = 0; i < events_.size(); ++i) place.emplace(events_[i].event.event_id, i + 1);
     const auto column = [&](auto format) { return db::array_literal(events_, format); };
-    const auto award_column = [&](auto format) { return db::array_literal(awards_, format); };
     writes.add(insert_events, column([](const EventRow& r) { return r.event.event_id; }),
                column([](const EventRow& r) { return r.event.member_id; }),
                column([](const EventRow& r) { return r.event.type; }),
@@ -417,13 +411,19 @@ void EventBatch::write() {
                column([&](const EventRow& r) -> std::optional<std::string> {
                  if (!r.entry) return std::nullopt;
                  return std::to_string(batch_.entry_id(*r.entry));
-               }),
-               award_column([&](const AwardRow& r) { return std::to_string(place.at(r.event_id)); }),
-               award_column([](const AwardRow& r) { return r.award.rule_id; }),
-               award_column([](const AwardRow& r) { return r.award.campaign_id; }),
-               award_column([](const AwardRow& r) { return r.award.asset; }),
-               award_column([](const AwardRow& r) { return std::to_string(r.award.amount); }),
-               award_column([](const AwardRow& r) { return optional_time(r.award.pending_until); }));
+               }));
+  }
+  if (!awards_.empty()) {
+    const auto column = [&](auto format) { return db::array_literal(awards_, format); };
+    writes.add(insert_awards, column([](const AwardRow& r) { return r.event_id; }),
+               column([](const AwardRow& r) { return std::to_string(r.position); }),
+               column([](const AwardRow& r) { return r.member_id; }),
+               column([](const AwardRow& r) { return r.award.rule_id; }),
+               column([](const AwardRow& r) { return r.award.campaign_id; }),
+               column([](const AwardRow& r) { return r.award.asset; }),
+               column([](const AwardRow& r) { return std::to_string(r.award.amount); }),
+               column([](const AwardRow& r) { return db::sql_time(r.occurred_at); }),
+               column([](const AwardRow& r) { return optional_time(r.award.pending_until); }));
   }
   if (!history_awards_.empty()) {
     const auto column = [&](auto format) { return db::array_literal(history_awards_, format); };

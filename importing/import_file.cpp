@@ -42,7 +42,7 @@ const char* analyzed_tables(Kind kind) {
     case Kind::members: return "members, accounts";
     case Kind::balances: return "accounts, entries, postings, lots";
     case Kind::events:
-      return "accounts, entries, postings, lots, events, history_awards, member_tiers,"
+      return "accounts, entries, postings, lots, events, event_awards, history_awards, member_tiers,"
              " member_spend_days, member_growth_days, member_rule_days";
   }
   return "members, accounts";

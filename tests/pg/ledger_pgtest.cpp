@@ -124,56 +124,6 @@ TEST_F(LedgerSchema, APostingToAnEntryThatDoesNotExistIsRefused) {
             "23000");
 }
 
-// An event's awards live in its row (0023): what the award table's keys and checks refused is
-// refused still, and event_awards shows them as the table did, one row per award.
-TEST_F(LedgerSchema, AnEventsAwardsAreCheckedKeptUnchangedAndShownOneRowPerAward) {
-  {
-    pqxx::work txn{*connection_};
-    txn.exec(
-        "INSERT INTO members (member_id, external_id, created_at) VALUES "
-        "('mem_awardsrow00000000000', 'awards-row', now())");
-    txn.commit();
-  }
-  const auto event = [](const std::string& id, const std::string& awards) {
-    return "INSERT INTO events (event_id, member_id, type, occurred_at, request_sha256, program_version, received_at,"
-           " awards) VALUES ('" +
-           id + "', 'mem_awardsrow00000000000', 'community_post', now(), 'x', 1, now(), " + awards + ")";
-  };
-  EXPECT_EQ(sqlstate_of(event("ev-awards-zero", "ARRAY[ROW('r', NULL, 'GROWTH', 0, NULL)::event_award]")), "23514");
-  EXPECT_EQ(sqlstate_of(event("ev-awards-norule", "ARRAY[ROW(NULL, NULL, 'GROWTH', 5, NULL)::event_award]")), "23514");
-  EXPECT_EQ(sqlstate_of(event("ev-awards-asset", "ARRAY[ROW('r', NULL, 'NO_SUCH_ASSET', 5, NULL)::event_award]")),
-            "23503");
-  ASSERT_EQ(sqlstate_of(event("ev-awards-two",
-                              "ARRAY[ROW('r', NULL, 'GROWTH', 5, NULL)::event_award,"
-                              " ROW('r', 'c', 'GROWTH', 3, NULL)::event_award]")),
-            "");
-  EXPECT_EQ(sqlstate_of("UPDATE events SET awards = '{}' WHERE event_id = 'ev-awards-two'"), "42501");
-  EXPECT_EQ(
-      sqlstate_of("INSERT INTO event_award_clawbacks (event_id, position, settled) VALUES ('ev-awards-two', 2, 1)"),
-      "23503");
-  {
-    pqxx::read_transaction txn{*connection_};
-    EXPECT_EQ(txn.exec("SELECT string_agg(position || ':' || coalesce(campaign_id, '-') || ':' || amount, ' '"
-                       " ORDER BY position) FROM event_awards WHERE event_id = 'ev-awards-two'")[0][0]
-                  .as<std::string>(),
-              "0:-:5 1:c:3");
-    // The base award counts the event once for its rule; both add GROWTH to the day.
-    EXPECT_EQ(
-        txn.exec("SELECT events FROM member_rule_days WHERE member_id = 'mem_awardsrow00000000000'")[0][0].as<int>(),
-        1);
-    EXPECT_EQ(
-        txn.exec("SELECT growth FROM member_growth_days WHERE member_id = 'mem_awardsrow00000000000'")[0][0].as<int>(),
-        8);
-  }
-  EXPECT_EQ(
-      sqlstate_of("INSERT INTO event_award_clawbacks (event_id, position, settled) VALUES ('ev-awards-two', 1, 1)"),
-      "");
-  pqxx::read_transaction txn{*connection_};
-  EXPECT_EQ(
-      txn.exec("SELECT growth FROM member_growth_days WHERE member_id = 'mem_awardsrow00000000000'")[0][0].as<int>(),
-      7);
-}
-
 // One foreign key (0020) proves both that a lot's entry exists and that it credited the lot's
 // member.
 TEST_F(LedgerSchema, ALotBelongsToTheMemberOfTheEntryThatCreatedIt) {

@@ -136,9 +136,10 @@ void answer_duplicates(const std::vector<Command*>& commands, const std::map<std
   }
 }
 
-// Step 2's first part: the rows that name holds and members, a kind at a time in name order,
-// each kind's rows in id order; what they name joins the holds and members locked next.
-void lock_leading(ledger::Batch& batch, Subjects& subjects) {
+// Step 2's first part, added to `reads`: the rows that name holds and members, a kind at a
+// time in name order, each kind's rows in id order; once `reads` ran, what they name has
+// joined the holds and members locked next.
+void lock_leading(ledger::Batch& batch, db::ReadBatch& reads, Subjects& subjects) {
   std::map<std::string, std::pair<const ledger::LeadingRows*, std::vector<std::string>>> kinds;
   for (const auto& [rows, id] : subjects.leading) {
     auto& kind = kinds.try_emplace(rows->name(), rows, std::vector<std::string>{}).first->second;
@@ -148,7 +149,7 @@ void lock_leading(ledger::Batch& batch, Subjects& subjects) {
     auto& ids = kind.second;
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-    kind.first->lock(batch, ids, subjects.holds, subjects.members);
+    kind.first->lock(batch, reads, ids, subjects.holds, subjects.members);
   }
 }
 
@@ -165,7 +166,8 @@ void apply_batch(pqxx::transaction_base& txn, const std::vector<db::BatchItem*>&
   }
   // Steps 1 to 3 in as few round trips as their dependencies allow: the keys' locks, the
   // rows', the ids the batch will need and what its capabilities prefetch, in one round trip
-  // unless rows that name holds and members must be locked first (mall orders).
+  // unless rows that name holds and members must be locked first (mall orders: then the keys
+  // and those rows are the first round trip).
   Claim claimed;
   db::ReadBatch reads{txn};
   claim(reads, commands, claimed);
@@ -183,9 +185,9 @@ void apply_batch(pqxx::transaction_base& txn, const std::vector<db::BatchItem*>&
   ledger::Batch batch{txn};
   const bool claim_first = !subjects.leading.empty();
   if (claim_first) {
+    lock_leading(batch, reads, subjects);
     reads.run();
     settle_claim(commands, claimed);
-    lock_leading(batch, subjects);
   }
   batch.lock(reads, subjects.holds, subjects.members);
   batch.reserve_ids(reads, natives, natives);  // most native commands post one entry and at most one lot

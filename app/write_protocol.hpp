@@ -25,8 +25,8 @@
 // Steps 1 to 3's first part travel in ONE round trip (db::ReadBatch): their statements run in
 // the order above, so the lock order holds, and what a later one needs from an earlier one it
 // reads in SQL (the holds' members). Rows that name holds and members are the exception: the
-// keys go first, then those rows, then the rest. A command whose key turns out answered was
-// locked and prefetched for with the others; it is not decided.
+// keys and those rows go first, in one round trip, then the rest. A command whose key turns out
+// answered was locked and prefetched for with the others; it is not decided.
 //
 // The worker then commits once and answers every command of the batch.
 #pragma once

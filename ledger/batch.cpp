@@ -16,7 +16,8 @@ namespace {
 // processes"). Every path that locks both takes them in this order.
 const db::Statement lock_holds_by_id{
     "batch.lock_holds",
-    "SELECT hold_id, member_id, status, amount, captured_amount, reference, expires_at, created_at, closed_at"
+    "SELECT hold_id, member_id, status, amount, captured_amount, reference, expires_at, created_at, closed_at,"
+    " open_entry_id"
     " FROM holds WHERE hold_id = ANY($1::text[]) ORDER BY hold_id FOR UPDATE"};
 
 // The members named in the array parameter MEMBERS and the members of the holds named in
@@ -33,7 +34,8 @@ const db::Statement lock_accounts_of_members{
 // Lapsed holds are taken after the accounts, so never waited on: SKIP LOCKED.
 const db::Statement lock_lapsed_holds{
     "batch.lock_lapsed_holds",
-    "SELECT hold_id, member_id, status, amount, captured_amount, reference, expires_at, created_at, closed_at"
+    "SELECT hold_id, member_id, status, amount, captured_amount, reference, expires_at, created_at, closed_at,"
+    " open_entry_id"
     " FROM holds WHERE member_id = ANY(ARRAY" LOYALTY_MEMBERS_AND_HOLDERS("$1", "$3") ")"
     " AND status = 'open' AND expires_at <= $2"
     " ORDER BY hold_id FOR UPDATE SKIP LOCKED"};
@@ -409,7 +411,24 @@ std::vector<std::string> Batch::locked_member_ids() const {
 }
 
 std::int64_t Batch::system_account(std::string_view name, std::string_view asset) {
-  return system_account_id(txn_, name, asset);
+  const std::int64_t id = system_account_id(txn_, name, asset);
+  if (!system_names_.count(id)) system_names_.emplace(id, name);
+  return id;
+}
+
+std::optional<std::string> Batch::account_name(std::int64_t account_id) const {
+  for (const auto& [member_id, member] : members_) {
+    for (const LockedMemberAccounts* accounts : {&member.points, &member.growth}) {
+      for (const auto& [part, balance] :
+           {std::pair{Part::available, &accounts->available}, std::pair{Part::pending, &accounts->pending},
+            std::pair{Part::held, &accounts->held}}) {
+        if (balance->account_id == account_id) return "member:" + member_id + ":" + part_name(part);
+      }
+    }
+  }
+  const auto system = system_names_.find(account_id);
+  if (system == system_names_.end()) return std::nullopt;
+  return system->second;
 }
 
 EntryIndex Batch::post(EntryDraft entry) {
@@ -558,10 +577,7 @@ Hold& Batch::open_hold(const OpenHold& request, Timestamp now, const Origin& ori
   hold.reference = request.reference;
   hold.created_at = now;
   hold.expires_at = now + std::chrono::duration_cast<std::chrono::microseconds>(request.ttl);
-  EntryDraft entry{"hold", now, request.member_id, request.reference};
-  entry.origin = origin;
-  entry.postings = {{member->points.available.account_id, std::string(points_asset), -request.amount},
-                    {member->points.held.account_id, std::string(points_asset), request.amount}};
+  EntryDraft entry = opening_entry(hold, origin);
   HoldState state{hold};
   state.lots = take_from_lots(request.member_id, request.amount);
   state.opened_here = true;
@@ -569,6 +585,17 @@ Hold& Batch::open_hold(const OpenHold& request, Timestamp now, const Origin& ori
   const std::string id = hold.hold_id;
   opened_[request.member_id].push_back(id);
   return holds_.emplace(id, std::move(state)).first->second.hold;
+}
+
+EntryDraft Batch::opening_entry(const Hold& hold, const Origin& origin) const {
+  const auto found = members_.find(hold.member_id);
+  LOYALTY_ASSERT(found != members_.end(), "a hold whose member is not locked");
+  const LockedMemberAccounts& points = found->second.points;
+  EntryDraft entry{"hold", hold.created_at, hold.member_id, hold.reference};
+  entry.origin = origin;
+  entry.postings = {{points.available.account_id, std::string(points_asset), -hold.amount},
+                    {points.held.account_id, std::string(points_asset), hold.amount}};
+  return entry;
 }
 
 void Batch::write() {
@@ -658,12 +685,21 @@ void Batch::stage() {
   for (Extension* extension : extensions) extension->write();
 }
 
-std::optional<std::int64_t> Batch::hold_entry_id(const std::string& hold_id, bool closing) const {
+std::optional<EntryIndex> Batch::hold_entry(const std::string& hold_id, bool closing) const {
   const auto found = holds_.find(hold_id);
   if (found == holds_.end()) return std::nullopt;
-  const std::optional<EntryIndex> index = closing ? found->second.close_entry : found->second.open_entry;
+  return closing ? found->second.close_entry : found->second.open_entry;
+}
+
+std::optional<std::int64_t> Batch::hold_entry_id(const std::string& hold_id, bool closing) const {
+  const std::optional<EntryIndex> index = hold_entry(hold_id, closing);
   if (!index) return std::nullopt;
   return entry_id(*index);
+}
+
+const EntryDraft& Batch::entry(EntryIndex index) const {
+  LOYALTY_ASSERT(static_cast<std::size_t>(index) < entries_.size(), "an entry the batch did not post");
+  return entries_[static_cast<std::size_t>(index)];
 }
 
 std::int64_t Batch::entry_id(EntryIndex index) const {

@@ -56,10 +56,11 @@ class LeadingRows {
  public:
   virtual ~LeadingRows() = default;
   virtual std::string name() const = 0;
-  // Locks the rows with these ids (sorted, distinct; unknown ids are skipped) and adds the
-  // holds and members they name.
-  virtual void lock(Batch& batch, const std::vector<std::string>& ids, std::vector<std::string>& holds,
-                    std::vector<std::string>& members) const = 0;
+  // Adds to `reads` the lock of the rows with these ids (sorted, distinct; unknown ids are
+  // skipped); once `reads` ran, the holds and members they name are added to `holds` and
+  // `members`.
+  virtual void lock(Batch& batch, db::ReadBatch& reads, const std::vector<std::string>& ids,
+                    std::vector<std::string>& holds, std::vector<std::string>& members) const = 0;
 };
 
 // An entry the batch will write, by its position; its id is known after write().
@@ -140,6 +141,9 @@ class Batch {
   int release_lapsed_holds(const std::string& member_id, Timestamp as_of, const Origin& origin);
   // Opens a hold (the caller checked what is available).
   Hold& open_hold(const OpenHold& request, Timestamp now, const Origin& origin);
+  // The entry that opens `hold` (its member locked): its points from available to held, at its
+  // creation.
+  EntryDraft opening_entry(const Hold& hold, const Origin& origin) const;
   // Moves a hold's points out of held: `captured` to redemptions, the rest back to available
   // and to its lots, latest-expiring first.
   void close_hold(Hold& hold, const std::string& status, std::int64_t captured, Timestamp at, const Origin& origin,
@@ -182,8 +186,15 @@ class Batch {
   void write();
   std::int64_t entry_id(EntryIndex index) const;
   Timestamp entry_created_at(EntryIndex index) const;
-  // The entry that opened (or closed) a hold the batch opened (or closed); after stage().
+  // An entry the batch posted, as posted.
+  const EntryDraft& entry(EntryIndex index) const;
+  // The entry that opened (or closed) a hold the batch opened (or closed).
+  std::optional<EntryIndex> hold_entry(const std::string& hold_id, bool closing) const;
+  // Its id; after stage().
   std::optional<std::int64_t> hold_entry_id(const std::string& hold_id, bool closing) const;
+  // The name of a member account the batch locked ("member:<id>:<part>") or of a system
+  // account it looked up (system_account()); nullopt for any other account.
+  std::optional<std::string> account_name(std::int64_t account_id) const;
   bool empty() const { return entries_.empty(); }
 
  private:
@@ -254,7 +265,8 @@ class Batch {
   void add_hold_lock(db::ReadBatch& reads, std::vector<std::string> hold_ids);
   void add_account_lock(db::ReadBatch& reads, std::vector<std::string> member_ids,
                         const std::vector<std::string>& hold_ids);
-  std::optional<Timestamp> created_at_;  // of every entry: the transaction's start (entries.created_at)
+  std::optional<Timestamp> created_at_;               // of every entry: the transaction's start (entries.created_at)
+  std::map<std::int64_t, std::string> system_names_;  // system accounts looked up: id → name
 };
 
 }  // namespace loyalty::ledger

@@ -11,7 +11,7 @@ namespace {
 
 const db::Statement select_hold{"holds.select",
                                 "SELECT hold_id, member_id, status, amount, captured_amount, reference, expires_at,"
-                                " created_at, closed_at FROM holds WHERE hold_id = $1"};
+                                " created_at, closed_at, open_entry_id FROM holds WHERE hold_id = $1"};
 
 // Lapsed holds in expiry order, not locked: the job then locks them (holds before accounts).
 // The status a hold reads as at $3; the filter ($2) is on that status.
@@ -57,6 +57,7 @@ Hold hold_of_row(const pqxx::row& row) {
   hold.expires_at = db::time_of(row[6]);
   hold.created_at = db::time_of(row[7]);
   if (!row[8].is_null()) hold.closed_at = db::time_of(row[8]);
+  hold.open_entry_id = row[9].as<std::int64_t>();
   return hold;
 }
 

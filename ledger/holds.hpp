@@ -39,6 +39,7 @@ struct Hold {
   Timestamp expires_at;
   Timestamp created_at;
   std::optional<Timestamp> closed_at;
+  std::int64_t open_entry_id = 0;  // the entry that opened it; 0 until a batch that opens it is written
 };
 
 struct OpenHold {
@@ -67,7 +68,7 @@ Result<Hold> capture_hold(pqxx::transaction_base& txn, const std::string& hold_i
                           Timestamp now, const Origin& origin);
 Result<Hold> void_hold(pqxx::transaction_base& txn, const std::string& hold_id, Timestamp now, const Origin& origin);
 // A hold from a row of (hold_id, member_id, status, amount, captured_amount, reference,
-// expires_at, created_at, closed_at): the columns every read of holds selects.
+// expires_at, created_at, closed_at, open_entry_id): the columns every read of holds selects.
 Hold hold_of_row(const pqxx::row& row);
 
 // Reads a hold; an open hold past its expiry reads as expired.

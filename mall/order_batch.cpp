@@ -1,6 +1,7 @@
 #include "mall/order_batch.hpp"
 
 #include <algorithm>
+#include <tuple>
 
 #include "earning/event_batch.hpp"
 #include "ledger/holds.hpp"
@@ -61,9 +62,9 @@ namespace {
 class OrderRows final : public ledger::LeadingRows {
  public:
   std::string name() const override { return "orders"; }
-  void lock(ledger::Batch& batch, const std::vector<std::string>& ids, std::vector<std::string>& holds,
-            std::vector<std::string>& members) const override {
-    OrderBatch::of(batch).lock(ids, holds, members);
+  void lock(ledger::Batch& batch, db::ReadBatch& reads, const std::vector<std::string>& ids,
+            std::vector<std::string>& holds, std::vector<std::string>& members) const override {
+    OrderBatch::of(batch).lock(reads, ids, holds, members);
   }
 };
 
@@ -78,14 +79,16 @@ OrderBatch& OrderBatch::of(ledger::Batch& batch) {
   return batch.extension<OrderBatch>("mall.orders", [&] { return std::make_unique<OrderBatch>(batch); });
 }
 
-void OrderBatch::lock(const std::vector<std::string>& order_ids, std::vector<std::string>& holds,
+void OrderBatch::lock(db::ReadBatch& reads, const std::vector<std::string>& order_ids, std::vector<std::string>& holds,
                       std::vector<std::string>& members) {
-  for (auto& locked : store::lock_orders(batch_.transaction(), order_ids)) {
-    if (locked.order.hold_id) holds.push_back(*locked.order.hold_id);
-    members.push_back(locked.order.member_id);
-    const std::string id = locked.order.order_id;
-    orders_.emplace(id, State{std::move(locked.order), std::move(locked.request_sha256)});
-  }
+  store::lock_orders(reads, order_ids, [this, &holds, &members](std::vector<store::LockedOrder> locked) {
+    for (auto& found : locked) {
+      if (found.order.hold_id) holds.push_back(*found.order.hold_id);
+      members.push_back(found.order.member_id);
+      const std::string id = found.order.order_id;
+      orders_.emplace(id, State{std::move(found.order), std::move(found.request_sha256)});
+    }
+  });
 }
 
 OrderBatch::State* OrderBatch::find(const std::string& order_id) {
@@ -147,6 +150,7 @@ OrderResult<OrderDecision> OrderBatch::create(const program::ProgramVersion* pro
   order.points_to_use = request.points_to_use;
   order.point_value_cents = program->program.point_value_cents;
   order.cash_cents = request.cash_cents;
+  order.lines = request.lines;
   order.hold_id = hold_id;
   order.expires_at = expires_at;
   order.created_at = now;
@@ -265,7 +269,56 @@ void OrderBatch::write() {
   store::add_entries(batch_.writes(), entries);
 }
 
+std::optional<std::vector<OrderEntry>> OrderBatch::entries_known_here(const Order& order) {
+  // Each entry of the order with its role, in the order its row was recorded (the first role
+  // recorded for an entry is its role, as in order_entries).
+  std::vector<std::tuple<std::int64_t, std::string, ledger::EntryDraft>> found;
+  if (order.hold_id) {
+    const ledger::Hold* hold = batch_.hold(*order.hold_id);
+    // A lapsed hold's release is the ledger's, not the order's: the read back finds it.
+    if (!hold || hold->status == "expired") return std::nullopt;
+    if (!batch_.hold_entry(*order.hold_id, false)) {  // opened before the batch
+      if (hold->open_entry_id == 0) return std::nullopt;
+      found.emplace_back(hold->open_entry_id, "hold", batch_.opening_entry(*hold, {}));
+    }
+  }
+  for (const EntryRef& ref : entries_) {
+    if (ref.order_id != order.order_id) continue;
+    const std::optional<ledger::EntryIndex> index =
+        ref.hold_id ? batch_.hold_entry(*ref.hold_id, ref.closing) : ref.entry;
+    if (!index) return std::nullopt;  // an earn recorded before the batch
+    found.emplace_back(batch_.entry_id(*index), ref.role, batch_.entry(*index));
+  }
+  std::stable_sort(found.begin(), found.end(),
+                   [](const auto& a, const auto& b) { return std::get<0>(a) < std::get<0>(b); });
+  std::vector<OrderEntry> entries;
+  for (const auto& [entry_id, role, draft] : found) {
+    if (!entries.empty() && entries.back().entry_id == entry_id) continue;
+    OrderEntry entry{entry_id, role, draft.kind, draft.effective_at, std::nullopt, {}};
+    for (const ledger::PostingDraft& posting : draft.postings) {
+      auto account = batch_.account_name(posting.account_id);
+      if (!account) return std::nullopt;
+      entry.postings.push_back({std::move(*account), posting.asset, posting.amount});
+    }
+    entries.push_back(std::move(entry));
+  }
+  return entries;
+}
+
 Order OrderBatch::answer(const OrderDecision& decision, Timestamp now) {
+  // A decision on an order that was pending (or new) knows the whole order: its lines (from
+  // the request or the lock), no refunds, and every entry, from the batch's drafts and the
+  // hold it locked. Anything else (a replay) reads the order back.
+  if (!decision.replayed) {
+    if (auto entries = entries_known_here(decision.order)) {
+      Order order = decision.order;
+      for (auto& entry : *entries) {
+        if (entry.effective_at <= now) order.entries.push_back(std::move(entry));
+      }
+      order.status = store::status_at(order, now);
+      return order;
+    }
+  }
   if (!read_back_) {
     batch_.writes().flush();
     std::vector<std::string> ids = decided_;

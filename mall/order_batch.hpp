@@ -2,14 +2,16 @@
 // and cancelling orders are decided in memory against the ledger's batch, like holds and
 // events, and written with multi-row statements.
 //
-//   lock     the orders the batch names, FOR UPDATE in id order, before anything else: an
-//            order names the hold and the member the batch locks next (order_rows());
+//   lock     the orders the batch names, FOR UPDATE in id order, with their lines, before
+//            anything but the keys: an order names the hold and the member the batch locks
+//            next (order_rows());
 //   prepare  a creation registers its new order, a payment the event that earns on its cash
 //            part (earning::EventBatch), also for an order created earlier in the batch;
 //   decide   create / pay / cancel in arrival order; a refusal changes nothing;
 //   write    orders, their lines, state changes and the entries they caused, after the
 //            ledger's rows and the events' (an order refers to its hold, entries and event);
-//   answer   every order the batch decided on, read back once after the batch is written.
+//   answer   a new or pending order from what the batch knows (its drafts, the hold it
+//            locked); a replay by reading the orders back once the batch is written.
 //
 // Refunds stay a composite command (mall/refunds.hpp); their order is locked in the same
 // first step.
@@ -46,9 +48,10 @@ class OrderBatch : public ledger::Batch::Extension {
   static OrderBatch& of(ledger::Batch& batch);
   explicit OrderBatch(ledger::Batch& batch) : batch_(batch) {}
 
-  // The first lock step: these orders (sorted, distinct; unknown ids are skipped) FOR UPDATE.
-  // Adds the holds and members they name.
-  void lock(const std::vector<std::string>& order_ids, std::vector<std::string>& holds,
+  // The first lock step, added to `reads`: these orders (sorted, distinct; unknown ids are
+  // skipped) FOR UPDATE, with their lines. Once `reads` ran, the holds and members they name
+  // are added to `holds` and `members`.
+  void lock(db::ReadBatch& reads, const std::vector<std::string>& order_ids, std::vector<std::string>& holds,
             std::vector<std::string>& members);
 
   // Before the first decision: an order this batch may create (so that a payment of it later in
@@ -73,9 +76,10 @@ class OrderBatch : public ledger::Batch::Extension {
 
   // The order as GET /v1/orders/{id} would have shown it right after the decision, at `now`:
   // its state as decided, with the lines, refunds and entries dated up to `now`. Once the
-  // batch is staged; the first call sends the batch's writes and reads back every order the
-  // batch decided on, at once (a later request of the batch may have released the order's
-  // lapsed hold, or paid it: that is not this answer's).
+  // batch is staged. A new order, or one that was pending, is answered from what the batch
+  // knows (entries_known_here); otherwise the first such call sends the batch's writes and
+  // reads back every order the batch decided on, at once (a later request of the batch may
+  // have released the order's lapsed hold, or paid it: that is not this answer's).
   Order answer(const OrderDecision& decision, Timestamp now);
 
   void write() override;
@@ -83,10 +87,16 @@ class OrderBatch : public ledger::Batch::Extension {
 
  private:
   struct State {
-    Order order;  // without lines: decisions do not need them
+    Order order;  // with its lines, without refunds and entries
     std::string request_sha256;
   };
   State* find(const std::string& order_id);
+  // Every entry of the order once the batch is staged, oldest first, as read_full_orders would
+  // read them after the batch, when the batch knows them all: those it posted for the order
+  // and the opening of the order's hold, opened before the batch and locked by it (the only
+  // entry a pending order has). nullopt otherwise: an earn recorded before the batch, a lapsed
+  // hold's release, an account the batch did not look up.
+  std::optional<std::vector<OrderEntry>> entries_known_here(const Order& order);
 
   ledger::Batch& batch_;
   std::map<std::string, State> orders_;        // locked, or created by the batch

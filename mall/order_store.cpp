@@ -1,6 +1,8 @@
 #include "mall/order_store.hpp"
 
 #include <map>
+#include <memory>
+#include <string_view>
 
 #include "platform/assert.hpp"
 #include "platform/database.hpp"
@@ -263,13 +265,31 @@ std::map<std::string, Order> read_full_orders(pqxx::transaction_base& txn, const
   return orders;
 }
 
-std::vector<LockedOrder> lock_orders(pqxx::transaction_base& txn, const std::vector<std::string>& sorted_ids) {
-  std::vector<LockedOrder> locked;
-  if (sorted_ids.empty()) return locked;
-  for (const auto& row : db::exec(txn, lock_orders_by_id, db::array_literal(sorted_ids))) {
-    locked.push_back({order_of_row(row), row[18].c_str()});
-  }
-  return locked;
+void lock_orders(db::ReadBatch& reads, const std::vector<std::string>& sorted_ids,
+                 std::function<void(std::vector<LockedOrder>)> use) {
+  if (sorted_ids.empty()) return;
+  const std::string ids = db::array_literal(sorted_ids);
+  auto locked = std::make_shared<std::vector<LockedOrder>>();
+  reads.add(
+      lock_orders_by_id,
+      [locked](const pqxx::result& rows) {
+        for (const auto& row : rows) locked->push_back({order_of_row(row), row[18].c_str()});
+      },
+      ids);
+  // After the lock, so its snapshot sees every line committed before the orders were locked.
+  reads.add(
+      select_lines_of_orders,
+      [locked, use = std::move(use)](const pqxx::result& rows) {
+        std::map<std::string_view, Order*> by_id;
+        for (auto& order : *locked) by_id.emplace(order.order.order_id, &order.order);
+        for (const auto& row : rows) {
+          const auto found = by_id.find(row[0].c_str());
+          LOYALTY_ASSERT(found != by_id.end(), "lines of an order that was not locked");
+          found->second->lines.push_back(line_of_row(row, 1));
+        }
+        use(std::move(*locked));
+      },
+      ids);
 }
 
 void add_created(db::WriteBuffer& writes, const std::vector<CreatedOrderRow>& rows) {

@@ -5,6 +5,7 @@
 
 #include <pqxx/pqxx>
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -28,13 +29,15 @@ std::optional<Order> read_full_order(pqxx::transaction_base& txn, const std::str
 // refunded orders cost one more, and three per refund.
 std::map<std::string, Order> read_full_orders(pqxx::transaction_base& txn, const std::vector<std::string>& order_ids);
 
-// Locks these orders FOR UPDATE in id order (a batch's first lock step), without their lines;
-// with the hash of the request that created each.
+// Adds to `reads` the lock of these orders FOR UPDATE in id order (a batch's first lock
+// step), then the read of their lines; when `reads` runs, `use` gets every order found, with
+// its lines and the hash of the request that created it.
 struct LockedOrder {
   Order order;
   std::string request_sha256;
 };
-std::vector<LockedOrder> lock_orders(pqxx::transaction_base& txn, const std::vector<std::string>& sorted_ids);
+void lock_orders(db::ReadBatch& reads, const std::vector<std::string>& sorted_ids,
+                 std::function<void(std::vector<LockedOrder>)> use);
 
 // What a batch writes for orders, as multi-row statements added to its write buffer.
 struct CreatedOrderRow {

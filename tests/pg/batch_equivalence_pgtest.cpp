@@ -219,7 +219,11 @@ std::shared_ptr<app::Command> command_for(const Operation& op, int index, Twin& 
             if (!done.second) return answer(409, "refused " + std::to_string(static_cast<int>(done.second.refusal())));
             const mall::Order found = done.first->answer(done.second.value(), op.received_at);
             std::string summary = std::string("ok ") + mall::status_name(found.status);
-            for (const auto& entry : found.entries) summary += " " + entry.role;
+            for (const auto& entry : found.entries) {
+              summary += " " + entry.role + ":" + entry.kind;
+              for (const auto& posting : entry.postings) summary += ":" + std::to_string(posting.amount);
+            }
+            for (const auto& line : found.lines) summary += " " + line.sku + "x" + std::to_string(line.quantity);
             return answer(op.kind == Kind::create_order ? 201 : 200, summary);
           },
           [=](ledger::Batch& batch) {

@@ -539,27 +539,47 @@ TEST_F(Orders, GettingAnOrderExplainsEveryEntryItCausedAndEachBalances) {
   EXPECT_EQ(get("/v1/orders/no-such-order", api::Role::mall).status, 404);
 }
 
-// A batch answers each order as its decision left it, reading the entries back after its
-// writes (with the hold's entry from an earlier batch, when an order is paid): every answer
-// shows what reading the order shows.
-TEST_F(Orders, TheAnswersOfCreatePayAndCancelShowTheEntriesThatGettingTheOrderShows) {
+// A batch answers each order as its decision left it: a new or pending order from what the
+// batch knows (its drafts, the lines it read with the order's lock, the hold's opening entry
+// from an earlier batch), a replay by reading the order back. Every answer is what reading the
+// order shows, field for field.
+TEST_F(Orders, TheAnswersOfCreatePayAndCancelAreWhatGettingTheOrderShows) {
   const std::string member_id = member_with_points(5000);
   const std::string paid_id = unique("order-");
-  const auto created = create(order_body(paid_id, member_id, {{"a", 2, 1000}}, 500, 1500));
+  const auto created = create(order_body(paid_id, member_id, {{"a", 2, 1000}, {"b", 1, 250}}, 500, 1750));
   ASSERT_EQ(created.status, 201) << created.body;
   EXPECT_EQ(roles(created.json()), (std::vector<std::string>{"hold"}));
-  EXPECT_EQ(created.json()["entries"], order(paid_id)["entries"]);
+  EXPECT_EQ(created.json(), order(paid_id));
   const auto paid = pay(paid_id);
   ASSERT_EQ(paid.status, 200) << paid.body;
   EXPECT_EQ(roles(paid.json()), (std::vector<std::string>{"hold", "capture", "earn"}));
-  EXPECT_EQ(paid.json()["entries"], order(paid_id)["entries"]);
+  EXPECT_EQ(paid.json(), order(paid_id));
+  const auto paid_again = pay(paid_id);  // a replay, read back
+  ASSERT_EQ(paid_again.status, 200) << paid_again.body;
+  EXPECT_EQ(paid_again.json(), order(paid_id));
 
   const std::string cancelled_id = unique("order-");
-  ASSERT_EQ(create(order_body(cancelled_id, member_id, {{"b", 1, 1000}}, 300, 700)).status, 201);
+  const auto created_to_cancel = create(order_body(cancelled_id, member_id, {{"b", 1, 1000}}, 300, 700));
+  ASSERT_EQ(created_to_cancel.status, 201);
+  EXPECT_EQ(created_to_cancel.json(), order(cancelled_id));
   const auto cancelled = cancel(cancelled_id);
   ASSERT_EQ(cancelled.status, 200) << cancelled.body;
   EXPECT_EQ(roles(cancelled.json()), (std::vector<std::string>{"hold", "release"}));
-  EXPECT_EQ(cancelled.json()["entries"], order(cancelled_id)["entries"]);
+  EXPECT_EQ(cancelled.json(), order(cancelled_id));
+
+  const std::string cash_only = unique("order-");  // no hold: only the earn
+  ASSERT_EQ(create(order_body(cash_only, member_id, {{"c", 1, 900}}, 0, 900)).status, 201);
+  const auto cash_paid = pay(cash_only);
+  ASSERT_EQ(cash_paid.status, 200) << cash_paid.body;
+  EXPECT_EQ(roles(cash_paid.json()), (std::vector<std::string>{"earn"}));
+  EXPECT_EQ(cash_paid.json(), order(cash_only));
+
+  const std::string points_only = unique("order-");  // no earn
+  ASSERT_EQ(create(order_body(points_only, member_id, {{"d", 3, 100}}, 300, 0)).status, 201);
+  const auto points_paid = pay(points_only);
+  ASSERT_EQ(points_paid.status, 200) << points_paid.body;
+  EXPECT_EQ(roles(points_paid.json()), (std::vector<std::string>{"hold", "capture"}));
+  EXPECT_EQ(points_paid.json(), order(points_only));
 }
 
 TEST_F(Orders, AFullyRefundedOrdersEventIsReversedSoReversingItAgainClawsBackNothing) {

@@ -412,7 +412,7 @@ std::vector<std::string> Batch::locked_member_ids() const {
 
 std::int64_t Batch::system_account(std::string_view name, std::string_view asset) {
   const std::int64_t id = system_account_id(txn_, name, asset);
-  if (!system_names_.count(id)) system_names_.emplace(id, name);
+  system_names_.try_emplace(id, name);
   return id;
 }
 

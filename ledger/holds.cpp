@@ -64,21 +64,20 @@ Hold hold_of_row(const pqxx::row& row) {
 Result<HoldPage> list_member_holds(pqxx::transaction_base& txn, const std::string& member_id,
                                    const std::optional<std::string>& status, Timestamp now,
                                    std::optional<std::int64_t> before_open_entry_id, int limit) {
+  LOYALTY_ASSERT(limit >= 1, "a page of no holds");
   if (!find_member(txn, member_id)) return Refusal::member_not_found;
   // One row more than asked tells whether there is a next page.
   const auto rows = db::exec(txn, select_member_holds, member_id, db::nullable(status), db::sql_time(now),
                              db::nullable(db::nullable_number(before_open_entry_id)), limit + 1);
   HoldPage page;
-  std::int64_t last_open_entry_id = 0;
   for (const auto& row : rows) {
     if (static_cast<int>(page.items.size()) == limit) {
-      page.next_before_open_entry_id = last_open_entry_id;
+      page.next_before_open_entry_id = page.items.back().open_entry_id;
       break;
     }
     Hold hold = hold_of_row(row);
     if (lapsed(hold, now)) hold.status = "expired";
     page.items.push_back(std::move(hold));
-    last_open_entry_id = row[9].as<std::int64_t>();
   }
   return page;
 }

@@ -147,7 +147,14 @@ void Executor::use_generic_plans(Worker& worker, bool wanted) {
   if (worker.generic_plans == wanted) return;
   pqxx::nontransaction session{*worker.connection, "plan_mode"};
   count_statement();
-  session.exec(wanted ? "SET plan_cache_mode = force_generic_plan" : "RESET plan_cache_mode");
+  // A generic plan is made once, when the connection first runs the statement, and kept for the
+  // connection's life. Made while a table is small (a new database, the first minutes of a new
+  // table), it can scan the table whole, and that scan then grows with the table: the accounts'
+  // lock, the held lots' and the order lines' reads did so, at several milliseconds a batch.
+  // Every statement of the write path finds its rows by key, so these sessions rule the
+  // sequential scan out wherever an index serves (it stays possible where none does).
+  session.exec(wanted ? "SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off"
+                      : "RESET plan_cache_mode; RESET enable_seqscan");
   worker.generic_plans = wanted;
 }
 

@@ -82,7 +82,8 @@ struct ExecutorOptions {
   // of an array parameter: planning was about an eighth of the database's CPU on events. The
   // write path's statements are keyed lookups and multi-row inserts, whose plan does not depend
   // on the values; other jobs (reads with optional filters, whose best plan does) keep
-  // PostgreSQL's choice. The worker switches its session only when the kind of work changes.
+  // PostgreSQL's choice. The same sessions rule out sequential scans (see use_generic_plans).
+  // The worker switches its session only when the kind of work changes.
   bool generic_plans_for_writes = true;
   int queue_jobs_max = 4096;  // per worker; more is refused as overloaded
   SessionLimits session_limits;

@@ -77,7 +77,8 @@ void define_settings(CLI::App& app, Settings& settings) {
           tools::integer_between(0, 100000, "LOYALTY_BATCH_LINGER_US"));
   setting(app, "generic-plans-for-writes", settings.generic_plans_for_writes, "LOYALTY_GENERIC_PLANS_FOR_WRITES",
           "1: batches of writes run with plan_cache_mode = force_generic_plan (each statement planned once per "
-          "connection); 0: PostgreSQL's choice, as for reads",
+          "connection) and enable_seqscan = off (planned by key, even on a small table); 0: PostgreSQL's "
+          "choice, as for reads",
           tools::one_of({"0", "1"}, "LOYALTY_GENERIC_PLANS_FOR_WRITES"));
   setting(app, "rate-limit", settings.rate_limit_per_second, "LOYALTY_RATE_LIMIT_PER_SECOND",
           "requests per second per API key", tools::number_between(0.001, 1e9, "LOYALTY_RATE_LIMIT_PER_SECOND"));

@@ -11,7 +11,9 @@
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "platform/database.hpp"
@@ -83,6 +85,45 @@ TEST(Executor, WritesThatArriveWhileABatchGathersMeetInOneBatchInTheOrderTheyArr
   ASSERT_EQ(applier.batches.size(), 2u) << "the writes that waited did not meet in one batch";
   EXPECT_EQ(applier.batches[0], std::vector<int>({0}));
   EXPECT_EQ(applier.batches[1], std::vector<int>({1, 2, 3, 4, 5, 6, 7, 8}));
+}
+
+// Batches of writes run planned once per connection and by key (plan_cache_mode and
+// enable_seqscan, ExecutorOptions::generic_plans_for_writes); other jobs on the same worker's
+// connection, before and after, have PostgreSQL's own choice.
+TEST(Executor, BatchesOfWritesArePlannedOnceAndByKeyAndOtherJobsKeepPostgresqlsChoice) {
+  using Settings = std::pair<std::string, std::string>;
+  const auto settings = [](pqxx::transaction_base& txn) {
+    return Settings{txn.exec("SHOW plan_cache_mode")[0][0].c_str(), txn.exec("SHOW enable_seqscan")[0][0].c_str()};
+  };
+  std::promise<Settings> in_batch;
+  db::ExecutorOptions options;
+  options.database_url = testing::TestDatabase::instance().url();
+  options.workers = 1;
+  options.apply_batch = [&](pqxx::transaction_base& txn, const std::vector<db::BatchItem*>&,
+                            const std::function<void()>& locked) {
+    locked();
+    in_batch.set_value(settings(txn));
+  };
+  db::Executor executor{options};
+  const auto in_job = [&] {
+    auto seen = std::make_shared<std::promise<Settings>>();
+    auto future = seen->get_future();
+    executor.submit(
+        0,
+        [seen, &settings](pqxx::transaction_base& txn) {
+          seen->set_value(settings(txn));
+          return true;
+        },
+        [](db::JobStatus, std::exception_ptr) {});
+    EXPECT_EQ(future.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    return future.get();
+  };
+  EXPECT_EQ(in_job(), Settings("auto", "on"));
+  executor.submit(0, std::make_shared<Numbered>(1), [](db::JobStatus, std::exception_ptr) {});
+  auto batch = in_batch.get_future();
+  ASSERT_EQ(batch.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(batch.get(), Settings("force_generic_plan", "off"));
+  EXPECT_EQ(in_job(), Settings("auto", "on"));
 }
 
 // The batch's last writes travel with its COMMIT (db::BatchTransaction): they commit with it,

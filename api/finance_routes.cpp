@@ -19,12 +19,6 @@ void read_time(const RequestContext& context, const char* name, std::optional<Ti
   if (!out) validation.fail(name, "must be an RFC 3339 time");
 }
 
-// A figure beyond int64 cannot be written in the report's message: the report is refused,
-// naming the figure, rather than failing as a 500 or wrapping.
-Reply report_overflow(const audit::ReportOverflow& overflow) {
-  return problem(422, "amount_overflow", std::string("the report cannot be given: ") + overflow.what());
-}
-
 asio::awaitable<Reply> get_trial_balance(Service& service, RequestContext& context) {
   Validation validation;
   std::optional<Timestamp> as_of;
@@ -36,7 +30,7 @@ asio::awaitable<Reply> get_trial_balance(Service& service, RequestContext& conte
     try {
       report = audit::trial_balance(txn, moment);
     } catch (const audit::ReportOverflow& overflow) {
-      return report_overflow(overflow);
+      return figure_overflow("report", overflow);
     }
     v1::TrialBalance message;
     message.set_as_of(format_rfc3339(report.as_of));
@@ -125,7 +119,7 @@ asio::awaitable<Reply> get_liability(Service& service, RequestContext& context) 
       return Reply::of(200,
                        liability_message(audit::liability_report(txn, moment, point_value_cents, period), currency));
     } catch (const audit::ReportOverflow& overflow) {
-      return report_overflow(overflow);
+      return figure_overflow("report", overflow);
     }
   });
 }
@@ -164,7 +158,7 @@ asio::awaitable<Reply> get_daily_activity(Service& service, RequestContext& cont
     try {
       days = audit::daily_activity(txn, *from, *to);
     } catch (const audit::ReportOverflow& overflow) {
-      return report_overflow(overflow);
+      return figure_overflow("report", overflow);
     }
     v1::DailyActivity message;
     message.set_from(format_date(*from));

@@ -27,7 +27,6 @@ namespace loyalty::api {
 namespace asio = boost::asio;
 namespace {
 
-constexpr std::int64_t rate_max = 1'000'000;
 constexpr std::size_t name_chars_max = 200;
 
 const std::regex identifier{"[a-z0-9][a-z0-9_-]{0,63}"};
@@ -91,7 +90,7 @@ program::PartnerRight right_of(const v1::PartnerRightDefinition& message, const 
   if (!right.min_spend_level && !right.min_engagement_level) {
     validation.fail(at + "min_levels", "names spend, engagement or both");
   }
-  if (right.quota_per_period < 1 || right.quota_per_period > rate_max) {
+  if (right.quota_per_period < 1 || right.quota_per_period > program::partner_rate_max) {
     validation.fail(at + "quota_per_period", "from 1 to 1000000");
   }
   if (right.period != "day" && right.period != "month" && right.period != "year") {
@@ -122,11 +121,15 @@ program::Partner partner_of(const v1::CreatePartnerRequest& request, Validation&
       validation.fail(field, "from " + std::to_string(low) + " to " + std::to_string(high));
     }
   };
-  in_range("rates.inbound_points_per_unit", partner.inbound_points_per_unit, 1, rate_max);
-  in_range("rates.outbound_units_per_point_milli", partner.outbound_units_per_point_milli, 1, rate_max);
-  in_range("rates.cents_per_point", partner.cents_per_point, 0, rate_max);
-  in_range("limits.per_member_daily_points", partner.per_member_daily_points, 1, INT64_MAX);
-  in_range("limits.per_day_points", partner.per_day_points, 1, INT64_MAX);
+  in_range("rates.inbound_points_per_unit", partner.inbound_points_per_unit, 1, program::partner_rate_max);
+  in_range("rates.outbound_units_per_point_milli", partner.outbound_units_per_point_milli, 1,
+           program::partner_rate_max);
+  in_range("rates.cents_per_point", partner.cents_per_point, 0, program::partner_rate_max);
+  // At most what a statement can state exactly for these rates (program/program.hpp).
+  const std::int64_t daily_max =
+      program::partner_daily_points_max(partner.cents_per_point, partner.outbound_units_per_point_milli);
+  in_range("limits.per_member_daily_points", partner.per_member_daily_points, 1, daily_max);
+  in_range("limits.per_day_points", partner.per_day_points, 1, daily_max);
   for (int i = 0; i < request.rights_size(); ++i) {
     partner.rights.push_back(right_of(request.rights(i), "rights[" + std::to_string(i) + "].", validation));
   }
@@ -433,7 +436,12 @@ asio::awaitable<Reply> list_statements(Service& service, RequestContext& context
     if (!partners::find_partner(txn, program_of(service.program(txn)), partner_id)) {
       return partner_refusal_reply(partners::Refusal::partner_not_found);
     }
-    const auto page = partners::list_statements(txn, partner_id, today, before, limit);
+    partners::StatementPage page;
+    try {
+      page = partners::list_statements(txn, partner_id, today, before, limit);
+    } catch (const partners::StatementOverflow& overflow) {
+      return figure_overflow("statement", overflow);
+    }
     v1::StatementList message;
     for (const auto& record : page.items) *message.add_items() = statement_message(record);
     if (page.next_before_date) message.set_next_cursor(encode_cursor(KeyCursor{0, *page.next_before_date}));

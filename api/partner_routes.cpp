@@ -163,9 +163,13 @@ asio::awaitable<Reply> get_statement(Service& service, RequestContext& context) 
   }
   const std::string partner_id = context.partner->partner_id;
   co_return co_await service.read(db::routing_key_of(partner_id), [&](pqxx::transaction_base& txn) {
-    const auto statement = partners::statement_for(txn, partner_id, *date);
-    // The exact bytes that were hashed (and, once closed, stored and signed).
-    return Reply::text(200, statement.document, "application/json");
+    try {
+      const auto statement = partners::statement_for(txn, partner_id, *date);
+      // The exact bytes that were hashed (and, once closed, stored and signed).
+      return Reply::text(200, statement.document, "application/json");
+    } catch (const partners::StatementOverflow& overflow) {
+      return figure_overflow("statement", overflow);
+    }
   });
 }
 

@@ -31,6 +31,10 @@ Reply Reply::text(int status, std::string body, std::string content_type) {
   return reply;
 }
 
+Reply figure_overflow(std::string_view document, const std::overflow_error& overflow) {
+  return problem(422, "amount_overflow", "the " + std::string(document) + " cannot be given: " + overflow.what());
+}
+
 Reply problem(int status, std::string_view code, std::string detail) {
   v1::Problem body;
   body.set_type("https://loyalty-ledger.dev/problems/" + std::string(code));

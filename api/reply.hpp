@@ -9,6 +9,7 @@
 #include <functional>
 
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -50,6 +51,9 @@ struct Reply {
 // RFC 9457 problems with stable codes (docs/API.md lists them all).
 Reply problem(int status, std::string_view code, std::string detail);
 Reply validation_failed(std::vector<v1::FieldProblem> errors);
+// A figure its document cannot state (a report's beyond int64, a statement's beyond 2^53): the
+// document ("report", "statement") is refused with 422 amount_overflow naming the figure.
+Reply figure_overflow(std::string_view document, const std::overflow_error& overflow);
 // The HTTP answer to a ledger refusal; the one place refusals become status codes.
 Reply refusal_reply(ledger::Refusal refusal);
 

@@ -73,6 +73,20 @@ bool earns_on(const program::Rule& rule, const std::string& type) {
   return std::find(rule.events.begin(), rule.events.end(), type) != rule.events.end();
 }
 
+// What a member's accounts of one asset would hold after the credits planned so far.
+struct CreditRoom {
+  std::int64_t total = 0, available = 0, pending = 0;
+
+  // Adds a credit to available or pending; false if it or the total would leave int64.
+  bool credit(std::int64_t amount, bool to_pending) {
+    std::int64_t& part = to_pending ? pending : available;
+    const auto part_after = ledger::checked_add(part, amount), total_after = ledger::checked_add(total, amount);
+    if (!part_after || !total_after) return false;
+    part = *part_after, total = *total_after;
+    return true;
+  }
+};
+
 }  // namespace
 
 EventBatch& EventBatch::of(ledger::Batch& batch, std::shared_ptr<const program::ProgramVersion> program,
@@ -224,23 +238,23 @@ EventResult<std::vector<PlannedAward>> EventBatch::plan(const Event& event, cons
                           pending_until}});
     }
   }
-  // Every credit must keep the member's total of its asset within int64.
+  // Every credit must keep the member's total of its asset within int64, and the account it
+  // credits too: with points owed (available below zero) the total alone does not bound pending.
   ledger::MemberAccounts& member = *batch_.member(event.member_id);
-  std::map<std::string, std::int64_t> totals;
+  std::map<std::string, CreditRoom> room;
   for (const auto& asset : {ledger::points_asset, ledger::growth_asset}) {
-    const auto total = member.of(asset).total();
+    const ledger::LockedMemberAccounts& accounts = member.of(asset);
+    const auto total = accounts.total();
     if (!total) return EventRefusal::amount_overflow;
-    totals[std::string(asset)] = *total;
+    room[std::string(asset)] = {*total, accounts.available.balance, accounts.pending.balance};
   }
   for (const auto& award : planned) {
-    const auto next = ledger::checked_add(totals[award.asset], award.amount);
-    if (!next) return EventRefusal::amount_overflow;
-    totals[award.asset] = *next;
+    if (!room[award.asset].credit(award.amount, award.pending_until.has_value())) return EventRefusal::amount_overflow;
   }
   for (const auto& bonus : bonuses) {
-    const auto next = ledger::checked_add(totals[bonus.award.asset], bonus.award.amount);
-    if (!next) return EventRefusal::amount_overflow;
-    totals[bonus.award.asset] = *next;
+    if (!room[bonus.award.asset].credit(bonus.award.amount, bonus.award.pending_until.has_value())) {
+      return EventRefusal::amount_overflow;
+    }
   }
   if (dry_run) return planned;  // every refusal is behind us; bonuses are not reserved
   // Budgets last: a reservation is a write, made only for an event that will be recorded.

@@ -1,5 +1,6 @@
 #include "partners/exchanges.hpp"
 
+#include <algorithm>
 #include <limits>
 
 #include "ledger/accounts.hpp"
@@ -70,15 +71,21 @@ Exchange exchange_of_row(const pqxx::row& row) {
 // Per member first, then the partner's total: every writer takes the rows in that order.
 bool within_daily_limits(pqxx::transaction_base& txn, const program::Partner& partner, const Exchange& exchange,
                          Timestamp now) {
-  if (exchange.points > partner.per_member_daily_points || exchange.points > partner.per_day_points) return false;
+  // A partner stored before the limits were bounded counts its limits up to the bound, so that
+  // every settlement day stays within what its statement can state (partners/statements.cpp).
+  const std::int64_t daily_max =
+      program::partner_daily_points_max(partner.cents_per_point, partner.outbound_units_per_point_milli);
+  const std::int64_t per_member = std::min(partner.per_member_daily_points, daily_max);
+  const std::int64_t per_day = std::min(partner.per_day_points, daily_max);
+  if (exchange.points > per_member || exchange.points > per_day) return false;
   const std::string day = utc_date(now);
   if (db::exec(txn, add_to_daily_total, partner.partner_id, exchange.direction, day, exchange.member_id,
-               exchange.points, partner.per_member_daily_points)
+               exchange.points, per_member)
           .empty()) {
     return false;
   }
   return !db::exec(txn, add_to_daily_total, partner.partner_id, exchange.direction, day, std::string(), exchange.points,
-                   partner.per_day_points)
+                   per_day)
               .empty();
 }
 

@@ -9,9 +9,9 @@
 #include "partners/request_signing.hpp"
 #include "partners/settlement.hpp"
 #include "partners/signing_keys.hpp"
-#include "platform/assert.hpp"
 #include "platform/database.hpp"
 #include "platform/digest.hpp"
+#include "program/program.hpp"
 
 namespace loyalty::partners {
 namespace {
@@ -84,10 +84,16 @@ std::string date_text(std::chrono::sys_days day) {
 
 struct DirectionTotals {
   std::int64_t count = 0, points = 0, units = 0, cents = 0;
-  void add(std::int64_t p, std::int64_t u, std::int64_t c) {
+  void add(const char* direction, std::int64_t p, std::int64_t u, std::int64_t c) {
     const auto np = ledger::checked_add(points, p), nu = ledger::checked_add(units, u),
                nc = ledger::checked_add(cents, c);
-    LOYALTY_ASSERT(np && nu && nc, "a day's settlement totals overflow int64");
+    const auto stated = [](std::optional<std::int64_t> figure) {
+      return figure && *figure <= program::statement_figure_max;
+    };
+    if (!stated(np) || !stated(nu) || !stated(nc)) {
+      throw StatementOverflow(std::string("the day's ") + direction +
+                              " totals exceed 2^53, the largest figure a statement states exactly");
+    }
     ++count, points = *np, units = *nu, cents = *nc;
   }
   json as_json() const { return {{"count", count}, {"points", points}, {"units", units}, {"cents", cents}}; }
@@ -100,7 +106,7 @@ json collect_lines(pqxx::transaction_base& txn, const std::string& partner_id, c
   for (const auto& row : db::exec(txn, select_exchange_lines, partner_id, date)) {
     const bool in = std::string_view(row[0].c_str()) == "inbound";
     const auto points = row[3].as<std::int64_t>(), units = row[4].as<std::int64_t>(), cents = row[5].as<std::int64_t>();
-    (in ? inbound : outbound).add(points, units, cents);
+    (in ? inbound : outbound).add(in ? "inbound" : "outbound", points, units, cents);
     const std::string at = format_rfc3339(db::time_of(row[6]));
     lines.emplace_back(at, json{{"kind", in ? "exchange_in" : "exchange_out"},
                                 {"id", row[1].c_str()},
@@ -131,11 +137,11 @@ Statement build_statement(pqxx::transaction_base& txn, const std::string& partne
   std::int64_t claims = 0;
   json body = json::object();
   body["lines"] = collect_lines(txn, partner_id, date, inbound, outbound, claims);
-  const auto difference = ledger::checked_sub(inbound.cents, outbound.cents);
-  LOYALTY_ASSERT(difference && *difference != INT64_MIN, "a day's net settlement overflows int64");
+  // Both totals are within 2^53 (DirectionTotals::add): their difference is too.
+  const std::int64_t difference = inbound.cents - outbound.cents;
   Statement statement{statement_id_for(partner_id, date), partner_id, date, status};
-  statement.net_cents = *difference < 0 ? -*difference : *difference;
-  statement.owed_by = *difference > 0 ? "partner" : *difference < 0 ? "program" : "none";
+  statement.net_cents = difference < 0 ? -difference : difference;
+  statement.owed_by = difference > 0 ? "partner" : difference < 0 ? "program" : "none";
   body["statement_id"] = statement.statement_id;
   body["partner_id"] = partner_id;
   body["date"] = date;

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,14 @@
 #include "platform/ed25519.hpp"
 
 namespace loyalty::partners {
+
+// A day whose totals are beyond program::statement_figure_max (2^53), the largest integer every
+// JCS implementation writes exactly. A partner's daily limits keep a day within half of it
+// (program::partner_daily_points_max); only lines stored under looser limits could pass it.
+// Such a statement is refused, naming the figure: never written wrong, never a stopped process.
+struct StatementOverflow : std::overflow_error {
+  using std::overflow_error::overflow_error;
+};
 
 struct Statement {
   std::string statement_id;  // "stmt_<partner>_<YYYYMMDD>"

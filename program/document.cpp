@@ -449,12 +449,16 @@ Partner parse_partner(std::vector<std::string>& problems, const std::string& pat
                r.at("rates"),
                r.raw("rates"),
                {"inbound_points_per_unit", "outbound_units_per_point_milli", "cents_per_point"}};
-  partner.inbound_points_per_unit = rates.integer("inbound_points_per_unit", true, 0, 1, 1'000'000);
-  partner.outbound_units_per_point_milli = rates.integer("outbound_units_per_point_milli", true, 0, 1, 1'000'000);
-  partner.cents_per_point = rates.integer("cents_per_point", true, 0, 0, 1'000'000);
+  partner.inbound_points_per_unit = rates.integer("inbound_points_per_unit", true, 0, 1, partner_rate_max);
+  partner.outbound_units_per_point_milli =
+      rates.integer("outbound_units_per_point_milli", true, 0, 1, partner_rate_max);
+  partner.cents_per_point = rates.integer("cents_per_point", true, 0, 0, partner_rate_max);
   Reader limits{problems, r.at("limits"), r.raw("limits"), {"per_member_daily_points", "per_day_points"}};
-  partner.per_member_daily_points = limits.integer("per_member_daily_points", true, 0, 1);
-  partner.per_day_points = limits.integer("per_day_points", true, 0, 1);
+  // At most what a statement can state exactly for these rates (program.hpp).
+  const std::int64_t daily_max =
+      partner_daily_points_max(partner.cents_per_point, partner.outbound_units_per_point_milli);
+  partner.per_member_daily_points = limits.integer("per_member_daily_points", true, 0, 1, daily_max);
+  partner.per_day_points = limits.integer("per_day_points", true, 0, 1, daily_max);
   const json& rights = r.raw("rights");
   if (!rights.is_null() && !rights.is_array()) r.fail("rights", "must be a list");
   for (std::size_t i = 0; rights.is_array() && i < rights.size(); ++i) {
@@ -469,7 +473,7 @@ Partner parse_partner(std::vector<std::string>& problems, const std::string& pat
     if (m.has("spend")) right.min_spend_level = m.text("spend");
     if (m.has("engagement")) right.min_engagement_level = m.text("engagement");
     if (!right.min_spend_level && !right.min_engagement_level) g.fail("min_levels", "names spend, engagement or both");
-    right.quota_per_period = g.integer("quota_per_period", true, 0, 1, 1'000'000);
+    right.quota_per_period = g.integer("quota_per_period", true, 0, 1, partner_rate_max);
     right.period = g.one_of("period", {"day", "month", "year"}, true, "month");
     partner.rights.push_back(right);
   }

@@ -4,6 +4,7 @@
 // and validated as a whole (every problem listed) by program/document.hpp.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -96,6 +97,23 @@ struct PartnerRight {
   std::int64_t quota_per_period = 0;
   std::string period;  // day, month, year
 };
+
+// A partner's rates and quotas are at most this, wherever the partner is defined.
+inline constexpr std::int64_t partner_rate_max = 1'000'000;
+
+// A settlement statement's figures are JSON integers that every JCS implementation writes
+// exactly: at most 2^53 (partners/statements.hpp).
+inline constexpr std::int64_t statement_figure_max = std::int64_t{1} << 53;
+
+// The largest daily limit (points a UTC day and direction) for a partner's rates: a day at the
+// limit keeps its points, units and cents within half of statement_figure_max, so that a
+// settlement day that also takes the last lines of the day before still fits.
+inline std::int64_t partner_daily_points_max(std::int64_t cents_per_point,
+                                             std::int64_t outbound_units_per_point_milli) {
+  const std::int64_t units_per_point =
+      outbound_units_per_point_milli / 1000 + (outbound_units_per_point_milli % 1000 != 0);
+  return statement_figure_max / 2 / std::max({cents_per_point, units_per_point, std::int64_t{1}});
+}
 
 struct Partner {
   std::string partner_id;

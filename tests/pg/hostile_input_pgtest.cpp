@@ -214,6 +214,64 @@ TEST_F(Hostile, FundingAccountsMayNotBeSystemOrPartnerAccounts) {
   }
 }
 
+TEST_F(Hostile, AnEarnThatWouldCarryPendingPointsBeyondInt64IsRefusedWhileTheMemberOwesPoints) {
+  // With points owed, available is below zero and the member's total no longer bounds what
+  // pending may reach: the earn used to pass the check and stop the process when posted.
+  HttpClient client{service().port()};
+  const auto apply = [&](const json& document) {
+    return client.request(
+        "PUT", "/v1/program", document.dump(),
+        {{"Authorization", "Bearer " + service().secret(api::Role::admin)}, {"Content-Type", "application/json"}});
+  };
+  const json original = get("/v1/program").json()["document"];
+  json generous = original;  // a billion points a cent, no tier multiplier, no campaign
+  generous["rules"][0]["award"] = {{"asset", "POINTS"}, {"per_amount_cents", 1}, {"amount", 1'000'000'000}};
+  generous["rules"][0]["tier_multiplier"] = false;
+  generous["rules"][0]["qualifying_spend"] = false;
+  generous["campaigns"] = json::array();
+  ASSERT_EQ(apply(generous).status, 201);
+  const std::string member_id = create_member();
+  const auto purchase = [&](const std::string& event_id, std::int64_t cents, Timestamp at) {
+    return post("/v1/events",
+                {{"event_id", event_id},
+                 {"member_id", member_id},
+                 {"type", "purchase"},
+                 {"occurred_at", format_rfc3339(at)},
+                 {"attributes", {{"amount_cents", cents}}}},
+                std::nullopt, api::Role::ingest);
+  };
+  const std::int64_t quintillion = 1'000'000'000'000'000'000;
+  // 4·10^18 points past the return window, spent, then clawed back: available is −4·10^18.
+  const std::string first = unique("owed-");
+  const auto earned = purchase(first, 4'000'000'000, now_utc() - std::chrono::days{10});
+  ASSERT_EQ(earned.status, 201) << earned.body;
+  ASSERT_EQ(
+      post("/v1/adjustments",
+           {{"member_id", member_id}, {"asset", "POINTS"}, {"amount", -4 * quintillion}, {"reason_code", "correction"}},
+           unique("spend-"))
+          .status,
+      201);
+  ASSERT_EQ(post("/v1/events/" + first + "/reverse", {{"reason", "returned"}}, std::nullopt, api::Role::ingest).status,
+            200);
+  // 8·10^18 pending: the member's total is 4·10^18.
+  const std::string second = unique("pending-");
+  ASSERT_EQ(purchase(second, 8'000'000'000, now_utc() - std::chrono::hours{1}).status, 201);
+  ASSERT_EQ(points_balance(member_id)["available"], -4 * quintillion);
+  ASSERT_EQ(points_balance(member_id)["pending"], 8 * quintillion);
+
+  // 2·10^18 more would keep the total at 6·10^18 but take pending past 2^63−1.
+  const auto refused = purchase(unique("past-"), 2'000'000'000, now_utc() - std::chrono::hours{1});
+  EXPECT_EQ(refused.status, 422) << refused.body;
+  EXPECT_EQ(refused.json()["code"], "amount_overflow");
+  EXPECT_EQ(points_balance(member_id)["pending"], 8 * quintillion);
+  EXPECT_EQ(get("/healthz").status, 200);
+
+  // The funding account and the program as they were, for the tests after this one.
+  EXPECT_EQ(post("/v1/events/" + second + "/reverse", {{"reason", "returned"}}, std::nullopt, api::Role::ingest).status,
+            200);
+  EXPECT_EQ(apply(original).status, 201);
+}
+
 TEST_F(Hostile, AReportBeyondInt64IsRefusedNamingTheFigure) {
   // Each member may hold up to 2^63-1; two of them already make system:adjustments and the
   // members' total go beyond what int64 (and SQL bigint) can hold.

@@ -19,6 +19,7 @@
 #include "platform/database.hpp"
 #include "platform/digest.hpp"
 #include "platform/ids.hpp"
+#include "program/program.hpp"
 #include "tests/support/partner_requests.hpp"
 #include "tests/support/service_fixture.hpp"
 
@@ -577,6 +578,71 @@ TEST_F(Partners, APartnerWideDailyLimitCountsEveryMember) {
   EXPECT_EQ(outbound(unique("out-"), first, partner_id, 200).status, 201);
   EXPECT_EQ(outbound(unique("out-"), second, partner_id, 100).json()["code"], "limit_exceeded");
   EXPECT_EQ(outbound(unique("out-"), second, partner_id, 50).status, 201);
+}
+
+TEST_F(Partners, DailyLimitsAreBoundedSoThatADaysStatementFitsAndTheDatabaseRefusesMoreToo) {
+  const std::int64_t bound = program::partner_daily_points_max(100, 1000);
+  const std::string id = unique("p");
+  std::string asset = "A" + id.substr(1);
+  for (auto& c : asset) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  json body{
+      {"partner_id", id},
+      {"name", "Unbounded"},
+      {"asset", asset},
+      {"rates", {{"inbound_points_per_unit", 1}, {"outbound_units_per_point_milli", 1000}, {"cents_per_point", 100}}},
+      {"limits", {{"per_member_daily_points", INT64_MAX}, {"per_day_points", bound + 1}}}};
+  const auto refused = post("/v1/partners", body);
+  ASSERT_EQ(refused.status, 422) << refused.body;
+  ASSERT_EQ(refused.json()["errors"].size(), 2u) << refused.body;
+  EXPECT_EQ(refused.json()["errors"][0]["field"], "limits.per_member_daily_points");
+  EXPECT_EQ(refused.json()["errors"][1]["field"], "limits.per_day_points");
+  EXPECT_EQ(get("/v1/partners/" + id).status, 404);
+
+  // register_partner's rates: 2 cents and 0.5 units a point.
+  const std::int64_t its_bound = program::partner_daily_points_max(2, 500);
+  const std::string partner_id = register_partner(its_bound, its_bound);
+  auto connection = TestDatabase::instance().connect();
+  pqxx::work txn{*connection};
+  EXPECT_THROW(
+      txn.exec_params("UPDATE partners SET per_day_points = $2 WHERE partner_id = $1", partner_id, its_bound + 1),
+      pqxx::check_violation);
+}
+
+TEST_F(Partners, AStatementWhoseTotalsLeaveInt64IsRefusedNamingTheFigureAndTheServiceGoesOn) {
+  // No daily limit lets such lines be written now; they stand for lines stored under looser
+  // rules (or many days' lines settled on one day). Reading them used to stop the process.
+  const std::string partner_id = register_partner();
+  std::string ref;
+  const std::string member_id = linked_member(partner_id, 0, &ref);
+  const auto key = hmac_key(partner_id);
+  ASSERT_EQ(inbound(key, unique("in-"), ref, 1).status, 201);
+  const std::string today = format_rfc3339(now_utc()).substr(0, 10);
+  const auto store = [&](const std::string& sql) {
+    auto connection = TestDatabase::instance().connect();
+    pqxx::work txn{*connection};
+    txn.exec_params(sql, partner_id, member_id, ref, INT64_MAX / 2 + 1, today);
+    txn.commit();
+  };
+  store(
+      "INSERT INTO partner_exchanges (scope, exchange_id, direction, partner_id, member_id, partner_member_ref,"
+      " points, units, cents, request_sha256, created_at, settlement_date)"
+      " SELECT 'in:' || $1, 'huge-' || n, 'inbound', $1, $2, $3, 1, 1, $4, '', now(), $5::date"
+      " FROM generate_series(1, 2) n");
+
+  const auto refused = signed_call(key, "GET", "/partner/v1/statements?date=" + today);
+  EXPECT_EQ(refused.status, 422) << refused.body;
+  EXPECT_EQ(refused.json()["code"], "amount_overflow");
+  EXPECT_NE(refused.json()["detail"].get<std::string>().find("inbound totals exceed 2^53"), std::string::npos)
+      << refused.body;
+  const auto listed = get("/v1/partners/" + partner_id + "/statements", api::Role::finance);
+  EXPECT_EQ(listed.status, 422) << listed.body;
+  EXPECT_EQ(listed.json()["code"], "amount_overflow");
+  EXPECT_EQ(get("/healthz").status, 200);
+
+  store(
+      "DELETE FROM partner_exchanges WHERE partner_id = $1 AND member_id = $2 AND partner_member_ref = $3"
+      " AND cents = $4 AND settlement_date = $5::date");
+  EXPECT_EQ(signed_call(key, "GET", "/partner/v1/statements?date=" + today).status, 200);
 }
 
 TEST_F(Partners, RightsFollowLevelsAndQuotasHoldUnderConcurrentClaims) {

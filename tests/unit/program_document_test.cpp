@@ -70,6 +70,29 @@ TEST(ProgramDocument, EveryProblemIsListedWithItsPath) {
   EXPECT_GE(problems.size(), 7u);
 }
 
+TEST(ProgramDocument, APartnersDailyLimitsAreBoundedByWhatItsStatementsCanStateExactly) {
+  // 2^52 points a day at one cent a point; a hundred cents a point leaves a hundredth of it.
+  EXPECT_EQ(partner_daily_points_max(1, 100), std::int64_t{1} << 52);
+  EXPECT_EQ(partner_daily_points_max(0, 1), std::int64_t{1} << 52);
+  EXPECT_EQ(partner_daily_points_max(100, 1000), (std::int64_t{1} << 52) / 100);
+  EXPECT_EQ(partner_daily_points_max(1, 2001), (std::int64_t{1} << 52) / 3);  // 2.001 units a point: up to 3
+  EXPECT_EQ(partner_daily_points_max(partner_rate_max, partner_rate_max), (std::int64_t{1} << 52) / 1'000'000);
+
+  auto document = reference_document();
+  const std::int64_t bound = partner_daily_points_max(1, 100);  // the first partner's rates
+  document["partners"][0]["limits"]["per_day_points"] = bound;
+  document["partners"][0]["limits"]["per_member_daily_points"] = bound;
+  ASSERT_TRUE(std::holds_alternative<Program>(parse_program(document)));
+  document["partners"][0]["limits"]["per_day_points"] = bound + 1;
+  document["partners"][0]["limits"]["per_member_daily_points"] = INT64_MAX;
+  const auto parsed = parse_program(document);
+  ASSERT_TRUE(std::holds_alternative<DocumentProblems>(parsed));
+  const auto& problems = std::get<DocumentProblems>(parsed).problems;
+  ASSERT_EQ(problems.size(), 2u);
+  EXPECT_NE(problems[0].find("partners[0].limits.per_member_daily_points"), std::string::npos) << problems[0];
+  EXPECT_NE(problems[1].find("partners[0].limits.per_day_points"), std::string::npos) << problems[1];
+}
+
 TEST(ProgramDocument, TheEventWindowIsOptionalWithTheLiveDefaultsAndCheckedWhenGiven) {
   auto document = reference_document();
   document.erase("event_window");

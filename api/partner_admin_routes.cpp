@@ -91,7 +91,7 @@ program::PartnerRight right_of(const v1::PartnerRightDefinition& message, const 
     validation.fail(at + "min_levels", "names spend, engagement or both");
   }
   if (right.quota_per_period < 1 || right.quota_per_period > program::partner_rate_max) {
-    validation.fail(at + "quota_per_period", "from 1 to 1000000");
+    validation.fail(at + "quota_per_period", "from 1 to " + std::to_string(program::partner_rate_max));
   }
   if (right.period != "day" && right.period != "month" && right.period != "year") {
     validation.fail(at + "period", "one of day, month, year");

@@ -137,15 +137,19 @@ class Partners : public ::testing::Test {
         {{"exchange_id", exchange_id}, {"member_id", member_id}, {"partner_id", partner_id}, {"points", points}},
         api::Role::mall);
   }
+  // The partner asset of a test partner: its id, upper-cased, after an "A".
+  static std::string asset_of(const std::string& partner_id) {
+    std::string asset = "A" + partner_id.substr(1);
+    for (auto& c : asset) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return asset;
+  }
   // A partner of our own, registered through the API, with small limits and two rights.
   std::string register_partner(std::int64_t per_member_daily = 1000, std::int64_t per_day = 1000000) {
     const std::string id = unique("p");
-    std::string asset = "A" + id.substr(1);
-    for (auto& c : asset) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     const json body{
         {"partner_id", id},
         {"name", "Test Partner"},
-        {"asset", asset},
+        {"asset", asset_of(id)},
         {"rates", {{"inbound_points_per_unit", 3}, {"outbound_units_per_point_milli", 500}, {"cents_per_point", 2}}},
         {"limits", {{"per_member_daily_points", per_member_daily}, {"per_day_points", per_day}}},
         {"rights", json::array({{{"code", "lounge"},
@@ -583,12 +587,10 @@ TEST_F(Partners, APartnerWideDailyLimitCountsEveryMember) {
 TEST_F(Partners, DailyLimitsAreBoundedSoThatADaysStatementFitsAndTheDatabaseRefusesMoreToo) {
   const std::int64_t bound = program::partner_daily_points_max(100, 1000);
   const std::string id = unique("p");
-  std::string asset = "A" + id.substr(1);
-  for (auto& c : asset) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   json body{
       {"partner_id", id},
       {"name", "Unbounded"},
-      {"asset", asset},
+      {"asset", asset_of(id)},
       {"rates", {{"inbound_points_per_unit", 1}, {"outbound_units_per_point_milli", 1000}, {"cents_per_point", 100}}},
       {"limits", {{"per_member_daily_points", INT64_MAX}, {"per_day_points", bound + 1}}}};
   const auto refused = post("/v1/partners", body);
